@@ -1,0 +1,75 @@
+/**
+ * Authorization: resolve an org or project for the caller and check one
+ * permission. A resource the caller cannot see at all is 404, never 403, so
+ * another tenant learns nothing; 403 means "you can see it, you may not do that".
+ */
+import type { Context } from "hono";
+import type { Role } from "../db/schema";
+import type { AppEnv } from "../env";
+import { forbidden, notFound, unauthorized } from "../lib/errors";
+import { findOrgBySlug, membershipRole, type OrgRow } from "../services/orgs";
+import { findProject, projectGrantRole, type ProjectRow } from "../services/projects";
+import { type Permission, roleAllows, scopeAllows, strongerRole } from "./permissions";
+import type { Principal } from "./principal";
+
+type Ctx = Context<AppEnv>;
+
+export function requirePrincipal(c: Ctx): Principal {
+  const p = c.get("principal");
+  if (!p) throw unauthorized(c.get("authError") ?? "Authentication required");
+  return p;
+}
+
+/** Endpoints about the signed-in person (account, personal keys) take users and personal keys only. */
+export function requireUser(c: Ctx): Principal {
+  const p = requirePrincipal(c);
+  if (p.type === "api_key" && p.key.kind === "org") throw forbidden("Org API keys cannot act as a user");
+  return p;
+}
+
+function check(p: Principal, role: Role, permission: Permission) {
+  if (!roleAllows(role, permission)) throw forbidden(`Your role (${role}) does not allow ${permission}`);
+  if (p.type === "api_key" && !scopeAllows(p.key.scope, permission)) {
+    throw forbidden(`This API key's scope (${p.key.scope}) does not allow ${permission}`);
+  }
+}
+
+/** Org keys act with admin rights capped by their scope; users and personal keys with their membership. */
+async function roleInOrg(c: Ctx, p: Principal, o: OrgRow): Promise<Role | null> {
+  if (p.type === "api_key" && p.key.kind === "org") return p.key.orgId === o.id ? "admin" : null;
+  return membershipRole(c.var.db, o.id, p.userId);
+}
+
+export async function authorizeOrg(c: Ctx, slug: string, permission: Permission) {
+  const p = requirePrincipal(c);
+  const o = await findOrgBySlug(c.var.db, slug);
+  const role = o ? await roleInOrg(c, p, o) : null;
+  if (!o || !role) throw notFound("Organization");
+  if (p.type === "api_key" && p.key.projectId) throw forbidden("This API key is bound to one project");
+  check(p, role, permission);
+  return { org: o, role, principal: p };
+}
+
+export async function authorizeProject(c: Ctx, projectId: string, permission: Permission) {
+  const p = requirePrincipal(c);
+  const project = await findProject(c.var.db, projectId);
+  if (!project) throw notFound("Project");
+  return authorizeLoadedProject(c, p, project, permission);
+}
+
+export async function authorizeLoadedProject(c: Ctx, p: Principal, project: ProjectRow, permission: Permission) {
+  let role: Role | null;
+  if (p.type === "api_key" && p.key.kind === "org") {
+    if (p.key.orgId !== project.orgId) throw notFound("Project");
+    if (p.key.projectId && p.key.projectId !== project.id) throw forbidden("API key is not valid for this project");
+    role = "admin";
+  } else {
+    role = strongerRole(
+      await membershipRole(c.var.db, project.orgId, p.userId),
+      await projectGrantRole(c.var.db, project.id, p.userId),
+    );
+  }
+  if (!role) throw notFound("Project");
+  check(p, role, permission);
+  return { project, role, principal: p };
+}

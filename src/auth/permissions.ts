@@ -1,0 +1,60 @@
+/**
+ * The one permission table. Every route names the permission it needs; a
+ * caller may act when its role grants it and, for API keys, its scope does too.
+ * The README renders this table for users.
+ */
+import type { ApiKeyScope, Role } from "../db/schema";
+
+export const PERMISSIONS = {
+  "org:read": ["owner", "admin", "developer", "viewer"],
+  "org:update": ["owner", "admin"],
+  "org:delete": ["owner"],
+  "member:read": ["owner", "admin", "developer", "viewer"],
+  "member:manage": ["owner", "admin"],
+  "project:read": ["owner", "admin", "developer", "viewer"],
+  "project:create": ["owner", "admin", "developer"],
+  "project:update": ["owner", "admin", "developer"],
+  "project:delete": ["owner", "admin"],
+  "project:lifecycle": ["owner", "admin"],
+  "project:members": ["owner", "admin"],
+  "apikey:read": ["owner", "admin"],
+  "apikey:manage": ["owner", "admin"],
+  "audit:read": ["owner", "admin"],
+  "deploy": ["owner", "admin", "developer"],
+} as const satisfies Record<string, readonly Role[]>;
+
+export type Permission = keyof typeof PERMISSIONS;
+
+/**
+ * What each API key scope may do at most. Keys never manage credentials or
+ * membership, so a leaked key cannot mint more keys or seat a new member.
+ */
+export const SCOPE_PERMISSIONS: Record<ApiKeyScope, readonly Permission[]> = {
+  "read-only": ["org:read", "member:read", "project:read"],
+  deploy: ["org:read", "member:read", "project:read", "deploy"],
+  full: [
+    "org:read", "org:update", "member:read", "project:read", "project:create", "project:update",
+    "project:delete", "project:lifecycle", "audit:read", "deploy",
+  ],
+};
+
+const RANK: Record<Role, number> = { viewer: 0, developer: 1, admin: 2, owner: 3 };
+
+export function roleAllows(role: Role, permission: Permission): boolean {
+  return (PERMISSIONS[permission] as readonly Role[]).includes(role);
+}
+
+export function scopeAllows(scope: ApiKeyScope, permission: Permission): boolean {
+  return SCOPE_PERMISSIONS[scope].includes(permission);
+}
+
+/** The stronger of two roles (an org role and a project grant). */
+export function strongerRole(a: Role | null, b: Role | null): Role | null {
+  if (!a) return b;
+  if (!b) return a;
+  return RANK[a] >= RANK[b] ? a : b;
+}
+
+export function outranks(a: Role, b: Role): boolean {
+  return RANK[a] > RANK[b];
+}

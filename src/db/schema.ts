@@ -1,0 +1,266 @@
+/**
+ * D1 schema. better-auth owns `user`, `session`, `account` and `verification`
+ * (their field names are the ones its drizzle adapter expects); everything
+ * else is Berth's tenancy model. Migrations in /migrations are generated from
+ * this file by drizzle-kit (`npm run db:generate`).
+ */
+import { sql } from "drizzle-orm";
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+const createdAt = () =>
+  integer("created_at", { mode: "timestamp_ms" })
+    .notNull()
+    .default(sql`(unixepoch('subsec') * 1000)`);
+const updatedAt = () =>
+  integer("updated_at", { mode: "timestamp_ms" })
+    .notNull()
+    .default(sql`(unixepoch('subsec') * 1000)`);
+
+// ---------------------------------------------------------------- better-auth
+
+export const user = sqliteTable("user", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  email: text("email").notNull().unique(),
+  emailVerified: integer("email_verified", { mode: "boolean" }).notNull().default(false),
+  image: text("image"),
+  username: text("username").unique(),
+  displayUsername: text("display_username"),
+  title: text("title"),
+  timezone: text("timezone"),
+  country: text("country"),
+  language: text("language"),
+  preferences: text("preferences"),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+});
+
+export const session = sqliteTable(
+  "session",
+  {
+    id: text("id").primaryKey(),
+    expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
+    token: text("token").notNull().unique(),
+    ipAddress: text("ip_address"),
+    userAgent: text("user_agent"),
+    userId: text("user_id")
+      .notNull()
+      .references(() => user.id, { onDelete: "cascade" }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index("session_user_idx").on(t.userId)],
+);
+
+export const account = sqliteTable(
+  "account",
+  {
+    id: text("id").primaryKey(),
+    accountId: text("account_id").notNull(),
+    providerId: text("provider_id").notNull(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => user.id, { onDelete: "cascade" }),
+    accessToken: text("access_token"),
+    refreshToken: text("refresh_token"),
+    idToken: text("id_token"),
+    accessTokenExpiresAt: integer("access_token_expires_at", { mode: "timestamp_ms" }),
+    refreshTokenExpiresAt: integer("refresh_token_expires_at", { mode: "timestamp_ms" }),
+    scope: text("scope"),
+    password: text("password"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index("account_user_idx").on(t.userId)],
+);
+
+export const verification = sqliteTable(
+  "verification",
+  {
+    id: text("id").primaryKey(),
+    identifier: text("identifier").notNull(),
+    value: text("value").notNull(),
+    expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index("verification_identifier_idx").on(t.identifier)],
+);
+
+// ---------------------------------------------------------------- tenancy
+
+export const ROLES = ["owner", "admin", "developer", "viewer"] as const;
+export type Role = (typeof ROLES)[number];
+
+export const org = sqliteTable("org", {
+  id: text("id").primaryKey(),
+  slug: text("slug").notNull().unique(),
+  name: text("name").notNull(),
+  planId: text("plan_id").notNull().default("free"),
+  residency: text("residency").notNull().default("global"),
+  defaultRegion: text("default_region").notNull().default("fra"),
+  ipAllowlist: text("ip_allowlist", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+  webhookUrl: text("webhook_url"),
+  status: text("status").notNull().default("active"),
+  /** The org made for a user at sign-up; it cannot be deleted while the user exists. */
+  personal: integer("personal", { mode: "boolean" }).notNull().default(false),
+  createdBy: text("created_by").references(() => user.id, { onDelete: "set null" }),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+});
+
+export const orgMember = sqliteTable(
+  "org_member",
+  {
+    id: text("id").primaryKey(),
+    orgId: text("org_id")
+      .notNull()
+      .references(() => org.id, { onDelete: "cascade" }),
+    userId: text("user_id")
+      .notNull()
+      .references(() => user.id, { onDelete: "cascade" }),
+    role: text("role").$type<Role>().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("org_member_org_user_uq").on(t.orgId, t.userId), index("org_member_user_idx").on(t.userId)],
+);
+
+export const invitation = sqliteTable(
+  "invitation",
+  {
+    id: text("id").primaryKey(),
+    orgId: text("org_id")
+      .notNull()
+      .references(() => org.id, { onDelete: "cascade" }),
+    email: text("email").notNull(),
+    role: text("role").$type<Role>().notNull(),
+    /** SHA-256 of the token mailed to the invitee; the token itself is never stored. */
+    tokenHash: text("token_hash").notNull().unique(),
+    status: text("status").$type<"pending" | "accepted" | "revoked">().notNull().default("pending"),
+    invitedBy: text("invited_by").references(() => user.id, { onDelete: "set null" }),
+    expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
+    acceptedAt: integer("accepted_at", { mode: "timestamp_ms" }),
+    createdAt: createdAt(),
+  },
+  (t) => [index("invitation_org_idx").on(t.orgId, t.status)],
+);
+
+export const project = sqliteTable(
+  "project",
+  {
+    id: text("id").primaryKey(),
+    orgId: text("org_id")
+      .notNull()
+      .references(() => org.id, { onDelete: "cascade" }),
+    slug: text("slug").notNull(),
+    name: text("name").notNull(),
+    status: text("status").$type<"active" | "paused">().notNull().default("active"),
+    environment: text("environment").notNull().default("production"),
+    region: text("region"),
+    category: text("category").notNull().default("business"),
+    createdBy: text("created_by").references(() => user.id, { onDelete: "set null" }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+    deletedAt: integer("deleted_at", { mode: "timestamp_ms" }),
+  },
+  (t) => [
+    // Slugs are unique among live projects of an org; a deleted project frees its slug.
+    uniqueIndex("project_org_slug_live_uq").on(t.orgId, t.slug).where(sql`deleted_at IS NULL`),
+  ],
+);
+
+/** A grant on one project, on top of (or instead of) an org membership. */
+export const projectMember = sqliteTable(
+  "project_member",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => project.id, { onDelete: "cascade" }),
+    userId: text("user_id")
+      .notNull()
+      .references(() => user.id, { onDelete: "cascade" }),
+    role: text("role").$type<Exclude<Role, "owner">>().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("project_member_uq").on(t.projectId, t.userId), index("project_member_user_idx").on(t.userId)],
+);
+
+// ---------------------------------------------------------------- credentials
+
+export const API_KEY_SCOPES = ["full", "deploy", "read-only"] as const;
+export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
+
+export const apiKey = sqliteTable(
+  "api_key",
+  {
+    id: text("id").primaryKey(),
+    /** personal: dkp_, acts as its user. org: pak_, acts for one org, optionally one project. */
+    kind: text("kind").$type<"personal" | "org">().notNull(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => user.id, { onDelete: "cascade" }),
+    orgId: text("org_id").references(() => org.id, { onDelete: "cascade" }),
+    projectId: text("project_id").references(() => project.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    /** The first characters of the secret, safe to show. */
+    prefix: text("prefix").notNull(),
+    /** SHA-256 of the whole secret. */
+    hash: text("hash").notNull().unique(),
+    scope: text("scope").$type<ApiKeyScope>().notNull().default("full"),
+    /** Suble's permission bitmask, kept for its clients. */
+    permissions: integer("permissions"),
+    expiresAt: integer("expires_at", { mode: "timestamp_ms" }),
+    lastUsedAt: integer("last_used_at", { mode: "timestamp_ms" }),
+    revokedAt: integer("revoked_at", { mode: "timestamp_ms" }),
+    createdAt: createdAt(),
+  },
+  (t) => [index("api_key_user_idx").on(t.userId, t.kind), index("api_key_org_idx").on(t.orgId)],
+);
+
+/** Rotating refresh tokens for the seeds' token-pair logins (Suble, DevPocket). */
+export const refreshToken = sqliteTable(
+  "refresh_token",
+  {
+    id: text("id").primaryKey(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => user.id, { onDelete: "cascade" }),
+    hash: text("hash").notNull().unique(),
+    expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
+    usedAt: integer("used_at", { mode: "timestamp_ms" }),
+    createdAt: createdAt(),
+  },
+  (t) => [index("refresh_token_user_idx").on(t.userId)],
+);
+
+// ---------------------------------------------------------------- audit, mail
+
+export const auditEvent = sqliteTable(
+  "audit_event",
+  {
+    id: text("id").primaryKey(),
+    orgId: text("org_id").references(() => org.id, { onDelete: "cascade" }),
+    actorType: text("actor_type").$type<"user" | "api_key">().notNull(),
+    actorId: text("actor_id").notNull(),
+    /** The user behind the actor (the key's owner for keys). */
+    actorUserId: text("actor_user_id"),
+    action: text("action").notNull(),
+    targetType: text("target_type"),
+    targetId: text("target_id"),
+    ip: text("ip"),
+    userAgent: text("user_agent"),
+    metadata: text("metadata", { mode: "json" }).$type<Record<string, unknown>>(),
+    createdAt: createdAt(),
+  },
+  (t) => [index("audit_org_time_idx").on(t.orgId, t.createdAt)],
+);
+
+/** Outbound mail when MAIL_TRANSPORT=outbox (local development and tests). */
+export const outbox = sqliteTable("outbox", {
+  id: text("id").primaryKey(),
+  to: text("to").notNull(),
+  subject: text("subject").notNull(),
+  text: text("text").notNull(),
+  createdAt: createdAt(),
+});

@@ -1,0 +1,38 @@
+import type { Database } from "./db/client";
+import type { Principal } from "./auth/principal";
+
+/** Bindings and vars from wrangler.toml, plus secrets set with `wrangler secret put`. */
+export interface Env {
+  DB: D1Database;
+  AUTH_LIMITER: RateLimit;
+  AUTH_IP_LIMITER: RateLimit;
+  ENVIRONMENT: string;
+  BASE_DOMAIN: string;
+  MAIL_TRANSPORT: string;
+  /** Signs sessions. Required outside development. */
+  AUTH_SECRET?: string;
+  /** Public origin of the API, used in mailed links. Defaults to the request's origin. */
+  PUBLIC_URL?: string;
+}
+
+/** Per-request values, made once by middleware and read from `c.var`. */
+export interface Variables {
+  db: Database;
+  principal: Principal | null;
+  /** Why a presented credential was refused, for the 401 message. */
+  authError: string | undefined;
+  requestId: string;
+}
+
+export type AppEnv = { Bindings: Env; Variables: Variables };
+
+export const APP_VERSION = "0.1.0";
+
+const DEV_SECRET = "berth-local-development-secret-not-for-production";
+
+/** The session-signing secret; development runs with a fixed one so `npm run dev` needs no set-up. */
+export function authSecret(env: Env): string {
+  if (env.AUTH_SECRET) return env.AUTH_SECRET;
+  if (env.ENVIRONMENT === "development" || env.ENVIRONMENT === "test") return DEV_SECRET;
+  throw new Error("AUTH_SECRET is not set: run `wrangler secret put AUTH_SECRET`");
+}

@@ -1,0 +1,275 @@
+/**
+ * The seeds' own sign-up and sign-in endpoints, each answering in its seed's
+ * shape (the union where two seeds share a path). All of them run through
+ * better-auth; the SPA also gets the session cookie.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import { APIError } from "better-auth/api";
+import type { Context } from "hono";
+import { createRouter } from "../app";
+import { requirePrincipal, requireUser } from "../auth/access";
+import { authOf, enforceAuthRateLimit } from "../auth/middleware";
+import type { AppEnv } from "../env";
+import { ApiError, errorResponses } from "../lib/errors";
+import { endSession, issueTokenPair, newSession, rotateRefreshToken } from "../services/sessions";
+import { findUser, presentUser } from "../services/users";
+import { email, name, Ok, password, User } from "./schemas";
+
+const router = createRouter();
+
+const TokenPair = z
+  .object({
+    user: User,
+    user_id: z.string(),
+    token: z.string().openapi({ description: "Session token; send as `Authorization: Bearer <token>`." }),
+    access_token: z.string(),
+    refresh_token: z.string().openapi({ description: "Single-use; exchange at POST /auth/refresh." }),
+    token_type: z.literal("Bearer"),
+    expires_in: z.number().int(),
+  })
+  .openapi("TokenPair");
+
+const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  content: { "application/json": { schema } },
+  description,
+});
+const body = <T extends z.ZodType>(schema: T) => ({ body: { content: { "application/json": { schema } }, required: true } });
+
+/** better-auth refusals in Berth's envelope and the seeds' codes. */
+function translate(err: unknown): never {
+  if (err instanceof APIError) {
+    const code = String((err.body as { code?: string } | undefined)?.code ?? "");
+    if (code.includes("USER_ALREADY_EXISTS") || code.includes("EMAIL")) {
+      if (code.includes("EXISTS")) throw new ApiError(409, "email_taken", "An account with this email already exists");
+    }
+    if (code.includes("USERNAME_IS_ALREADY_TAKEN")) throw new ApiError(409, "username_taken", "This username is taken");
+    if (code.includes("INVALID_EMAIL_OR_PASSWORD") || code.includes("INVALID_USERNAME_OR_PASSWORD") || code === "CREDENTIAL_ACCOUNT_NOT_FOUND") {
+      throw new ApiError(401, "invalid_credentials", "Email or password is wrong");
+    }
+    if (code.includes("INVALID_TOKEN")) throw new ApiError(400, "invalid_token", "Reset token is invalid, used or expired");
+    if (code.includes("PASSWORD_TOO")) throw new ApiError(400, "invalid_request", err.message);
+    if (code.includes("USERNAME")) throw new ApiError(400, "invalid_request", err.message);
+    if (err.statusCode === 401) throw new ApiError(401, "invalid_credentials", "Email or password is wrong");
+    if (err.statusCode >= 400 && err.statusCode < 500) throw new ApiError(400, "invalid_request", err.message);
+  }
+  throw err;
+}
+
+/** Passes better-auth's session cookie on, so a browser calling the seed endpoints is signed in too. */
+function forwardCookies(c: Context<AppEnv>, headers: Headers) {
+  for (const cookie of headers.getSetCookie()) c.header("set-cookie", cookie, { append: true });
+}
+
+type SignedIn = { token: string | null; user: Parameters<typeof presentUser>[0] };
+
+async function tokensFor(c: Context<AppEnv>, result: { headers: Headers; response: SignedIn }) {
+  forwardCookies(c, result.headers);
+  const userId = result.response.user.id;
+  const sessionToken = result.response.token ?? (await newSession(c, userId));
+  const row = await findUser(c.var.db, userId);
+  return { user: presentUser(row ?? result.response.user), user_id: userId, ...(await issueTokenPair(c, userId, sessionToken)) };
+}
+
+async function signUp(c: Context<AppEnv>, input: { email: string; password: string; name: string; username?: string; country?: string; language?: string }) {
+  await enforceAuthRateLimit(c, "signup", input.email);
+  const result = await authOf(c)
+    .api.signUpEmail({ body: input, headers: c.req.raw.headers, returnHeaders: true })
+    .catch(translate);
+  return tokensFor(c, result as { headers: Headers; response: SignedIn });
+}
+
+// ---------------------------------------------------------------- sign-up
+
+const RegisterInput = z
+  .object({
+    email,
+    password,
+    name: name(120).optional(),
+    username: z.string().trim().min(3).max(30).regex(/^[a-zA-Z0-9_.]+$/, "letters, digits, _ and . only").optional(),
+    device_id: z.string().max(200).optional(),
+    device_type: z.enum(["ios", "android", "web"]).optional(),
+  })
+  .openapi("RegisterInput");
+
+router.openapi(
+  createRoute({
+    method: "post",
+    path: "/auth/register",
+    tags: ["Auth"],
+    summary: "Register a new account (Dockup, DevPocket)",
+    description: "Creates the user, a personal org and a default project, and signs in. `name` (Dockup) or `username` (DevPocket) names the account.",
+    request: body(RegisterInput),
+    responses: { 201: json(TokenPair, "Signed up and signed in"), 409: json(z.any(), "email_taken or username_taken"), ...errorResponses },
+  }),
+  async (c) => {
+    const input = c.req.valid("json");
+    const displayName = input.name ?? input.username ?? input.email.split("@")[0]!;
+    return c.json(await signUp(c, { email: input.email, password: input.password, name: displayName, username: input.username }), 201);
+  },
+);
+
+const SignupInput = z
+  .object({
+    email,
+    password,
+    fullname: name(120),
+    country: z.string().length(2).toUpperCase().optional(),
+    language: z.enum(["da", "en"]).optional(),
+    isCompany: z.boolean().optional(),
+  })
+  .openapi("SignupInput");
+
+router.openapi(
+  createRoute({
+    method: "post",
+    path: "/auth/signup",
+    tags: ["Auth"],
+    summary: "Create an account, its personal org and default project, and sign in (Suble)",
+    request: body(SignupInput),
+    responses: { 201: json(TokenPair, "Signed up and signed in"), 409: json(z.any(), "email_taken"), ...errorResponses },
+  }),
+  async (c) => {
+    const input = c.req.valid("json");
+    const tokens = await signUp(c, {
+      email: input.email,
+      password: input.password,
+      name: input.fullname,
+      country: input.country ?? "DK",
+      language: input.language ?? "da",
+    });
+    return c.json(tokens, 201);
+  },
+);
+
+// ---------------------------------------------------------------- sign-in
+
+const LoginInput = z
+  .object({
+    email: z.string().trim().min(1).max(254).optional(),
+    username: z.string().trim().min(1).max(254).optional().openapi({ description: "Username or email (DevPocket)." }),
+    password: z.string().min(1).max(128),
+    code: z.string().max(10).optional(),
+    device_id: z.string().max(200).optional(),
+    device_type: z.enum(["ios", "android", "web"]).optional(),
+  })
+  .refine((v) => v.email || v.username, { message: "email or username is required", path: ["email"] })
+  .openapi("LoginInput");
+
+router.openapi(
+  createRoute({
+    method: "post",
+    path: "/auth/login",
+    tags: ["Auth"],
+    summary: "Sign in with email or username and password (Dockup, Suble, DevPocket)",
+    request: body(LoginInput),
+    responses: { 200: json(TokenPair, "Signed in"), ...errorResponses },
+  }),
+  async (c) => {
+    const input = c.req.valid("json");
+    const login = (input.email ?? input.username)!;
+    await enforceAuthRateLimit(c, "login", login);
+    const auth = authOf(c);
+    const headers = c.req.raw.headers;
+    const result = login.includes("@")
+      ? await auth.api.signInEmail({ body: { email: login.toLowerCase(), password: input.password }, headers, returnHeaders: true }).catch(translate)
+      : await auth.api.signInUsername({ body: { username: login, password: input.password }, headers, returnHeaders: true }).catch(translate);
+    return c.json(await tokensFor(c, result as { headers: Headers; response: SignedIn }), 200);
+  },
+);
+
+router.openapi(
+  createRoute({
+    method: "post",
+    path: "/auth/refresh",
+    tags: ["Auth"],
+    summary: "Exchange a refresh token for a new token pair (Suble), or renew the bearer session (DevPocket)",
+    request: {
+      body: { content: { "application/json": { schema: z.object({ refresh_token: z.string().min(1).max(200).optional() }) } }, required: false },
+    },
+    responses: { 200: json(TokenPair.omit({ user: true, user_id: true }), "A new token pair"), ...errorResponses },
+  }),
+  async (c) => {
+    const presented = c.req.valid("json")?.refresh_token;
+    if (presented) return c.json(await rotateRefreshToken(c, presented), 200);
+    // DevPocket: the bearer session itself is renewed.
+    const p = requirePrincipal(c);
+    if (p.type !== "user") throw new ApiError(400, "invalid_request", "refresh_token is required");
+    const token = await newSession(c, p.userId);
+    await endSession(c, p.sessionToken);
+    return c.json(await issueTokenPair(c, p.userId, token), 200);
+  },
+);
+
+router.openapi(
+  createRoute({
+    method: "post",
+    path: "/auth/logout",
+    tags: ["Auth"],
+    summary: "End the current session (DevPocket)",
+    responses: { 200: json(Ok, "Signed out"), ...errorResponses },
+  }),
+  async (c) => {
+    const p = requirePrincipal(c);
+    if (p.type === "user") await endSession(c, p.sessionToken);
+    c.header("set-cookie", "better-auth.session_token=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
+    return c.json({ ok: true }, 200);
+  },
+);
+
+// ---------------------------------------------------------------- password reset
+
+router.openapi(
+  createRoute({
+    method: "post",
+    path: "/auth/password/forgot",
+    tags: ["Auth"],
+    summary: "Mail a password-reset link (Suble)",
+    description: "Always 204, whether or not the address has an account, so accounts cannot be discovered.",
+    request: body(z.object({ email })),
+    responses: { 204: { description: "If the account exists, a reset link was mailed" }, ...errorResponses },
+  }),
+  async (c) => {
+    const { email: address } = c.req.valid("json");
+    await enforceAuthRateLimit(c, "forgot", address);
+    await authOf(c).api.requestPasswordReset({ body: { email: address }, headers: c.req.raw.headers }).catch(() => undefined);
+    return c.body(null, 204);
+  },
+);
+
+router.openapi(
+  createRoute({
+    method: "post",
+    path: "/auth/password/reset",
+    tags: ["Auth"],
+    summary: "Set a new password with a mailed reset token (Suble)",
+    description: "Consumes the token and signs out every session of the account.",
+    request: body(z.object({ token: z.string().min(1).max(200), password })),
+    responses: { 204: { description: "Password changed" }, ...errorResponses },
+  }),
+  async (c) => {
+    const input = c.req.valid("json");
+    await authOf(c)
+      .api.resetPassword({ body: { token: input.token, newPassword: input.password }, headers: c.req.raw.headers })
+      .catch(translate);
+    return c.body(null, 204);
+  },
+);
+
+// ---------------------------------------------------------------- who am I
+
+const meRoute = (path: string, summary: string) =>
+  createRoute({ method: "get", path, tags: ["Auth"], summary, responses: { 200: json(User, "The caller's user"), ...errorResponses } });
+
+for (const [path, summary] of [
+  ["/auth/me", "The signed-in user (Dockup)"],
+  ["/me", "The signed-in user, or the owner of the API key (Suble)"],
+] as const) {
+  router.openapi(meRoute(path, summary), async (c) => {
+    const p = path === "/me" ? requirePrincipal(c) : requireUser(c);
+    const u = await findUser(c.var.db, p.userId);
+    if (!u) throw new ApiError(404, "user_not_found", "User not found");
+    return c.json(presentUser(u), 200);
+  });
+}
+
+export default router;

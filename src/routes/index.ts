@@ -1,0 +1,35 @@
+/** Mounts every route family under /api/v1 and serves the OpenAPI document and its reference page. */
+import { Scalar } from "@scalar/hono-api-reference";
+import { createRouter } from "../app";
+import { APP_VERSION } from "../env";
+import auth from "./auth";
+import system from "./system";
+
+export function apiV1() {
+  const api = createRouter();
+  api.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    description: "A session token (from a sign-in), a `pak_` org key or a `dkp_` personal key.",
+  });
+  api.openAPIRegistry.registerComponent("securitySchemes", "session", {
+    type: "apiKey",
+    in: "cookie",
+    name: "better-auth.session_token",
+    description: "The browser session cookie set by sign-in.",
+  });
+  for (const family of [system, auth]) api.route("/", family);
+
+  api.doc31("/openapi.json", (c) => ({
+    openapi: "3.1.0",
+    info: {
+      title: "Berth API",
+      version: APP_VERSION,
+      description: "Control plane for Docker and Proxmox hosts. Serves the Dockup, Suble, backlex and DevPocket APIs under one base.",
+    },
+    servers: [{ url: `${new URL(c.req.url).origin}/api/v1` }],
+    security: [{ bearer: [] }, { session: [] }],
+  }));
+  api.get("/docs", Scalar({ url: "/api/v1/openapi.json", pageTitle: "Berth API" }));
+  return api;
+}

@@ -1,0 +1,93 @@
+/** Named public shapes shared by several route files; each is what a presenter returns. */
+import { z } from "@hono/zod-openapi";
+
+export const Ok = z.object({ ok: z.boolean() }).openapi("Ok");
+
+export const User = z
+  .object({
+    id: z.string().openapi({ example: "usr_8x2k9d0a1b2c3d4e" }),
+    uid: z.string(),
+    email: z.string(),
+    name: z.string().nullable(),
+    fullname: z.string().nullable(),
+    username: z.string().nullable(),
+    emailVerified: z.boolean(),
+    title: z.string().nullable(),
+    timezone: z.string().nullable(),
+    country: z.string().nullable(),
+    language: z.string().nullable(),
+    preferences: z.record(z.string(), z.unknown()).nullable(),
+    mfaEnabled: z.boolean(),
+    role: z.string(),
+    createdAt: z.string(),
+    created_at: z.string(),
+  })
+  .openapi("User");
+
+export const Org = z
+  .object({
+    id: z.string().openapi({ example: "org_3kf9d0a1b2c3d4e5" }),
+    slug: z.string(),
+    name: z.string(),
+    planId: z.string(),
+    residency: z.string(),
+    defaultRegion: z.string(),
+    ipAllowlist: z.array(z.string()),
+    webhookUrl: z.string().nullable(),
+    status: z.string(),
+    personal: z.boolean(),
+    createdAt: z.string(),
+  })
+  .openapi("Org");
+
+export const Project = z
+  .object({
+    id: z.string().openapi({ example: "prj_8kd2mq4zr1ab0c9d" }),
+    uid: z.string(),
+    slug: z.string(),
+    name: z.string(),
+    org_id: z.string(),
+    orgId: z.string(),
+    org_slug: z.string().optional(),
+    status: z.enum(["active", "paused"]),
+    environment: z.string(),
+    region: z.string().nullable(),
+    primaryRegion: z.string().nullable(),
+    category: z.string(),
+    role: z.string().optional(),
+    instanceCount: z.number(),
+    memberCount: z.number().optional(),
+    createdAt: z.string(),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .openapi("Project");
+
+export const ApiKey = z
+  .object({
+    id: z.string().openapi({ example: "apk_a1b2c3d4e5f6g7h8" }),
+    uid: z.string(),
+    name: z.string(),
+    prefix: z.string(),
+    key_prefix: z.string(),
+    scope: z.enum(["full", "deploy", "read-only"]),
+    permissions: z.number().int().optional(),
+    org_id: z.string().nullable(),
+    project_id: z.string().nullable(),
+    expires_at: z.string().nullable(),
+    expiresAt: z.string().nullable(),
+    last_used_at: z.string().nullable(),
+    lastUsedAt: z.string().nullable(),
+    created_at: z.string(),
+    createdAt: z.string(),
+    key: z.string().optional().openapi({ description: "The secret: returned once, when the key is created." }),
+    token: z.string().optional(),
+  })
+  .openapi("ApiKey");
+
+/** Common field rules, written once. */
+export const email = z.string().trim().toLowerCase().pipe(z.email().max(254));
+export const password = z.string().min(8).max(128);
+export const name = (max: number) => z.string().trim().min(1).max(max);
+export const slugParam = (param: string) =>
+  z.string().min(1).max(100).openapi({ param: { name: param, in: "path" } });

@@ -1,0 +1,125 @@
+/**
+ * API keys: `dkp_` personal keys act as their user; `pak_` org keys act for one
+ * org, optionally bound to one project. Only a SHA-256 of the secret is stored;
+ * the secret is returned once, at creation.
+ */
+import { and, desc, eq, isNull, lt, or } from "drizzle-orm";
+import type { Database } from "../db/client";
+import { apiKey, type ApiKeyScope } from "../db/schema";
+import { newSecret, sha256Hex } from "../lib/crypto";
+import { newId } from "../lib/ids";
+
+export const KEY_PREFIXES = { personal: "dkp_", org: "pak_" } as const;
+const SHOWN_PREFIX_LENGTH = 16;
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+export type ApiKeyRow = typeof apiKey.$inferSelect;
+
+export function looksLikeApiKey(token: string): boolean {
+  return token.startsWith(KEY_PREFIXES.personal) || token.startsWith(KEY_PREFIXES.org);
+}
+
+export async function createApiKey(
+  db: Database,
+  input: {
+    kind: "personal" | "org";
+    userId: string;
+    orgId?: string | null;
+    projectId?: string | null;
+    name: string;
+    scope?: ApiKeyScope;
+    permissions?: number | null;
+    expiresInDays?: number | null;
+  },
+): Promise<{ row: ApiKeyRow; secret: string }> {
+  const secret = newSecret(KEY_PREFIXES[input.kind]);
+  const [row] = await db
+    .insert(apiKey)
+    .values({
+      id: newId("apk"),
+      kind: input.kind,
+      userId: input.userId,
+      orgId: input.orgId ?? null,
+      projectId: input.projectId ?? null,
+      name: input.name,
+      prefix: secret.slice(0, SHOWN_PREFIX_LENGTH),
+      hash: await sha256Hex(secret),
+      scope: input.scope ?? "full",
+      permissions: input.permissions ?? null,
+      expiresAt: input.expiresInDays ? new Date(Date.now() + input.expiresInDays * 86_400_000) : null,
+    })
+    .returning();
+  return { row: row!, secret };
+}
+
+export type KeyCheck = { ok: true; row: ApiKeyRow } | { ok: false; reason: string };
+
+/** Looks a presented secret up; revocation and expiry take effect on the very next request. */
+export async function verifyApiKey(db: Database, secret: string): Promise<KeyCheck> {
+  const row = await db.query.apiKey.findFirst({ where: eq(apiKey.hash, await sha256Hex(secret)) });
+  if (!row) return { ok: false, reason: "Invalid API key" };
+  if (row.revokedAt) return { ok: false, reason: "API key has been revoked" };
+  if (row.expiresAt && row.expiresAt.getTime() <= Date.now()) return { ok: false, reason: "API key has expired" };
+  return { ok: true, row };
+}
+
+/** Records use, at most once a minute per key, so a busy CI key does not write on every call. */
+export async function touchApiKey(db: Database, id: string): Promise<void> {
+  const now = Date.now();
+  await db
+    .update(apiKey)
+    .set({ lastUsedAt: new Date(now) })
+    .where(and(eq(apiKey.id, id), or(isNull(apiKey.lastUsedAt), lt(apiKey.lastUsedAt, new Date(now - LAST_USED_RESOLUTION_MS)))));
+}
+
+export function listApiKeys(db: Database, where: { kind: "personal"; userId: string } | { kind: "org"; orgId: string; projectId?: string | null }) {
+  const filter =
+    where.kind === "personal"
+      ? and(eq(apiKey.kind, "personal"), eq(apiKey.userId, where.userId))
+      : and(
+          eq(apiKey.kind, "org"),
+          eq(apiKey.orgId, where.orgId),
+          where.projectId === undefined ? undefined : where.projectId === null ? isNull(apiKey.projectId) : eq(apiKey.projectId, where.projectId),
+        );
+  return db.select().from(apiKey).where(and(filter, isNull(apiKey.revokedAt))).orderBy(desc(apiKey.createdAt));
+}
+
+/** Revokes a live key matched by `where`; false when there is none (unknown, other tenant, or already revoked). */
+export async function revokeApiKey(
+  db: Database,
+  id: string,
+  where: { kind: "personal"; userId: string } | { kind: "org"; orgId: string; projectId?: string },
+): Promise<boolean> {
+  const owner =
+    where.kind === "personal"
+      ? and(eq(apiKey.kind, "personal"), eq(apiKey.userId, where.userId))
+      : and(eq(apiKey.kind, "org"), eq(apiKey.orgId, where.orgId), where.projectId ? eq(apiKey.projectId, where.projectId) : undefined);
+  const rows = await db
+    .update(apiKey)
+    .set({ revokedAt: new Date() })
+    .where(and(eq(apiKey.id, id), owner, isNull(apiKey.revokedAt)))
+    .returning({ id: apiKey.id });
+  return rows.length > 0;
+}
+
+/** The public shape of a key: never the hash, the secret only when just created. */
+export function presentApiKey(row: ApiKeyRow, secret?: string) {
+  return {
+    id: row.id,
+    uid: row.id,
+    name: row.name,
+    prefix: row.prefix,
+    key_prefix: row.prefix,
+    scope: row.scope,
+    ...(row.permissions !== null ? { permissions: row.permissions } : {}),
+    org_id: row.orgId,
+    project_id: row.projectId,
+    expires_at: row.expiresAt?.toISOString() ?? null,
+    expiresAt: row.expiresAt?.toISOString() ?? null,
+    last_used_at: row.lastUsedAt?.toISOString() ?? null,
+    lastUsedAt: row.lastUsedAt?.toISOString() ?? null,
+    created_at: row.createdAt.toISOString(),
+    createdAt: row.createdAt.toISOString(),
+    ...(secret ? { key: secret, token: secret } : {}),
+  };
+}

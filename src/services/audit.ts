@@ -1,0 +1,73 @@
+/** The audit log: who did what to which target, from where. */
+import { and, desc, eq, gte, lte } from "drizzle-orm";
+import type { Context } from "hono";
+import { actorOf } from "../auth/principal";
+import type { Database } from "../db/client";
+import { auditEvent } from "../db/schema";
+import type { AppEnv } from "../env";
+import { newId } from "../lib/ids";
+
+export interface AuditEntry {
+  orgId: string | null;
+  action: string;
+  targetType?: string;
+  targetId?: string;
+  /** Never secrets: names, roles, scopes. */
+  metadata?: Record<string, unknown>;
+}
+
+/** Records a mutating call by the current principal. */
+export async function recordAudit(c: Context<AppEnv>, entry: AuditEntry, actorOverride?: { userId: string }) {
+  const p = c.var.principal;
+  const actor = p
+    ? actorOf(p)
+    : actorOverride
+      ? { actorType: "user" as const, actorId: actorOverride.userId, actorUserId: actorOverride.userId }
+      : null;
+  if (!actor) return;
+  await c.var.db.insert(auditEvent).values({
+    id: newId("aud"),
+    orgId: entry.orgId,
+    ...actor,
+    action: entry.action,
+    targetType: entry.targetType ?? null,
+    targetId: entry.targetId ?? null,
+    ip: c.req.header("cf-connecting-ip") ?? c.req.header("x-forwarded-for")?.split(",")[0]?.trim() ?? null,
+    userAgent: c.req.header("user-agent")?.slice(0, 512) ?? null,
+    metadata: entry.metadata ?? null,
+  });
+}
+
+export function listAudit(
+  db: Database,
+  orgId: string,
+  filter: { action?: string; from?: Date; to?: Date; limit: number; offset: number },
+) {
+  return db
+    .select()
+    .from(auditEvent)
+    .where(
+      and(
+        eq(auditEvent.orgId, orgId),
+        filter.action ? eq(auditEvent.action, filter.action) : undefined,
+        filter.from ? gte(auditEvent.createdAt, filter.from) : undefined,
+        filter.to ? lte(auditEvent.createdAt, filter.to) : undefined,
+      ),
+    )
+    .orderBy(desc(auditEvent.createdAt), desc(auditEvent.id))
+    .limit(filter.limit)
+    .offset(filter.offset);
+}
+
+export function presentAudit(row: typeof auditEvent.$inferSelect) {
+  return {
+    id: row.id,
+    action: row.action,
+    actor: { type: row.actorType, id: row.actorId, userId: row.actorUserId },
+    target: row.targetType ? { type: row.targetType, id: row.targetId } : null,
+    ip: row.ip,
+    userAgent: row.userAgent,
+    metadata: row.metadata,
+    createdAt: row.createdAt.toISOString(),
+  };
+}

@@ -1,0 +1,225 @@
+/** Projects: created in an org, soft-deleted, paused and resumed; grants per project. */
+import { and, asc, count, desc, eq, inArray, isNull, or } from "drizzle-orm";
+import type { Database } from "../db/client";
+import { org, orgMember, project, projectMember, user, type Role } from "../db/schema";
+import { conflict, notFound } from "../lib/errors";
+import { newId } from "../lib/ids";
+import { availableSlug } from "../lib/slug";
+
+export type ProjectRow = typeof project.$inferSelect;
+
+export function projectValues(input: {
+  orgId: string;
+  name: string;
+  slug: string;
+  createdBy: string | null;
+  region?: string | null;
+  environment?: string;
+  category?: string;
+}) {
+  return {
+    id: newId("prj"),
+    orgId: input.orgId,
+    name: input.name,
+    slug: input.slug,
+    createdBy: input.createdBy,
+    region: input.region ?? null,
+    environment: input.environment ?? "production",
+    category: input.category ?? "business",
+  };
+}
+
+const liveInOrg = (orgId: string) => and(eq(project.orgId, orgId), isNull(project.deletedAt));
+
+async function slugInUse(db: Database, orgId: string, slug: string) {
+  return Boolean(await db.query.project.findFirst({ where: and(liveInOrg(orgId), eq(project.slug, slug)), columns: { id: true } }));
+}
+
+/** A requested slug must be free (409 slug_taken); a derived one gets a suffix when it is not. */
+export async function createProject(
+  db: Database,
+  input: { orgId: string; name: string; slug?: string; createdBy: string | null; region?: string; environment?: string; category?: string },
+): Promise<ProjectRow> {
+  let slug: string;
+  if (input.slug) {
+    slug = input.slug;
+    if (await slugInUse(db, input.orgId, slug)) throw conflict("slug_taken", `A project with slug "${slug}" already exists`);
+  } else {
+    slug = await availableSlug(input.name, (s) => slugInUse(db, input.orgId, s), "project");
+  }
+  const [row] = await db.insert(project).values(projectValues({ ...input, slug })).returning();
+  return row!;
+}
+
+export function findProject(db: Database, projectId: string) {
+  return db.query.project.findFirst({ where: and(eq(project.id, projectId), isNull(project.deletedAt)) });
+}
+
+export function findProjectBySlug(db: Database, orgId: string, slug: string) {
+  return db.query.project.findFirst({ where: and(liveInOrg(orgId), eq(project.slug, slug)) });
+}
+
+export function listOrgProjects(db: Database, orgId: string, onlyProjectId?: string | null) {
+  return db
+    .select()
+    .from(project)
+    .where(and(liveInOrg(orgId), onlyProjectId ? eq(project.id, onlyProjectId) : undefined))
+    .orderBy(asc(project.createdAt));
+}
+
+/**
+ * Every live project a user can reach, with the role that reaches it: all
+ * projects of the orgs they belong to, plus projects granted to them alone.
+ */
+export async function listUserProjects(db: Database, userId: string, orgId?: string) {
+  const memberships = await db
+    .select({ orgId: orgMember.orgId, role: orgMember.role })
+    .from(orgMember)
+    .innerJoin(org, eq(org.id, orgMember.orgId))
+    .where(and(eq(orgMember.userId, userId), eq(org.status, "active"), orgId ? eq(orgMember.orgId, orgId) : undefined));
+  const grants = await db
+    .select({ projectId: projectMember.projectId, role: projectMember.role })
+    .from(projectMember)
+    .where(eq(projectMember.userId, userId));
+  const orgRole = new Map(memberships.map((m) => [m.orgId, m.role as Role]));
+  const grantRole = new Map(grants.map((g) => [g.projectId, g.role as Role]));
+  if (orgRole.size === 0 && grantRole.size === 0) return [];
+  const rows = await db
+    .select()
+    .from(project)
+    .where(
+      and(
+        isNull(project.deletedAt),
+        orgId ? eq(project.orgId, orgId) : undefined,
+        or(
+          orgRole.size ? inArray(project.orgId, [...orgRole.keys()]) : undefined,
+          grantRole.size ? inArray(project.id, [...grantRole.keys()]) : undefined,
+        ),
+      ),
+    )
+    .orderBy(asc(project.createdAt));
+  const rank = { viewer: 0, developer: 1, admin: 2, owner: 3 } as const;
+  return rows.map((p) => {
+    const a = orgRole.get(p.orgId) ?? null;
+    const b = grantRole.get(p.id) ?? null;
+    const role = !a ? b! : !b ? a : rank[a] >= rank[b] ? a : b;
+    return { project: p, role };
+  });
+}
+
+export async function updateProject(db: Database, projectId: string, patch: { name?: string; environment?: string; status?: "active" | "paused" }) {
+  const [row] = await db
+    .update(project)
+    .set({ ...patch, updatedAt: new Date() })
+    .where(and(eq(project.id, projectId), isNull(project.deletedAt)))
+    .returning();
+  if (!row) throw notFound("Project");
+  return row;
+}
+
+export async function softDeleteProject(db: Database, projectId: string) {
+  await db.update(project).set({ deletedAt: new Date(), updatedAt: new Date() }).where(eq(project.id, projectId));
+}
+
+export async function projectMemberCount(db: Database, p: ProjectRow): Promise<number> {
+  const [orgMembers] = await db.select({ n: count() }).from(orgMember).where(eq(orgMember.orgId, p.orgId));
+  const [grants] = await db
+    .select({ n: count() })
+    .from(projectMember)
+    .leftJoin(orgMember, and(eq(orgMember.orgId, p.orgId), eq(orgMember.userId, projectMember.userId)))
+    .where(and(eq(projectMember.projectId, p.id), isNull(orgMember.id)));
+  return (orgMembers?.n ?? 0) + (grants?.n ?? 0);
+}
+
+// ------------------------------------------------------------ project grants
+
+export async function projectGrantRole(db: Database, projectId: string, userId: string): Promise<Role | null> {
+  const row = await db.query.projectMember.findFirst({
+    where: and(eq(projectMember.projectId, projectId), eq(projectMember.userId, userId)),
+    columns: { role: true },
+  });
+  return row?.role ?? null;
+}
+
+/** Org members (with their org role) and project-only grants, as Suble lists them. */
+export async function listProjectMembers(db: Database, p: ProjectRow) {
+  const orgMembers = await db
+    .select({ userId: user.id, email: user.email, fullname: user.name, role: orgMember.role })
+    .from(orgMember)
+    .innerJoin(user, eq(user.id, orgMember.userId))
+    .where(eq(orgMember.orgId, p.orgId))
+    .orderBy(asc(orgMember.createdAt));
+  const grants = await db
+    .select({ userId: user.id, email: user.email, fullname: user.name, role: projectMember.role })
+    .from(projectMember)
+    .innerJoin(user, eq(user.id, projectMember.userId))
+    .where(eq(projectMember.projectId, p.id))
+    .orderBy(desc(projectMember.createdAt));
+  const seen = new Map<string, { userId: string; email: string; fullname: string; role: string; source: "org" | "project" }>();
+  for (const m of orgMembers) seen.set(m.userId, { ...m, source: "org" });
+  for (const g of grants) {
+    const existing = seen.get(g.userId);
+    if (!existing) seen.set(g.userId, { ...g, source: "project" });
+  }
+  return [...seen.values()].map((m) => ({ ...m, status: "accepted" as const }));
+}
+
+export async function addProjectMember(db: Database, p: ProjectRow, email: string, role: Exclude<Role, "owner">) {
+  const target = await db.query.user.findFirst({ where: eq(user.email, email.toLowerCase()) });
+  if (!target) throw notFound("User", "user_not_found");
+  const inOrg = await db.query.orgMember.findFirst({ where: and(eq(orgMember.orgId, p.orgId), eq(orgMember.userId, target.id)) });
+  const granted = await projectGrantRole(db, p.id, target.id);
+  if (granted || (inOrg && !["viewer", "developer"].includes(inOrg.role))) {
+    throw conflict("already_member", "That user is already a member of the project");
+  }
+  await db.insert(projectMember).values({ id: newId("pmb"), projectId: p.id, userId: target.id, role });
+  return target;
+}
+
+export async function updateProjectMember(db: Database, p: ProjectRow, email: string, role: Exclude<Role, "owner">) {
+  const target = await db.query.user.findFirst({ where: eq(user.email, email.toLowerCase()) });
+  const rows = target
+    ? await db
+        .update(projectMember)
+        .set({ role })
+        .where(and(eq(projectMember.projectId, p.id), eq(projectMember.userId, target.id)))
+        .returning({ id: projectMember.id })
+    : [];
+  if (!rows.length) throw notFound("Project member");
+}
+
+export async function removeProjectMember(db: Database, p: ProjectRow, email: string) {
+  const target = await db.query.user.findFirst({ where: eq(user.email, email.toLowerCase()) });
+  const rows = target
+    ? await db
+        .delete(projectMember)
+        .where(and(eq(projectMember.projectId, p.id), eq(projectMember.userId, target.id)))
+        .returning({ id: projectMember.id })
+    : [];
+  if (!rows.length) throw notFound("Project member");
+}
+
+export function presentProject(p: ProjectRow, extra: { role?: string; memberCount?: number; orgSlug?: string } = {}) {
+  return {
+    id: p.id,
+    uid: p.id,
+    slug: p.slug,
+    name: p.name,
+    org_id: p.orgId,
+    orgId: p.orgId,
+    ...(extra.orgSlug ? { org_slug: extra.orgSlug } : {}),
+    status: p.status,
+    environment: p.environment,
+    region: p.region,
+    primaryRegion: p.region,
+    category: p.category,
+    ...(extra.role ? { role: extra.role } : {}),
+    // VM instances arrive with the Proxmox work; until then no project has any.
+    instanceCount: 0,
+    ...(extra.memberCount !== undefined ? { memberCount: extra.memberCount } : {}),
+    createdAt: p.createdAt.toISOString(),
+    created_at: p.createdAt.toISOString(),
+    updated_at: p.updatedAt.toISOString(),
+  };
+}
+
