@@ -13,7 +13,7 @@ import type { AppEnv } from "../env";
 import { ApiError, errorResponses } from "../lib/errors";
 import { endSession, issueTokenPair, newSession, rotateRefreshToken } from "../services/sessions";
 import { findUser, presentUser } from "../services/users";
-import { email, name, Ok, password, User } from "./schemas";
+import { email, json, jsonBody as body, name, Ok, password, User } from "./schemas";
 
 const router = createRouter();
 
@@ -29,11 +29,6 @@ const TokenPair = z
   })
   .openapi("TokenPair");
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  content: { "application/json": { schema } },
-  description,
-});
-const body = <T extends z.ZodType>(schema: T) => ({ body: { content: { "application/json": { schema } }, required: true } });
 
 /** better-auth refusals in Berth's envelope and the seeds' codes. */
 function translate(err: unknown): never {

@@ -2,7 +2,16 @@
 import { Scalar } from "@scalar/hono-api-reference";
 import { createRouter } from "../app";
 import { APP_VERSION } from "../env";
+import account from "./account";
+import apiKeys from "./api-keys";
+import audit from "./audit";
 import auth from "./auth";
+import dev from "./dev";
+import members from "./members";
+import orgProjects from "./org-projects";
+import orgs from "./orgs";
+import projectMembers from "./project-members";
+import projects from "./projects";
 import system from "./system";
 
 export function apiV1() {
@@ -18,7 +27,9 @@ export function apiV1() {
     name: "better-auth.session_token",
     description: "The browser session cookie set by sign-in.",
   });
-  for (const family of [system, auth]) api.route("/", family);
+  for (const family of [system, auth, account, orgs, members, orgProjects, projects, projectMembers, apiKeys, audit, dev]) {
+    api.route("/", family);
+  }
 
   api.doc31("/openapi.json", (c) => ({
     openapi: "3.1.0",
@@ -28,7 +39,7 @@ export function apiV1() {
       description: "Control plane for Docker and Proxmox hosts. Serves the Dockup, Suble, backlex and DevPocket APIs under one base.",
     },
     servers: [{ url: `${new URL(c.req.url).origin}/api/v1` }],
-    security: [{ bearer: [] }, { session: [] }],
+    security: [{ bearer: [] }, { session: [] }] as Array<Record<string, string[]>>,
   }));
   api.get("/docs", Scalar({ url: "/api/v1/openapi.json", pageTitle: "Berth API" }));
   return api;

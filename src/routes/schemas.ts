@@ -91,3 +91,16 @@ export const password = z.string().min(8).max(128);
 export const name = (max: number) => z.string().trim().min(1).max(max);
 export const slugParam = (param: string) =>
   z.string().min(1).max(100).openapi({ param: { name: param, in: "path" } });
+
+/** `responses` entry for a JSON body. */
+export const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  content: { "application/json": { schema } },
+  description,
+});
+
+/** `request.body` for a required JSON body. */
+export const jsonBody = <T extends z.ZodType>(schema: T) => ({
+  body: { content: { "application/json": { schema } }, required: true },
+});
+
+export const OrgSlugParams = z.object({ slug: slugParam("slug") });

@@ -48,6 +48,10 @@ export function findOrgBySlug(db: Database, slug: string) {
   return db.query.org.findFirst({ where: and(eq(org.slug, slug), eq(org.status, "active")) });
 }
 
+export function findOrgById(db: Database, id: string) {
+  return db.query.org.findFirst({ where: and(eq(org.id, id), eq(org.status, "active")) });
+}
+
 export async function membershipRole(db: Database, orgId: string, userId: string): Promise<Role | null> {
   const row = await db.query.orgMember.findFirst({
     where: and(eq(orgMember.orgId, orgId), eq(orgMember.userId, userId)),

@@ -1,0 +1,164 @@
+/** Dockup's and Suble's projects: `/projects` across every org the caller can reach. */
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { createRouter } from "../app";
+import { authorizeOrg, authorizeProject, requirePrincipal } from "../auth/access";
+import type { AppEnv } from "../env";
+import { conflictResponse, errorResponses, notFound } from "../lib/errors";
+import { SLUG_PATTERN } from "../lib/slug";
+import { recordAudit } from "../services/audit";
+import { findOrgById, listUserOrgs } from "../services/orgs";
+import {
+  createProject,
+  listOrgProjects,
+  listUserProjects,
+  presentProject,
+  projectMemberCount,
+  softDeleteProject,
+  updateProject,
+} from "../services/projects";
+import { json, jsonBody, Ok, Project, slugParam } from "./schemas";
+
+const router = createRouter();
+
+export const ProjectParams = z.object({ project: slugParam("project").openapi({ description: "Project id (prj_…)" }) });
+
+router.openapi(
+  createRoute({
+    method: "get",
+    path: "/projects",
+    tags: ["Projects"],
+    summary: "Every project the caller can reach, with their role in it",
+    request: { query: z.object({ org: z.string().max(100).optional().openapi({ description: "Only this org (slug or id)" }) }) },
+    responses: { 200: json(z.array(Project), "Projects"), ...errorResponses },
+  }),
+  async (c) => {
+    const p = requirePrincipal(c);
+    const orgFilter = c.req.valid("query").org;
+    if (p.type === "api_key" && p.key.kind === "org") {
+      const rows = await listOrgProjects(c.var.db, p.key.orgId!, p.key.projectId);
+      return c.json(rows.map((r) => presentProject(r, { role: "admin" })), 200);
+    }
+    let orgId: string | undefined;
+    if (orgFilter) {
+      const mine = await listUserOrgs(c.var.db, p.userId);
+      orgId = mine.find((m) => m.org.slug === orgFilter || m.org.id === orgFilter)?.org.id;
+      if (!orgId) throw notFound("Organization");
+    }
+    const rows = await listUserProjects(c.var.db, p.userId, orgId);
+    return c.json(rows.map((r) => presentProject(r.project, { role: r.role })), 200);
+  },
+);
+
+const CreateProjectInput = z
+  .object({
+    name: z.string().trim().min(1).max(60),
+    slug: z.string().regex(SLUG_PATTERN, "lowercase letters, digits and hyphens").max(48).optional(),
+    category: z.string().max(40).optional(),
+    org: z.string().max(100).optional().openapi({ description: "Org slug or id; defaults to the caller's personal org (or the key's org)." }),
+    environment: z.enum(["production", "staging", "development"]).optional(),
+  })
+  .openapi("CreateProjectInput");
+
+/** The org a new project goes to: named in the body, the key's org, or the caller's personal org. */
+async function targetOrgSlug(c: Context<AppEnv>, requested?: string): Promise<string> {
+  const p = requirePrincipal(c);
+  if (p.type === "api_key" && p.key.kind === "org") {
+    const o = await findOrgById(c.var.db, p.key.orgId!);
+    if (!o) throw notFound("Organization");
+    return requested ?? o.slug;
+  }
+  const mine = await listUserOrgs(c.var.db, p.userId);
+  const chosen = requested ? mine.find((m) => m.org.slug === requested || m.org.id === requested) : mine.find((m) => m.org.personal) ?? mine[0];
+  if (!chosen) throw notFound("Organization");
+  return chosen.org.slug;
+}
+
+router.openapi(
+  createRoute({
+    method: "post",
+    path: "/projects",
+    tags: ["Projects"],
+    summary: "Create a project",
+    request: jsonBody(CreateProjectInput),
+    responses: { 201: json(Project, "Created"), ...conflictResponse, ...errorResponses },
+  }),
+  async (c) => {
+    const input = c.req.valid("json");
+    const { org, role, principal } = await authorizeOrg(c, await targetOrgSlug(c, input.org), "project:create");
+    const created = await createProject(c.var.db, {
+      orgId: org.id,
+      name: input.name,
+      slug: input.slug,
+      category: input.category,
+      environment: input.environment,
+      createdBy: principal.userId,
+      region: org.defaultRegion,
+    });
+    await recordAudit(c, { orgId: org.id, action: "project.create", targetType: "project", targetId: created.id, metadata: { name: created.name } });
+    return c.json(presentProject(created, { role, memberCount: await projectMemberCount(c.var.db, created), orgSlug: org.slug }), 201);
+  },
+);
+
+router.openapi(
+  createRoute({
+    method: "get",
+    path: "/projects/{project}",
+    tags: ["Projects"],
+    summary: "A project, with the caller's role and its member count",
+    request: { params: ProjectParams },
+    responses: { 200: json(Project, "The project"), ...errorResponses },
+  }),
+  async (c) => {
+    const { project, role } = await authorizeProject(c, c.req.valid("param").project, "project:read");
+    return c.json(presentProject(project, { role, memberCount: await projectMemberCount(c.var.db, project) }), 200);
+  },
+);
+
+router.openapi(
+  createRoute({
+    method: "patch",
+    path: "/projects/{project}",
+    tags: ["Projects"],
+    summary: "Rename a project or change its environment",
+    request: {
+      params: ProjectParams,
+      ...jsonBody(
+        z.object({
+          name: z.string().trim().min(1).max(60).nullable().optional(),
+          environment: z.enum(["production", "staging", "development"]).optional(),
+        }),
+      ),
+    },
+    responses: { 200: json(Project, "Updated"), ...errorResponses },
+  }),
+  async (c) => {
+    const input = c.req.valid("json");
+    const { project, role } = await authorizeProject(c, c.req.valid("param").project, "project:update");
+    const patch = { ...(input.name ? { name: input.name } : {}), ...(input.environment ? { environment: input.environment } : {}) };
+    const updated = Object.keys(patch).length ? await updateProject(c.var.db, project.id, patch) : project;
+    if (Object.keys(patch).length) {
+      await recordAudit(c, { orgId: project.orgId, action: "project.update", targetType: "project", targetId: project.id, metadata: { fields: Object.keys(patch) } });
+    }
+    return c.json(presentProject(updated, { role, memberCount: await projectMemberCount(c.var.db, updated) }), 200);
+  },
+);
+
+router.openapi(
+  createRoute({
+    method: "delete",
+    path: "/projects/{project}",
+    tags: ["Projects"],
+    summary: "Delete a project (soft delete; owner, admin)",
+    request: { params: ProjectParams },
+    responses: { 200: json(Ok, "Deleted"), ...errorResponses },
+  }),
+  async (c) => {
+    const { project } = await authorizeProject(c, c.req.valid("param").project, "project:delete");
+    await softDeleteProject(c.var.db, project.id);
+    await recordAudit(c, { orgId: project.orgId, action: "project.delete", targetType: "project", targetId: project.id, metadata: { slug: project.slug } });
+    return c.json({ ok: true }, 200);
+  },
+);
+
+export default router;
