@@ -1,11 +1,17 @@
 import type { Database } from "./db/client";
 import type { Principal } from "./auth/principal";
+import type { HostDO } from "./durable/host-do";
+import type { ProjectDO } from "./durable/project-do";
+import type { JobsQueueMessage } from "./jobs/queue";
 
 /** Bindings and vars from wrangler.toml, plus secrets set with `wrangler secret put`. */
 export interface Env {
   DB: D1Database;
   AUTH_LIMITER: RateLimit;
   AUTH_IP_LIMITER: RateLimit;
+  PROJECT_DO: DurableObjectNamespace<ProjectDO>;
+  HOST_DO: DurableObjectNamespace<HostDO>;
+  JOBS: Queue<JobsQueueMessage>;
   ENVIRONMENT: string;
   BASE_DOMAIN: string;
   MAIL_TRANSPORT: string;
@@ -13,6 +19,10 @@ export interface Env {
   AUTH_SECRET?: string;
   /** Public origin of the API, used in mailed links. Defaults to the request's origin. */
   PUBLIC_URL?: string;
+  /** Agent timing (seconds); defaults in src/services/host-settings.ts. */
+  AGENT_HEARTBEAT_SECONDS?: string;
+  AGENT_LEASE_TTL_SECONDS?: string;
+  JOB_QUEUE_GRACE_SECONDS?: string;
 }
 
 /** Per-request values, made once by middleware and read from `c.var`. */

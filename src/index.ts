@@ -1,6 +1,8 @@
-/** The Worker: wires middleware and routes; no logic lives here. */
+/** The Worker: wires middleware and routes, the queue consumer and the Durable Objects; no logic lives here. */
 import { createApp } from "./app";
 import { authenticate, authOf, enforceAuthRateLimit, requestContext } from "./auth/middleware";
+import type { Env } from "./env";
+import { handleQueue } from "./jobs/queue";
 import { apiV1 } from "./routes";
 
 const app = createApp();
@@ -14,4 +16,10 @@ app.on(["GET", "POST"], "/api/auth/*", (c) => authOf(c).handler(c.req.raw));
 app.use("/api/v1/*", authenticate);
 app.route("/api/v1", apiV1());
 
-export default app;
+export default {
+  fetch: app.fetch,
+  queue: (batch, env) => handleQueue(batch, env),
+} satisfies ExportedHandler<Env>;
+
+export { HostDO } from "./durable/host-do";
+export { ProjectDO } from "./durable/project-do";

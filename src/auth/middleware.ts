@@ -6,6 +6,7 @@ import type { AppEnv } from "../env";
 import { ApiError } from "../lib/errors";
 import { randomString } from "../lib/ids";
 import { looksLikeApiKey, touchApiKey, verifyApiKey } from "../services/api-keys";
+import { HOST_CREDENTIAL_PREFIX } from "../services/hosts";
 import { createMailer } from "../services/mail";
 import { type Auth, createAuth } from "./better-auth";
 import type { Principal } from "./principal";
@@ -44,6 +45,11 @@ function presentedToken(c: Context<AppEnv>): string | null {
 /** Resolves the principal if the request carries a credential; routes that need one call requirePrincipal. */
 export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
   const token = presentedToken(c);
+  if (token?.startsWith(HOST_CREDENTIAL_PREFIX)) {
+    // A host credential does agent work for its host and nothing else (see routes/agent.ts).
+    c.set("authError", "Host credentials can only be used by the agent");
+    return next();
+  }
   if (token && looksLikeApiKey(token)) {
     const check = await verifyApiKey(c.var.db, token);
     if (!check.ok) {

@@ -21,20 +21,23 @@ export const PERMISSIONS = {
   "apikey:manage": ["owner", "admin"],
   "audit:read": ["owner", "admin"],
   "deploy": ["owner", "admin", "developer"],
+  "host:read": ["owner", "admin", "developer", "viewer"],
+  "host:manage": ["owner", "admin"],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type Permission = keyof typeof PERMISSIONS;
 
 /**
- * What each API key scope may do at most. Keys never manage credentials or
- * membership, so a leaked key cannot mint more keys or seat a new member.
+ * What each API key scope may do at most. Keys never manage credentials,
+ * membership or hosts, so a leaked key cannot mint more keys, seat a new member,
+ * enrol a host or run commands on one.
  */
 export const SCOPE_PERMISSIONS: Record<ApiKeyScope, readonly Permission[]> = {
-  "read-only": ["org:read", "member:read", "project:read"],
-  deploy: ["org:read", "member:read", "project:read", "deploy"],
+  "read-only": ["org:read", "member:read", "project:read", "host:read"],
+  deploy: ["org:read", "member:read", "project:read", "host:read", "deploy"],
   full: [
     "org:read", "org:update", "member:read", "project:read", "project:create", "project:update",
-    "project:delete", "project:lifecycle", "audit:read", "deploy",
+    "project:delete", "project:lifecycle", "audit:read", "deploy", "host:read",
   ],
 };
 

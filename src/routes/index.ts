@@ -3,10 +3,13 @@ import { Scalar } from "@scalar/hono-api-reference";
 import { createRouter } from "../app";
 import { APP_VERSION } from "../env";
 import account from "./account";
+import agent from "./agent";
 import apiKeys from "./api-keys";
 import audit from "./audit";
 import auth from "./auth";
 import dev from "./dev";
+import hosts from "./hosts";
+import jobs from "./jobs";
 import members from "./members";
 import orgProjects from "./org-projects";
 import orgs from "./orgs";
@@ -27,7 +30,12 @@ export function apiV1() {
     name: "better-auth.session_token",
     description: "The browser session cookie set by sign-in.",
   });
-  for (const family of [system, auth, account, orgs, members, orgProjects, projects, projectMembers, apiKeys, audit, dev]) {
+  api.openAPIRegistry.registerComponent("securitySchemes", "agent", {
+    type: "http",
+    scheme: "bearer",
+    description: "A host credential (`bha_…`) from `POST /agent/join`; good for that host's agent routes only.",
+  });
+  for (const family of [system, auth, account, orgs, members, orgProjects, projects, projectMembers, apiKeys, audit, hosts, jobs, agent, dev]) {
     api.route("/", family);
   }
 

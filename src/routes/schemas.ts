@@ -104,3 +104,41 @@ export const jsonBody = <T extends z.ZodType>(schema: T) => ({
 });
 
 export const OrgSlugParams = z.object({ slug: slugParam("slug") });
+
+export const JobProgressSchema = z
+  .object({ step: z.number(), total: z.number(), percent: z.number(), message: z.string() })
+  .openapi("JobProgress");
+
+export const Job = z
+  .object({
+    uid: z.string().openapi({ example: "job_8x2kf0a9c1d2e3f4" }),
+    id: z.string(),
+    type: z.string().openapi({ example: "host.exec" }),
+    status: z.enum(["queued", "dispatched", "running", "succeeded", "failed", "cancelled", "lost"]),
+    instance: z.string().nullable(),
+    host_id: z.string(),
+    progress: JobProgressSchema.nullable(),
+    error: z.string().nullable(),
+    result: z.record(z.string(), z.unknown()).nullable(),
+    attempts: z.number().int(),
+    created_at: z.string(),
+    dispatched_at: z.string().nullable(),
+    started_at: z.string().nullable(),
+    finished_at: z.string().nullable(),
+    deadline_at: z.string().openapi({ description: "Past this time an unfinished job fails with a reason." }),
+  })
+  .openapi("Job");
+
+export const JobLogLine = z
+  .object({
+    time: z.string(),
+    stream: z.enum(["stdout", "stderr"]),
+    offset: z.number().int().openapi({ description: "Byte offset of `text` within its stream." }),
+    text: z.string(),
+  })
+  .openapi("JobLogLine");
+
+/** `?timeout=` of the long-poll endpoints, in seconds (at most 60). */
+export const WaitQuery = z.object({
+  timeout: z.coerce.number().int().min(0).max(60).default(30).openapi({ param: { name: "timeout", in: "query" }, description: "Seconds to wait, at most 60" }),
+});

@@ -3,7 +3,8 @@ import { createRouter } from "../app";
 import { APP_VERSION } from "../env";
 
 const router = createRouter();
-const startedAt = Date.now();
+// Time is frozen at 0 while a Worker's module loads, so the start is taken on the first request.
+let startedAt: number | null = null;
 
 const SystemStatus = z
   .object({
@@ -25,7 +26,7 @@ router.openapi(
   }),
   (c) =>
     c.json(
-      { status: "ok" as const, version: APP_VERSION, uptime: Math.round((Date.now() - startedAt) / 1000), base_domain: c.env.BASE_DOMAIN },
+      { status: "ok" as const, version: APP_VERSION, uptime: Math.round((Date.now() - (startedAt ??= Date.now())) / 1000), base_domain: c.env.BASE_DOMAIN },
       200,
     ),
 );

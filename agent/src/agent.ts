@@ -1,0 +1,255 @@
+/**
+ * The agent: holds a WebSocket to its host's mailbox, which pushes leases as
+ * they arrive; while the socket is down it claims work over HTTP instead.
+ * Reconnects with exponential backoff and full jitter (1 s to 60 s), honours
+ * Retry-After, and stops for good, with the reason, only when the control
+ * plane refuses its credential.
+ */
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { AGENT_PROTOCOL_VERSION, type Lease, ServerMessage } from "../../src/protocol/agent.ts";
+import { ApiFailure, type ControlPlane } from "./api.ts";
+import { Backoff, sleep } from "./backoff.ts";
+import { collectFacts } from "./facts.ts";
+import type { Logger } from "./log.ts";
+import { JobRun } from "./run.ts";
+import type { StateDir } from "./state.ts";
+
+export const AGENT_VERSION = "0.1.0";
+
+export interface AgentOptions {
+  websocket: boolean;
+  dockerSocket: string;
+  heartbeatSeconds: number;
+}
+
+export class AgentRefused extends Error {}
+
+export class Agent {
+  private readonly api: ControlPlane;
+  private readonly state: StateDir;
+  private readonly log: Logger;
+  private readonly opts: AgentOptions;
+  private readonly runs = new Map<string, JobRun>();
+  private ws: WebSocket | null = null;
+  private wsReady = false;
+  private heartbeatSeconds: number;
+  private readonly stopping = new AbortController();
+  private fatal: ApiFailure | null = null;
+  private wake: () => void = () => {};
+
+  constructor(api: ControlPlane, state: StateDir, log: Logger, opts: AgentOptions) {
+    this.api = api;
+    this.state = state;
+    this.log = log;
+    this.opts = opts;
+    this.heartbeatSeconds = opts.heartbeatSeconds;
+  }
+
+  private held() {
+    return [...this.runs.values()].map((r) => r.held).filter((h): h is { job_id: string; lease_id: string } => h !== null);
+  }
+
+  /** Runs until stopped or refused. Resolves on stop; rejects with AgentRefused. */
+  async run(): Promise<void> {
+    this.resumeLeftovers();
+    const loops = [this.heartbeatLoop(), this.httpLoop()];
+    if (this.opts.websocket) loops.push(this.socketLoop());
+    await Promise.all(loops);
+    if (this.fatal) throw new AgentRefused(`${this.fatal.message} (${this.fatal.code})`);
+  }
+
+  stop() {
+    this.stopping.abort();
+    this.ws?.close(1000, "agent stopping");
+    this.wake();
+  }
+
+  private refuse(err: ApiFailure) {
+    if (this.fatal) return;
+    this.fatal = err;
+    this.log.error("the control plane refused this agent; stopping", { code: err.code, reason: err.message });
+    for (const run of this.runs.values()) run.stop();
+    this.stop();
+  }
+
+  private get stopped() {
+    return this.stopping.signal.aborted;
+  }
+
+  // ------------------------------------------------------------ work
+
+  /** Jobs an earlier agent process left running or unreported: pick them up under their recorded lease. */
+  private resumeLeftovers() {
+    let ids: string[] = [];
+    try {
+      ids = readdirSync(join(this.state.root, "jobs")).filter((d) => d.startsWith("job_"));
+    } catch {
+      return;
+    }
+    for (const lease of JobRun.leftovers(this.state, ids)) {
+      this.log.info("resuming a job from before the restart", { job_id: lease.job_id, attempt: lease.attempt });
+      this.accept(lease);
+    }
+  }
+
+  private accept(lease: Lease) {
+    const existing = this.runs.get(lease.job_id);
+    if (existing) return existing.adopt(lease);
+    if (lease.payload.type !== "host.exec") {
+      this.log.warn("job type not supported by this agent", { job_id: lease.job_id, type: (lease.payload as { type: string }).type });
+      return;
+    }
+    const run = new JobRun(this.state, this.api, this.log, lease);
+    run.onEnd = (r) => this.runs.get(r.jobId) === r && this.runs.delete(r.jobId);
+    run.onFatal = (err) => this.refuse(err);
+    this.runs.set(lease.job_id, run);
+    this.log.info("job leased", { job_id: lease.job_id, attempt: lease.attempt, type: lease.payload.type, reconcile: lease.reconcile });
+    run.start();
+  }
+
+  // ------------------------------------------------------------ transport
+
+  private async socketLoop() {
+    const backoff = new Backoff();
+    while (!this.stopped) {
+      const opened = await this.connectOnce();
+      if (this.stopped) break;
+      if (opened) backoff.reset();
+      const delay = backoff.next(this.retryAfter);
+      this.retryAfter = 0;
+      this.log.info("socket closed; reconnecting", { in_ms: delay });
+      await sleep(delay, this.stopping.signal);
+    }
+  }
+
+  private retryAfter = 0;
+
+  /** One socket's life. True if it opened (the backoff starts over). */
+  private async connectOnce(): Promise<boolean> {
+    // Check the credential over HTTP first: a refused upgrade does not say why, a refused heartbeat does.
+    try {
+      await this.heartbeat(false);
+    } catch (err) {
+      if (err instanceof ApiFailure && err.kind === "fatal") {
+        this.refuse(err);
+        return false;
+      }
+      if (err instanceof ApiFailure) this.retryAfter = err.retryAfterMs;
+      this.log.warn("control plane unreachable", { error: (err as Error).message });
+      return false;
+    }
+    const url = this.api.url("/agent/connect").replace(/^http/, "ws");
+    return new Promise<boolean>((resolve) => {
+      let opened = false;
+      const ws = new WebSocket(url, { headers: { authorization: `Bearer ${this.api.credential}` } } as unknown as string[]);
+      this.ws = ws;
+      let lastHeard = Date.now();
+      const watchdog = setInterval(() => {
+        // A socket that stopped carrying anything is dead even if TCP has not noticed.
+        if (Date.now() - lastHeard > this.heartbeatSeconds * 3000 + 5000) ws.close(4008, "no traffic");
+      }, 1000);
+      ws.addEventListener("open", () => {
+        opened = true;
+        ws.send(JSON.stringify({ type: "hello", agent_version: AGENT_VERSION, held: this.held() }));
+      });
+      ws.addEventListener("message", (event) => {
+        lastHeard = Date.now();
+        if (event.data === "pong") return;
+        let msg;
+        try {
+          msg = ServerMessage.safeParse(JSON.parse(String(event.data)));
+        } catch {
+          msg = null;
+        }
+        if (!msg?.success) return;
+        const m = msg.data;
+        if (m.type === "hello") {
+          this.heartbeatSeconds = m.heartbeat_interval;
+          if (m.protocol !== AGENT_PROTOCOL_VERSION) this.log.warn("control plane speaks another protocol version", { theirs: m.protocol, ours: AGENT_PROTOCOL_VERSION });
+          this.wsReady = true;
+          this.wake();
+          this.log.info("connected", { transport: "websocket", host_id: m.host_id });
+        } else if (m.type === "lease") {
+          this.accept(m.lease);
+        } else if (m.type === "cancel") {
+          const run = this.runs.get(m.job_id);
+          if (run && run.leaseId === m.lease_id) run.cancel();
+        }
+      });
+      const closed = (code: number, reason: string) => {
+        clearInterval(watchdog);
+        if (this.ws === ws) {
+          this.ws = null;
+          this.wsReady = false;
+          this.wake();
+        }
+        if (code === 4403) {
+          this.refuse(new ApiFailure("fatal", 401, "host_deleted", "The host was deleted in the control plane"));
+        } else if (!this.stopped) {
+          this.log.warn("socket closed", { code, reason: reason || undefined });
+        }
+        resolve(opened);
+      };
+      ws.addEventListener("close", (e) => closed(e.code, e.reason));
+      ws.addEventListener("error", () => {
+        /* followed by close */
+      });
+    });
+  }
+
+  /** Claims over HTTP whenever the socket is not up (and always, with --no-websocket). */
+  private async httpLoop() {
+    const backoff = new Backoff();
+    while (!this.stopped) {
+      if (this.wsReady) {
+        await new Promise<void>((r) => (this.wake = r));
+        continue;
+      }
+      try {
+        // Not aborted when the socket comes up: leases in its answer are real and must not be dropped.
+        const res = await this.api.call<{ leases: Lease[] }>("POST", "/agent/claim", { held: this.held(), wait: 20 }, {
+          signal: this.stopping.signal,
+          timeoutMs: 30_000,
+        });
+        backoff.reset();
+        for (const lease of res.leases) this.accept(lease);
+      } catch (err) {
+        if (this.stopped) break;
+        if (err instanceof ApiFailure && err.kind === "fatal") {
+          this.refuse(err);
+          break;
+        }
+        const delay = backoff.next(err instanceof ApiFailure ? err.retryAfterMs : 0);
+        this.log.warn("claim failed; retrying", { error: (err as Error).message, in_ms: delay });
+        await sleep(delay, this.stopping.signal);
+      }
+    }
+  }
+
+  private async heartbeat(overSocket: boolean) {
+    const facts = await collectFacts({ stateDir: this.state.root, dockerSocket: this.opts.dockerSocket });
+    if (overSocket && this.ws && this.wsReady) {
+      this.ws.send(JSON.stringify({ type: "heartbeat", agent_version: AGENT_VERSION, facts }));
+      return;
+    }
+    const res = await this.api.call<{ heartbeat_interval: number }>("POST", "/agent/heartbeat", { agent_version: AGENT_VERSION, facts });
+    this.heartbeatSeconds = res.heartbeat_interval;
+  }
+
+  private async heartbeatLoop() {
+    while (!this.stopped) {
+      await sleep(this.heartbeatSeconds * 1000, this.stopping.signal);
+      if (this.stopped) break;
+      try {
+        await this.heartbeat(true);
+      } catch (err) {
+        if (err instanceof ApiFailure && err.kind === "fatal") {
+          this.refuse(err);
+          break;
+        }
+        this.log.warn("heartbeat failed", { error: (err as Error).message });
+      }
+    }
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * HTTP to the control plane. Failures are sorted into what the agent can do
+ * about them: `fatal` (refused for good: stop and say why), `stale` (a lease
+ * is gone: drop that work), or `retry` (unreachable, overloaded: try again).
+ */
+import { retryAfterMs } from "./backoff.ts";
+
+export class ApiFailure extends Error {
+  readonly kind: "fatal" | "stale" | "retry";
+  readonly status: number;
+  readonly code: string;
+  readonly retryAfterMs: number;
+
+  constructor(kind: "fatal" | "stale" | "retry", status: number, code: string, message: string, retryAfter = 0) {
+    super(message);
+    this.kind = kind;
+    this.status = status;
+    this.code = code;
+    this.retryAfterMs = retryAfter;
+  }
+}
+
+const FATAL_CODES = new Set(["invalid_host_credential", "invalid_join_token", "join_token_expired"]);
+
+export class ControlPlane {
+  readonly baseUrl: string;
+  credential: string | null;
+  private readonly userAgent: string;
+
+  constructor(baseUrl: string, credential: string | null, agentVersion: string) {
+    this.baseUrl = baseUrl.replace(/\/+$/, "");
+    this.credential = credential;
+    this.userAgent = `berth-agent/${agentVersion}`;
+  }
+
+  url(path: string): string {
+    return `${this.baseUrl}/api/v1${path}`;
+  }
+
+  async call<T>(method: string, path: string, body?: unknown, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<T> {
+    const headers: Record<string, string> = { "user-agent": this.userAgent };
+    if (this.credential) headers.authorization = `Bearer ${this.credential}`;
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const timeout = AbortSignal.timeout(opts.timeoutMs ?? 15_000);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+    let res: Response;
+    try {
+      res = await fetch(this.url(path), { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });
+    } catch (err) {
+      throw new ApiFailure("retry", 0, "unreachable", `control plane unreachable: ${(err as Error).cause ?? (err as Error).message}`);
+    }
+    const text = await res.text();
+    let parsed: any = null;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      /* not JSON */
+    }
+    if (res.ok) return parsed as T;
+    const code: string = parsed?.error?.code ?? `http_${res.status}`;
+    const message: string = parsed?.error?.message ?? (text.slice(0, 200) || res.statusText);
+    if (res.status === 409 && code === "lease_stale") throw new ApiFailure("stale", 409, code, message);
+    if ((res.status === 401 || res.status === 403) && (FATAL_CODES.has(code) || res.status === 403)) throw new ApiFailure("fatal", res.status, code, message);
+    if (res.status === 401) throw new ApiFailure("fatal", res.status, code, message);
+    if (res.status === 429 || res.status >= 500) throw new ApiFailure("retry", res.status, code, message, retryAfterMs(res.headers.get("retry-after")));
+    // Other 4xx: a bug on one side; retrying the same request will not help, but the agent should keep running.
+    throw new ApiFailure("stale", res.status, code, message);
+  }
+}

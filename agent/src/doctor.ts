@@ -1,0 +1,69 @@
+/** `npm run agent -- doctor`: checks the control plane, the credential and the Docker socket, and says what is wrong. */
+import { existsSync } from "node:fs";
+import { ApiFailure, ControlPlane } from "./api.ts";
+import { AGENT_VERSION } from "./agent.ts";
+import { dockerRequest } from "./docker.ts";
+import type { StateDir } from "./state.ts";
+
+interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export async function doctor(opts: { url: string | null; state: StateDir; dockerSocket: string }): Promise<Check[]> {
+  const checks: Check[] = [];
+  const identity = opts.state.readIdentity();
+  const url = opts.url ?? identity?.url ?? null;
+
+  if (!url) {
+    checks.push({ name: "control plane", ok: false, detail: "no URL: pass --url or set BERTH_URL" });
+  } else {
+    try {
+      const res = await fetch(`${url.replace(/\/+$/, "")}/api/v1/system/status`, { signal: AbortSignal.timeout(5_000) });
+      const body = (await res.json().catch(() => null)) as { version?: string } | null;
+      checks.push(res.ok
+        ? { name: "control plane", ok: true, detail: `${url} answers (version ${body?.version ?? "?"})` }
+        : { name: "control plane", ok: false, detail: `${url} answered HTTP ${res.status}` });
+    } catch (err) {
+      checks.push({ name: "control plane", ok: false, detail: `${url} is unreachable: ${(err as Error).cause ?? (err as Error).message}` });
+    }
+  }
+
+  if (!identity) {
+    checks.push({ name: "credential", ok: false, detail: `none in ${opts.state.root}: start the agent once with --join-token` });
+  } else if (url) {
+    const api = new ControlPlane(url, identity.credential, AGENT_VERSION);
+    try {
+      await api.call("POST", "/agent/heartbeat", { agent_version: AGENT_VERSION });
+      checks.push({ name: "credential", ok: true, detail: `accepted for host ${identity.host_id}` });
+    } catch (err) {
+      const refused = err instanceof ApiFailure && err.kind === "fatal";
+      checks.push({
+        name: "credential",
+        ok: false,
+        detail: refused ? `refused: ${(err as Error).message} Create a join token for the host and start the agent with it.` : `could not check: ${(err as Error).message}`,
+      });
+    }
+  }
+
+  if (!existsSync(opts.dockerSocket)) {
+    checks.push({ name: "docker", ok: false, detail: `no socket at ${opts.dockerSocket}: is dockerd running? (--docker-socket to point elsewhere; not needed on a Proxmox host)` });
+  } else {
+    try {
+      const res = await dockerRequest(opts.dockerSocket, "GET", "/version", undefined, 3_000);
+      const v = res.json as { Version?: string; ApiVersion?: string } | null;
+      checks.push(res.status === 200
+        ? { name: "docker", ok: true, detail: `Docker ${v?.Version} (API ${v?.ApiVersion}) at ${opts.dockerSocket}` }
+        : { name: "docker", ok: false, detail: `${opts.dockerSocket} answered HTTP ${res.status}` });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      checks.push({
+        name: "docker",
+        ok: false,
+        detail: code === "EACCES" ? `permission denied on ${opts.dockerSocket}: run the agent as root or in the docker group` : `${opts.dockerSocket}: ${(err as Error).message}`,
+      });
+    }
+  }
+  return checks;
+}

@@ -1,0 +1,134 @@
+/**
+ * `host.exec`: a shell command run detached from the agent, so that it
+ * survives the agent being killed or upgraded. Its job folder holds the
+ * script, its stdout and stderr, its pid and, once it ends, its exit status;
+ * an agent that restarts picks the command up from there instead of running
+ * it again.
+ */
+import { spawn } from "node:child_process";
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Stream } from "../shipper.ts";
+import { writeFileAtomic } from "../state.ts";
+
+export interface ExecOutcome {
+  exitCode: number | null;
+  /** Why it ended without an exit status of its own. */
+  killed?: "timeout" | "cancelled" | "lost";
+}
+
+const WRAPPER = "sh ./command.sh >stdout 2>stderr; echo $? >exit.tmp; mv exit.tmp exit";
+
+export class ExecProcess {
+  readonly dir: string;
+
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  get started(): boolean {
+    return existsSync(join(this.dir, "pid"));
+  }
+
+  /** Starts the command unless an earlier attempt already did. */
+  start(command: string) {
+    if (this.started) return;
+    writeFileSync(join(this.dir, "command.sh"), `${command}\n`, { mode: 0o600 });
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("BERTH_")));
+    const child = spawn("/bin/sh", ["-c", WRAPPER], { cwd: this.dir, detached: true, stdio: "ignore", env });
+    if (!child.pid) throw new Error("could not start /bin/sh");
+    writeFileAtomic(join(this.dir, "pid"), String(child.pid));
+    child.unref();
+  }
+
+  private get pid(): number | null {
+    try {
+      return Number(readFileSync(join(this.dir, "pid"), "utf8")) || null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The outcome once the command ended, else null. */
+  outcome(): ExecOutcome | null {
+    const exitPath = join(this.dir, "exit");
+    if (existsSync(exitPath)) {
+      const text = readFileSync(exitPath, "utf8").trim();
+      if (text === "timeout" || text === "cancelled" || text === "lost") return { exitCode: null, killed: text };
+      return { exitCode: Number(text) };
+    }
+    const pid = this.pid;
+    if (pid && !alive(pid)) {
+      // The wrapper is gone without writing a status: it was killed from outside.
+      if (existsSync(exitPath)) return this.outcome();
+      writeFileAtomic(exitPath, "lost");
+      return { exitCode: null, killed: "lost" };
+    }
+    return null;
+  }
+
+  /** Stops the command and everything it started. */
+  kill(reason: "timeout" | "cancelled") {
+    const pid = this.pid;
+    if (pid && alive(pid)) {
+      try {
+        process.kill(-pid, "SIGKILL");
+      } catch {
+        /* already gone */
+      }
+    }
+    if (!existsSync(join(this.dir, "exit"))) writeFileAtomic(join(this.dir, "exit"), reason);
+  }
+
+  /** Bytes of a stream's file from `position`, cut at a whole UTF-8 character unless `final`. */
+  read(stream: Stream, position: number, final: boolean): { text: string; next: number } {
+    let fd: number;
+    try {
+      fd = openSync(join(this.dir, stream), "r");
+    } catch {
+      return { text: "", next: position };
+    }
+    try {
+      const size = fstatSync(fd).size;
+      if (size <= position) return { text: "", next: position };
+      const buf = Buffer.alloc(Math.min(size - position, 4 * 1024 * 1024));
+      const n = readSync(fd, buf, 0, buf.length, position);
+      let end = n;
+      if (!final) {
+        // Leave an incomplete trailing UTF-8 sequence for the next read.
+        let i = n - 1;
+        while (i >= 0 && i > n - 4 && (buf[i]! & 0xc0) === 0x80) i--;
+        if (i >= 0) {
+          const lead = buf[i]!;
+          const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+          if (n - i < need) end = i;
+        }
+      }
+      return { text: buf.subarray(0, end).toString("utf8"), next: position + end };
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** The last lines of stderr (or stdout), for a readable error. */
+  tail(lines = 5): string {
+    for (const stream of ["stderr", "stdout"] as const) {
+      try {
+        const text = readFileSync(join(this.dir, stream), "utf8").trimEnd();
+        if (text) return text.split("\n").slice(-lines).join("\n").slice(-1000);
+      } catch {
+        /* no file */
+      }
+    }
+    return "";
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

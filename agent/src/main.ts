@@ -1,0 +1,127 @@
+/**
+ * berth-agent: `npm run agent -- --url <control plane> --join-token <token>`
+ * the first time, `npm run agent -- --url <control plane>` after (the
+ * credential is kept in the state directory), `npm run agent -- doctor` to
+ * check the set-up. Exit status 2 means the control plane refused the agent
+ * for good; the message says why.
+ */
+import { createHash } from "node:crypto";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { ApiFailure, ControlPlane } from "./api.ts";
+import { Agent, AGENT_VERSION, AgentRefused } from "./agent.ts";
+import { Backoff, sleep } from "./backoff.ts";
+import { doctor } from "./doctor.ts";
+import { collectFacts } from "./facts.ts";
+import { createLogger, type LogFormat } from "./log.ts";
+import { StateDir } from "./state.ts";
+
+const USAGE = `usage: npm run agent -- [run|doctor] [options]
+
+  --url <url>             control plane origin (env BERTH_URL)
+  --join-token <token>    single-use token from POST /org/{slug}/hosts (env BERTH_JOIN_TOKEN)
+  --state-dir <dir>       where the credential and job journal live (env BERTH_STATE_DIR, default ~/.berth-agent)
+  --docker-socket <path>  Docker Engine socket (env BERTH_DOCKER_SOCKET, default /var/run/docker.sock)
+  --log-format plain|json (env BERTH_LOG_FORMAT, default plain)
+  --log-level debug|info|warn|error
+  --no-websocket          claim work over HTTP only
+`;
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`berth-agent: ${message}\n`);
+  process.exit(code);
+}
+
+async function main() {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      url: { type: "string" },
+      "join-token": { type: "string" },
+      "state-dir": { type: "string" },
+      "docker-socket": { type: "string" },
+      "log-format": { type: "string" },
+      "log-level": { type: "string" },
+      "no-websocket": { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const command = positionals[0] ?? "run";
+  if (command !== "run" && command !== "doctor") fail(`unknown command ${JSON.stringify(command)}\n${USAGE}`, 64);
+
+  const env = process.env;
+  const format = (values["log-format"] ?? env.BERTH_LOG_FORMAT ?? "plain") as LogFormat;
+  if (format !== "plain" && format !== "json") fail("--log-format is plain or json", 64);
+  const level = (values["log-level"] ?? env.BERTH_LOG_LEVEL ?? "info") as "debug" | "info" | "warn" | "error";
+  const log = createLogger(format, level);
+  const state = new StateDir(resolve(values["state-dir"] ?? env.BERTH_STATE_DIR ?? join(homedir(), ".berth-agent")));
+  const dockerSocket = values["docker-socket"] ?? env.BERTH_DOCKER_SOCKET ?? "/var/run/docker.sock";
+  let url = values.url ?? env.BERTH_URL ?? null;
+  const joinToken = values["join-token"] ?? env.BERTH_JOIN_TOKEN ?? null;
+
+  if (command === "doctor") {
+    const checks = await doctor({ url, state, dockerSocket });
+    for (const c of checks) process.stdout.write(`${c.ok ? "ok  " : "FAIL"} ${c.name.padEnd(14)} ${c.detail}\n`);
+    process.exit(checks.every((c) => c.ok) ? 0 : 1);
+  }
+
+  let identity = state.readIdentity();
+  url ??= identity?.url ?? null;
+  if (!url) fail("no control plane URL: pass --url or set BERTH_URL", 64);
+
+  // A join token is exchanged once; a later start with the same token (a unit file that keeps it) reuses the credential.
+  const tokenDigest = joinToken ? createHash("sha256").update(joinToken).digest("hex") : null;
+  if (joinToken && (!identity || identity.url !== url || identity.join_token_sha256 !== tokenDigest)) {
+    const api = new ControlPlane(url, null, AGENT_VERSION);
+    const backoff = new Backoff();
+    for (;;) {
+      try {
+        const res = await api.call<{ host_id: string; credential: string }>("POST", "/agent/join", {
+          join_token: joinToken,
+          agent_version: AGENT_VERSION,
+          facts: await collectFacts({ stateDir: state.root, dockerSocket }),
+        });
+        identity = { url, host_id: res.host_id, credential: res.credential, joined_at: new Date().toISOString(), join_token_sha256: tokenDigest };
+        state.writeIdentity(identity);
+        log.info("joined", { host_id: res.host_id, state_dir: state.root });
+        break;
+      } catch (err) {
+        if (err instanceof ApiFailure && err.kind !== "retry") fail(`could not join: ${err.message} (${err.code})`);
+        const delay = backoff.next(err instanceof ApiFailure ? err.retryAfterMs : 0);
+        log.warn("control plane unreachable; retrying the join", { error: (err as Error).message, in_ms: delay });
+        await sleep(delay);
+      }
+    }
+  }
+  if (!identity) fail(`no credential in ${state.root}: start the agent once with --join-token <token>`, 64);
+
+  const agent = new Agent(new ControlPlane(url, identity.credential, AGENT_VERSION), state, log, {
+    websocket: !values["no-websocket"],
+    dockerSocket,
+    heartbeatSeconds: 15,
+  });
+  const stop = () => {
+    log.info("stopping; running commands keep running and are picked up on the next start");
+    agent.stop();
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  log.info("berth-agent starting", { version: AGENT_VERSION, url, host_id: identity.host_id, transport: values["no-websocket"] ? "http" : "websocket" });
+  try {
+    await agent.run();
+  } catch (err) {
+    if (err instanceof AgentRefused) fail(`refused by the control plane: ${err.message}`);
+    throw err;
+  }
+  process.exit(0);
+}
+
+main().catch((err) => {
+  process.stderr.write(`berth-agent: ${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});

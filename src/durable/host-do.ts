@@ -1,0 +1,362 @@
+/**
+ * HostDO: one per host, that host's mailbox. The queue consumer drops jobs in;
+ * the agent takes them out as leases, pushed over its WebSocket when it holds
+ * one, or claimed over HTTP (long-poll) when it does not.
+ *
+ * A lease is the right to report on one attempt of one job. Every report
+ * (start, renew, logs, finish) names its lease; a lease that has expired, was
+ * cancelled or was replaced is refused, and the agent drops that work. An
+ * expired lease hands the job out again as a new attempt; work that must not
+ * run twice goes out marked `reconcile`, so the agent first looks for what the
+ * earlier attempt left behind.
+ */
+import { DurableObject } from "cloudflare:workers";
+import type { Env } from "../env";
+import type { JobsQueueMessage } from "../jobs/queue";
+import { randomString } from "../lib/ids";
+import { AGENT_PROTOCOL_VERSION, type FinishRequest, type JobProgress, type Lease, type LogChunk, AgentMessage, type HostFacts } from "../protocol/agent";
+import { agentSettings } from "../services/host-settings";
+import { projectStub } from "./stubs";
+
+type Row = Record<string, SqlStorageValue>;
+
+export type LeaseRef = { job_id: string; lease_id: string };
+export type LeaseCheck = { ok: true } | { ok: false; reason: string };
+
+interface SocketState {
+  hostId: string;
+  /** Set once the agent said hello; only then are leases pushed to it. */
+  ready: boolean;
+}
+
+/** Most leases handed out in one push or claim. */
+const MAX_LEASES_PER_CLAIM = 16;
+const MAX_CLAIM_WAIT_MS = 30_000;
+
+export class HostDO extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  private readonly claimWaiters = new Set<() => void>();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    ctx.blockConcurrencyWhile(async () => {
+      this.sql.exec(`
+        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS mailbox (
+          job_id TEXT PRIMARY KEY, scope TEXT NOT NULL, attempt INTEGER NOT NULL,
+          payload TEXT NOT NULL, idempotent INTEGER NOT NULL, reconcile INTEGER NOT NULL DEFAULT 0,
+          deadline_at INTEGER NOT NULL, state TEXT NOT NULL DEFAULT 'pending',
+          lease_id TEXT UNIQUE, lease_expires_at INTEGER, enqueued_at INTEGER NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS mailbox_state ON mailbox(state, enqueued_at);
+      `);
+    });
+    // Keep-alives are answered without waking the object.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
+  }
+
+  private get settings() {
+    return agentSettings(this.env);
+  }
+
+  private meta(key: string): string | null {
+    return (this.sql.exec("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value as string | undefined) ?? null;
+  }
+
+  private setMeta(key: string, value: string) {
+    this.sql.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT DO UPDATE SET value = excluded.value", key, value);
+  }
+
+  private get deleted() {
+    return this.meta("deleted") === "1";
+  }
+
+  // ------------------------------------------------------------ intake
+
+  /** The queue consumer hands over one attempt of a job. Delivering the same message twice changes nothing. */
+  async enqueue(job: JobsQueueMessage): Promise<"queued" | "host_gone"> {
+    if (this.deleted) return "host_gone";
+    this.setMeta("host_id", job.host_id);
+    const existing = this.sql.exec("SELECT attempt FROM mailbox WHERE job_id = ?", job.job_id).toArray()[0];
+    if (existing && (existing.attempt as number) >= job.attempt) return "queued";
+    this.sql.exec(
+      `INSERT INTO mailbox (job_id, scope, attempt, payload, idempotent, reconcile, deadline_at, state, enqueued_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)
+       ON CONFLICT (job_id) DO UPDATE SET attempt = excluded.attempt, state = 'pending', lease_id = NULL, lease_expires_at = NULL,
+         reconcile = excluded.reconcile, enqueued_at = excluded.enqueued_at`,
+      job.job_id, job.scope, job.attempt, JSON.stringify(job.payload), job.idempotent ? 1 : 0,
+      job.attempt > 1 && !job.idempotent ? 1 : 0, job.deadline_at, Date.now(),
+    );
+    this.offerWork();
+    return "queued";
+  }
+
+  /** The job ended elsewhere (cancelled, deadline): forget it and tell the agent to stop. */
+  async cancel(jobId: string): Promise<void> {
+    const entry = this.sql.exec("SELECT lease_id FROM mailbox WHERE job_id = ?", jobId).toArray()[0];
+    if (!entry) return;
+    this.sql.exec("DELETE FROM mailbox WHERE job_id = ?", jobId);
+    if (entry.lease_id) this.broadcast({ type: "cancel", job_id: jobId, lease_id: entry.lease_id as string });
+  }
+
+  /** The host was deleted: its agent is cut off and every job it held fails. */
+  async revoke(): Promise<void> {
+    this.setMeta("deleted", "1");
+    for (const ws of this.ctx.getWebSockets("agent")) ws.close(4403, "host deleted");
+    const entries = this.sql.exec("SELECT job_id, scope FROM mailbox").toArray();
+    this.sql.exec("DELETE FROM mailbox");
+    for (const e of entries) {
+      await projectStub(this.env, e.scope as string).failJob(e.job_id as string, "The host was deleted while the job was waiting for it or running on it");
+    }
+    for (const wake of this.claimWaiters) wake();
+  }
+
+  async status(): Promise<{ connected: boolean; pending: number; leased: number }> {
+    const counts = this.sql.exec("SELECT state, COUNT(*) AS n FROM mailbox GROUP BY state").toArray();
+    const count = (s: string) => (counts.find((c) => c.state === s)?.n as number | undefined) ?? 0;
+    const connected = this.ctx.getWebSockets("agent").some((ws) => (ws.deserializeAttachment() as SocketState | null)?.ready);
+    return { connected, pending: count("pending"), leased: count("leased") };
+  }
+
+  // ------------------------------------------------------------ leasing
+
+  private lease(limit = MAX_LEASES_PER_CLAIM): Lease[] {
+    const ttl = this.settings.leaseTtlSeconds;
+    const now = Date.now();
+    const pending = this.sql.exec("SELECT * FROM mailbox WHERE state = 'pending' ORDER BY enqueued_at LIMIT ?", limit).toArray();
+    const leases: Lease[] = [];
+    for (const e of pending) {
+      const leaseId = `lse_${randomString(20)}`;
+      this.sql.exec("UPDATE mailbox SET state = 'leased', lease_id = ?, lease_expires_at = ? WHERE job_id = ?", leaseId, now + ttl * 1000, e.job_id);
+      leases.push({
+        job_id: e.job_id as string,
+        attempt: e.attempt as number,
+        lease_id: leaseId,
+        lease_ttl: ttl,
+        reconcile: e.reconcile === 1,
+        payload: JSON.parse(e.payload as string),
+      });
+    }
+    if (leases.length) void this.scheduleAlarm();
+    return leases;
+  }
+
+  /** New work: push it to a connected agent, or wake a waiting HTTP claim. */
+  private offerWork() {
+    const sockets = this.readySockets();
+    if (sockets.length) {
+      for (const lease of this.lease()) this.send(sockets[0]!, { type: "lease", lease });
+    }
+    for (const wake of this.claimWaiters) wake();
+  }
+
+  /**
+   * An agent (re)connected and says which leases it still holds. Any lease it
+   * does not name was lost with its previous connection: expire it now rather
+   * than make the job wait out its TTL.
+   */
+  private async reconcileHeld(held: LeaseRef[]) {
+    const keep = new Set(held.map((h) => `${h.job_id}/${h.lease_id}`));
+    const expiresAt = Date.now() + this.settings.leaseTtlSeconds * 1000;
+    for (const e of this.sql.exec("SELECT * FROM mailbox WHERE state = 'leased'").toArray()) {
+      if (keep.has(`${e.job_id}/${e.lease_id}`) && (e.lease_expires_at as number) > Date.now()) {
+        this.sql.exec("UPDATE mailbox SET lease_expires_at = ? WHERE job_id = ?", expiresAt, e.job_id);
+      } else {
+        await this.expire(e, "the agent reconnected without it");
+      }
+    }
+  }
+
+  /** HTTP claim: leases for the agent, waiting up to `waitMs` for work to arrive. */
+  async claim(held: LeaseRef[], waitMs: number): Promise<Lease[] | null> {
+    if (this.deleted) return null;
+    await this.reconcileHeld(held);
+    let leases = this.lease();
+    if (!leases.length && waitMs > 0) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.claimWaiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.min(waitMs, MAX_CLAIM_WAIT_MS));
+        this.claimWaiters.add(done);
+      });
+      if (this.deleted) return null;
+      leases = this.lease();
+    }
+    return leases;
+  }
+
+  private entryFor(leaseId: string): Row | null {
+    const e = this.sql.exec("SELECT * FROM mailbox WHERE lease_id = ? AND state = 'leased'", leaseId).toArray()[0];
+    return e ?? null;
+  }
+
+  /** The lease's entry if it is still valid; a lease past its expiry is expired on the spot. */
+  private async valid(leaseId: string): Promise<Row | null> {
+    const e = this.entryFor(leaseId);
+    if (!e) return null;
+    if ((e.lease_expires_at as number) <= Date.now()) {
+      await this.expire(e, "lease expired");
+      return null;
+    }
+    return e;
+  }
+
+  private stale(): LeaseCheck {
+    return { ok: false, reason: "This lease is no longer valid; drop the work" };
+  }
+
+  async start(leaseId: string): Promise<LeaseCheck> {
+    const e = await this.valid(leaseId);
+    if (!e) return this.stale();
+    const ok = await projectStub(this.env, e.scope as string).startJob(e.job_id as string, e.attempt as number);
+    if (!ok) return this.drop(e);
+    return { ok: true };
+  }
+
+  async renew(leaseId: string, progress?: JobProgress): Promise<LeaseCheck & { lease_ttl?: number }> {
+    const e = await this.valid(leaseId);
+    if (!e) return this.stale();
+    const ttl = this.settings.leaseTtlSeconds;
+    this.sql.exec("UPDATE mailbox SET lease_expires_at = ? WHERE job_id = ?", Date.now() + ttl * 1000, e.job_id);
+    if (progress) {
+      const ok = await projectStub(this.env, e.scope as string).reportProgress(e.job_id as string, e.attempt as number, progress);
+      if (!ok) {
+        const job = await projectStub(this.env, e.scope as string).getJob(e.job_id as string);
+        if (!job || job.attempts !== e.attempt || !["dispatched", "running"].includes(job.status)) return this.drop(e);
+      }
+    }
+    return { ok: true, lease_ttl: ttl };
+  }
+
+  async appendLogs(leaseId: string, chunks: LogChunk[]) {
+    const e = await this.valid(leaseId);
+    if (!e) return { ...this.stale(), expected: { stdout: 0, stderr: 0 }, gap: false };
+    const res = await projectStub(this.env, e.scope as string).appendLogs(e.job_id as string, e.attempt as number, chunks);
+    if (!res.ok) return { ...this.drop(e), expected: res.expected, gap: false };
+    return { ok: true as const, expected: res.expected, gap: res.gap };
+  }
+
+  async finish(leaseId: string, outcome: FinishRequest): Promise<LeaseCheck> {
+    const e = await this.valid(leaseId);
+    if (!e) return this.stale();
+    this.sql.exec("DELETE FROM mailbox WHERE job_id = ?", e.job_id);
+    const ok = await projectStub(this.env, e.scope as string).finishJob(e.job_id as string, e.attempt as number, outcome);
+    return ok ? { ok: true } : this.stale();
+  }
+
+  private drop(e: Row): LeaseCheck {
+    this.sql.exec("DELETE FROM mailbox WHERE job_id = ?", e.job_id);
+    return this.stale();
+  }
+
+  /** Ends a lease: the job goes out again as a new attempt, or its owner gives up on it. */
+  private async expire(e: Row, reason: string) {
+    const { redeliver, attempt } = await projectStub(this.env, e.scope as string).leaseExpired(e.job_id as string, e.attempt as number, reason);
+    if (!redeliver) {
+      this.sql.exec("DELETE FROM mailbox WHERE job_id = ?", e.job_id);
+      return;
+    }
+    this.sql.exec(
+      "UPDATE mailbox SET attempt = ?, state = 'pending', lease_id = NULL, lease_expires_at = NULL, reconcile = ?, enqueued_at = ? WHERE job_id = ?",
+      attempt, e.idempotent === 1 ? 0 : 1, Date.now(), e.job_id,
+    );
+  }
+
+  private async scheduleAlarm() {
+    const next = this.sql.exec("SELECT MIN(lease_expires_at) AS at FROM mailbox WHERE state = 'leased'").one().at as number | null;
+    if (next === null) return;
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > next) await this.ctx.storage.setAlarm(next);
+  }
+
+  async alarm() {
+    const expired = this.sql.exec("SELECT * FROM mailbox WHERE state = 'leased' AND lease_expires_at <= ?", Date.now()).toArray();
+    for (const e of expired) await this.expire(e, "lease expired: the agent stopped renewing it");
+    if (expired.length) this.offerWork();
+    await this.scheduleAlarm();
+  }
+
+  // ------------------------------------------------------------ the agent's socket
+
+  private readySockets(): WebSocket[] {
+    return this.ctx.getWebSockets("agent").filter((ws) => (ws.deserializeAttachment() as SocketState | null)?.ready);
+  }
+
+  private send(ws: WebSocket, message: unknown) {
+    try {
+      ws.send(JSON.stringify(message));
+    } catch {
+      /* closing; the agent re-claims what it missed when it says hello again */
+    }
+  }
+
+  private broadcast(message: unknown) {
+    for (const ws of this.readySockets()) this.send(ws, message);
+  }
+
+  /** Upgrade from the agent route (the credential is already checked). One connection per host: a new one replaces the old. */
+  async fetch(request: Request): Promise<Response> {
+    const hostId = request.headers.get("x-berth-host-id");
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || !hostId) {
+      return new Response("expected a WebSocket upgrade from the agent route", { status: 426 });
+    }
+    if (this.deleted) return new Response("host deleted", { status: 410 });
+    this.setMeta("host_id", hostId);
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    for (const old of this.ctx.getWebSockets("agent")) old.close(4000, "replaced by a newer connection");
+    this.ctx.acceptWebSocket(server, ["agent"]);
+    server.serializeAttachment({ hostId, ready: false } satisfies SocketState);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer) {
+    if (typeof raw !== "string") return ws.close(1003, "text frames only");
+    let parsed;
+    try {
+      parsed = AgentMessage.safeParse(JSON.parse(raw));
+    } catch {
+      parsed = null;
+    }
+    if (!parsed?.success) {
+      this.send(ws, { type: "error", message: "unrecognised message" });
+      return;
+    }
+    const msg = parsed.data;
+    const state = ws.deserializeAttachment() as SocketState;
+    if (msg.type === "hello") {
+      await this.reconcileHeld(msg.held);
+      ws.serializeAttachment({ ...state, ready: true } satisfies SocketState);
+      this.send(ws, { type: "hello", host_id: state.hostId, heartbeat_interval: this.settings.heartbeatSeconds, lease_ttl: this.settings.leaseTtlSeconds, protocol: AGENT_PROTOCOL_VERSION });
+      await this.recordSeen(state.hostId, msg.agent_version, msg.facts);
+      for (const lease of this.lease()) this.send(ws, { type: "lease", lease });
+    } else if (msg.type === "heartbeat") {
+      await this.recordSeen(state.hostId, msg.agent_version, msg.facts);
+      this.send(ws, { type: "heartbeat_ack", at: Date.now() });
+    }
+  }
+
+  async webSocketClose(ws: WebSocket, code: number) {
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, "bye");
+    } catch {
+      /* already closed */
+    }
+  }
+
+  /** Heartbeats and hellos say the host is alive. */
+  async recordSeen(hostId: string, agentVersion: string, facts?: HostFacts) {
+    const now = Date.now();
+    if (facts) {
+      await this.env.DB.prepare("UPDATE host SET last_seen_at = ?, agent_version = ?, facts = ? WHERE id = ? AND deleted_at IS NULL")
+        .bind(now, agentVersion, JSON.stringify(facts), hostId)
+        .run();
+    } else {
+      await this.env.DB.prepare("UPDATE host SET last_seen_at = ?, agent_version = ? WHERE id = ? AND deleted_at IS NULL").bind(now, agentVersion, hostId).run();
+    }
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * The wire protocol between the control plane and host agents, shared by both
+ * ends (the agent imports this file directly) and validated on receipt.
+ * It imports nothing but zod so that Node can load it as-is.
+ */
+import { z } from "zod";
+
+export const AGENT_PROTOCOL_VERSION = 1;
+
+export const JobProgress = z.object({
+  step: z.number().int().min(0).max(10_000),
+  total: z.number().int().min(1).max(10_000),
+  percent: z.number().min(0).max(100),
+  message: z.string().max(500),
+});
+export type JobProgress = z.infer<typeof JobProgress>;
+
+/** Host jobs Berth can run today. Payloads never hold secrets in clear. */
+export const JobPayload = z.discriminatedUnion("type", [
+  z.object({
+    type: z.literal("host.exec"),
+    command: z.string().min(1).max(8192),
+    timeout_seconds: z.number().int().min(1).max(3600),
+  }),
+]);
+export type JobPayload = z.infer<typeof JobPayload>;
+
+/** A job leased to one agent; every report about it must carry `lease_id`. */
+export const Lease = z.object({
+  job_id: z.string(),
+  attempt: z.number().int().min(1),
+  lease_id: z.string(),
+  /** Seconds the lease lives without a renewal; renew at a third of it. */
+  lease_ttl: z.number().int().positive(),
+  /** The job may have run before under an expired lease: look for what that attempt left before acting. */
+  reconcile: z.boolean(),
+  payload: JobPayload,
+});
+export type Lease = z.infer<typeof Lease>;
+
+/** Control plane → agent over the WebSocket. */
+export const ServerMessage = z.discriminatedUnion("type", [
+  z.object({
+    type: z.literal("hello"),
+    host_id: z.string(),
+    heartbeat_interval: z.number().int().positive(),
+    lease_ttl: z.number().int().positive(),
+    protocol: z.number().int(),
+  }),
+  z.object({ type: z.literal("lease"), lease: Lease }),
+  /** Stop this work: the job was cancelled or passed its deadline. */
+  z.object({ type: z.literal("cancel"), job_id: z.string(), lease_id: z.string() }),
+  z.object({ type: z.literal("heartbeat_ack"), at: z.number() }),
+  z.object({ type: z.literal("error"), message: z.string() }),
+]);
+export type ServerMessage = z.infer<typeof ServerMessage>;
+
+/** A lease the agent still works on, named when it (re)connects or claims. */
+export const HeldLease = z.object({ job_id: z.string().max(64), lease_id: z.string().max(64) });
+export type HeldLease = z.infer<typeof HeldLease>;
+
+export const HostFacts = z
+  .object({
+    hostname: z.string().max(255).optional(),
+    os: z.string().max(255).optional(),
+    arch: z.string().max(64).optional(),
+    cpus: z.number().int().nonnegative().optional(),
+    memory_bytes: z.number().nonnegative().optional(),
+    disk_bytes: z.number().nonnegative().optional(),
+    disk_free_bytes: z.number().nonnegative().optional(),
+    docker_version: z.string().max(64).nullable().optional(),
+    proxmox_version: z.string().max(64).nullable().optional(),
+  })
+  .strict();
+export type HostFacts = z.infer<typeof HostFacts>;
+
+/** Agent → control plane over the WebSocket. Leases are pushed only after `hello`. */
+export const AgentMessage = z.discriminatedUnion("type", [
+  z.object({
+    type: z.literal("hello"),
+    agent_version: z.string().max(64),
+    facts: HostFacts.optional(),
+    held: z.array(HeldLease).max(256).default([]),
+  }),
+  z.object({ type: z.literal("heartbeat"), agent_version: z.string().max(64), facts: HostFacts.optional() }),
+]);
+export type AgentMessage = z.infer<typeof AgentMessage>;
+
+export const ClaimRequest = z.object({
+  held: z.array(HeldLease).max(256).default([]),
+  /** Seconds to wait for work when there is none (long-poll). */
+  wait: z.number().int().min(0).max(30).default(25),
+});
+export const ClaimResponse = z.object({ leases: z.array(Lease) });
+
+export const JoinRequest = z.object({
+  join_token: z.string().min(1).max(200),
+  agent_version: z.string().max(64),
+  facts: HostFacts.optional(),
+});
+export const JoinResponse = z.object({
+  host_id: z.string(),
+  /** The host credential (`bha_…`): shown once, kept by the agent in its state directory. */
+  credential: z.string(),
+  heartbeat_interval: z.number().int(),
+});
+
+export const HeartbeatRequest = z.object({
+  agent_version: z.string().max(64),
+  facts: HostFacts.optional(),
+});
+
+export const LogChunk = z.object({
+  /** Per job and attempt, starting at 0, one more per chunk. */
+  seq: z.number().int().min(0),
+  stream: z.enum(["stdout", "stderr"]),
+  /** Byte offset of this chunk's first byte within its stream. */
+  offset: z.number().int().min(0),
+  data: z.string().max(256 * 1024),
+});
+export type LogChunk = z.infer<typeof LogChunk>;
+
+export const LogAppendRequest = z.object({ chunks: z.array(LogChunk).min(1).max(64) });
+/** What the control plane holds per stream after an append: resend from `expected` if it is behind what you sent. */
+export const LogAppendResponse = z.object({
+  expected: z.object({ stdout: z.number().int(), stderr: z.number().int() }),
+  gap: z.boolean(),
+});
+
+export const RenewRequest = z.object({ progress: JobProgress.optional() });
+export const FinishRequest = z.object({
+  status: z.enum(["succeeded", "failed"]),
+  error: z.string().max(4000).nullable().optional(),
+  /** Flat facts about the outcome, such as `exit_code`. */
+  result: z.record(z.string().max(64), z.union([z.string().max(1000), z.number(), z.boolean(), z.null()])).nullable().optional(),
+});
+export type FinishRequest = z.infer<typeof FinishRequest>;

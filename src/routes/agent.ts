@@ -1,0 +1,191 @@
+/**
+ * The agent's side of the API. A host credential (`bha_…`, from the join
+ * exchange) is good here and nowhere else, for its own host only. Reports
+ * about a job carry the lease they were made under; a stale lease is `409
+ * lease_stale` and the agent drops that work.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context, MiddlewareHandler } from "hono";
+import { createRouter } from "../app";
+import { hostStub } from "../durable/stubs";
+import type { AppEnv } from "../env";
+import { ApiError, errorBody, errorResponses } from "../lib/errors";
+import {
+  ClaimRequest, ClaimResponse, FinishRequest, HeartbeatRequest, JoinRequest, JoinResponse, LogAppendRequest, LogAppendResponse, RenewRequest,
+} from "../protocol/agent";
+import { agentSettings } from "../services/host-settings";
+import { hostByCredential, joinHost, recordHeartbeat, type HostRow } from "../services/hosts";
+import { json, jsonBody, Ok, slugParam } from "./schemas";
+
+type AgentEnv = AppEnv & { Variables: AppEnv["Variables"] & { host: HostRow } };
+
+const router = createRouter();
+const tags = ["Agent"];
+const security = [{ agent: [] }];
+
+const conflict = json(z.object({ error: z.object({ code: z.string(), message: z.string() }) }), "The lease is stale (`lease_stale`): drop the work");
+
+/** Resolves the host from its credential; anything else is 401 `invalid_host_credential`, which the agent treats as final. */
+const hostAuth: MiddlewareHandler<AgentEnv> = async (c, next) => {
+  const header = c.req.header("authorization") ?? "";
+  const credential = header.replace(/^bearer\s+/i, "").trim();
+  const row = credential ? await hostByCredential(c.var.db, credential) : null;
+  if (!row) {
+    throw new ApiError(401, "invalid_host_credential", "This host credential is not valid: the host was deleted or its agent re-joined. Enrol the host again.");
+  }
+  c.set("host", row);
+  await next();
+};
+
+for (const path of ["/agent/connect", "/agent/heartbeat", "/agent/claim", "/agent/leases/*"]) router.use(path, hostAuth);
+
+const hostOf = (c: Context) => (c as unknown as Context<AgentEnv>).var.host;
+const LeaseParams = z.object({ lease: slugParam("lease").openapi({ description: "Lease id (lse_…)" }) });
+
+router.openapi(
+  createRoute({
+    method: "post",
+    path: "/agent/join",
+    tags,
+    summary: "Exchange a single-use join token for the host's credential",
+    request: jsonBody(JoinRequest),
+    responses: { 201: json(JoinResponse, "Joined; keep the credential"), ...errorResponses },
+  }),
+  async (c) => {
+    const input = c.req.valid("json");
+    const outcome = await joinHost(c.var.db, input.join_token, input.agent_version, input.facts);
+    if (!outcome.ok) throw new ApiError(401, outcome.code, outcome.message);
+    return c.json({ host_id: outcome.host.id, credential: outcome.credential, heartbeat_interval: agentSettings(c.env).heartbeatSeconds }, 201);
+  },
+);
+
+router.openapi(
+  createRoute({
+    method: "get",
+    path: "/agent/connect",
+    tags,
+    security,
+    summary: "WebSocket to the host's mailbox: leases are pushed as they arrive",
+    description: "After upgrading, send `hello` {agent_version, facts, held}; the server answers `hello` and pushes `lease` and `cancel` messages. Send `heartbeat` every `heartbeat_interval` seconds.",
+    responses: { 101: { description: "Switching to the WebSocket" }, 426: json(z.object({ error: z.object({ code: z.string(), message: z.string() }) }), "Not a WebSocket upgrade"), ...errorResponses },
+  }),
+  async (c) => {
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+      return c.json(errorBody("upgrade_required", "Connect with an Upgrade: websocket request"), 426);
+    }
+    const host = hostOf(c);
+    const headers = new Headers(c.req.raw.headers);
+    headers.set("x-berth-host-id", host.id);
+    return hostStub(c.env, host.id).fetch(new Request(c.req.url, { headers }));
+  },
+);
+
+router.openapi(
+  createRoute({
+    method: "post",
+    path: "/agent/heartbeat",
+    tags,
+    security,
+    summary: "The host is alive; refresh its facts",
+    request: jsonBody(HeartbeatRequest),
+    responses: { 200: json(z.object({ ok: z.boolean(), heartbeat_interval: z.number() }), "Noted"), ...errorResponses },
+  }),
+  async (c) => {
+    const input = c.req.valid("json");
+    await recordHeartbeat(c.var.db, hostOf(c).id, input.agent_version, input.facts);
+    return c.json({ ok: true, heartbeat_interval: agentSettings(c.env).heartbeatSeconds }, 200);
+  },
+);
+
+router.openapi(
+  createRoute({
+    method: "post",
+    path: "/agent/claim",
+    tags,
+    security,
+    summary: "Claim work over HTTP (when the WebSocket is down), waiting up to `wait` seconds",
+    description: "Name every lease you still work on in `held`; any other lease of this host is given up and its job handed out again.",
+    request: jsonBody(ClaimRequest),
+    responses: { 200: json(ClaimResponse, "Leases (possibly none)"), ...errorResponses },
+  }),
+  async (c) => {
+    const input = c.req.valid("json");
+    const leases = await hostStub(c.env, hostOf(c).id).claim(input.held, input.wait * 1000);
+    if (!leases) throw new ApiError(401, "invalid_host_credential", "The host was deleted");
+    return c.json({ leases }, 200);
+  },
+);
+
+function staleLease(reason: string): never {
+  throw new ApiError(409, "lease_stale", reason);
+}
+
+router.openapi(
+  createRoute({
+    method: "post",
+    path: "/agent/leases/{lease}/start",
+    tags,
+    security,
+    summary: "The agent starts the leased work",
+    request: { params: LeaseParams },
+    responses: { 200: json(Ok, "Started"), 409: conflict, ...errorResponses },
+  }),
+  async (c) => {
+    const res = await hostStub(c.env, hostOf(c).id).start(c.req.valid("param").lease);
+    if (!res.ok) staleLease(res.reason);
+    return c.json({ ok: true }, 200);
+  },
+);
+
+router.openapi(
+  createRoute({
+    method: "post",
+    path: "/agent/leases/{lease}/renew",
+    tags,
+    security,
+    summary: "Keep the lease alive (at a third of its TTL), optionally with progress",
+    request: { params: LeaseParams, ...jsonBody(RenewRequest) },
+    responses: { 200: json(z.object({ ok: z.boolean(), lease_ttl: z.number() }), "Renewed"), 409: conflict, ...errorResponses },
+  }),
+  async (c) => {
+    const res = await hostStub(c.env, hostOf(c).id).renew(c.req.valid("param").lease, c.req.valid("json").progress);
+    if (!res.ok) staleLease(res.reason);
+    return c.json({ ok: true, lease_ttl: res.lease_ttl ?? 0 }, 200);
+  },
+);
+
+router.openapi(
+  createRoute({
+    method: "post",
+    path: "/agent/leases/{lease}/logs",
+    tags,
+    security,
+    summary: "Append output chunks (deduplicated by offset; a gap answers where to resend from)",
+    request: { params: LeaseParams, ...jsonBody(LogAppendRequest) },
+    responses: { 200: json(LogAppendResponse, "What the control plane now holds per stream"), 409: conflict, ...errorResponses },
+  }),
+  async (c) => {
+    const res = await hostStub(c.env, hostOf(c).id).appendLogs(c.req.valid("param").lease, c.req.valid("json").chunks);
+    if (!res.ok) staleLease(res.reason);
+    return c.json({ expected: res.expected, gap: res.gap }, 200);
+  },
+);
+
+router.openapi(
+  createRoute({
+    method: "post",
+    path: "/agent/leases/{lease}/finish",
+    tags,
+    security,
+    summary: "Report the outcome; the job ends once",
+    request: { params: LeaseParams, ...jsonBody(FinishRequest) },
+    responses: { 200: json(Ok, "Recorded"), 409: conflict, ...errorResponses },
+  }),
+  async (c) => {
+    const res = await hostStub(c.env, hostOf(c).id).finish(c.req.valid("param").lease, c.req.valid("json"));
+    if (!res.ok) staleLease(res.reason);
+    return c.json({ ok: true }, 200);
+  },
+);
+
+export default router;
