@@ -33,6 +33,8 @@ export class Agent {
   private readonly runs = new Map<string, JobRun>();
   private ws: WebSocket | null = null;
   private wsReady = false;
+  /** True while a socket is being opened: HTTP claims wait, so the two do not race for the same work. */
+  private wsConnecting = false;
   private heartbeatSeconds: number;
   private readonly stopping = new AbortController();
   private fatal: ApiFailure | null = null;
@@ -53,6 +55,7 @@ export class Agent {
   /** Runs until stopped or refused. Resolves on stop; rejects with AgentRefused. */
   async run(): Promise<void> {
     this.resumeLeftovers();
+    this.wsConnecting = this.opts.websocket;
     const loops = [this.heartbeatLoop(), this.httpLoop()];
     if (this.opts.websocket) loops.push(this.socketLoop());
     await Promise.all(loops);
@@ -113,7 +116,11 @@ export class Agent {
   private async socketLoop() {
     const backoff = new Backoff();
     while (!this.stopped) {
-      const opened = await this.connectOnce();
+      this.wsConnecting = true;
+      const opened = await this.connectOnce().finally(() => {
+        this.wsConnecting = false;
+        this.wake();
+      });
       if (this.stopped) break;
       if (opened) backoff.reset();
       const delay = backoff.next(this.retryAfter);
@@ -202,7 +209,7 @@ export class Agent {
   private async httpLoop() {
     const backoff = new Backoff();
     while (!this.stopped) {
-      if (this.wsReady) {
+      if (this.wsReady || this.wsConnecting) {
         await new Promise<void>((r) => (this.wake = r));
         continue;
       }
@@ -228,6 +235,7 @@ export class Agent {
   }
 
   private async heartbeat(overSocket: boolean) {
+    this.lastBeatAt = Date.now();
     const facts = await collectFacts({ stateDir: this.state.root, dockerSocket: this.opts.dockerSocket });
     if (overSocket && this.ws && this.wsReady) {
       this.ws.send(JSON.stringify({ type: "heartbeat", agent_version: AGENT_VERSION, facts }));
@@ -237,10 +245,15 @@ export class Agent {
     this.heartbeatSeconds = res.heartbeat_interval;
   }
 
+  private lastBeatAt = Date.now();
+
   private async heartbeatLoop() {
     while (!this.stopped) {
-      await sleep(this.heartbeatSeconds * 1000, this.stopping.signal);
+      // Checked often, so a new interval from the control plane takes effect at once.
+      await sleep(250, this.stopping.signal);
       if (this.stopped) break;
+      if (Date.now() - this.lastBeatAt < this.heartbeatSeconds * 1000) continue;
+      this.lastBeatAt = Date.now();
       try {
         await this.heartbeat(true);
       } catch (err) {
