@@ -8,7 +8,7 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { AGENT_PROTOCOL_VERSION, type Lease, ServerMessage } from "../../src/protocol/agent.ts";
-import { ApiFailure, type ControlPlane } from "./api.ts";
+import { ApiFailure, type ControlPlane, type LeaseOp } from "./api.ts";
 import { Backoff, sleep } from "./backoff.ts";
 import { collectFacts } from "./facts.ts";
 import type { Logger } from "./log.ts";
@@ -46,6 +46,39 @@ export class Agent {
     this.log = log;
     this.opts = opts;
     this.heartbeatSeconds = opts.heartbeatSeconds;
+    api.socketReporter = (op, leaseId, body) => this.sendReport(op, leaseId, body);
+  }
+
+  private nextReportId = 1;
+  private readonly replies = new Map<number, { resolve: (r: { status: number; body: any }) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+
+  /** A lease report over the socket, answered by a `reply` with the same id; null when the socket is not up. */
+  private sendReport(op: LeaseOp, leaseId: string, body: unknown) {
+    const ws = this.ws;
+    if (!ws || !this.wsReady) return null;
+    const id = this.nextReportId++;
+    return new Promise<{ status: number; body: any }>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.replies.delete(id);
+        reject(new ApiFailure("retry", 0, "timeout", "no reply over the socket"));
+      }, 10_000);
+      this.replies.set(id, { resolve, reject, timer });
+      try {
+        ws.send(JSON.stringify({ type: "report", id, lease_id: leaseId, op, body }));
+      } catch (err) {
+        clearTimeout(timer);
+        this.replies.delete(id);
+        reject(new ApiFailure("retry", 0, "socket", (err as Error).message));
+      }
+    });
+  }
+
+  private failReplies() {
+    for (const [id, r] of this.replies) {
+      clearTimeout(r.timer);
+      r.reject(new ApiFailure("retry", 0, "socket_closed", "the socket closed before the reply"));
+      this.replies.delete(id);
+    }
   }
 
   private held() {
@@ -179,6 +212,13 @@ export class Agent {
           this.log.info("connected", { transport: "websocket", host_id: m.host_id });
         } else if (m.type === "lease") {
           this.accept(m.lease);
+        } else if (m.type === "reply") {
+          const pending = this.replies.get(m.id);
+          if (pending) {
+            clearTimeout(pending.timer);
+            this.replies.delete(m.id);
+            pending.resolve({ status: m.status, body: m.body });
+          }
         } else if (m.type === "cancel") {
           const run = this.runs.get(m.job_id);
           if (run && run.leaseId === m.lease_id) run.cancel();
@@ -189,6 +229,7 @@ export class Agent {
         if (this.ws === ws) {
           this.ws = null;
           this.wsReady = false;
+          this.failReplies();
           this.wake();
         }
         if (code === 4403) {

@@ -22,9 +22,14 @@ export class ApiFailure extends Error {
 
 const FATAL_CODES = new Set(["invalid_host_credential", "invalid_join_token", "join_token_expired"]);
 
+export type LeaseOp = "start" | "renew" | "logs" | "finish";
+/** Sends a lease report over the agent's socket; null when the socket is not up. */
+export type SocketReporter = (op: LeaseOp, leaseId: string, body: unknown) => Promise<{ status: number; body: any }> | null;
+
 export class ControlPlane {
   readonly baseUrl: string;
   credential: string | null;
+  socketReporter: SocketReporter | null = null;
   private readonly userAgent: string;
 
   constructor(baseUrl: string, credential: string | null, agentVersion: string) {
@@ -35,6 +40,26 @@ export class ControlPlane {
 
   url(path: string): string {
     return `${this.baseUrl}/api/v1${path}`;
+  }
+
+  /**
+   * A report about a lease: over the socket when it is up (no HTTP round trip,
+   * no credential lookup), else over HTTP. Both answer the same way.
+   */
+  async report<T>(op: LeaseOp, leaseId: string, body: unknown = {}): Promise<T> {
+    const viaSocket = this.socketReporter?.(op, leaseId, body);
+    if (viaSocket) {
+      try {
+        const res = await viaSocket;
+        if (res.status === 200) return res.body as T;
+        const code: string = res.body?.error?.code ?? `http_${res.status}`;
+        throw new ApiFailure("stale", res.status, code, res.body?.error?.message ?? "refused");
+      } catch (err) {
+        if (!(err instanceof ApiFailure) || err.kind !== "retry") throw err;
+        // The socket went away mid-report: say it again over HTTP (reports are idempotent).
+      }
+    }
+    return this.call<T>("POST", `/agent/leases/${leaseId}/${op}`, body);
   }
 
   async call<T>(method: string, path: string, body?: unknown, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<T> {

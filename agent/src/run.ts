@@ -129,6 +129,8 @@ export class JobRun {
   }
 
   private starting = false;
+  /** Aborted to cut the loop's pause short when there is something to do now. */
+  private kick = new AbortController();
   private lastBeginAt = 0;
 
   start() {
@@ -150,12 +152,13 @@ export class JobRun {
 
   private async begin(generation: number) {
     try {
-      await this.api.call("POST", `/agent/leases/${this.lease.lease_id}/start`);
+      await this.api.report("start", this.lease.lease_id);
     } catch (err) {
       return this.failure(err, generation);
     }
     if (generation !== this.generation) return;
     this.begun = generation;
+    this.kick.abort();
     this.nextRenewAt = Date.now() + (this.lease.lease_ttl * 1000) / 3;
     const payload = this.lease.payload;
     if (!this.exec.started && !readRecorded(this.dir)) {
@@ -208,7 +211,8 @@ export class JobRun {
       if (this.begun !== generation) {
         // Not started under this lease yet (or the start is being retried).
         if (this.lostSince === null && !this.starting) void this.retryBegin(generation);
-        await sleep(TICK_MS);
+        await sleep(TICK_MS, this.kick.signal);
+        if (this.kick.signal.aborted) this.kick = new AbortController();
         continue;
       }
       try {
@@ -217,7 +221,8 @@ export class JobRun {
         this.failure(err, generation);
         await sleep(500);
       }
-      await sleep(TICK_MS);
+      await sleep(TICK_MS, this.kick.signal);
+      if (this.kick.signal.aborted) this.kick = new AbortController();
     }
   }
 
@@ -240,7 +245,7 @@ export class JobRun {
     }
     if (generation !== this.generation) return;
     if (Date.now() >= this.nextRenewAt) {
-      await this.api.call("POST", `/agent/leases/${this.lease.lease_id}/renew`, {});
+      await this.api.report("renew", this.lease.lease_id, {});
       this.nextRenewAt = Date.now() + (this.lease.lease_ttl * 1000) / 3;
     }
     if (!finished) {
@@ -254,11 +259,15 @@ export class JobRun {
     }
     if (!this.shipper.idle) return;
     const entry = recorded ?? this.record(outcome!);
-    await this.api.call("POST", `/agent/leases/${this.lease.lease_id}/finish`, { status: entry.status, error: entry.error, result: entry.result }).catch((err) => {
-      // Already finished under this lease (an answer lost on the way back): the journal says so.
-      if (err instanceof ApiFailure && err.kind === "stale" && readRecorded(this.dir)?.reported) return;
-      throw err;
+    let reported = true;
+    await this.api.report("finish", this.lease.lease_id, { status: entry.status, error: entry.error, result: entry.result }).catch((err) => {
+      // The lease is gone: the outcome was recorded already (an answer lost on the way back), or the
+      // job ended otherwise. Either way there is nothing more to say under this lease; if the job is
+      // handed out again, the journal answers with this same outcome.
+      if (!(err instanceof ApiFailure && err.kind === "stale")) throw err;
+      reported = false;
     });
+    if (!reported) this.log.info("finish refused for a stale lease; outcome kept in the journal", { job_id: this.jobId });
     writeFileAtomic(join(this.dir, "result.json"), JSON.stringify({ ...entry, reported: true }));
     this.log.info("job finished", { job_id: this.jobId, status: entry.status });
     this.end();

@@ -76,7 +76,7 @@ export class LogShipper {
       batch.push(c);
       size += c.bytes;
     }
-    const res = await this.api.call<{ expected: Record<Stream, number>; gap: boolean }>("POST", `/agent/leases/${this.leaseId}/logs`, {
+    const res = await this.api.report<{ expected: Record<Stream, number>; gap: boolean }>("logs", this.leaseId, {
       chunks: batch.map(({ seq, stream, offset, data }) => ({ seq, stream, offset, data })),
     });
     this.pending = this.pending.filter((c) => c.offset + c.bytes > res.expected[c.stream]);

@@ -14,8 +14,11 @@ import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import type { JobsQueueMessage } from "../jobs/queue";
 import { randomString } from "../lib/ids";
-import { AGENT_PROTOCOL_VERSION, type FinishRequest, type JobProgress, type Lease, type LogChunk, AgentMessage, type HostFacts } from "../protocol/agent";
+import {
+  AGENT_PROTOCOL_VERSION, AgentMessage, FinishRequest, type HostFacts, type JobProgress, type Lease, LogAppendRequest, type LogChunk, RenewRequest,
+} from "../protocol/agent";
 import { agentSettings } from "../services/host-settings";
+import { TERMINAL } from "./project-do";
 import { projectStub } from "./stubs";
 
 type Row = Record<string, SqlStorageValue>;
@@ -76,6 +79,12 @@ export class HostDO extends DurableObject<Env> {
 
   /** The queue consumer hands over one attempt of a job. Delivering the same message twice changes nothing. */
   async enqueue(job: JobsQueueMessage): Promise<"queued" | "host_gone"> {
+    if (this.deleted) return "host_gone";
+    // A hand-off can arrive after its job already ended (cancelled before the Queue delivered it, or a
+    // message delivered again after the job finished): such a job must not be handed to the agent.
+    const owner = await projectStub(this.env, job.scope).getJob(job.job_id);
+    if (owner && (TERMINAL as readonly string[]).includes(owner.status)) return "queued";
+    // Checked after the await, with no await until the insert, so concurrent deliveries of one message make one entry.
     if (this.deleted) return "host_gone";
     this.setMeta("host_id", job.host_id);
     const existing = this.sql.exec("SELECT attempt FROM mailbox WHERE job_id = ?", job.job_id).toArray()[0];
@@ -337,7 +346,36 @@ export class HostDO extends DurableObject<Env> {
     } else if (msg.type === "heartbeat") {
       await this.recordSeen(state.hostId, msg.agent_version, msg.facts);
       this.send(ws, { type: "heartbeat_ack", at: Date.now() });
+    } else if (msg.type === "report") {
+      const { status, body } = await this.report(msg.op, msg.lease_id, msg.body);
+      this.send(ws, { type: "reply", id: msg.id, status, body });
     }
+  }
+
+  /** A lease report that came over the socket: the same checks and answers as the HTTP routes. */
+  private async report(op: "start" | "renew" | "logs" | "finish", leaseId: string, raw: unknown): Promise<{ status: number; body: unknown }> {
+    const invalid = (error: { issues: unknown }) => ({ status: 400, body: { error: { code: "invalid_request", message: `Invalid ${op} report`, details: error } } });
+    const stale = (reason: string) => ({ status: 409, body: { error: { code: "lease_stale", message: reason } } });
+    if (op === "start") {
+      const res = await this.start(leaseId);
+      return res.ok ? { status: 200, body: { ok: true } } : stale(res.reason);
+    }
+    if (op === "renew") {
+      const input = RenewRequest.safeParse(raw ?? {});
+      if (!input.success) return invalid(input.error);
+      const res = await this.renew(leaseId, input.data.progress);
+      return res.ok ? { status: 200, body: { ok: true, lease_ttl: res.lease_ttl } } : stale(res.reason);
+    }
+    if (op === "logs") {
+      const input = LogAppendRequest.safeParse(raw);
+      if (!input.success) return invalid(input.error);
+      const res = await this.appendLogs(leaseId, input.data.chunks);
+      return res.ok ? { status: 200, body: { expected: res.expected, gap: res.gap } } : stale(res.reason);
+    }
+    const input = FinishRequest.safeParse(raw);
+    if (!input.success) return invalid(input.error);
+    const res = await this.finish(leaseId, input.data);
+    return res.ok ? { status: 200, body: { ok: true } } : stale(res.reason);
   }
 
   async webSocketClose(ws: WebSocket, code: number) {

@@ -51,6 +51,8 @@ export const ServerMessage = z.discriminatedUnion("type", [
   /** Stop this work: the job was cancelled or passed its deadline. */
   z.object({ type: z.literal("cancel"), job_id: z.string(), lease_id: z.string() }),
   z.object({ type: z.literal("heartbeat_ack"), at: z.number() }),
+  /** The answer to a `report`: `status` as the HTTP route would give it (200, 400, 409), `body` its JSON. */
+  z.object({ type: z.literal("reply"), id: z.number().int(), status: z.number().int(), body: z.unknown() }),
   z.object({ type: z.literal("error"), message: z.string() }),
 ]);
 export type ServerMessage = z.infer<typeof ServerMessage>;
@@ -83,6 +85,17 @@ export const AgentMessage = z.discriminatedUnion("type", [
     held: z.array(HeldLease).max(256).default([]),
   }),
   z.object({ type: z.literal("heartbeat"), agent_version: z.string().max(64), facts: HostFacts.optional() }),
+  /**
+   * A report about a lease over the socket, the same as POST /agent/leases/{lease}/{op}
+   * with `body`, without a round trip through the HTTP front door. Answered by a `reply` with the same `id`.
+   */
+  z.object({
+    type: z.literal("report"),
+    id: z.number().int(),
+    lease_id: z.string().max(64),
+    op: z.enum(["start", "renew", "logs", "finish"]),
+    body: z.unknown().optional(),
+  }),
 ]);
 export type AgentMessage = z.infer<typeof AgentMessage>;
 

@@ -6,9 +6,11 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
+import type { Env } from "../../src/env";
 import type { NewJob } from "../../src/durable/project-do";
 import type { JobsQueueMessage } from "../../src/jobs/queue";
 
+const handler = worker as ExportedHandler<Env>;
 let n = 0;
 const unique = (p: string) => `${p}_${Date.now().toString(36)}${++n}${Math.random().toString(36).slice(2, 6)}`;
 
@@ -311,7 +313,7 @@ describe("jobs queue consumer", () => {
     const body: JobsQueueMessage = { job_id: job.id, scope, host_id: h.id, attempt: 1, idempotent: false, deadline_at: job.deadline_at, payload: { type: "host.exec", command: "echo hi", timeout_seconds: 30 } };
     const batch = createMessageBatch<JobsQueueMessage>("berth-jobs", [message(body), message(body)]);
     const ctx = createExecutionContext();
-    await worker.queue(batch, env, ctx);
+    await handler.queue!(batch, env, ctx);
     const result = await getQueueResult(batch, ctx);
     expect(result.explicitAcks).toHaveLength(2);
     expect(result.retryMessages).toEqual([]);
@@ -329,7 +331,7 @@ describe("jobs queue consumer", () => {
     const body: JobsQueueMessage = { job_id: job.id, scope, host_id: h.id, attempt: 1, idempotent: false, deadline_at: job.deadline_at, payload: { type: "host.exec", command: "x", timeout_seconds: 1 } };
     const batch = createMessageBatch<JobsQueueMessage>("berth-jobs", [message(body)]);
     const ctx = createExecutionContext();
-    await worker.queue(batch, env, ctx);
+    await handler.queue!(batch, env, ctx);
     expect((await getQueueResult(batch, ctx)).explicitAcks).toHaveLength(1);
     const failed = (await stub.getJob(job.id))!;
     expect(failed.status).toBe("failed");
@@ -341,7 +343,7 @@ describe("jobs queue consumer", () => {
     const broken = { job_id: "job_broken", scope: "project:x", host_id: h.id, attempt: 1, idempotent: false, deadline_at: Date.now() } as unknown as JobsQueueMessage; // no payload
     const batch = createMessageBatch<JobsQueueMessage>("berth-jobs", [message(broken, 3)]);
     const ctx = createExecutionContext();
-    await worker.queue(batch, env, ctx);
+    await handler.queue!(batch, env, ctx);
     const result = await getQueueResult(batch, ctx);
     expect(result.explicitAcks).toEqual([]);
     expect(result.retryMessages.map((m) => m.msgId)).toEqual([batch.messages[0]!.id]);
@@ -354,7 +356,7 @@ describe("jobs queue consumer", () => {
     const body: JobsQueueMessage = { job_id: job.id, scope, host_id: h.id, attempt: 1, idempotent: false, deadline_at: job.deadline_at, payload: { type: "host.exec", command: "x", timeout_seconds: 1 } };
     const batch = createMessageBatch<JobsQueueMessage>("berth-jobs-dlq", [message(body, 6)]);
     const ctx = createExecutionContext();
-    await worker.queue(batch, env, ctx);
+    await handler.queue!(batch, env, ctx);
     expect((await getQueueResult(batch, ctx)).explicitAcks).toHaveLength(1);
     const failed = (await stub.getJob(job.id))!;
     expect(failed.status).toBe("failed");
