@@ -14,6 +14,10 @@ export function createApp() {
     if (err instanceof ApiError) return c.json(errorBody(err.code, err.message, err.details), err.status);
     if (err instanceof HTTPException) {
       // Hono raises these for bodies that are not JSON and similar client mistakes.
+      if (err.status === 415) {
+        // A required JSON body sent with another content type: as documented, a body that is not JSON is 400 invalid_json.
+        return c.json(errorBody("invalid_json", "The request body must be JSON (Content-Type: application/json)"), 400);
+      }
       const status = err.status;
       const code = status === 400 ? "invalid_json" : status === 413 ? "payload_too_large" : "http_error";
       return c.json(errorBody(code, err.message || "Bad request"), status);

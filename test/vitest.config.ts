@@ -21,6 +21,8 @@ export default defineConfig({
         test: {
           name: "worker",
           include: ["test/worker/**/*.test.ts"],
+          // Flows that sign up several users take a few seconds on a busy 2-core machine.
+          testTimeout: 30_000,
           setupFiles: ["test/worker/setup.ts"],
         },
       },

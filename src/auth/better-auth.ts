@@ -8,6 +8,7 @@ import { betterAuth } from "better-auth";
 import { drizzleAdapter } from "better-auth/adapters/drizzle";
 import { bearer, username } from "better-auth/plugins";
 import type { Database } from "../db/client";
+import { expireRefreshTokens } from "../db/refresh-tokens";
 import { account, session, user, verification } from "../db/schema";
 import { authSecret, type Env } from "../env";
 import { newId, type IdPrefix } from "../lib/ids";
@@ -31,6 +32,10 @@ export function createAuth(env: Env, db: Database, mailer: Mailer, baseURL: stri
       maxPasswordLength: 128,
       resetPasswordTokenExpiresIn: 3600,
       revokeSessionsOnPasswordReset: true,
+      // Sessions end with a reset; so do the refresh tokens that could mint new ones, whichever endpoint reset it.
+      onPasswordReset: async ({ user: reset }) => {
+        await expireRefreshTokens(db, reset.id);
+      },
       async sendResetPassword({ user, token }) {
         const link = `${env.PUBLIC_URL ?? baseURL}/reset-password?token=${token}`;
         await mailer.send({

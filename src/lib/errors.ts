@@ -32,7 +32,7 @@ export const notFound = (what: string, code = "not_found") => new ApiError(404, 
 export const conflict = (code: string, message: string) => new ApiError(409, code, message);
 
 export function errorBody(code: string, message: string, details?: unknown) {
-  return { error: details === undefined ? { code, message } : { code, message, details } };
+  return { error: { code, message, details: details ?? null } };
 }
 
 /** Validation failures from zod become 400 `invalid_request`, listing each issue by path. */

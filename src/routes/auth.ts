@@ -11,7 +11,7 @@ import { requirePrincipal, requireUser } from "../auth/access";
 import { authOf, enforceAuthRateLimit } from "../auth/middleware";
 import type { AppEnv } from "../env";
 import { ApiError, errorResponses } from "../lib/errors";
-import { endSession, issueTokenPair, newSession, rotateRefreshToken } from "../services/sessions";
+import { endSession, issueTokenPair, newSession, revokeRefreshTokens, rotateRefreshToken } from "../services/sessions";
 import { findUser, presentUser } from "../services/users";
 import { email, json, jsonBody as body, name, Ok, password, User } from "./schemas";
 
@@ -186,6 +186,8 @@ router.openapi(
   async (c) => {
     const presented = c.req.valid("json")?.refresh_token;
     if (presented) return c.json(await rotateRefreshToken(c, presented), 200);
+    // Suble: no refresh_token and no credential at all is a malformed request, not a failed sign-in.
+    if (!c.get("principal") && !c.get("authError")) throw new ApiError(400, "invalid_request", "refresh_token is required");
     // DevPocket: the bearer session itself is renewed.
     const p = requirePrincipal(c);
     if (p.type !== "user") throw new ApiError(400, "invalid_request", "refresh_token is required");
@@ -237,15 +239,18 @@ router.openapi(
     path: "/auth/password/reset",
     tags: ["Auth"],
     summary: "Set a new password with a mailed reset token (Suble)",
-    description: "Consumes the token and signs out every session of the account.",
+    description: "Consumes the token, signs out every session of the account and revokes its refresh tokens.",
     request: body(z.object({ token: z.string().min(1).max(200), password })),
     responses: { 204: { description: "Password changed" }, ...errorResponses },
   }),
   async (c) => {
     const input = c.req.valid("json");
-    await authOf(c)
-      .api.resetPassword({ body: { token: input.token, newPassword: input.password }, headers: c.req.raw.headers })
-      .catch(translate);
+    const auth = authOf(c);
+    // better-auth keeps the reset token as verification `reset-password:<token>` whose value is the user id.
+    const pending = await (await auth.$context).internalAdapter.findVerificationValue(`reset-password:${input.token}`);
+    await auth.api.resetPassword({ body: { token: input.token, newPassword: input.password }, headers: c.req.raw.headers }).catch(translate);
+    // better-auth ends the account's sessions; the refresh tokens that could mint new ones go too.
+    if (pending?.value) await revokeRefreshTokens(c, pending.value);
     return c.body(null, 204);
   },
 );

@@ -7,6 +7,7 @@ import { and, eq, isNull } from "drizzle-orm";
 import type { Context } from "hono";
 import { authOf } from "../auth/middleware";
 import { SESSION_TTL_SECONDS } from "../auth/better-auth";
+import { expireRefreshTokens } from "../db/refresh-tokens";
 import { refreshToken } from "../db/schema";
 import type { AppEnv } from "../env";
 import { ApiError } from "../lib/errors";
@@ -42,7 +43,8 @@ export async function newSession(c: Context<AppEnv>, userId: string): Promise<st
 
 /**
  * Exchanges a refresh token for a new pair. A token presented twice means it
- * leaked: every refresh token of that user is revoked.
+ * leaked: every refresh token of that user is revoked, including one a racing
+ * rotation of the same token is issuing at that moment.
  */
 export async function rotateRefreshToken(c: Context<AppEnv>, presented: string) {
   const db = c.var.db;
@@ -55,10 +57,30 @@ export async function rotateRefreshToken(c: Context<AppEnv>, presented: string) 
     .where(and(eq(refreshToken.id, row.id), isNull(refreshToken.usedAt)))
     .returning({ id: refreshToken.id });
   if (claimed.length === 0) {
-    await db.update(refreshToken).set({ usedAt: new Date() }).where(and(eq(refreshToken.userId, row.userId), isNull(refreshToken.usedAt)));
+    await revokeRefreshTokens(c, row.userId);
     throw invalid;
   }
-  return issueTokenPair(c, row.userId, await newSession(c, row.userId));
+  const sessionToken = await newSession(c, row.userId);
+  const pair = await issueTokenPair(c, row.userId, sessionToken);
+  // A replay of this token that ran while the pair was being made revoked the family before the new
+  // token existed; revocation expires the presented row too, so look again and refuse the pair.
+  const after = await db.query.refreshToken.findFirst({ where: eq(refreshToken.id, row.id) });
+  if (!after || after.expiresAt.getTime() <= Date.now()) {
+    await revokeRefreshTokens(c, row.userId);
+    await endSession(c, sessionToken);
+    throw invalid;
+  }
+  return pair;
+}
+
+/**
+ * Expires every refresh token of a user (after a password reset, whoever held a
+ * session must sign in again). Expired rather than marked used, so presenting one
+ * later, even one already used, is a plain 401 and does not revoke the pairs
+ * issued after the reset.
+ */
+export async function revokeRefreshTokens(c: Context<AppEnv>, userId: string) {
+  await expireRefreshTokens(c.var.db, userId);
 }
 
 export async function endSession(c: Context<AppEnv>, sessionToken: string) {
