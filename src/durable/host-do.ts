@@ -18,7 +18,6 @@ import {
   AGENT_PROTOCOL_VERSION, AgentMessage, FinishRequest, type HostFacts, type JobProgress, type Lease, LogAppendRequest, type LogChunk, RenewRequest,
 } from "../protocol/agent";
 import { agentSettings } from "../services/host-settings";
-import { TERMINAL } from "./project-do";
 import { projectStub } from "./stubs";
 
 type Row = Record<string, SqlStorageValue>;
@@ -79,12 +78,10 @@ export class HostDO extends DurableObject<Env> {
 
   /** The queue consumer hands over one attempt of a job. Delivering the same message twice changes nothing. */
   async enqueue(job: JobsQueueMessage): Promise<"queued" | "host_gone"> {
-    if (this.deleted) return "host_gone";
-    // A hand-off can arrive after its job already ended (cancelled before the Queue delivered it, or a
-    // message delivered again after the job finished): such a job must not be handed to the agent.
-    const owner = await projectStub(this.env, job.scope).getJob(job.job_id);
-    if (owner && (TERMINAL as readonly string[]).includes(owner.status)) return "queued";
-    // Checked after the await, with no await until the insert, so concurrent deliveries of one message make one entry.
+    // A hand-off can arrive after its job already ended (cancelled before the Queue delivered it, or
+    // delivered again after it finished). It is not checked here, to keep the hot path one hop: the
+    // consumer's markDispatched takes such a job back out, and its `start` would be refused anyway.
+    // No await until the insert, so concurrent deliveries of one message make one entry.
     if (this.deleted) return "host_gone";
     this.setMeta("host_id", job.host_id);
     const existing = this.sql.exec("SELECT attempt FROM mailbox WHERE job_id = ?", job.job_id).toArray()[0];

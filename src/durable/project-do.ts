@@ -242,7 +242,12 @@ export class ProjectDO extends DurableObject<Env> {
     const changed = this.sql
       .exec("UPDATE jobs SET status = 'dispatched', dispatched_at = ? WHERE id = ? AND attempts = ? AND status = 'queued'", Date.now(), id, attempt)
       .rowsWritten;
-    if (changed) this.emit(id, "job.dispatched", this.snapshot(id));
+    if (changed) {
+      this.emit(id, "job.dispatched", this.snapshot(id));
+    } else if ((TERMINAL as readonly string[]).includes(this.row(id)?.status as string)) {
+      // The job ended while its hand-off was on the way (a cancel raced the Queue): take it back out of the mailbox.
+      await hostStub(this.env, this.row(id)!.host_id as string).cancel(id).catch(() => undefined);
+    }
     return changed > 0;
   }
 
