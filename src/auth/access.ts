@@ -27,6 +27,16 @@ export function requireUser(c: Ctx): Principal {
   return p;
 }
 
+/**
+ * Changes to the caller's own memberships (accepting an invitation, leaving an org)
+ * need the person signed in: no key scope may manage membership.
+ */
+export function requireSignedIn(c: Ctx, what: string): Principal & { type: "user" } {
+  const p = requirePrincipal(c);
+  if (p.type !== "user") throw forbidden(`API keys cannot ${what}; sign in`);
+  return p;
+}
+
 function check(p: Principal, role: Role, permission: Permission) {
   if (!roleAllows(role, permission)) throw forbidden(`Your role (${role}) does not allow ${permission}`);
   if (p.type === "api_key" && !scopeAllows(p.key.scope, permission)) {

@@ -2,7 +2,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { createRouter } from "../app";
-import { authorizeOrg, requireUser } from "../auth/access";
+import { authorizeOrg, requireSignedIn, requireUser } from "../auth/access";
 import { outranks } from "../auth/permissions";
 import { ROLES, type Role } from "../db/schema";
 import type { AppEnv } from "../env";
@@ -135,11 +135,13 @@ router.openapi(
   }),
   async (c) => {
     const { slug, id } = c.req.valid("param");
-    const p = requireUser(c);
     // Leaving needs only membership; removing someone else needs member:manage.
+    // Visibility first, so a key of another org gets 404 like everyone outside it.
     const self = await authorizeOrg(c, slug, "org:read");
+    const p = requireUser(c);
     const target = await findMember(c.var.db, self.org.id, id);
     if (target && target.userId === p.userId) {
+      requireSignedIn(c, "leave an org");
       await removeMember(c.var.db, self.org.id, target.id);
       await recordAudit(c, { orgId: self.org.id, action: "member.leave", targetType: "user", targetId: target.userId });
       return c.body(null, 204);
@@ -221,7 +223,7 @@ router.openapi(
     responses: { 200: json(z.object({ orgSlug: z.string(), role: z.string() }), "Joined"), ...conflictResponse, ...errorResponses },
   }),
   async (c) => {
-    const p = requireUser(c);
+    const p = requireSignedIn(c, "accept invitations");
     const u = await findUser(c.var.db, p.userId);
     if (!u) throw notFound("User");
     const inv = await acceptInvitation(c.var.db, c.req.valid("json").token, u);

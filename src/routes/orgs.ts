@@ -2,7 +2,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { createRouter } from "../app";
 import { authorizeOrg, requireUser } from "../auth/access";
-import { errorResponses } from "../lib/errors";
+import { errorResponses, forbidden } from "../lib/errors";
 import { recordAudit } from "../services/audit";
 import { createOrg, deleteOrg, listUserOrgs, orgProjectCount, presentOrg, updateOrg } from "../services/orgs";
 import { listOrgProjects, listUserProjects, presentProject } from "../services/projects";
@@ -48,6 +48,8 @@ router.openapi(
   }),
   async (c) => {
     const p = requireUser(c);
+    // Creating an org is a write: a personal key needs the full scope for it.
+    if (p.type === "api_key" && p.key.scope !== "full") throw forbidden(`This API key's scope (${p.key.scope}) does not allow creating an org`);
     const input = c.req.valid("json");
     const created = await createOrg(c.var.db, {
       name: input.name,

@@ -71,7 +71,7 @@ router.openapi(
     const { project: id, email: address } = c.req.valid("param");
     const { role } = c.req.valid("json");
     const { project } = await authorizeProject(c, id, "project:members");
-    await updateProjectMember(c.var.db, project, decodeURIComponent(address), role);
+    await updateProjectMember(c.var.db, project, address, role);
     await recordAudit(c, { orgId: project.orgId, action: "project.member_update", targetType: "project", targetId: project.id, metadata: { email: address, role } });
     return c.body(null, 204);
   },
@@ -89,7 +89,7 @@ router.openapi(
   async (c) => {
     const { project: id, email: address } = c.req.valid("param");
     const { project } = await authorizeProject(c, id, "project:members");
-    await removeProjectMember(c.var.db, project, decodeURIComponent(address));
+    await removeProjectMember(c.var.db, project, address);
     await recordAudit(c, { orgId: project.orgId, action: "project.member_remove", targetType: "project", targetId: project.id, metadata: { email: address } });
     return c.body(null, 204);
   },

@@ -36,6 +36,11 @@ router.openapi(
     const p = requirePrincipal(c);
     const orgFilter = c.req.valid("query").org;
     if (p.type === "api_key" && p.key.kind === "org") {
+      if (orgFilter) {
+        // An org key reaches its own org only; any other org is not found.
+        const own = await findOrgById(c.var.db, p.key.orgId!);
+        if (!own || (orgFilter !== own.slug && orgFilter !== own.id)) throw notFound("Organization");
+      }
       const rows = await listOrgProjects(c.var.db, p.key.orgId!, p.key.projectId);
       return c.json(rows.map((r) => presentProject(r, { role: "admin" })), 200);
     }
@@ -66,7 +71,8 @@ async function targetOrgSlug(c: Context<AppEnv>, requested?: string): Promise<st
   if (p.type === "api_key" && p.key.kind === "org") {
     const o = await findOrgById(c.var.db, p.key.orgId!);
     if (!o) throw notFound("Organization");
-    return requested ?? o.slug;
+    // The key's own org may be named by slug or id; any other name is looked up (and not found).
+    return !requested || requested === o.id ? o.slug : requested;
   }
   const mine = await listUserOrgs(c.var.db, p.userId);
   const chosen = requested ? mine.find((m) => m.org.slug === requested || m.org.id === requested) : mine.find((m) => m.org.personal) ?? mine[0];

@@ -37,23 +37,26 @@ export async function createInvitation(
     });
     if (seated) throw conflict("already_member", "That person is already a member of this org");
   }
-  await db
-    .update(invitation)
-    .set({ status: "revoked" })
-    .where(and(eq(invitation.orgId, input.org.id), eq(invitation.email, input.email), eq(invitation.status, "pending")));
   const token = newSecret("inv_");
-  const [row] = await db
-    .insert(invitation)
-    .values({
-      id: newId("inv"),
-      orgId: input.org.id,
-      email: input.email,
-      role: input.role,
-      tokenHash: await sha256Hex(token),
-      invitedBy: input.invitedBy,
-      expiresAt: new Date(Date.now() + INVITATION_TTL_MS),
-    })
-    .returning();
+  // One batch (one transaction), so two invites racing still leave one pending invitation.
+  const [, [row]] = await db.batch([
+    db
+      .update(invitation)
+      .set({ status: "revoked" })
+      .where(and(eq(invitation.orgId, input.org.id), eq(invitation.email, input.email), eq(invitation.status, "pending"))),
+    db
+      .insert(invitation)
+      .values({
+        id: newId("inv"),
+        orgId: input.org.id,
+        email: input.email,
+        role: input.role,
+        tokenHash: await sha256Hex(token),
+        invitedBy: input.invitedBy,
+        expiresAt: new Date(Date.now() + INVITATION_TTL_MS),
+      })
+      .returning(),
+  ]);
   await mailInvitation(mailer, input.org, input.email, input.role, token, input.baseUrl);
   return row!;
 }

@@ -16,24 +16,39 @@ export async function createOrg(
   db: Database,
   input: { name: string; ownerId: string; personal?: boolean; residency?: string; defaultRegion?: string },
 ): Promise<OrgRow> {
-  const slug = await availableSlug(input.name, slugTaken(db), "org");
-  const id = newId("org");
-  const [[row]] = await db.batch([
-    db
-      .insert(org)
-      .values({
-        id,
-        slug,
-        name: input.name,
-        personal: input.personal ?? false,
-        residency: input.residency,
-        defaultRegion: input.defaultRegion,
-        createdBy: input.ownerId,
-      })
-      .returning(),
-    db.insert(orgMember).values({ id: newId("mem"), orgId: id, userId: input.ownerId, role: "owner" }),
-  ]);
-  return row!;
+  // Two creates with one name can both find the slug free; the unique index decides, and the loser picks again.
+  for (let attempt = 0; ; attempt++) {
+    const slug = await availableSlug(input.name, slugTaken(db), "org");
+    const id = newId("org");
+    try {
+      const [[row]] = await db.batch([
+        db
+          .insert(org)
+          .values({
+            id,
+            slug,
+            name: input.name,
+            personal: input.personal ?? false,
+            residency: input.residency,
+            defaultRegion: input.defaultRegion,
+            createdBy: input.ownerId,
+          })
+          .returning(),
+        db.insert(orgMember).values({ id: newId("mem"), orgId: id, userId: input.ownerId, role: "owner" }),
+      ]);
+      return row!;
+    } catch (err) {
+      if (!isSlugConflict(err)) throw err;
+      if (attempt >= 2) throw conflict("slug_taken", `An organization with slug "${slug}" already exists`);
+    }
+  }
+}
+
+function isSlugConflict(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (/UNIQUE constraint failed: org\.slug/.test(e.message)) return true;
+  }
+  return false;
 }
 
 /** The org and default project every new account starts with. */

@@ -2,6 +2,7 @@
 import { and, asc, count, desc, eq, inArray, isNull, or } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { org, orgMember, project, projectMember, user, type Role } from "../db/schema";
+import { strongerRole } from "../auth/permissions";
 import { conflict, notFound } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { availableSlug } from "../lib/slug";
@@ -40,15 +41,31 @@ export async function createProject(
   db: Database,
   input: { orgId: string; name: string; slug?: string; createdBy: string | null; region?: string; environment?: string; category?: string },
 ): Promise<ProjectRow> {
-  let slug: string;
-  if (input.slug) {
-    slug = input.slug;
-    if (await slugInUse(db, input.orgId, slug)) throw conflict("slug_taken", `A project with slug "${slug}" already exists`);
-  } else {
-    slug = await availableSlug(input.name, (s) => slugInUse(db, input.orgId, s), "project");
+  const taken = (slug: string) => conflict("slug_taken", `A project with slug "${slug}" already exists`);
+  // Two creates with one name can both find a slug free; the unique index decides, and the loser picks again.
+  for (let attempt = 0; ; attempt++) {
+    let slug: string;
+    if (input.slug) {
+      slug = input.slug;
+      if (await slugInUse(db, input.orgId, slug)) throw taken(slug);
+    } else {
+      slug = await availableSlug(input.name, (s) => slugInUse(db, input.orgId, s), "project");
+    }
+    try {
+      const [row] = await db.insert(project).values(projectValues({ ...input, slug })).returning();
+      return row!;
+    } catch (err) {
+      if (!isUniqueViolation(err, "project.org_id")) throw err;
+      if (input.slug || attempt >= 2) throw taken(slug);
+    }
   }
-  const [row] = await db.insert(project).values(projectValues({ ...input, slug })).returning();
-  return row!;
+}
+
+function isUniqueViolation(err: unknown, column: string): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (e.message.includes("UNIQUE constraint failed") && e.message.includes(column)) return true;
+  }
+  return false;
 }
 
 export function findProject(db: Database, projectId: string) {
@@ -157,9 +174,10 @@ export async function listProjectMembers(db: Database, p: ProjectRow) {
     .orderBy(desc(projectMember.createdAt));
   const seen = new Map<string, { userId: string; email: string; fullname: string; role: string; source: "org" | "project" }>();
   for (const m of orgMembers) seen.set(m.userId, { ...m, source: "org" });
+  // A grant stronger than the org seat is the role the person has here.
   for (const g of grants) {
     const existing = seen.get(g.userId);
-    if (!existing) seen.set(g.userId, { ...g, source: "project" });
+    if (!existing || strongerRole(existing.role as Role, g.role) !== existing.role) seen.set(g.userId, { ...g, source: "project" });
   }
   return [...seen.values()].map((m) => ({ ...m, status: "accepted" as const }));
 }

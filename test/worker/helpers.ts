@@ -126,3 +126,18 @@ export async function createOrgKey(owner: TestUser, orgSlug: string, scope: "ful
 }
 
 export { env };
+
+/** Asserts the one error envelope: status, code and a message. */
+export function expectApiError(res: CallResult, status: number, code: string) {
+  expect(res.status, res.text).toBe(status);
+  expect(res.body, res.text).toMatchObject({ error: { code, message: expect.any(String) } });
+}
+
+/** Seats an existing user in `orgSlug` with `role` through the real invitation flow (no new sign-up). */
+export async function seatExisting(inviter: TestUser, member: TestUser, role: "admin" | "developer" | "viewer", orgSlug: string) {
+  const invite = await api(`/org/${orgSlug}/invitations`, { token: inviter.token, body: { email: member.email, role } });
+  expect(invite.status, invite.text).toBe(201);
+  const token = tokenIn((await lastMailTo(member.email)).text, "inv_");
+  const accepted = await api("/invitations/accept", { token: member.token, body: { token } });
+  expect(accepted.status, accepted.text).toBe(200);
+}

@@ -1,0 +1,228 @@
+/**
+ * The role matrix: for every permission in src/auth/permissions.ts, one representative
+ * route, tried by every role (and every org key scope). What the table says is what
+ * the routes must enforce: allowed is the route's success status and the change is
+ * visible afterwards; refused is 403 `forbidden` and nothing changed.
+ */
+import { beforeAll, describe, expect, it, vi } from "vitest";
+import { PERMISSIONS, SCOPE_PERMISSIONS, type Permission } from "../../src/auth/permissions";
+import type { ApiKeyScope, Role } from "../../src/db/schema";
+import { api, type CallResult, createOrgKey, expectApiError, orgWithEveryRole, seatExisting, signUp, type TestUser, uniqueEmail } from "./helpers";
+
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 120_000 });
+
+/** The org the action runs in, its owner (who prepares and checks), and someone outside it. */
+interface Scene {
+  slug: string;
+  owner: TestUser;
+  outsider: TestUser;
+}
+
+interface Action<S = any> {
+  /** The status the route answers when allowed. */
+  ok: number;
+  /** Needs an org of its own with the actor seated (the action destroys it). */
+  ownOrg?: boolean;
+  /** Run as the owner before the attempt. */
+  prepare?: (scene: Scene) => Promise<S>;
+  attempt: (scene: Scene, credential: string, s: S) => Promise<CallResult>;
+  /** Checks, as the owner, that the change happened exactly when it was allowed. */
+  after?: (scene: Scene, allowed: boolean, s: S) => Promise<void>;
+}
+
+let seq = 0;
+const unique = (what: string) => `${what} ${++seq} ${Math.random().toString(36).slice(2, 6)}`;
+
+async function ownerProject(scene: Scene) {
+  const res = await api(`/org/${scene.slug}/projects`, { token: scene.owner.token, body: { name: unique("Matrix project") } });
+  expect(res.status, res.text).toBe(201);
+  return res.body.project as { id: string; slug: string; name: string };
+}
+
+const getProject = (scene: Scene, slug: string) => api(`/org/${scene.slug}/projects/${slug}`, { token: scene.owner.token });
+
+/** One representative action per permission. */
+const ACTIONS: Partial<Record<Permission, Action>> = {
+  "org:read": {
+    ok: 200,
+    attempt: (sc, cred) => api(`/org/${sc.slug}/overview`, { token: cred }),
+  },
+  "org:update": {
+    ok: 200,
+    prepare: async () => ({ name: unique("Renamed") }),
+    attempt: (sc, cred, s) => api(`/org/${sc.slug}`, { token: cred, method: "PATCH", body: { name: s.name } }),
+    after: async (sc, allowed, s) => {
+      const name = (await api(`/org/${sc.slug}/overview`, { token: sc.owner.token })).body.org.name;
+      if (allowed) expect(name).toBe(s.name);
+      else expect(name).not.toBe(s.name);
+    },
+  },
+  "org:delete": {
+    ok: 200,
+    ownOrg: true,
+    attempt: (sc, cred) => api(`/org/${sc.slug}`, { token: cred, method: "DELETE" }),
+    after: async (sc, allowed) => {
+      expect((await api(`/org/${sc.slug}/overview`, { token: sc.owner.token })).status).toBe(allowed ? 404 : 200);
+    },
+  },
+  "member:read": {
+    ok: 200,
+    attempt: (sc, cred) => api(`/org/${sc.slug}/members`, { token: cred }),
+  },
+  "member:manage": {
+    ok: 201,
+    prepare: async () => ({ email: uniqueEmail("matrix") }),
+    attempt: (sc, cred, s) => api(`/org/${sc.slug}/invitations`, { token: cred, body: { email: s.email, role: "viewer" } }),
+    after: async (sc, allowed, s) => {
+      const list = await api(`/org/${sc.slug}/members`, { token: sc.owner.token });
+      expect(list.body.members.some((m: any) => m.email === s.email && m.status === "pending")).toBe(allowed);
+    },
+  },
+  "project:read": {
+    ok: 200,
+    attempt: (sc, cred) => api(`/org/${sc.slug}/projects`, { token: cred }),
+  },
+  "project:create": {
+    ok: 201,
+    prepare: async () => ({ name: unique("Created") }),
+    attempt: (sc, cred, s) => api(`/org/${sc.slug}/projects`, { token: cred, body: { name: s.name } }),
+    after: async (sc, allowed, s) => {
+      const list = await api(`/org/${sc.slug}/projects`, { token: sc.owner.token });
+      expect(list.body.projects.some((p: any) => p.name === s.name)).toBe(allowed);
+    },
+  },
+  "project:update": {
+    ok: 200,
+    prepare: ownerProject,
+    attempt: (sc, cred, p) => api(`/org/${sc.slug}/projects/${p.slug}`, { token: cred, method: "PATCH", body: { name: "Renamed Project" } }),
+    after: async (sc, allowed, p) => {
+      expect((await getProject(sc, p.slug)).body.project.name).toBe(allowed ? "Renamed Project" : p.name);
+    },
+  },
+  "project:delete": {
+    ok: 200,
+    prepare: ownerProject,
+    attempt: (sc, cred, p) => api(`/org/${sc.slug}/projects/${p.slug}`, { token: cred, method: "DELETE" }),
+    after: async (sc, allowed, p) => {
+      expect((await getProject(sc, p.slug)).status).toBe(allowed ? 404 : 200);
+    },
+  },
+  "project:lifecycle": {
+    ok: 200,
+    prepare: ownerProject,
+    attempt: (sc, cred, p) => api(`/org/${sc.slug}/projects/${p.slug}/pause`, { token: cred, method: "POST" }),
+    after: async (sc, allowed, p) => {
+      expect((await getProject(sc, p.slug)).body.project.status).toBe(allowed ? "paused" : "active");
+    },
+  },
+  "project:members": {
+    ok: 204,
+    prepare: ownerProject,
+    attempt: (sc, cred, p) => api(`/projects/${p.id}/members`, { token: cred, body: { email: sc.outsider.email, role: "viewer" } }),
+    after: async (sc, allowed, p) => {
+      // The grant is what lets the outsider see the project.
+      expect((await api(`/projects/${p.id}`, { token: sc.outsider.token })).status).toBe(allowed ? 200 : 404);
+    },
+  },
+  "apikey:read": {
+    ok: 200,
+    attempt: (sc, cred) => api(`/org/${sc.slug}/api-keys`, { token: cred }),
+  },
+  "apikey:manage": {
+    ok: 201,
+    prepare: async () => ({ name: unique("matrix key") }),
+    attempt: (sc, cred, s) => api(`/org/${sc.slug}/api-keys`, { token: cred, body: { name: s.name, scope: "read-only" } }),
+    after: async (sc, allowed, s) => {
+      const keys = await api(`/org/${sc.slug}/api-keys`, { token: sc.owner.token });
+      expect(keys.body.keys.some((k: any) => k.name === s.name)).toBe(allowed);
+    },
+  },
+  "audit:read": {
+    ok: 200,
+    attempt: (sc, cred) => api(`/org/${sc.slug}/audit`, { token: cred }),
+  },
+};
+
+/** Permissions without a route in this matrix: deploying apps is not served yet; hosts have their own tests. */
+const NOT_HERE = (p: string) => p === "deploy" || p.startsWith("host:");
+
+const ROLES = ["owner", "admin", "developer", "viewer"] as const satisfies readonly Role[];
+const SCOPES = Object.keys(SCOPE_PERMISSIONS) as ApiKeyScope[];
+const permissions = (Object.keys(ACTIONS) as Permission[]).sort();
+
+async function newOrg(owner: TestUser) {
+  const res = await api("/org", { token: owner.token, body: { name: unique("Matrix org") } });
+  expect(res.status, res.text).toBe(201);
+  return res.body.org.slug as string;
+}
+
+async function expectOutcome(action: Action, scene: Scene, credential: string, allowed: boolean, label: string) {
+  const s = action.prepare ? await action.prepare(scene) : undefined;
+  const res = await action.attempt(scene, credential, s);
+  expect(`${label} → ${res.status}`, res.text).toBe(`${label} → ${allowed ? action.ok : 403}`);
+  if (!allowed) expectApiError(res, 403, "forbidden");
+  await action.after?.(scene, allowed, s);
+}
+
+describe("the permission table", () => {
+  it("has a representative action for every permission served here", () => {
+    const missing = Object.keys(PERMISSIONS).filter((p) => !(p in ACTIONS) && !NOT_HERE(p));
+    expect(missing).toEqual([]);
+    for (const p of permissions) expect(PERMISSIONS).toHaveProperty([p]);
+  });
+
+  it("grants every permission to the owner and reads to everyone", () => {
+    for (const p of Object.keys(PERMISSIONS) as Permission[]) expect(PERMISSIONS[p]).toContain("owner");
+    for (const p of ["org:read", "member:read", "project:read"] as const) expect([...PERMISSIONS[p]].sort()).toEqual([...ROLES].sort());
+  });
+});
+
+describe("roles: what each role may do is what the table says", () => {
+  let team: Awaited<ReturnType<typeof orgWithEveryRole>>;
+  let outsider: TestUser;
+  beforeAll(async () => {
+    team = await orgWithEveryRole();
+    outsider = await signUp({ name: "Outsider" });
+  });
+
+  describe.each(permissions)("%s", (permission) => {
+    const action = ACTIONS[permission]!;
+    it.each(ROLES)("%s", async (role) => {
+      const allowed = (PERMISSIONS[permission] as readonly Role[]).includes(role);
+      const actor = team[role];
+      let slug = team.slug;
+      if (action.ownOrg) {
+        slug = await newOrg(team.owner);
+        if (role !== "owner") await seatExisting(team.owner, actor, role, slug);
+      }
+      await expectOutcome(action, { slug, owner: team.owner, outsider }, actor.token, allowed, `${role} ${permission}`);
+    });
+  });
+});
+
+describe("org API keys: admin rights capped by scope, as SCOPE_PERMISSIONS says", () => {
+  let owner: TestUser;
+  let outsider: TestUser;
+  let slug: string;
+  const keys: Partial<Record<ApiKeyScope, string>> = {};
+  beforeAll(async () => {
+    owner = await signUp({ name: "Key owner" });
+    outsider = await signUp({ name: "Outsider" });
+    slug = await newOrg(owner);
+    for (const scope of SCOPES) keys[scope] = (await createOrgKey(owner, slug, scope)).key;
+  });
+
+  describe.each(permissions)("%s", (permission) => {
+    const action = ACTIONS[permission]!;
+    it.each(SCOPES)("%s key", async (scope) => {
+      const allowed = (PERMISSIONS[permission] as readonly Role[]).includes("admin") && SCOPE_PERMISSIONS[scope].includes(permission);
+      let orgSlug = slug;
+      let key = keys[scope]!;
+      if (action.ownOrg) {
+        orgSlug = await newOrg(owner);
+        key = (await createOrgKey(owner, orgSlug, scope)).key;
+      }
+      await expectOutcome(action, { slug: orgSlug, owner, outsider }, key, allowed, `${scope} key ${permission}`);
+    });
+  });
+});
