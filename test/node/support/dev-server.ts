@@ -1,0 +1,292 @@
+/**
+ * Starts the real control plane the way a user does (`npm run dev`: apply the D1
+ * migrations, then `wrangler dev`), for node tests and benchmarks.
+ *
+ * Every server gets its own temporary persist directory (D1, Durable Objects, caches),
+ * a free loopback port unless one is given, and a random inspector port, so several can
+ * run side by side and next to a developer's own `npm run dev`.
+ *
+ *   const server = await startDevServer();
+ *   await fetch(`${server.url}/api/v1/system/status`);
+ *   await server.stop();
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export interface DevServerOptions {
+  /** Port to listen on (127.0.0.1). Default: a free one. */
+  port?: number;
+  /** Extra Worker variables, passed as `wrangler dev --var KEY:VALUE` (they override wrangler.toml's [vars]). */
+  env?: Record<string, string>;
+  /** How long to wait for GET /api/v1/system/status to answer 200. Default 90 s. */
+  readyTimeoutMs?: number;
+}
+
+export interface DevServer {
+  /** e.g. http://127.0.0.1:41234 (no trailing slash). */
+  url: string;
+  port: number;
+  /** Everything wrangler wrote to stdout and stderr so far (migrations included). */
+  output(): string;
+  /** Kills wrangler, workerd and esbuild (the whole process group) and removes the persist directory. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+const STATUS_PATH = "/api/v1/system/status";
+const KILL_GRACE_MS = 5_000;
+
+/** The wrangler CLI script (node_modules/.bin/wrangler is a symlink to it). */
+function wranglerScript(): string {
+  const bin = join(REPO_ROOT, "node_modules", ".bin", "wrangler");
+  if (!existsSync(bin)) throw new Error(`wrangler not found at ${bin}; run npm install first`);
+  return realpathSync(bin);
+}
+
+/** A loopback port nobody is listening on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const address = srv.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      srv.close(() => (port ? resolve(port) : reject(new Error("could not pick a free port"))));
+    });
+  });
+}
+
+/** The environment wrangler runs with: ours, minus colours and telemetry, never interactive. */
+function childEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    CI: "1",
+    NO_COLOR: "1",
+    FORCE_COLOR: "0",
+    WRANGLER_SEND_METRICS: "false",
+    // Don't fetch https://workers.cloudflare.com/cf.json for `Request.cf` (up to 3 s, and a
+    // warning, on a machine without internet); miniflare's placeholder is fine for tests.
+    CLOUDFLARE_CF_FETCH_ENABLED: "false",
+  };
+  // Vitest's own markers would only confuse tools that look for them.
+  for (const key of Object.keys(env)) if (key.startsWith("VITEST")) delete env[key];
+  return env;
+}
+
+// Process groups and persist directories not yet cleaned up, cleaned up if this
+// process exits without calling stop().
+const liveGroups = new Set<number>();
+const liveDirs = new Set<string>();
+let exitHookInstalled = false;
+function installExitHook() {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once("exit", () => {
+    for (const group of liveGroups) {
+      try {
+        process.kill(-group, "SIGKILL");
+      } catch {}
+    }
+    for (const dir of liveDirs) {
+      try {
+        rmSync(dir, { recursive: true, force: true });
+      } catch {}
+    }
+  });
+}
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals) {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // Group already gone.
+  }
+}
+
+/** Whether any process of the group is still running (zombies don't count: PID 1 here may never reap them). Linux only; elsewhere false. */
+function groupRunning(pgid: number): boolean {
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return false;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // pid (comm) state ppid pgrp …; comm may contain spaces and parentheses.
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[2]) === pgid && fields[0] !== "Z") return true;
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return false;
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once("exit", () => resolve()));
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escapes
+const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
+
+/** The end of the output, without colour codes, for error messages. */
+function tail(text: string, max = 8_000) {
+  const plain = text.replace(ANSI, "");
+  return plain.length > max ? `…${plain.slice(-max)}` : plain;
+}
+
+/** Runs `wrangler d1 migrations apply DB --local --persist-to <dir>` non-interactively. */
+async function applyMigrations(script: string, persistDir: string, log: (s: string) => void): Promise<void> {
+  const child = spawn(process.execPath, [script, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir], {
+    cwd: REPO_ROOT,
+    env: childEnv(),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout.setEncoding("utf8").on("data", log);
+  child.stderr.setEncoding("utf8").on("data", log);
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once("error", reject);
+    child.once("close", (c) => resolve(c));
+  });
+  if (code !== 0) throw new Error(`wrangler d1 migrations apply exited with ${code}`);
+}
+
+export async function startDevServer(opts: DevServerOptions = {}): Promise<DevServer> {
+  const script = wranglerScript();
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 90_000;
+  const persistDir = mkdtempSync(join(tmpdir(), "berth-dev-"));
+  installExitHook();
+  liveDirs.add(persistDir);
+  let buffer = "";
+  const log = (s: string) => {
+    buffer += s;
+  };
+  const output = () => buffer;
+  const cleanupDir = () => {
+    try {
+      rmSync(persistDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+      liveDirs.delete(persistDir);
+    } catch {
+      // Left for the exit hook.
+    }
+  };
+
+  try {
+    await applyMigrations(script, persistDir, log);
+  } catch (err) {
+    cleanupDir();
+    throw new Error(`${(err as Error).message}\n--- output ---\n${tail(buffer)}`);
+  }
+
+  const vars = Object.entries(opts.env ?? {}).flatMap(([k, v]) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`invalid variable name ${JSON.stringify(k)}`);
+    return ["--var", `${k}:${v}`]; // wrangler splits on the first ':' only
+  });
+
+  // A port picked by freePort() can be taken by someone else before wrangler binds it;
+  // when we chose it, try a couple of times.
+  const attempts = opts.port === undefined ? 3 : 1;
+  let lastError: Error | undefined;
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const port = opts.port ?? (await freePort());
+    const attemptStart = buffer.length;
+    const url = `http://127.0.0.1:${port}`;
+    const args = [
+      script,
+      "dev",
+      "--ip", "127.0.0.1",
+      "--port", String(port),
+      // 0 = any free port: several dev servers (and a developer's own on 9229) can coexist.
+      "--inspector-port", "0",
+      "--persist-to", persistDir,
+      "--show-interactive-dev-session=false",
+      "--log-level", "log",
+      ...vars,
+    ];
+    log(`\n$ wrangler ${args.slice(1).join(" ")}\n`);
+    const child = spawn(process.execPath, args, {
+      cwd: REPO_ROOT,
+      env: childEnv(),
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true, // own process group: stop() takes workerd and esbuild down with it
+    });
+    if (child.pid !== undefined) liveGroups.add(child.pid);
+    child.stdout!.setEncoding("utf8").on("data", log);
+    child.stderr!.setEncoding("utf8").on("data", log);
+    let spawnError: Error | undefined;
+    child.once("error", (e) => (spawnError = e));
+
+    let stopping: Promise<void> | undefined;
+    const stopChild = () =>
+      (stopping ??= (async () => {
+        let done = child.exitCode !== null || child.signalCode !== null;
+        if (!done) {
+          killGroup(child, "SIGTERM");
+          done = await Promise.race([exited(child).then(() => true), sleep(KILL_GRACE_MS).then(() => false)]);
+        }
+        // Whatever is left of the group (workerd can outlive wrangler), forcefully, and
+        // wait for it to go before the persist directory is removed.
+        killGroup(child, "SIGKILL");
+        if (!done) await Promise.race([exited(child), sleep(2_000)]);
+        for (let i = 0; i < 40 && child.pid !== undefined && groupRunning(child.pid); i++) await sleep(50);
+        if (child.pid !== undefined) liveGroups.delete(child.pid);
+      })());
+
+    const deadline = Date.now() + readyTimeoutMs;
+    let ready = false;
+    while (Date.now() < deadline) {
+      if (spawnError || child.exitCode !== null || child.signalCode !== null) break;
+      try {
+        // The first request compiles and boots the Worker; on a busy machine that takes seconds.
+        const res = await fetch(url + STATUS_PATH, { signal: AbortSignal.timeout(Math.max(1_000, Math.min(30_000, deadline - Date.now()))) });
+        await res.arrayBuffer();
+        // Make sure the 200 is ours, not from another server that grabbed the port.
+        if (res.status === 200 && child.exitCode === null) {
+          ready = true;
+          break;
+        }
+      } catch {
+        // Not listening yet.
+      }
+      await sleep(250);
+    }
+
+    if (ready) {
+      let stopped: Promise<void> | undefined;
+      return {
+        url,
+        port,
+        output,
+        stop: () =>
+          (stopped ??= (async () => {
+            await stopChild();
+            cleanupDir();
+          })()),
+      };
+    }
+
+    const why = spawnError
+      ? `could not spawn wrangler: ${spawnError.message}`
+      : child.exitCode !== null || child.signalCode !== null
+        ? `wrangler dev exited early (code ${child.exitCode}, signal ${child.signalCode})`
+        : `GET ${url}${STATUS_PATH} did not answer 200 within ${Math.round(readyTimeoutMs / 1000)} s`;
+    await stopChild();
+    lastError = new Error(`Dev server did not come up: ${why}\n--- wrangler output ---\n${tail(buffer)}`);
+    const portClash = /EADDRINUSE|address already in use/i.test(buffer.slice(attemptStart));
+    if (!portClash) break;
+  }
+  cleanupDir();
+  throw lastError ?? new Error("Dev server did not come up");
+}
