@@ -277,8 +277,9 @@ export class JobRun {
   private record(outcome: ExecOutcome): Recorded {
     const payload = this.lease.payload;
     let entry: Recorded;
+    const timeout = payload.type === "host.exec" ? payload.timeout_seconds : 0;
     if (outcome.killed === "timeout") {
-      entry = { status: "failed", error: `The command timed out after ${payload.timeout_seconds} s and was stopped`, result: { exit_code: null }, finished_at: new Date().toISOString(), reported: false };
+      entry = { status: "failed", error: `The command timed out after ${timeout} s and was stopped`, result: { exit_code: null }, finished_at: new Date().toISOString(), reported: false };
     } else if (outcome.killed) {
       entry = { status: "failed", error: `The command was stopped (${outcome.killed})`, result: { exit_code: null }, finished_at: new Date().toISOString(), reported: false };
     } else if (outcome.exitCode === 0) {

@@ -15,13 +15,41 @@ export const JobProgress = z.object({
 });
 export type JobProgress = z.infer<typeof JobProgress>;
 
-/** Host jobs Berth can run today. Payloads never hold secrets in clear. */
+const appRef = {
+  app_id: z.string().max(64),
+  slug: z.string().max(63),
+  /** `{slug}-app.{base_domain}`: the name Caddy routes to the app. */
+  hostname: z.string().max(253),
+};
+
+/**
+ * Jobs a host runs. Payloads never hold secrets in clear: an app's env vars
+ * are fetched by the agent for its lease (`GET /agent/leases/{lease}/env`).
+ */
 export const JobPayload = z.discriminatedUnion("type", [
   z.object({
     type: z.literal("host.exec"),
     command: z.string().min(1).max(8192),
     timeout_seconds: z.number().int().min(1).max(3600),
   }),
+  /** Pull, create (labelled with app, deployment and job), start, wait for the port, switch the route, stop the old one. */
+  z.object({
+    type: z.literal("app.deploy"),
+    ...appRef,
+    deployment_id: z.string().max(64),
+    image: z.string().max(512),
+    internal_port: z.number().int().min(1).max(65535),
+    command: z.string().max(4096).nullable(),
+    cpu_limit: z.number().positive().max(256),
+    memory_limit_mb: z.number().int().min(4).max(1_048_576),
+    /** The app has env vars to fetch for this lease. */
+    has_env: z.boolean(),
+    /** Seconds the new container gets to answer on its port. */
+    health_timeout_seconds: z.number().int().min(1).max(600),
+  }),
+  z.object({ type: z.enum(["app.start", "app.stop", "app.restart", "app.remove"]), ...appRef }),
+  /** New limits applied to the running container live (`docker update`), no restart. */
+  z.object({ type: z.literal("app.update"), ...appRef, cpu_limit: z.number().positive().max(256), memory_limit_mb: z.number().int().min(4).max(1_048_576) }),
 ]);
 export type JobPayload = z.infer<typeof JobPayload>;
 
