@@ -230,6 +230,34 @@ describe("agent on a real control plane", () => {
     for (const line of a.output().trim().split("\n")) expect(() => JSON.parse(line)).not.toThrow();
   });
 
+  it("reconnects by itself when the control plane restarts, and keeps taking work", async () => {
+    // Its own control plane, restarted over the same state, as a deploy of the Worker would.
+    const dir = tempDir("restart-state");
+    const first = await startDevServer({ persistDir: dir, env: { AGENT_HEARTBEAT_SECONDS: String(HEARTBEAT_SECONDS) } });
+    let second: DevServer | null = null;
+    try {
+      const own = await signedUp(first.url);
+      const res = await own.api.call("POST", `/org/${own.slug}/hosts`, { name: "hotel", kind: "docker" });
+      const hostId = res.body.host.id as string;
+      const a = startAgent(["--url", first.url, "--state-dir", tempDir("hotel"), "--join-token", res.body.join_token, "--docker-socket", "/nonexistent.sock"]);
+      agents.push(a);
+      await a.waitFor(/connected transport=websocket/);
+      await first.stop();
+      await a.waitFor(/socket closed/);
+      second = await startDevServer({ persistDir: dir, port: first.port, env: { AGENT_HEARTBEAT_SECONDS: String(HEARTBEAT_SECONDS) } });
+      // Back on the socket within the backoff's reach.
+      await a.waitFor(/connected transport=websocket[^]*connected transport=websocket/, 45_000);
+      const job = await own.api.call("POST", `/org/${own.slug}/hosts/${hostId}/exec`, { command: "echo after restart" });
+      expect(job.status).toBe(202);
+      const done = await own.api.call("GET", `/org/${own.slug}/hosts/${hostId}/jobs/${job.body.job.id}/wait?timeout=30`);
+      expect(done.body.job.status).toBe("succeeded");
+      expect(a.child.exitCode).toBeNull();
+    } finally {
+      await first.stop();
+      await second?.stop();
+    }
+  }, 120_000);
+
   it("doctor says what is wrong", async () => {
     const { joinToken } = await enrol("golf");
     const state = tempDir("golf");

@@ -24,6 +24,8 @@ export interface DevServerOptions {
   env?: Record<string, string>;
   /** How long to wait for GET /api/v1/system/status to answer 200. Default 90 s. */
   readyTimeoutMs?: number;
+  /** Keep local state here (and keep it on stop), e.g. to restart the control plane over the same data. Default: a fresh temporary directory, removed on stop. */
+  persistDir?: string;
 }
 
 export interface DevServer {
@@ -166,15 +168,17 @@ async function applyMigrations(script: string, persistDir: string, log: (s: stri
 export async function startDevServer(opts: DevServerOptions = {}): Promise<DevServer> {
   const script = wranglerScript();
   const readyTimeoutMs = opts.readyTimeoutMs ?? 90_000;
-  const persistDir = mkdtempSync(join(tmpdir(), "berth-dev-"));
+  const persistDir = opts.persistDir ?? mkdtempSync(join(tmpdir(), "berth-dev-"));
   installExitHook();
-  liveDirs.add(persistDir);
+  const ownDir = !opts.persistDir;
+  if (ownDir) liveDirs.add(persistDir);
   let buffer = "";
   const log = (s: string) => {
     buffer += s;
   };
   const output = () => buffer;
   const cleanupDir = () => {
+    if (!ownDir) return;
     try {
       rmSync(persistDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
       liveDirs.delete(persistDir);
