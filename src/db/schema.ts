@@ -227,11 +227,13 @@ export const refreshToken = sqliteTable(
       .notNull()
       .references(() => user.id, { onDelete: "cascade" }),
     hash: text("hash").notNull().unique(),
+    /** SHA-256 of the session token issued with it, so signing that session out revokes its refresh token too. */
+    sessionTokenHash: text("session_token_hash"),
     expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
     usedAt: integer("used_at", { mode: "timestamp_ms" }),
     createdAt: createdAt(),
   },
-  (t) => [index("refresh_token_user_idx").on(t.userId)],
+  (t) => [index("refresh_token_user_idx").on(t.userId), index("refresh_token_session_idx").on(t.sessionTokenHash)],
 );
 
 // ---------------------------------------------------------------- audit, mail

@@ -22,6 +22,7 @@ export async function issueTokenPair(c: Context<AppEnv>, userId: string, session
     id: newId("rft"),
     userId,
     hash: await sha256Hex(refresh),
+    sessionTokenHash: await sha256Hex(sessionToken),
     expiresAt: new Date(Date.now() + REFRESH_TTL_MS),
   });
   return {
@@ -83,7 +84,12 @@ export async function revokeRefreshTokens(c: Context<AppEnv>, userId: string) {
   await expireRefreshTokens(c.var.db, userId);
 }
 
+/** Signs one session out, and with it the refresh token issued alongside it. */
 export async function endSession(c: Context<AppEnv>, sessionToken: string) {
   const ctx = await authOf(c).$context;
   await ctx.internalAdapter.deleteSession(sessionToken);
+  await c.var.db
+    .update(refreshToken)
+    .set({ expiresAt: new Date() })
+    .where(and(eq(refreshToken.sessionTokenHash, await sha256Hex(sessionToken)), isNull(refreshToken.usedAt)));
 }

@@ -416,6 +416,15 @@ describe("DevPocket: username register and login, refresh, logout", () => {
     expectError(await api("/auth/logout", { token: u.token, method: "POST" }), 401, "unauthorized");
     expectError(await api("/auth/logout", { method: "POST" }), 401, "unauthorized");
   });
+
+  it("logs out the refresh token issued with the session, not the other sessions' ones", async () => {
+    const u = await signUp();
+    const other = await api("/auth/login", { body: { email: u.email, password: u.password } });
+    expect((await api("/auth/logout", { token: u.token, method: "POST" })).status).toBe(200);
+    expectError(await api("/auth/refresh", { body: { refresh_token: u.refreshToken } }), 401, "invalid_refresh");
+    const renewed = await api("/auth/refresh", { body: { refresh_token: other.body.refresh_token } });
+    expect(renewed.status, renewed.text).toBe(200);
+  });
 });
 
 describe("sessions: cookie and bearer", { timeout: 30_000 }, () => {
