@@ -17,6 +17,8 @@ export interface Env {
   MAIL_TRANSPORT: string;
   /** Signs sessions. Required outside development. */
   AUTH_SECRET?: string;
+  /** Encrypts secrets at rest (app env vars): 32 bytes in base64, or any string to derive a key from. Required outside development. */
+  ENCRYPTION_KEY?: string;
   /** Public origin of the API, used in mailed links. Defaults to the request's origin. */
   PUBLIC_URL?: string;
   /** Agent timing (seconds); defaults in src/services/host-settings.ts. */

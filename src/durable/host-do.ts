@@ -246,6 +246,12 @@ export class HostDO extends DurableObject<Env> {
     return { ok: true as const, expected: res.expected, gap: res.gap };
   }
 
+  /** What a valid lease is for (the job and its payload), so the agent can fetch what belongs to it. */
+  async leased(leaseId: string): Promise<{ job_id: string; payload: Lease["payload"] } | null> {
+    const e = await this.valid(leaseId);
+    return e ? { job_id: e.job_id as string, payload: JSON.parse(e.payload as string) } : null;
+  }
+
   async finish(leaseId: string, outcome: FinishRequest): Promise<LeaseCheck> {
     const e = await this.valid(leaseId);
     if (!e) return this.stale();

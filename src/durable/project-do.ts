@@ -13,6 +13,7 @@ import type { Env } from "../env";
 import { randomString } from "../lib/ids";
 import type { FinishRequest, JobPayload, JobProgress, LogChunk } from "../protocol/agent";
 import type { JobsQueueMessage } from "../jobs/queue";
+import { onJobEnded, onJobStarted } from "../jobs/outcomes";
 import { hostStub } from "./stubs";
 
 export const TERMINAL = ["succeeded", "failed", "cancelled", "lost"] as const;
@@ -258,7 +259,10 @@ export class ProjectDO extends DurableObject<Env> {
         "UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, ?) WHERE id = ? AND attempts = ? AND status IN ('queued', 'dispatched', 'running')",
         Date.now(), id, attempt,
       ).rowsWritten;
-    if (changed) this.emit(id, "job.running", this.snapshot(id));
+    if (changed) {
+      this.emit(id, "job.running", this.snapshot(id));
+      await this.follow(id, onJobStarted);
+    }
     return changed > 0;
   }
 
@@ -320,13 +324,24 @@ export class ProjectDO extends DurableObject<Env> {
         outcome.status, outcome.status === "failed" ? (outcome.error ?? "failed") : null, outcome.result ? JSON.stringify(outcome.result) : null,
         Date.now(), outcome.status, id, attempt,
       ).rowsWritten;
-    if (changed) this.ended(id);
+    if (changed) await this.ended(id);
     return changed > 0;
   }
 
-  private ended(id: string) {
+  private async ended(id: string) {
     this.emit(id, `job.${this.row(id)!.status as string}`, this.snapshot(id));
     this.wake(id);
+    await this.follow(id, onJobEnded);
+  }
+
+  /** Brings the records a job is about (deployments, apps) in line with it; a failure there never undoes the transition. */
+  private async follow(id: string, hook: (env: Env, job: JobRecord, payload: JobPayload) => Promise<void>) {
+    const r = this.row(id)!;
+    try {
+      await hook(this.env, this.record(r), JSON.parse(r.payload as string) as JobPayload);
+    } catch (err) {
+      console.error(JSON.stringify({ level: "error", msg: "could not record a job transition", job_id: id, error: String(err) }));
+    }
   }
 
   /** Fails an open job with a reason the user can read (dead letter, deadline, host gone). */
@@ -335,7 +350,7 @@ export class ProjectDO extends DurableObject<Env> {
       .exec("UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE id = ? AND status IN ('queued', 'dispatched', 'running')", status, reason, Date.now(), id)
       .rowsWritten;
     if (changed) {
-      this.ended(id);
+      await this.ended(id);
       await hostStub(this.env, this.row(id)!.host_id as string).cancel(id).catch(() => undefined);
     }
     return changed > 0;
@@ -349,7 +364,7 @@ export class ProjectDO extends DurableObject<Env> {
     }
     if (attempt >= (r.max_attempts as number)) {
       this.sql.exec("UPDATE jobs SET status = 'lost', error = ?, finished_at = ? WHERE id = ?", `The host lost this job ${attempt} times (last: ${reason}); giving up`, Date.now(), id);
-      this.ended(id);
+      await this.ended(id);
       return { redeliver: false, attempt };
     }
     this.sql.exec("UPDATE jobs SET attempts = attempts + 1, status = 'dispatched', dispatched_at = ? WHERE id = ?", Date.now(), id);
@@ -362,7 +377,7 @@ export class ProjectDO extends DurableObject<Env> {
       .exec("UPDATE jobs SET status = 'cancelled', error = 'Cancelled by a user', finished_at = ? WHERE id = ? AND status IN ('queued', 'dispatched', 'running')", Date.now(), id)
       .rowsWritten;
     if (changed) {
-      this.ended(id);
+      await this.ended(id);
       await hostStub(this.env, this.row(id)!.host_id as string).cancel(id).catch(() => undefined);
     }
     return this.getJob(id);

@@ -5,14 +5,17 @@
  * lease_stale` and the agent drops that work.
  */
 import { createRoute, z } from "@hono/zod-openapi";
+import { eq } from "drizzle-orm";
 import type { Context, MiddlewareHandler } from "hono";
 import { createRouter } from "../app";
+import { app } from "../db/schema";
 import { hostStub } from "../durable/stubs";
 import type { AppEnv } from "../env";
 import { ApiError, errorBody, errorResponses } from "../lib/errors";
 import {
   ClaimRequest, ClaimResponse, FinishRequest, HeartbeatRequest, JoinRequest, JoinResponse, LogAppendRequest, LogAppendResponse, RenewRequest,
 } from "../protocol/agent";
+import { readAppEnvVars } from "../services/apps";
 import { agentSettings } from "../services/host-settings";
 import { hostByCredential, joinHost, recordHeartbeat, type HostRow } from "../services/hosts";
 import { json, jsonBody, Ok, slugParam } from "./schemas";
@@ -185,6 +188,26 @@ router.openapi(
     const res = await hostStub(c.env, hostOf(c).id).finish(c.req.valid("param").lease, c.req.valid("json"));
     if (!res.ok) staleLease(res.reason);
     return c.json({ ok: true }, 200);
+  },
+);
+
+router.openapi(
+  createRoute({
+    method: "get",
+    path: "/agent/leases/{lease}/env",
+    tags,
+    security,
+    summary: "The env vars of the app a deploy lease is for, decrypted for this lease only",
+    description: "Secrets never travel in job payloads; the agent fetches them here while its lease is valid, over its own credential.",
+    request: { params: LeaseParams },
+    responses: { 200: json(z.object({ env: z.record(z.string(), z.string()) }), "The env vars"), 409: conflict, ...errorResponses },
+  }),
+  async (c) => {
+    const leased = await hostStub(c.env, hostOf(c).id).leased(c.req.valid("param").lease);
+    if (!leased) staleLease("This lease is no longer valid; drop the work");
+    if (leased.payload.type !== "app.deploy") return c.json({ env: {} }, 200);
+    const [row] = await c.var.db.select({ envCiphertext: app.envCiphertext }).from(app).where(eq(app.id, leased.payload.app_id));
+    return c.json({ env: row ? await readAppEnvVars(c.env, row) : {} }, 200);
   },
 );
 

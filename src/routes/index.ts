@@ -5,8 +5,10 @@ import { APP_VERSION } from "../env";
 import account from "./account";
 import agent from "./agent";
 import apiKeys from "./api-keys";
+import apps from "./apps";
 import audit from "./audit";
 import auth from "./auth";
+import deploy from "./deploy";
 import dev from "./dev";
 import hosts from "./hosts";
 import jobs from "./jobs";
@@ -35,7 +37,7 @@ export function apiV1() {
     scheme: "bearer",
     description: "A host credential (`bha_…`) from `POST /agent/join`; good for that host's agent routes only.",
   });
-  for (const family of [system, auth, account, orgs, members, orgProjects, projects, projectMembers, apiKeys, audit, hosts, jobs, agent, dev]) {
+  for (const family of [system, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, apiKeys, audit, hosts, jobs, agent, deploy, dev]) {
     api.route("/", family);
   }
 

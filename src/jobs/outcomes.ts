@@ -1,0 +1,70 @@
+/**
+ * What a job's progress means for the records in D1: a deploy that starts
+ * marks its deployment running and its app starting; one that ends records the
+ * container, the status and an app event. Called by ProjectDO on each
+ * transition, so the records follow the job whichever way it ended (agent,
+ * deadline, cancel, dead letter).
+ */
+import { and, eq, isNull } from "drizzle-orm";
+import { createDb } from "../db/client";
+import { app, appEvent, deployment } from "../db/schema";
+import type { JobRecord } from "../durable/project-do";
+import type { Env } from "../env";
+import { newId } from "../lib/ids";
+import type { JobPayload } from "../protocol/agent";
+
+const AFTER_ACTION = { "app.start": "running", "app.restart": "running", "app.stop": "stopped" } as const;
+
+export async function onJobStarted(env: Env, job: JobRecord, payload: JobPayload): Promise<void> {
+  if (payload.type !== "app.deploy") return;
+  const db = createDb(env.DB);
+  await db.batch([
+    db.update(deployment).set({ status: "running", startedAt: new Date(job.started_at ?? Date.now()), hostId: job.host_id }).where(eq(deployment.id, payload.deployment_id)),
+    db.update(app).set({ status: "starting", updatedAt: new Date() }).where(and(eq(app.id, payload.app_id), isNull(app.containerId))),
+  ]);
+}
+
+export async function onJobEnded(env: Env, job: JobRecord, payload: JobPayload): Promise<void> {
+  if (payload.type === "host.exec") return;
+  const db = createDb(env.DB);
+  const now = new Date();
+  const event = (type: string, message: string, data?: Record<string, unknown>) =>
+    db.insert(appEvent).values({ id: newId("aev"), appId: payload.app_id, type, message, data: data ?? null });
+
+  if (payload.type === "app.deploy") {
+    if (job.status === "succeeded") {
+      const containerId = typeof job.result?.container_id === "string" ? job.result.container_id : null;
+      const hostPort = typeof job.result?.host_port === "number" ? job.result.host_port : null;
+      await db.batch([
+        db.update(deployment).set({ status: "succeeded", containerId, finishedAt: now, error: null }).where(eq(deployment.id, payload.deployment_id)),
+        db.update(app).set({ status: "running", containerId, hostPort, hostId: job.host_id, updatedAt: now }).where(eq(app.id, payload.app_id)),
+        event("deploy", `Deployed ${payload.image}`, { deployment_id: payload.deployment_id, container_id: containerId }),
+      ]);
+    } else {
+      const error = job.error ?? `Deploy ${job.status}`;
+      await db.batch([
+        db.update(deployment).set({ status: job.status === "cancelled" ? "cancelled" : "failed", finishedAt: now, error }).where(eq(deployment.id, payload.deployment_id)),
+        // An app that never ran has nothing serving; one that did keeps its previous container.
+        db.update(app).set({ status: "failed", updatedAt: now }).where(and(eq(app.id, payload.app_id), isNull(app.containerId))),
+        db.update(app).set({ status: "running", updatedAt: now }).where(and(eq(app.id, payload.app_id), eq(app.status, "starting"))),
+        event("error", `Deploy of ${payload.image} ${job.status}: ${error}`.slice(0, 2000), { deployment_id: payload.deployment_id }),
+      ]);
+    }
+    return;
+  }
+  if (payload.type in AFTER_ACTION) {
+    const action = payload.type as keyof typeof AFTER_ACTION;
+    if (job.status === "succeeded") {
+      // A started container gets a new loopback port; the agent reports it.
+      const hostPort = typeof job.result?.host_port === "number" ? { hostPort: job.result.host_port } : {};
+      await db.batch([
+        db.update(app).set({ status: AFTER_ACTION[action], updatedAt: now, ...hostPort }).where(eq(app.id, payload.app_id)),
+        event("status", `${action.slice(4)}: app is ${AFTER_ACTION[action]}`),
+      ]);
+    } else {
+      await event("error", `${action.slice(4)} ${job.status}: ${job.error ?? ""}`.slice(0, 2000)).run();
+    }
+    return;
+  }
+  if (job.status !== "succeeded") await event("error", `${payload.type.slice(4)} ${job.status}: ${job.error ?? ""}`.slice(0, 2000)).run();
+}

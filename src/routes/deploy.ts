@@ -1,0 +1,105 @@
+/**
+ * Dockup's deploys and lifecycle actions: `POST /apps/{appId}/deploy`, CI's
+ * `POST /deploy/{slug}`, and start / stop / restart. Each answers 202 with
+ * the job that carries it out on the app's host.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import { eq } from "drizzle-orm";
+import type { Context } from "hono";
+import { createRouter } from "../app";
+import { app } from "../db/schema";
+import type { AppEnv } from "../env";
+import { ApiError, errorResponses } from "../lib/errors";
+import { presentApp, presentDeployment, recordAppEvent } from "../services/apps";
+import { recordAudit } from "../services/audit";
+import { startDeploy, submitAppAction } from "../services/deployments";
+import { presentJob } from "../services/jobs";
+import { AppParams, AppSchema, DeploymentSchema, loadApp } from "./apps";
+import { Job, json, slugParam } from "./schemas";
+
+const router = createRouter();
+const tags = ["Deploy"];
+const image = z.string().trim().min(1).max(512).regex(/^\S+$/, "an image reference has no spaces");
+const ErrorShape = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
+
+async function deploy(c: Context<AppEnv>, idOrSlug: string, newImage?: string) {
+  const { app: found, project, principal } = await loadApp(c, idOrSlug, "deploy");
+  let row = found;
+  if (newImage && newImage !== row.image) {
+    const [updated] = await c.var.db.update(app).set({ image: newImage, updatedAt: new Date() }).where(eq(app.id, row.id)).returning();
+    row = updated ?? row;
+  }
+  const { deployment, job } = await startDeploy(c.var.db, c.env, row, principal.userId);
+  await recordAppEvent(c.var.db, row.id, "deploy", `Deploy of ${row.image} requested`, { deployment_id: deployment.id, job_id: job.id });
+  await recordAudit(c, { orgId: project.orgId, action: "app.deploy", targetType: "app", targetId: row.id, metadata: { image: row.image, deployment_id: deployment.id } });
+  return { app: row, deployment, job };
+}
+
+router.openapi(
+  createRoute({
+    method: "post",
+    path: "/apps/{appId}/deploy",
+    tags,
+    summary: "Deploy the app: pull its image, start a new container, switch the route when it answers",
+    request: { params: AppParams },
+    responses: {
+      202: json(DeploymentSchema.extend({ deployment: DeploymentSchema, job: Job }), "Deployment started (status pending)"),
+      409: json(ErrorShape, "No online Docker host of the org has room (`no_host_available`)"),
+      ...errorResponses,
+    },
+  }),
+  async (c) => {
+    const { deployment, job } = await deploy(c, c.req.valid("param").appId);
+    const presented = presentDeployment(deployment);
+    return c.json({ ...presented, deployment: presented, job: presentJob(job) }, 202);
+  },
+);
+
+router.openapi(
+  createRoute({
+    method: "post",
+    path: "/deploy/{slug}",
+    tags,
+    summary: "CI deploy by slug: empty body redeploys (pulling the tag again), {image} changes the image and deploys",
+    description: "Works with a personal `dkp_` key and an org `pak_` key of scope full or deploy; a read-only key gets 403.",
+    request: {
+      params: z.object({ slug: slugParam("slug").openapi({ description: "App slug" }) }),
+      body: { content: { "application/json": { schema: z.object({ image: image.optional() }) } }, required: false },
+    },
+    responses: {
+      202: json(z.object({ app: AppSchema, deployment: DeploymentSchema, job: Job, slug: z.string(), message: z.string() }), "Deployment started"),
+      409: json(ErrorShape, "No online Docker host of the org has room (`no_host_available`)"),
+      ...errorResponses,
+    },
+  }),
+  async (c) => {
+    const body = c.req.valid("json") ?? {};
+    const { app: row, deployment, job } = await deploy(c, c.req.valid("param").slug, body.image);
+    return c.json(
+      { app: presentApp(c.env, row), deployment: presentDeployment(deployment), job: presentJob(job), slug: row.slug, message: `Deploying ${row.image}` },
+      202,
+    );
+  },
+);
+
+for (const action of ["start", "stop", "restart"] as const) {
+  router.openapi(
+    createRoute({
+      method: "post",
+      path: `/apps/{appId}/${action}`,
+      tags,
+      summary: `${action[0]!.toUpperCase()}${action.slice(1)} the app's container`,
+      request: { params: AppParams },
+      responses: { 202: json(z.object({ app: AppSchema, job: Job }), "Accepted"), 409: json(ErrorShape, "Never deployed (`not_deployed`)"), ...errorResponses },
+    }),
+    async (c) => {
+      const { app: row, project } = await loadApp(c, c.req.valid("param").appId, "deploy");
+      const job = await submitAppAction(c.env, row, `app.${action}`);
+      if (!job) throw new ApiError(409, "not_deployed", "This app has not been deployed yet: POST /apps/{appId}/deploy");
+      await recordAudit(c, { orgId: project.orgId, action: `app.${action}`, targetType: "app", targetId: row.id });
+      return c.json({ app: presentApp(c.env, row), job: presentJob(job) }, 202);
+    },
+  );
+}
+
+export default router;

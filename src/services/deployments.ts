@@ -1,0 +1,119 @@
+/**
+ * Deploys and lifecycle actions of apps, as jobs on the app's Docker host.
+ * Placement: an app stays on its host across deploys while that host is
+ * online; otherwise it goes to the online Docker host of its org with the
+ * most memory left (host memory minus the limits of the apps placed there).
+ */
+import { and, eq, isNull, sql } from "drizzle-orm";
+import type { Database } from "../db/client";
+import { app, deployment, host } from "../db/schema";
+import { projectScope, projectStub } from "../durable/stubs";
+import type { Env } from "../env";
+import { ApiError } from "../lib/errors";
+import { newId } from "../lib/ids";
+import type { JobPayload } from "../protocol/agent";
+import { agentSettings } from "./host-settings";
+import { hostStatus, type HostRow } from "./hosts";
+
+export type AppRow = typeof app.$inferSelect;
+type AppAction = "app.start" | "app.stop" | "app.restart" | "app.remove";
+
+/** How long a deploy may take once its host has it: pull, start, health check, switch. */
+const DEPLOY_SECONDS = 600;
+const ACTION_SECONDS = 120;
+const HEALTH_TIMEOUT_SECONDS = 60;
+
+export const appHostname = (env: Env, slug: string) => `${slug}-app.${env.BASE_DOMAIN}`;
+
+/** The host an app runs on, or the one it should go to. */
+export async function placeApp(db: Database, env: Env, row: AppRow): Promise<HostRow> {
+  const hosts = await db
+    .select()
+    .from(host)
+    .where(and(eq(host.orgId, row.orgId), eq(host.kind, "docker"), isNull(host.deletedAt)));
+  const online = hosts.filter((h) => hostStatus(env, h) === "online");
+  const current = online.find((h) => h.id === row.hostId);
+  if (current) return current;
+  if (!online.length) {
+    throw new ApiError(409, "no_host_available", "No Docker host of this org is online: enrol one (POST /org/{slug}/hosts) and start its agent");
+  }
+  const allocated = await db
+    .select({ hostId: app.hostId, mb: sql<number>`COALESCE(SUM(${app.memoryLimit}), 0)` })
+    .from(app)
+    .where(and(eq(app.orgId, row.orgId), isNull(app.deletedAt)))
+    .groupBy(app.hostId);
+  const used = new Map(allocated.map((a) => [a.hostId, Number(a.mb)]));
+  const room = (h: HostRow) => {
+    const memory = Number((h.facts as { memory_bytes?: number } | null)?.memory_bytes ?? 0) / (1024 * 1024);
+    return memory - (used.get(h.id) ?? 0);
+  };
+  const candidates = online.filter((h) => room(h) >= row.memoryLimit).sort((a, b) => room(b) - room(a));
+  if (!candidates.length) {
+    throw new ApiError(409, "no_host_available", `No online Docker host of this org has ${row.memoryLimit} MB of memory left for this app`);
+  }
+  return candidates[0]!;
+}
+
+function appRef(env: Env, row: AppRow) {
+  return { app_id: row.id, slug: row.slug, hostname: appHostname(env, row.slug) };
+}
+
+/** Starts a deploy of the app's current image: a deployment record and its job. */
+export async function startDeploy(db: Database, env: Env, row: AppRow, createdBy: string | null) {
+  const target = await placeApp(db, env, row);
+  const deploymentId = newId("dep");
+  const [dep] = await db
+    .insert(deployment)
+    .values({ id: deploymentId, appId: row.id, image: row.image, status: "pending", hostId: target.id, createdBy })
+    .returning();
+  const payload: JobPayload = {
+    type: "app.deploy",
+    ...appRef(env, row),
+    deployment_id: deploymentId,
+    image: row.image,
+    internal_port: row.internalPort,
+    command: row.command,
+    cpu_limit: row.cpuLimit,
+    memory_limit_mb: row.memoryLimit,
+    has_env: row.envKeys.length > 0,
+    health_timeout_seconds: HEALTH_TIMEOUT_SECONDS,
+  };
+  const job = await projectStub(env, projectScope(row.projectId)).createJob(projectScope(row.projectId), {
+    type: "app.deploy",
+    hostId: target.id,
+    payload,
+    subject: row.id,
+    // Creating containers must not happen twice: a redelivered deploy first looks for what the earlier attempt made.
+    idempotent: false,
+    deadlineSeconds: DEPLOY_SECONDS + agentSettings(env).queueGraceSeconds,
+  });
+  const [updated] = await db.update(deployment).set({ jobId: job.id }).where(eq(deployment.id, deploymentId)).returning();
+  if (row.hostId !== target.id) await db.update(app).set({ hostId: target.id }).where(eq(app.id, row.id));
+  return { deployment: updated ?? dep!, job };
+}
+
+/** Start, stop, restart or remove the app's container on its host; null when it has never been placed. */
+export async function submitAppAction(env: Env, row: AppRow, type: AppAction) {
+  if (!row.hostId) return null;
+  return projectStub(env, projectScope(row.projectId)).createJob(projectScope(row.projectId), {
+    type,
+    hostId: row.hostId,
+    payload: { type, ...appRef(env, row) },
+    subject: row.id,
+    idempotent: true,
+    deadlineSeconds: ACTION_SECONDS + agentSettings(env).queueGraceSeconds,
+  });
+}
+
+/** New CPU and memory limits, applied to the running container live. */
+export async function submitLimitsUpdate(env: Env, row: AppRow) {
+  if (!row.hostId || !row.containerId) return null;
+  return projectStub(env, projectScope(row.projectId)).createJob(projectScope(row.projectId), {
+    type: "app.update",
+    hostId: row.hostId,
+    payload: { type: "app.update", ...appRef(env, row), cpu_limit: row.cpuLimit, memory_limit_mb: row.memoryLimit },
+    subject: row.id,
+    idempotent: true,
+    deadlineSeconds: ACTION_SECONDS + agentSettings(env).queueGraceSeconds,
+  });
+}
