@@ -30,7 +30,7 @@ export default defineConfig({
         // In Node, against a real `wrangler dev` (what `npm run dev` starts).
         test: {
           name: "node",
-          include: ["test/node/**/*.test.ts"],
+          include: ["test/node/**/*.test.ts", "agent/test/**/*.test.ts"],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },

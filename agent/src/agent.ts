@@ -12,7 +12,11 @@ import { ApiFailure, type ControlPlane, type LeaseOp } from "./api.ts";
 import { Backoff, sleep } from "./backoff.ts";
 import { collectFacts } from "./facts.ts";
 import type { Logger } from "./log.ts";
+import { CaddyAdmin } from "./drivers/caddy.ts";
+import { DockerEngine } from "./drivers/docker.ts";
 import { JobRun } from "./run.ts";
+import { TaskRun } from "./task.ts";
+import { type AppDrivers, appTask } from "./tasks/apps.ts";
 import type { StateDir } from "./state.ts";
 
 export const AGENT_VERSION = "0.1.0";
@@ -20,7 +24,21 @@ export const AGENT_VERSION = "0.1.0";
 export interface AgentOptions {
   websocket: boolean;
   dockerSocket: string;
+  /** Caddy's admin API, which the agent configures app routes through. */
+  caddyAdmin: string;
+  /** Where Caddy serves the apps, e.g. ":80". */
+  ingressListen: string;
   heartbeatSeconds: number;
+}
+
+/** One job in progress: a command (JobRun) or an in-process task (TaskRun). */
+interface Run {
+  readonly jobId: string;
+  readonly leaseId: string;
+  readonly held: { job_id: string; lease_id: string } | null;
+  adopt(lease: Lease): void;
+  cancel(): void;
+  stop(): void;
 }
 
 export class AgentRefused extends Error {}
@@ -30,7 +48,8 @@ export class Agent {
   private readonly state: StateDir;
   private readonly log: Logger;
   private readonly opts: AgentOptions;
-  private readonly runs = new Map<string, JobRun>();
+  private readonly runs = new Map<string, Run>();
+  private readonly drivers: AppDrivers;
   private ws: WebSocket | null = null;
   private wsReady = false;
   /** True while a socket is being opened: HTTP claims wait, so the two do not race for the same work. */
@@ -47,6 +66,7 @@ export class Agent {
     this.opts = opts;
     this.heartbeatSeconds = opts.heartbeatSeconds;
     api.socketReporter = (op, leaseId, body) => this.sendReport(op, leaseId, body);
+    this.drivers = { docker: new DockerEngine(opts.dockerSocket), caddy: new CaddyAdmin(opts.caddyAdmin, opts.ingressListen) };
   }
 
   private nextReportId = 1;
@@ -132,15 +152,20 @@ export class Agent {
   private accept(lease: Lease) {
     const existing = this.runs.get(lease.job_id);
     if (existing) return existing.adopt(lease);
-    if (lease.payload.type !== "host.exec") {
-      this.log.warn("job type not supported by this agent", { job_id: lease.job_id, type: (lease.payload as { type: string }).type });
-      return;
+    const payload = lease.payload;
+    const end = (r: Run) => {
+      if (this.runs.get(r.jobId) === r) this.runs.delete(r.jobId);
+    };
+    let run: JobRun | TaskRun;
+    if (payload.type === "host.exec") {
+      run = new JobRun(this.state, this.api, this.log, lease);
+    } else {
+      run = new TaskRun(this.state, this.api, this.log, lease, appTask(this.drivers, payload));
     }
-    const run = new JobRun(this.state, this.api, this.log, lease);
-    run.onEnd = (r) => this.runs.get(r.jobId) === r && this.runs.delete(r.jobId);
+    run.onEnd = end;
     run.onFatal = (err) => this.refuse(err);
     this.runs.set(lease.job_id, run);
-    this.log.info("job leased", { job_id: lease.job_id, attempt: lease.attempt, type: lease.payload.type, reconcile: lease.reconcile });
+    this.log.info("job leased", { job_id: lease.job_id, attempt: lease.attempt, type: payload.type, reconcile: lease.reconcile });
     run.start();
   }
 

@@ -23,6 +23,8 @@ const USAGE = `usage: npm run agent -- [run|doctor] [options]
   --join-token <token>    single-use token from POST /org/{slug}/hosts (env BERTH_JOIN_TOKEN)
   --state-dir <dir>       where the credential and job journal live (env BERTH_STATE_DIR, default ~/.berth-agent)
   --docker-socket <path>  Docker Engine socket (env BERTH_DOCKER_SOCKET, default /var/run/docker.sock)
+  --caddy-admin <url>     Caddy's admin API (env BERTH_CADDY_ADMIN, default http://127.0.0.1:2019)
+  --ingress-listen <addr> where Caddy serves the apps (env BERTH_INGRESS_LISTEN, default :80)
   --log-format plain|json (env BERTH_LOG_FORMAT, default plain)
   --log-level debug|info|warn|error
   --no-websocket          claim work over HTTP only
@@ -41,6 +43,8 @@ async function main() {
       "join-token": { type: "string" },
       "state-dir": { type: "string" },
       "docker-socket": { type: "string" },
+      "caddy-admin": { type: "string" },
+      "ingress-listen": { type: "string" },
       "log-format": { type: "string" },
       "log-level": { type: "string" },
       "no-websocket": { type: "boolean", default: false },
@@ -103,6 +107,8 @@ async function main() {
   const agent = new Agent(new ControlPlane(url, identity.credential, AGENT_VERSION), state, log, {
     websocket: !values["no-websocket"],
     dockerSocket,
+    caddyAdmin: values["caddy-admin"] ?? env.BERTH_CADDY_ADMIN ?? "http://127.0.0.1:2019",
+    ingressListen: values["ingress-listen"] ?? env.BERTH_INGRESS_LISTEN ?? ":80",
     heartbeatSeconds: 15,
   });
   const stop = () => {

@@ -1,0 +1,193 @@
+/**
+ * App jobs on a Docker host: deploy with zero downtime (the new container
+ * must answer on its port before the route moves to it, and only then does
+ * the old one stop), start, stop, restart, remove, and live limit updates.
+ * Every container is labelled with its app, deployment and job, so a job
+ * handed out again finds what an earlier attempt made instead of making it twice.
+ */
+import { connect } from "node:net";
+import type { JobPayload } from "../../../src/protocol/agent.ts";
+import type { CaddyAdmin } from "../drivers/caddy.ts";
+import type { ContainerSummary, DockerEngine } from "../drivers/docker.ts";
+import type { Task, TaskContext, TaskOutcome } from "../task.ts";
+
+export interface AppDrivers {
+  docker: DockerEngine;
+  caddy: CaddyAdmin;
+}
+
+type AppPayload = Exclude<JobPayload, { type: "host.exec" }>;
+type DeployPayload = Extract<JobPayload, { type: "app.deploy" }>;
+
+export const LABEL_APP = "berth.app";
+export const LABEL_DEPLOYMENT = "berth.deployment";
+export const LABEL_JOB = "berth.job";
+
+const newestFirst = (a: ContainerSummary, b: ContainerSummary) => Date.parse(b.created) - Date.parse(a.created);
+
+export function appTask(drivers: AppDrivers, payload: AppPayload): Task {
+  switch (payload.type) {
+    case "app.deploy":
+      return (ctx) => deploy(drivers, ctx, payload);
+    case "app.start":
+    case "app.restart":
+      return (ctx) => startOrRestart(drivers, ctx, payload, payload.type === "app.restart");
+    case "app.stop":
+      return (ctx) => stopApp(drivers, ctx, payload);
+    case "app.remove":
+      return (ctx) => removeApp(drivers, ctx, payload);
+    case "app.update":
+      return (ctx) => updateLimits(drivers, ctx, payload);
+  }
+}
+
+async function appContainers(docker: DockerEngine, appId: string) {
+  return (await docker.list({ [LABEL_APP]: appId })).sort(newestFirst);
+}
+
+/** Resolves when something accepts connections on the port (the app is up), or rejects after `timeoutMs`. */
+async function waitForPort(port: number, timeoutMs: number, stillRunning: () => Promise<boolean>, signal: AbortSignal): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end && !signal.aborted) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host: "127.0.0.1", port });
+      socket.setTimeout(1_000);
+      socket.once("connect", () => {
+        // Accepting is not enough for a proxied port: ask for a response.
+        socket.write("GET / HTTP/1.0\r\nHost: health\r\n\r\n");
+      });
+      socket.once("data", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      const fail = () => {
+        socket.destroy();
+        resolve(false);
+      };
+      socket.once("error", fail);
+      socket.once("timeout", fail);
+      socket.once("end", fail);
+    });
+    if (open) return;
+    if (!(await stillRunning())) throw new Error("the container exited");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`nothing answered on the app's port within ${Math.round(timeoutMs / 1000)} s`);
+}
+
+async function lastLines(docker: DockerEngine, id: string): Promise<string> {
+  try {
+    const lines = await docker.logs(id, { tail: 10 });
+    return lines.map((l) => l.text).join("\n").slice(-1500);
+  } catch {
+    return "";
+  }
+}
+
+async function deploy({ docker, caddy }: AppDrivers, ctx: TaskContext, p: DeployPayload): Promise<TaskOutcome> {
+  const total = 5;
+  ctx.progress(1, total, `Pulling ${p.image}`);
+  try {
+    await docker.pull(p.image, null, { signal: ctx.signal });
+  } catch (err) {
+    return { status: "failed", error: (err as Error).message };
+  }
+
+  // An earlier attempt of this job may have created the container already.
+  const earlier = (await docker.list({ [LABEL_JOB]: ctx.lease.job_id })).sort(newestFirst)[0];
+  let id: string;
+  if (earlier) {
+    ctx.output("stdout", `found container ${earlier.id.slice(0, 12)} from an earlier attempt; using it`);
+    id = earlier.id;
+  } else {
+    ctx.progress(2, total, "Creating the container");
+    const env = p.has_env ? (await ctx.api.call<{ env: Record<string, string> }>("GET", `/agent/leases/${ctx.lease.lease_id}/env`)).env : {};
+    id = await docker.create({
+      name: `berth-${p.slug}-${p.deployment_id.replace(/^dep_/, "").slice(0, 10)}`,
+      image: p.image,
+      env,
+      cmd: p.command,
+      labels: { [LABEL_APP]: p.app_id, [LABEL_DEPLOYMENT]: p.deployment_id, [LABEL_JOB]: ctx.lease.job_id, "berth.slug": p.slug },
+      internalPort: p.internal_port,
+      cpuLimit: p.cpu_limit,
+      memoryLimitMb: p.memory_limit_mb,
+      restartPolicy: "unless-stopped",
+    });
+  }
+  const info0 = await docker.inspect(id);
+  if (!info0?.state.running) await docker.start(id);
+
+  ctx.progress(3, total, "Waiting for the app to answer");
+  const info = await docker.inspect(id);
+  const hostPort = info?.hostPort;
+  try {
+    if (!hostPort) throw new Error("the container exited");
+    await waitForPort(hostPort, p.health_timeout_seconds * 1000, async () => Boolean((await docker.inspect(id))?.state.running), ctx.signal);
+  } catch (err) {
+    const tail = await lastLines(docker, id);
+    const state = await docker.inspect(id);
+    await docker.remove(id, { force: true }).catch(() => false);
+    const exit = state && !state.state.running ? ` (exit status ${state.state.exitCode}${state.state.oomKilled ? ", out of memory" : ""})` : "";
+    return {
+      status: "failed",
+      error: `The new container never became healthy: ${(err as Error).message}${exit}. The previous version keeps serving.${tail ? ` Last lines:\n${tail}` : ""}`,
+    };
+  }
+
+  ctx.progress(4, total, `Routing ${p.hostname} to the new container`);
+  await caddy.ensureServer();
+  await caddy.setRoute(p.app_id, p.hostname, `127.0.0.1:${hostPort}`);
+
+  ctx.progress(5, total, "Stopping the previous container");
+  for (const old of await appContainers(docker, p.app_id)) {
+    if (old.id === id) continue;
+    await docker.stop(old.id, 10).catch(() => undefined);
+    await docker.remove(old.id, { force: true }).catch(() => false);
+  }
+  return { status: "succeeded", result: { container_id: id, host_port: hostPort } };
+}
+
+async function current(docker: DockerEngine, appId: string) {
+  const all = await appContainers(docker, appId);
+  return all[0] ?? null;
+}
+
+async function startOrRestart({ docker, caddy }: AppDrivers, ctx: TaskContext, p: AppPayload, restart: boolean): Promise<TaskOutcome> {
+  const c = await current(docker, p.app_id);
+  if (!c) return { status: "failed", error: "The app has no container on this host; deploy it" };
+  if (restart) await docker.restart(c.id, 10);
+  else if (c.state !== "running") await docker.start(c.id);
+  const info = await docker.inspect(c.id);
+  // A restarted container gets a new loopback port: move the route with it.
+  if (info?.hostPort) {
+    await caddy.ensureServer();
+    await caddy.setRoute(p.app_id, p.hostname, `127.0.0.1:${info.hostPort}`);
+  }
+  ctx.output("stdout", `${restart ? "restarted" : "started"} ${c.id.slice(0, 12)}`);
+  return { status: "succeeded", result: { container_id: c.id, host_port: info?.hostPort ?? null } };
+}
+
+async function stopApp({ docker }: AppDrivers, ctx: TaskContext, p: AppPayload): Promise<TaskOutcome> {
+  for (const c of await appContainers(docker, p.app_id)) {
+    if (c.state === "running" || c.state === "restarting" || c.state === "paused") await docker.stop(c.id, 10);
+    ctx.output("stdout", `stopped ${c.id.slice(0, 12)}`);
+  }
+  return { status: "succeeded", result: null };
+}
+
+async function removeApp({ docker, caddy }: AppDrivers, ctx: TaskContext, p: AppPayload): Promise<TaskOutcome> {
+  await caddy.removeRoute(p.app_id).catch(() => false);
+  for (const c of await appContainers(docker, p.app_id)) {
+    await docker.remove(c.id, { force: true });
+    ctx.output("stdout", `removed ${c.id.slice(0, 12)}`);
+  }
+  return { status: "succeeded", result: null };
+}
+
+async function updateLimits({ docker }: AppDrivers, ctx: TaskContext, p: Extract<JobPayload, { type: "app.update" }>): Promise<TaskOutcome> {
+  for (const c of await appContainers(docker, p.app_id)) {
+    await docker.update(c.id, { cpuLimit: p.cpu_limit, memoryLimitMb: p.memory_limit_mb });
+    ctx.output("stdout", `updated ${c.id.slice(0, 12)}: ${p.cpu_limit} CPU, ${p.memory_limit_mb} MB`);
+  }
+  return { status: "succeeded", result: null };
+}

@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Prepares this machine for the Docker-host tests (agent/test/docker.test.ts,
+# agent/test/caddy.test.ts and the end-to-end app tests): dockerd on
+# /var/run/docker.sock, a registry on 127.0.0.1:5000 (no auth), Caddy with only
+# its admin API on 127.0.0.1:2019, and three test images in the registry:
+#
+#   127.0.0.1:5000/berth/hello:v1   busybox httpd on :8080 serving "hello v1"; says
+#                                   "hello v1 listening on :8080" on stdout, logs requests on stderr
+#   127.0.0.1:5000/berth/hello:v2   the same with "hello v2"
+#   127.0.0.1:5000/berth/broken:v1  exits at once with "boom" on stderr
+#   127.0.0.1:5000/berth/pulltest:v1  hello:v1 under another name, for the test that
+#                                   removes its local copy and pulls it again
+#
+# The local copies of the images are removed after the push so that a deploy
+# goes through a real pull. Run as root; idempotent: what already answers is
+# left alone. Logs of what it starts go to /tmp/berth-host/.
+#
+#   BERTH_SETUP_REBUILD=1  build and push the images even when the registry has them
+set -euo pipefail
+
+STATE=/tmp/berth-host
+REGISTRY=127.0.0.1:5000
+REGISTRY_DATA=/var/lib/berth-registry
+CADDY_ADMIN=127.0.0.1:2019
+PACKAGES=(docker.io caddy docker-registry busybox-static curl)
+
+started=$SECONDS
+mkdir -p "$STATE"
+
+say() { printf '%-9s %s\n' "$1:" "$2"; }
+die() {
+  printf 'setup.sh: %s\n' "$*" >&2
+  exit 1
+}
+
+[[ $(id -u) -eq 0 ]] || die "run as root (it installs packages and starts dockerd)"
+
+# HTTP status of a URL, or 000 when nothing answers.
+http_status() { curl -s -o /dev/null -m 3 -w '%{http_code}' "$1" 2>/dev/null || true; }
+
+# Waits up to $1 seconds for the command that follows to succeed.
+wait_for() {
+  local seconds=$1
+  shift
+  local deadline=$((SECONDS + seconds))
+  until "$@"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.25
+  done
+}
+
+# Starts a command detached from this script (own session, no terminal), logging to a file.
+spawn() {
+  local logfile=$1
+  shift
+  setsid "$@" >>"$logfile" 2>&1 </dev/null &
+}
+
+# --- packages ---------------------------------------------------------------
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+  say packages "installed ${missing[*]}"
+else
+  say packages "already installed"
+fi
+
+# --- dockerd ----------------------------------------------------------------
+docker_up() { docker info >/dev/null 2>&1; }
+if docker_up; then
+  docker_note="already running"
+else
+  # containerd comes up with dockerd (docker.io starts its own when none runs).
+  spawn "$STATE/dockerd.log" dockerd
+  wait_for 60 docker_up || {
+    tail -n 20 "$STATE/dockerd.log" >&2 || true
+    die "dockerd did not answer within 60 s (log: $STATE/dockerd.log)"
+  }
+  docker_note="started (log $STATE/dockerd.log)"
+fi
+say docker "$(docker version --format 'Engine {{.Server.Version}}, API {{.Server.APIVersion}}' 2>/dev/null), $(docker info --format 'storage {{.Driver}}, cgroup v{{.CgroupVersion}}' 2>/dev/null) at /var/run/docker.sock: $docker_note"
+
+# --- registry ---------------------------------------------------------------
+registry_up() { [[ $(http_status "http://$REGISTRY/v2/") == 200 ]]; }
+if registry_up; then
+  registry_note="already running"
+else
+  status=$(http_status "http://$REGISTRY/v2/")
+  if [[ $status != 000 ]]; then
+    # Debian's docker-registry service (all interfaces, htpasswd auth) started by systemd: replace it.
+    if command -v systemctl >/dev/null && systemctl is-active --quiet docker-registry 2>/dev/null; then
+      systemctl stop docker-registry
+      systemctl disable --quiet docker-registry 2>/dev/null || true
+      wait_for 10 bash -c "[[ \$(curl -s -o /dev/null -m 1 -w '%{http_code}' http://$REGISTRY/v2/) == 000 ]]" || true
+    else
+      die "something on $REGISTRY answers GET /v2/ with HTTP $status instead of 200 (a registry with auth?); stop it first"
+    fi
+  fi
+  mkdir -p "$REGISTRY_DATA"
+  cat >"$STATE/registry.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+  fields:
+    service: registry
+storage:
+  filesystem:
+    rootdirectory: $REGISTRY_DATA
+  delete:
+    enabled: true
+http:
+  addr: $REGISTRY
+EOF
+  spawn "$STATE/registry.log" docker-registry serve "$STATE/registry.yml"
+  wait_for 30 registry_up || {
+    tail -n 20 "$STATE/registry.log" >&2 || true
+    die "the registry did not answer on $REGISTRY within 30 s (log: $STATE/registry.log)"
+  }
+  registry_note="started (data $REGISTRY_DATA, log $STATE/registry.log)"
+fi
+say registry "http://$REGISTRY (no auth): $registry_note"
+
+# --- caddy ------------------------------------------------------------------
+caddy_up() { [[ $(http_status "http://$CADDY_ADMIN/config/") == 200 ]]; }
+if caddy_up; then
+  caddy_note="already running"
+  # Debian's caddy service serves a default site on :80; the agent's ingress server would clash with it.
+  servers=$(curl -sf -m 3 "http://$CADDY_ADMIN/config/apps/http/servers" 2>/dev/null || true)
+  if [[ -n $servers && $servers != null && $servers != '{}' ]]; then
+    caddy_note+="; note: it already has HTTP servers: $(printf '%s' "$servers" | head -c 200)"
+  fi
+else
+  # Only the admin API; the agent adds its ingress server through it.
+  printf '{"admin":{"listen":"%s","config":{"persist":false}}}\n' "$CADDY_ADMIN" >"$STATE/caddy.json"
+  spawn "$STATE/caddy.log" caddy run --config "$STATE/caddy.json"
+  wait_for 30 caddy_up || {
+    tail -n 20 "$STATE/caddy.log" >&2 || true
+    die "caddy's admin API did not answer on $CADDY_ADMIN within 30 s (log: $STATE/caddy.log)"
+  }
+  caddy_note="started (admin only, log $STATE/caddy.log)"
+fi
+say caddy "$(caddy version 2>/dev/null | cut -d' ' -f1), admin API http://$CADDY_ADMIN: $caddy_note"
+
+# --- test images ------------------------------------------------------------
+# Bump when the images change: the registry keeps images across runs.
+IMAGES_VERSION=3
+IMAGES=("$REGISTRY/berth/hello:v1" "$REGISTRY/berth/hello:v2" "$REGISTRY/berth/broken:v1" "$REGISTRY/berth/pulltest:v1")
+
+in_registry() {
+  local ref=${1#"$REGISTRY"/}
+  [[ $(curl -s -o /dev/null -m 5 -w '%{http_code}' \
+    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "http://$REGISTRY/v2/${ref%:*}/manifests/${ref##*:}") == 200 ]]
+}
+
+# build_image <ref> <index text> <CMD as JSON>
+build_image() {
+  local ref=$1 text=$2 cmd=$3 root
+  root=$(mktemp -d "$STATE/rootfs.XXXXXX")
+  mkdir -p "$root/bin" "$root/www" "$root/tmp" "$root/etc"
+  cp /bin/busybox "$root/bin/busybox"
+  for applet in sh httpd echo cat sleep ls; do ln -s busybox "$root/bin/$applet"; done
+  printf '%s\n' "$text" >"$root/www/index.html"
+  echo 'root:x:0:0:root:/:/bin/sh' >"$root/etc/passwd"
+  tar -C "$root" --numeric-owner --owner=0 --group=0 -cf - . |
+    docker import --change "CMD $cmd" --change 'EXPOSE 8080' - "$ref" >/dev/null
+  rm -rf "$root"
+  docker push -q "$ref" >/dev/null
+}
+
+[[ -x /bin/busybox ]] || die "/bin/busybox is missing (package busybox-static)"
+if [[ ${BERTH_SETUP_REBUILD:-} != 1 ]] && [[ $(cat "$REGISTRY_DATA/berth-images.version" 2>/dev/null) == "$IMAGES_VERSION" ]] &&
+  in_registry "${IMAGES[0]}" && in_registry "${IMAGES[1]}" && in_registry "${IMAGES[2]}" && in_registry "${IMAGES[3]}"; then
+  images_note="already in the registry"
+else
+  # One line on stdout, then busybox httpd in the foreground (-v: a line per request on stderr).
+  httpd() { printf '["/bin/sh","-c","echo %s listening on :8080; exec /bin/httpd -f -v -p 8080 -h /www"]' "$1"; }
+  build_image "${IMAGES[0]}" "hello v1" "$(httpd 'hello v1')"
+  build_image "${IMAGES[1]}" "hello v2" "$(httpd 'hello v2')"
+  build_image "${IMAGES[2]}" "broken" '["/bin/sh","-c","echo boom >&2; exit 1"]'
+  docker tag "${IMAGES[0]}" "${IMAGES[3]}"
+  docker push -q "${IMAGES[3]}" >/dev/null
+  echo "$IMAGES_VERSION" >"$REGISTRY_DATA/berth-images.version"
+  images_note="built and pushed"
+fi
+# Deploys must pull. A tag a container still uses stays (Docker refuses without force).
+for ref in "${IMAGES[@]}"; do
+  docker image inspect "$ref" >/dev/null 2>&1 && { docker rmi "$ref" >/dev/null 2>&1 || true; }
+done
+say images "${IMAGES[*]}: $images_note, no local copies"
+
+say done "in $((SECONDS - started)) s"

@@ -1,0 +1,258 @@
+/**
+ * Container apps end to end on this machine: wrangler dev, a real agent, the
+ * real dockerd, the local registry and Caddy (started by test/host/setup.sh,
+ * which .ci/run runs first). Images are pulled from 127.0.0.1:5000.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startAgent, type AgentProcess } from "./support/agent";
+import { type Client, client, signedUp } from "./support/client";
+import { type DevServer, freePort, startDevServer } from "./support/dev-server";
+
+const REGISTRY = "127.0.0.1:5000";
+const IMAGE_V1 = `${REGISTRY}/berth/hello:v1`;
+const IMAGE_V2 = `${REGISTRY}/berth/hello:v2`;
+const BROKEN = `${REGISTRY}/berth/broken:v1`;
+
+let server: DevServer;
+let api: Client;
+let slug: string;
+let projectId: string;
+let ingress: number;
+let agent: AgentProcess;
+const dirs: string[] = [];
+const createdApps: string[] = [];
+
+function docker(...args: string[]): string {
+  return execFileSync("docker", args, { encoding: "utf8" }).trim();
+}
+
+async function hostServicesUp() {
+  const checks = [
+    ["registry", `http://${REGISTRY}/v2/`],
+    ["caddy admin", "http://127.0.0.1:2019/config/"],
+  ] as const;
+  for (const [name, url] of checks) {
+    const ok = await fetch(url).then((r) => r.ok, () => false);
+    if (!ok) throw new Error(`${name} is not answering at ${url}: run test/host/setup.sh first (.ci/run does)`);
+  }
+  docker("info", "--format", "{{.ServerVersion}}");
+}
+
+beforeAll(async () => {
+  await hostServicesUp();
+  server = await startDevServer();
+  ({ api, slug } = await signedUp(server.url));
+  projectId = (await api.call("GET", "/projects")).body[0].id;
+  const host = await api.call("POST", `/org/${slug}/hosts`, { name: "docker-1", kind: "docker" });
+  expect(host.status).toBe(201);
+  ingress = await freePort();
+  const state = mkdtempSync(join(tmpdir(), "berth-apps-"));
+  dirs.push(state);
+  agent = startAgent(["--url", server.url, "--state-dir", state, "--join-token", host.body.join_token, "--ingress-listen", `127.0.0.1:${ingress}`]);
+  await agent.waitFor(/connected transport=websocket/);
+}, 180_000);
+
+afterAll(async () => {
+  // Whatever a failed run left on the host goes, so the next run starts clean.
+  for (const appId of createdApps) {
+    const ids = docker("ps", "-aq", "--filter", `label=berth.app=${appId}`).split("\n").filter(Boolean);
+    if (ids.length) docker("rm", "-f", ...ids);
+    await fetch(`http://127.0.0.1:2019/id/berth-app-${appId}`, { method: "DELETE" }).catch(() => undefined);
+  }
+  await agent?.kill("SIGTERM");
+  await server?.stop();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** GET through Caddy by the app's hostname (node:http: fetch does not let a caller set Host). */
+function viaCaddy(appSlug: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve) => {
+    const req = request({ host: "127.0.0.1", port: ingress, path: "/", headers: { host: `${appSlug}-app.localhost` }, timeout: 5_000, agent: false }, (res) => {
+      let text = "";
+      res.setEncoding("utf8").on("data", (d: string) => (text += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on("error", (err) => resolve({ status: 0, text: String(err) }));
+    });
+    req.on("timeout", () => req.destroy(new Error("timed out")));
+    req.on("error", (err) => resolve({ status: 0, text: String(err) }));
+    req.end();
+  });
+}
+
+async function waitJob(jobId: string, seconds = 120) {
+  const end = Date.now() + seconds * 1000;
+  for (;;) {
+    const res = await api.call("GET", `/projects/${projectId}/jobs/${jobId}/wait?timeout=20`);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    if (res.body.done) return res.body.job;
+    if (Date.now() > end) throw new Error(`job ${jobId} not done: ${JSON.stringify(res.body.job)}\n${agent.output().slice(-3000)}`);
+  }
+}
+
+const containersOf = (appId: string) => docker("ps", "-a", "--filter", `label=berth.app=${appId}`, "--format", "{{.ID}} {{.State}}").split("\n").filter(Boolean);
+
+describe("apps on a real Docker host", () => {
+  let appId: string;
+  let appSlug: string;
+
+  it("creates an app, deploys it from the registry and serves it through Caddy", async () => {
+    const created = await api.call("POST", `/projects/${projectId}/apps`, {
+      // Slugs are global and Caddy and dockerd outlive a test run: a fresh name keeps runs apart.
+      name: `Hello ${Date.now().toString(36)}`,
+      image: IMAGE_V1,
+      internal_port: 8080,
+      env_vars: { GREETING: "secret-greeting-value" },
+      memory_limit: 64,
+      cpu_limit: 0.25,
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    appId = created.body.id;
+    createdApps.push(appId);
+    appSlug = created.body.slug;
+    expect(created.body.url).toBe(`http://${appSlug}-app.localhost`);
+
+    const dep = await api.call("POST", `/apps/${appId}/deploy`);
+    expect(dep.status, JSON.stringify(dep.body)).toBe(202);
+    expect(dep.body.status).toBe("pending");
+    const job = await waitJob(dep.body.job.id);
+    expect(job.status, job.error).toBe("succeeded");
+
+    const app = (await api.call("GET", `/apps/${appId}`)).body.app;
+    expect(app).toMatchObject({ status: "running", image: IMAGE_V1 });
+    expect(app.container_id).toMatch(/^[0-9a-f]{64}$/);
+    const deployments = (await api.call("GET", `/apps/${appId}/deployments`)).body;
+    expect(deployments[0]).toMatchObject({ status: "succeeded", image: IMAGE_V1, container_id: app.container_id });
+    expect(deployments[0].finished_at).not.toBeNull();
+
+    const page = await viaCaddy(appSlug);
+    expect(page.status).toBe(200);
+    expect(page.text).toContain("hello v1");
+
+    // The container carries its labels and limits, and the env var reached it.
+    const inspect = JSON.parse(docker("inspect", app.container_id))[0];
+    expect(inspect.Config.Labels).toMatchObject({ "berth.app": appId, "berth.deployment": deployments[0].id, "berth.job": job.id });
+    expect(inspect.HostConfig.Memory).toBe(64 * 1024 * 1024);
+    expect(inspect.HostConfig.NanoCpus).toBe(0.25e9);
+    expect(inspect.Config.Env).toContain("GREETING=secret-greeting-value");
+    // …and never reached an API response or the agent's log.
+    expect(JSON.stringify(await api.call("GET", `/apps/${appId}`))).not.toContain("secret-greeting-value");
+    expect(agent.output()).not.toContain("secret-greeting-value");
+  });
+
+  it("redeploys a new tag by slug from CI with a dkp_ key while a client keeps requesting, with no failed request", async () => {
+    const key = await api.call("POST", "/api-keys", { name: "ci" });
+    expect(key.status).toBe(201);
+    const ci = client(server.url, key.body.key);
+
+    let stop = false;
+    const failures: string[] = [];
+    let served = 0;
+    const poller = (async () => {
+      while (!stop) {
+        const r = await viaCaddy(appSlug);
+        served++;
+        if (r.status !== 200) failures.push(`${r.status} ${r.text.slice(0, 100)}`);
+      }
+    })();
+
+    const res = await ci.call("POST", `/deploy/${appSlug}`, { image: IMAGE_V2 });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    expect(res.body).toMatchObject({ slug: appSlug, app: { image: IMAGE_V2 }, deployment: { status: "pending" } });
+    const job = await waitJob(res.body.job.id);
+    expect(job.status, job.error).toBe("succeeded");
+    await new Promise((r) => setTimeout(r, 500));
+    stop = true;
+    await poller;
+
+    expect(failures).toEqual([]);
+    expect(served).toBeGreaterThan(5);
+    expect((await viaCaddy(appSlug)).text).toContain("hello v2");
+    // One container: the old one was stopped and removed once the new one answered.
+    expect(containersOf(appId)).toHaveLength(1);
+  });
+
+  it("refuses a read-only key on /deploy/{slug}", async () => {
+    const ro = await api.call("POST", `/org/${slug}/api-keys`, { name: "ro", scope: "read-only" });
+    expect(ro.status).toBe(201);
+    const res = await client(server.url, ro.body.key.key).call("POST", `/deploy/${appSlug}`);
+    expect(res.status).toBe(403);
+  });
+
+  it("stops and starts the app", async () => {
+    const stopped = await api.call("POST", `/apps/${appId}/stop`);
+    expect(stopped.status).toBe(202);
+    expect((await waitJob(stopped.body.job.id)).status).toBe("succeeded");
+    expect((await api.call("GET", `/apps/${appId}`)).body.app.status).toBe("stopped");
+    expect((await viaCaddy(appSlug)).status).not.toBe(200);
+
+    const started = await api.call("POST", `/apps/${appId}/start`);
+    expect(started.status).toBe(202);
+    expect((await waitJob(started.body.job.id)).status).toBe("succeeded");
+    expect((await api.call("GET", `/apps/${appId}`)).body.app.status).toBe("running");
+    const end = Date.now() + 10_000;
+    let page = await viaCaddy(appSlug);
+    while (page.status !== 200 && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 200));
+      page = await viaCaddy(appSlug);
+    }
+    expect(page.text).toContain("hello v2");
+  });
+
+  it("changes the memory limit of the running container live", async () => {
+    const before = (await api.call("GET", `/apps/${appId}`)).body.app.container_id;
+    const res = await api.call("PUT", `/apps/${appId}`, { memory_limit: 96 });
+    expect(res.status).toBe(200);
+    expect(res.body.memory_limit).toBe(96);
+    const jobs = (await api.call("GET", `/projects/${projectId}/jobs?instance=${appId}`)).body.jobs;
+    const update = jobs.find((j: any) => j.type === "app.update");
+    expect(update).toBeDefined();
+    expect((await waitJob(update.id)).status).toBe("succeeded");
+    const inspect = JSON.parse(docker("inspect", before))[0];
+    expect(inspect.HostConfig.Memory).toBe(96 * 1024 * 1024);
+    expect(inspect.State.Running).toBe(true);
+  });
+
+  it("fails a deploy of an image that does not exist, with a readable error, and keeps serving", async () => {
+    const res = await api.call("POST", `/deploy/${appSlug}`, { image: `${REGISTRY}/berth/nope:v9` });
+    expect(res.status).toBe(202);
+    const job = await waitJob(res.body.job.id);
+    expect(job.status).toBe("failed");
+    const dep = (await api.call("GET", `/apps/${appId}/deployments`)).body[0];
+    expect(dep.status).toBe("failed");
+    expect(dep.error).toMatch(/nope:v9/);
+    expect(dep.error).toMatch(/not found|manifest unknown|does not exist/i);
+    expect((await viaCaddy(appSlug)).status).toBe(200);
+  });
+
+  it("fails a deploy whose container never becomes healthy, with its last lines, and the previous one keeps serving", async () => {
+    const res = await api.call("POST", `/deploy/${appSlug}`, { image: BROKEN });
+    const job = await waitJob(res.body.job.id);
+    expect(job.status).toBe("failed");
+    const dep = (await api.call("GET", `/apps/${appId}/deployments`)).body[0];
+    expect(dep.error).toMatch(/never became healthy/);
+    expect(dep.error).toMatch(/boom/);
+    const page = await viaCaddy(appSlug);
+    expect(page.status).toBe(200);
+    expect(page.text).toContain("hello v2");
+    expect(containersOf(appId)).toHaveLength(1);
+    const events = (await api.call("GET", `/apps/${appId}/events`)).body;
+    expect(events.some((e: any) => e.type === "error" && /never became healthy/.test(e.message))).toBe(true);
+  });
+
+  it("deletes the app: the container and the route are gone", async () => {
+    const res = await api.call("DELETE", `/apps/${appId}`);
+    expect(res.status).toBe(200);
+    const end = Date.now() + 30_000;
+    while (containersOf(appId).length && Date.now() < end) await new Promise((r) => setTimeout(r, 250));
+    expect(containersOf(appId)).toEqual([]);
+    const route = await fetch(`http://127.0.0.1:2019/id/berth-app-${appId}`);
+    expect(route.status).not.toBe(200);
+    expect((await viaCaddy(appSlug)).status).not.toBe(200);
+  });
+});
+
