@@ -16,7 +16,7 @@ import { CaddyAdmin } from "./drivers/caddy.ts";
 import { DockerEngine } from "./drivers/docker.ts";
 import { JobRun } from "./run.ts";
 import { TaskRun } from "./task.ts";
-import { type AppDrivers, appTask } from "./tasks/apps.ts";
+import { type AppDrivers, appQuery, appTask } from "./tasks/apps.ts";
 import type { StateDir } from "./state.ts";
 
 export const AGENT_VERSION = "0.1.0";
@@ -91,6 +91,22 @@ export class Agent {
         reject(new ApiFailure("retry", 0, "socket", (err as Error).message));
       }
     });
+  }
+
+  /** Answers a question from the control plane about an app's container (recent logs, stats). */
+  private async answer(ws: WebSocket, id: string, method: "app.logs" | "app.stats", params: { app_id: string; tail?: number }) {
+    let reply: { type: "rpc_reply"; id: string; ok: boolean; result?: unknown; error?: string };
+    try {
+      const result = await appQuery(this.drivers, method, params);
+      reply = { type: "rpc_reply", id, ok: true, result };
+    } catch (err) {
+      reply = { type: "rpc_reply", id, ok: false, error: (err as Error).message.slice(0, 2000) };
+    }
+    try {
+      ws.send(JSON.stringify(reply));
+    } catch {
+      /* the socket went; the control plane times the question out */
+    }
   }
 
   private failReplies() {
@@ -244,6 +260,8 @@ export class Agent {
             this.replies.delete(m.id);
             pending.resolve({ status: m.status, body: m.body });
           }
+        } else if (m.type === "rpc") {
+          void this.answer(ws, m.id, m.method, m.params);
         } else if (m.type === "cancel") {
           const run = this.runs.get(m.job_id);
           if (run && run.leaseId === m.lease_id) run.cancel();

@@ -16,6 +16,7 @@ import type { JobsQueueMessage } from "../jobs/queue";
 import { randomString } from "../lib/ids";
 import {
   AGENT_PROTOCOL_VERSION, AgentMessage, FinishRequest, type HostFacts, type JobProgress, type Lease, LogAppendRequest, type LogChunk, RenewRequest,
+  type RpcMethod,
 } from "../protocol/agent";
 import { agentSettings } from "../services/host-settings";
 import { projectStub } from "./stubs";
@@ -38,6 +39,7 @@ const MAX_CLAIM_WAIT_MS = 30_000;
 export class HostDO extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly claimWaiters = new Set<() => void>();
+  private readonly rpcs = new Map<string, (reply: { ok: boolean; result?: unknown; error?: string }) => void>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -310,6 +312,29 @@ export class HostDO extends DurableObject<Env> {
     for (const ws of this.readySockets()) this.send(ws, message);
   }
 
+  /**
+   * Asks the connected agent something that needs an answer now (an app's
+   * recent logs, its stats). `not_connected` when the agent holds no socket.
+   */
+  async rpc(method: RpcMethod, params: { app_id: string; tail?: number }, timeoutMs = 10_000): Promise<{ ok: true; json: string } | { ok: false; error: string; code: "not_connected" | "timeout" | "failed" }> {
+    const ws = this.readySockets()[0];
+    if (!ws) return { ok: false, code: "not_connected", error: "The host's agent is not connected" };
+    const id = randomString(16);
+    const reply = await new Promise<{ ok: boolean; result?: unknown; error?: string } | null>((resolve) => {
+      const timer = setTimeout(() => resolve(null), timeoutMs);
+      this.rpcs.set(id, (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      });
+      this.send(ws, { type: "rpc", id, method, params });
+    });
+    this.rpcs.delete(id);
+    if (!reply) return { ok: false, code: "timeout", error: "The host's agent did not answer in time" };
+    if (!reply.ok) return { ok: false, code: "failed", error: reply.error ?? "the agent could not answer" };
+    // As JSON text: the answer's shape is the caller's business, and text crosses RPC without typing games.
+    return { ok: true, json: JSON.stringify(reply.result ?? null) };
+  }
+
   /** Upgrade from the agent route (the credential is already checked). One connection per host: a new one replaces the old. */
   async fetch(request: Request): Promise<Response> {
     const hostId = request.headers.get("x-berth-host-id");
@@ -349,6 +374,8 @@ export class HostDO extends DurableObject<Env> {
     } else if (msg.type === "heartbeat") {
       await this.recordSeen(state.hostId, msg.agent_version, msg.facts);
       this.send(ws, { type: "heartbeat_ack", at: Date.now() });
+    } else if (msg.type === "rpc_reply") {
+      this.rpcs.get(msg.id)?.({ ok: msg.ok, result: msg.result, error: msg.error });
     } else if (msg.type === "report") {
       const { status, body } = await this.report(msg.op, msg.lease_id, msg.body);
       this.send(ws, { type: "reply", id: msg.id, status, body });

@@ -79,11 +79,14 @@ export const ServerMessage = z.discriminatedUnion("type", [
   /** Stop this work: the job was cancelled or passed its deadline. */
   z.object({ type: z.literal("cancel"), job_id: z.string(), lease_id: z.string() }),
   z.object({ type: z.literal("heartbeat_ack"), at: z.number() }),
+  /** A question for the agent that needs an answer now (an app's recent logs, its stats); answered by `rpc_reply`. */
+  z.object({ type: z.literal("rpc"), id: z.string(), method: z.enum(["app.logs", "app.stats"]), params: z.object({ app_id: z.string(), tail: z.number().int().optional() }) }),
   /** The answer to a `report`: `status` as the HTTP route would give it (200, 400, 409), `body` its JSON. */
   z.object({ type: z.literal("reply"), id: z.number().int(), status: z.number().int(), body: z.unknown() }),
   z.object({ type: z.literal("error"), message: z.string() }),
 ]);
 export type ServerMessage = z.infer<typeof ServerMessage>;
+export type RpcMethod = "app.logs" | "app.stats";
 
 /** A lease the agent still works on, named when it (re)connects or claims. */
 export const HeldLease = z.object({ job_id: z.string().max(64), lease_id: z.string().max(64) });
@@ -124,6 +127,7 @@ export const AgentMessage = z.discriminatedUnion("type", [
     op: z.enum(["start", "renew", "logs", "finish"]),
     body: z.unknown().optional(),
   }),
+  z.object({ type: z.literal("rpc_reply"), id: z.string().max(64), ok: z.boolean(), result: z.unknown().optional(), error: z.string().max(2000).optional() }),
 ]);
 export type AgentMessage = z.infer<typeof AgentMessage>;
 

@@ -5,6 +5,7 @@ import { APP_VERSION } from "../env";
 import account from "./account";
 import agent from "./agent";
 import apiKeys from "./api-keys";
+import appRuntime from "./app-runtime";
 import apps from "./apps";
 import audit from "./audit";
 import auth from "./auth";
@@ -37,7 +38,7 @@ export function apiV1() {
     scheme: "bearer",
     description: "A host credential (`bha_…`) from `POST /agent/join`; good for that host's agent routes only.",
   });
-  for (const family of [system, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, apiKeys, audit, hosts, jobs, agent, deploy, dev]) {
+  for (const family of [system, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appRuntime, apiKeys, audit, hosts, jobs, agent, deploy, dev]) {
     api.route("/", family);
   }
 

@@ -133,6 +133,21 @@ describe("apps on a real Docker host", () => {
     expect(page.status).toBe(200);
     expect(page.text).toContain("hello v1");
 
+    // The request shows in the app's logs, with ISO times and stdout and stderr kept apart.
+    const logs = await api.call("GET", `/apps/${appId}/logs?tail=50`);
+    expect(logs.status, JSON.stringify(logs.body)).toBe(200);
+    expect(logs.body.some((l: any) => l.stream === "stdout" && l.text.includes("hello v1 listening"))).toBe(true);
+    expect(logs.body.some((l: any) => l.stream === "stderr" && /response:200/.test(l.text))).toBe(true);
+    for (const l of logs.body) expect(new Date(l.time).toISOString()).toBe(l.time);
+    expect((await api.call("GET", `/apps/${appId}/logs?tail=0`)).status).toBe(400);
+
+    const stats = await api.call("GET", `/apps/${appId}/stats`);
+    expect(stats.status, JSON.stringify(stats.body)).toBe(200);
+    expect(stats.body.memory_max_mb).toBe(64);
+    expect(stats.body.memory_mb).toBeGreaterThan(0);
+    expect(stats.body.cpu_percent).toBeGreaterThanOrEqual(0);
+    expect((await api.call("GET", `/apps/${appId}`)).body.app.memory_usage).toBe(stats.body.memory_mb);
+
     // The container carries its labels and limits, and the env var reached it.
     const inspect = JSON.parse(docker("inspect", app.container_id))[0];
     expect(inspect.Config.Labels).toMatchObject({ "berth.app": appId, "berth.deployment": deployments[0].id, "berth.job": job.id });

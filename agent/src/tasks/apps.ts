@@ -69,7 +69,7 @@ async function waitForPort(port: number, timeoutMs: number, stillRunning: () => 
       socket.once("end", fail);
     });
     if (open) return;
-    if (!(await stillRunning())) throw new Error("the container exited");
+    if (!(await stillRunning())) throw new Error("the container exited or keeps restarting");
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`nothing answered on the app's port within ${Math.round(timeoutMs / 1000)} s`);
@@ -122,7 +122,12 @@ async function deploy({ docker, caddy }: AppDrivers, ctx: TaskContext, p: Deploy
   const hostPort = info?.hostPort;
   try {
     if (!hostPort) throw new Error("the container exited");
-    await waitForPort(hostPort, p.health_timeout_seconds * 1000, async () => Boolean((await docker.inspect(id))?.state.running), ctx.signal);
+    // Restarting counts as down: under its restart policy a crashing container is "running" between crashes.
+    const healthy = async () => {
+      const s = (await docker.inspect(id))?.state;
+      return Boolean(s?.running && s.status !== "restarting" && s.restartCount === 0);
+    };
+    await waitForPort(hostPort, p.health_timeout_seconds * 1000, healthy, ctx.signal);
   } catch (err) {
     const tail = await lastLines(docker, id);
     const state = await docker.inspect(id);
@@ -190,4 +195,12 @@ async function updateLimits({ docker }: AppDrivers, ctx: TaskContext, p: Extract
     ctx.output("stdout", `updated ${c.id.slice(0, 12)}: ${p.cpu_limit} CPU, ${p.memory_limit_mb} MB`);
   }
   return { status: "succeeded", result: null };
+}
+
+/** Answers about an app's current container: its last log lines, or a stats sample (null when nothing runs). */
+export async function appQuery({ docker }: AppDrivers, method: "app.logs" | "app.stats", params: { app_id: string; tail?: number }): Promise<unknown> {
+  const c = await current(docker, params.app_id);
+  if (method === "app.logs") return c ? await docker.logs(c.id, { tail: params.tail ?? 100 }) : [];
+  if (!c || c.state !== "running") return null;
+  return docker.stats(c.id);
 }

@@ -1,0 +1,83 @@
+/**
+ * An app's running container, asked of its host's agent as it is now:
+ * Dockup's `GET /apps/{appId}/logs?tail=N` and `GET /apps/{appId}/stats`.
+ * The agent must hold its socket; otherwise 503 `host_unreachable`.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import { eq } from "drizzle-orm";
+import type { Context } from "hono";
+import { createRouter } from "../app";
+import { app } from "../db/schema";
+import { hostStub } from "../durable/stubs";
+import type { AppEnv } from "../env";
+import { ApiError, errorResponses } from "../lib/errors";
+import type { RpcMethod } from "../protocol/agent";
+import { AppParams, loadApp } from "./apps";
+import { json } from "./schemas";
+
+const router = createRouter();
+const tags = ["Apps"];
+const ErrorShape = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
+const unreachable = { 503: json(ErrorShape, "The app's host agent is not connected or did not answer (`host_unreachable`)") };
+
+const LogLine = z
+  .object({ time: z.string().openapi({ description: "ISO 8601" }), stream: z.enum(["stdout", "stderr"]), text: z.string() })
+  .openapi("AppLogLine");
+
+const Stats = z
+  .object({ cpu_percent: z.number(), memory_mb: z.number(), memory_max_mb: z.number(), net_rx_bytes: z.number(), net_tx_bytes: z.number() })
+  .openapi("AppStats");
+
+async function ask(c: Context<AppEnv>, hostId: string, method: RpcMethod, params: { app_id: string; tail?: number }) {
+  const reply = await hostStub(c.env, hostId).rpc(method, params);
+  if (reply.ok) return JSON.parse(reply.json) as unknown;
+  if (reply.code === "failed") throw new ApiError(502, "agent_error", reply.error);
+  throw new ApiError(503, "host_unreachable", reply.error);
+}
+
+router.openapi(
+  createRoute({
+    method: "get",
+    path: "/apps/{appId}/logs",
+    tags,
+    summary: "The app container's last log lines, stdout and stderr kept apart",
+    request: {
+      params: AppParams,
+      query: z.object({ tail: z.coerce.number().int().min(1).max(5000).default(100).openapi({ param: { name: "tail", in: "query" } }) }),
+    },
+    responses: { 200: json(z.array(LogLine), "Log lines, oldest first"), ...unreachable, ...errorResponses },
+  }),
+  async (c) => {
+    const { app: row } = await loadApp(c, c.req.valid("param").appId, "project:read");
+    if (!row.hostId) return c.json([], 200);
+    const lines = (await ask(c, row.hostId, "app.logs", { app_id: row.id, tail: c.req.valid("query").tail })) as z.infer<typeof LogLine>[];
+    return c.json(lines, 200);
+  },
+);
+
+router.openapi(
+  createRoute({
+    method: "get",
+    path: "/apps/{appId}/stats",
+    tags,
+    summary: "The app container's CPU, memory and network use now",
+    request: { params: AppParams },
+    responses: {
+      200: json(Stats, "A sample"),
+      409: json(ErrorShape, "Nothing running (`not_running`)"),
+      ...unreachable,
+      ...errorResponses,
+    },
+  }),
+  async (c) => {
+    const { app: row } = await loadApp(c, c.req.valid("param").appId, "project:read");
+    if (!row.hostId) throw new ApiError(409, "not_running", "This app has not been deployed yet");
+    const stats = (await ask(c, row.hostId, "app.stats", { app_id: row.id })) as z.infer<typeof Stats> | null;
+    if (!stats) throw new ApiError(409, "not_running", "This app has no running container");
+    // The latest sample also feeds the app's cpu_usage and memory_usage.
+    await c.var.db.update(app).set({ cpuUsage: stats.cpu_percent, memoryUsage: stats.memory_mb }).where(eq(app.id, row.id));
+    return c.json(stats, 200);
+  },
+);
+
+export default router;
