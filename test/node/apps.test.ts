@@ -24,6 +24,7 @@ let slug: string;
 let projectId: string;
 let ingress: number;
 let agent: AgentProcess;
+let stateDir: string;
 const dirs: string[] = [];
 const createdApps: string[] = [];
 
@@ -51,9 +52,9 @@ beforeAll(async () => {
   const host = await api.call("POST", `/org/${slug}/hosts`, { name: "docker-1", kind: "docker" });
   expect(host.status).toBe(201);
   ingress = await freePort();
-  const state = mkdtempSync(join(tmpdir(), "berth-apps-"));
-  dirs.push(state);
-  agent = startAgent(["--url", server.url, "--state-dir", state, "--join-token", host.body.join_token, "--ingress-listen", `127.0.0.1:${ingress}`]);
+  stateDir = mkdtempSync(join(tmpdir(), "berth-apps-"));
+  dirs.push(stateDir);
+  agent = startAgent(["--url", server.url, "--state-dir", stateDir, "--join-token", host.body.join_token, "--ingress-listen", `127.0.0.1:${ingress}`]);
   await agent.waitFor(/connected transport=websocket/);
 }, 180_000);
 
@@ -257,6 +258,24 @@ describe("apps on a real Docker host", () => {
     expect(containersOf(appId)).toHaveLength(1);
     const events = (await api.call("GET", `/apps/${appId}/events`)).body;
     expect(events.some((e: any) => e.type === "error" && /never became healthy/.test(e.message))).toBe(true);
+  });
+
+  it("ends with exactly one running container when the agent is killed during a deploy and restarted", async () => {
+    const res = await api.call("POST", `/deploy/${appSlug}`, { image: IMAGE_V1 });
+    expect(res.status).toBe(202);
+    // Kill it once the deploy has made its container, before it finishes.
+    const end = Date.now() + 30_000;
+    while (!docker("ps", "-aq", "--filter", `label=berth.job=${res.body.job.id}`) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    await agent.kill("SIGKILL");
+    agent = startAgent(["--url", server.url, "--state-dir", stateDir, "--ingress-listen", `127.0.0.1:${ingress}`]);
+    const job = await waitJob(res.body.job.id);
+    expect(job.status, job.error).toBe("succeeded");
+    const running = containersOf(appId).filter((c) => c.endsWith("running"));
+    expect(running).toHaveLength(1);
+    expect(containersOf(appId)).toHaveLength(1);
+    // The container the first attempt made is the one that serves: it was found, not made twice.
+    expect(docker("ps", "-q", "--no-trunc", "--filter", `label=berth.job=${res.body.job.id}`)).toBe((await api.call("GET", `/apps/${appId}`)).body.app.container_id);
+    expect((await viaCaddy(appSlug)).text).toContain("hello v1");
   });
 
   it("deletes the app: the container and the route are gone", async () => {
