@@ -15,6 +15,7 @@ import type { Logger } from "./log.ts";
 import { CaddyAdmin } from "./drivers/caddy.ts";
 import { DockerEngine } from "./drivers/docker.ts";
 import { JobRun } from "./run.ts";
+import { AppWatcher } from "./watch.ts";
 import { TaskRun } from "./task.ts";
 import { type AppDrivers, appQuery, appTask } from "./tasks/apps.ts";
 import type { StateDir } from "./state.ts";
@@ -29,6 +30,8 @@ export interface AgentOptions {
   /** Where Caddy serves the apps, e.g. ":80". */
   ingressListen: string;
   heartbeatSeconds: number;
+  /** How often every app's container is reported with a stats sample. */
+  appSweepSeconds: number;
 }
 
 /** One job in progress: a command (JobRun) or an in-process task (TaskRun). */
@@ -125,7 +128,7 @@ export class Agent {
   async run(): Promise<void> {
     this.resumeLeftovers();
     this.wsConnecting = this.opts.websocket;
-    const loops = [this.heartbeatLoop(), this.httpLoop()];
+    const loops = [this.heartbeatLoop(), this.httpLoop(), new AppWatcher(this.drivers.docker, this.api, this.log, this.opts.appSweepSeconds * 1000).run(this.stopping.signal)];
     if (this.opts.websocket) loops.push(this.socketLoop());
     await Promise.all(loops);
     if (this.fatal) throw new AgentRefused(`${this.fatal.message} (${this.fatal.code})`);

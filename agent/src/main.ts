@@ -110,6 +110,7 @@ async function main() {
     caddyAdmin: values["caddy-admin"] ?? env.BERTH_CADDY_ADMIN ?? "http://127.0.0.1:2019",
     ingressListen: values["ingress-listen"] ?? env.BERTH_INGRESS_LISTEN ?? ":80",
     heartbeatSeconds: 15,
+    appSweepSeconds: Number(env.BERTH_APP_SWEEP_SECONDS ?? 30) || 30,
   });
   const stop = () => {
     log.info("stopping; running commands keep running and are picked up on the next start");

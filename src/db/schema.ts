@@ -391,3 +391,20 @@ export const appEvent = sqliteTable(
   },
   (t) => [index("app_event_app_idx").on(t.appId, t.createdAt)],
 );
+
+/** 30-second samples of an app's container, kept 24 hours (GET /apps/{appId}/stats/history). */
+export const appStat = sqliteTable(
+  "app_stat",
+  {
+    appId: text("app_id")
+      .notNull()
+      .references(() => app.id, { onDelete: "cascade" }),
+    at: integer("at", { mode: "timestamp_ms" }).notNull(),
+    cpuPercent: real("cpu_percent").notNull(),
+    memoryMb: real("memory_mb").notNull(),
+    memoryMaxMb: real("memory_max_mb").notNull(),
+    netRxBytes: integer("net_rx_bytes").notNull(),
+    netTxBytes: integer("net_tx_bytes").notNull(),
+  },
+  (t) => [index("app_stat_app_at_idx").on(t.appId, t.at)],
+);

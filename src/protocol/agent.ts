@@ -180,3 +180,28 @@ export const FinishRequest = z.object({
   result: z.record(z.string().max(64), z.union([z.string().max(1000), z.number(), z.boolean(), z.null()])).nullable().optional(),
 });
 export type FinishRequest = z.infer<typeof FinishRequest>;
+
+/** What the agent sees of the apps on its host: on every container event, and every 30 s with stats. */
+export const AppReport = z.object({
+  apps: z
+    .array(
+      z.object({
+        app_id: z.string().max(64),
+        container_id: z.string().max(128),
+        /** Docker's state: created, running, paused, restarting, removing, exited, dead. */
+        state: z.string().max(32),
+        stats: z
+          .object({
+            cpu_percent: z.number().min(0),
+            memory_mb: z.number().min(0),
+            memory_max_mb: z.number().min(0),
+            net_rx_bytes: z.number().min(0),
+            net_tx_bytes: z.number().min(0),
+          })
+          .nullable()
+          .optional(),
+      }),
+    )
+    .max(1000),
+});
+export type AppReport = z.infer<typeof AppReport>;

@@ -13,8 +13,9 @@ import { hostStub } from "../durable/stubs";
 import type { AppEnv } from "../env";
 import { ApiError, errorBody, errorResponses } from "../lib/errors";
 import {
-  ClaimRequest, ClaimResponse, FinishRequest, HeartbeatRequest, JoinRequest, JoinResponse, LogAppendRequest, LogAppendResponse, RenewRequest,
+  AppReport, ClaimRequest, ClaimResponse, FinishRequest, HeartbeatRequest, JoinRequest, JoinResponse, LogAppendRequest, LogAppendResponse, RenewRequest,
 } from "../protocol/agent";
+import { applyAppReport } from "../services/app-reports";
 import { readAppEnvVars } from "../services/apps";
 import { agentSettings } from "../services/host-settings";
 import { hostByCredential, joinHost, recordHeartbeat, type HostRow } from "../services/hosts";
@@ -40,7 +41,7 @@ const hostAuth: MiddlewareHandler<AgentEnv> = async (c, next) => {
   await next();
 };
 
-for (const path of ["/agent/connect", "/agent/heartbeat", "/agent/claim", "/agent/leases/*"]) router.use(path, hostAuth);
+for (const path of ["/agent/connect", "/agent/heartbeat", "/agent/claim", "/agent/leases/*", "/agent/apps/*"]) router.use(path, hostAuth);
 
 const hostOf = (c: Context) => (c as unknown as Context<AgentEnv>).var.host;
 const LeaseParams = z.object({ lease: slugParam("lease").openapi({ description: "Lease id (lse_…)" }) });
@@ -189,6 +190,19 @@ router.openapi(
     if (!res.ok) staleLease(res.reason);
     return c.json({ ok: true }, 200);
   },
+);
+
+router.openapi(
+  createRoute({
+    method: "post",
+    path: "/agent/apps/report",
+    tags,
+    security,
+    summary: "What the agent sees of its apps' containers (on Docker events and every 30 s, with stats)",
+    request: jsonBody(AppReport),
+    responses: { 200: json(z.object({ applied: z.number().int() }), "How many entries changed an app's record"), ...errorResponses },
+  }),
+  async (c) => c.json(await applyAppReport(c.var.db, hostOf(c).id, c.req.valid("json")), 200),
 );
 
 router.openapi(

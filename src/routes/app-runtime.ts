@@ -12,6 +12,7 @@ import { hostStub } from "../durable/stubs";
 import type { AppEnv } from "../env";
 import { ApiError, errorResponses } from "../lib/errors";
 import type { RpcMethod } from "../protocol/agent";
+import { statsHistory } from "../services/app-reports";
 import { AppParams, loadApp } from "./apps";
 import { json } from "./schemas";
 
@@ -77,6 +78,24 @@ router.openapi(
     // The latest sample also feeds the app's cpu_usage and memory_usage.
     await c.var.db.update(app).set({ cpuUsage: stats.cpu_percent, memoryUsage: stats.memory_mb }).where(eq(app.id, row.id));
     return c.json(stats, 200);
+  },
+);
+
+router.openapi(
+  createRoute({
+    method: "get",
+    path: "/apps/{appId}/stats/history",
+    tags,
+    summary: "The app's 30-second samples over the last `minutes` (kept 24 hours)",
+    request: {
+      params: AppParams,
+      query: z.object({ minutes: z.coerce.number().int().min(1).max(1440).default(60).openapi({ param: { name: "minutes", in: "query" } }) }),
+    },
+    responses: { 200: json(z.array(Stats.extend({ time: z.string() })), "Samples, oldest first"), ...errorResponses },
+  }),
+  async (c) => {
+    const { app: row } = await loadApp(c, c.req.valid("param").appId, "project:read");
+    return c.json(await statsHistory(c.var.db, row.id, c.req.valid("query").minutes), 200);
   },
 );
 

@@ -17,6 +17,8 @@ const REGISTRY = "127.0.0.1:5000";
 const IMAGE_V1 = `${REGISTRY}/berth/hello:v1`;
 const IMAGE_V2 = `${REGISTRY}/berth/hello:v2`;
 const BROKEN = `${REGISTRY}/berth/broken:v1`;
+// Stats samples every 2 s instead of 30 s, so the history fills within a test.
+const AGENT_ENV = { BERTH_APP_SWEEP_SECONDS: "2" };
 
 let server: DevServer;
 let api: Client;
@@ -54,7 +56,7 @@ beforeAll(async () => {
   ingress = await freePort();
   stateDir = mkdtempSync(join(tmpdir(), "berth-apps-"));
   dirs.push(stateDir);
-  agent = startAgent(["--url", server.url, "--state-dir", stateDir, "--join-token", host.body.join_token, "--ingress-listen", `127.0.0.1:${ingress}`]);
+  agent = startAgent(["--url", server.url, "--state-dir", stateDir, "--join-token", host.body.join_token, "--ingress-listen", `127.0.0.1:${ingress}`], AGENT_ENV);
   await agent.waitFor(/connected transport=websocket/);
 }, 180_000);
 
@@ -219,6 +221,34 @@ describe("apps on a real Docker host", () => {
     expect(page.text).toContain("hello v2");
   });
 
+  it("notices within seconds a container stopped behind its back, and keeps a stats history", async () => {
+    const containerId = (await api.call("GET", `/apps/${appId}`)).body.app.container_id;
+    docker("stop", "-t", "1", containerId);
+    const status = async () => (await api.call("GET", `/apps/${appId}`)).body.app.status;
+    let end = Date.now() + 10_000;
+    while ((await status()) !== "stopped" && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
+    expect(await status()).toBe("stopped");
+    docker("start", containerId);
+    end = Date.now() + 10_000;
+    while ((await status()) !== "running" && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
+    expect(await status()).toBe("running");
+    const events = (await api.call("GET", `/apps/${appId}/events`)).body;
+    expect(events.some((e: any) => e.type === "status" && /to stopped/.test(e.message))).toBe(true);
+
+    end = Date.now() + 15_000;
+    let history: any[] = [];
+    while (history.length < 2 && Date.now() < end) {
+      history = (await api.call("GET", `/apps/${appId}/stats/history?minutes=5`)).body;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(history.length).toBeGreaterThanOrEqual(2);
+    expect(history[0]).toMatchObject({ memory_max_mb: 64 });
+    expect(Date.parse(history[1].time)).toBeGreaterThan(Date.parse(history[0].time));
+    // A restart gives the container a new loopback port; the route follows it.
+    const started = await api.call("POST", `/apps/${appId}/restart`);
+    expect((await waitJob(started.body.job.id)).status).toBe("succeeded");
+  });
+
   it("changes the memory limit of the running container live", async () => {
     const before = (await api.call("GET", `/apps/${appId}`)).body.app.container_id;
     const res = await api.call("PUT", `/apps/${appId}`, { memory_limit: 96 });
@@ -267,7 +297,7 @@ describe("apps on a real Docker host", () => {
     const end = Date.now() + 30_000;
     while (!docker("ps", "-aq", "--filter", `label=berth.job=${res.body.job.id}`) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
     await agent.kill("SIGKILL");
-    agent = startAgent(["--url", server.url, "--state-dir", stateDir, "--ingress-listen", `127.0.0.1:${ingress}`]);
+    agent = startAgent(["--url", server.url, "--state-dir", stateDir, "--ingress-listen", `127.0.0.1:${ingress}`], AGENT_ENV);
     const job = await waitJob(res.body.job.id);
     expect(job.status, job.error).toBe("succeeded");
     const running = containersOf(appId).filter((c) => c.endsWith("running"));

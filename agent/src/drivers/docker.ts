@@ -511,8 +511,9 @@ function zeroTime(t: unknown): string | null {
   return typeof t === "string" && t && !t.startsWith("0001-") ? t : null;
 }
 
+/** Docker label filters; an empty value matches any container that has the label. */
 function labelList(labels: Record<string, string>): string[] {
-  return Object.entries(labels).map(([k, v]) => `${k}=${v}`);
+  return Object.entries(labels).map(([k, v]) => (v === "" ? k : `${k}=${v}`));
 }
 
 function publishedPort(ports: Record<string, { HostIp: string; HostPort: string }[] | null> | null | undefined): number | null {

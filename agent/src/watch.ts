@@ -1,0 +1,98 @@
+/**
+ * Keeps the control plane's view of this host's apps true: every container
+ * event of an app (start, die, stop, oom, …) is reported within moments, and
+ * every 30 s a full pass reports each app's current container with a stats
+ * sample, catching anything an event missed.
+ */
+import type { ControlPlane } from "./api.ts";
+import { sleep } from "./backoff.ts";
+import type { ContainerSummary, DockerEngine } from "./drivers/docker.ts";
+import type { Logger } from "./log.ts";
+import { LABEL_APP } from "./tasks/apps.ts";
+
+const EVENTS = new Set(["start", "die", "stop", "kill", "oom", "pause", "unpause", "restart", "destroy"]);
+
+interface Entry {
+  app_id: string;
+  container_id: string;
+  state: string;
+  stats?: { cpu_percent: number; memory_mb: number; memory_max_mb: number; net_rx_bytes: number; net_tx_bytes: number } | null;
+}
+
+export class AppWatcher {
+  private readonly docker: DockerEngine;
+  private readonly api: ControlPlane;
+  private readonly log: Logger;
+  private readonly intervalMs: number;
+
+  constructor(docker: DockerEngine, api: ControlPlane, log: Logger, intervalMs = 30_000) {
+    this.docker = docker;
+    this.api = api;
+    this.log = log;
+    this.intervalMs = intervalMs;
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    try {
+      await this.docker.ping();
+    } catch {
+      this.log.info("no Docker engine here; not watching apps");
+      return;
+    }
+    await Promise.all([this.sweeps(signal), this.events(signal)]);
+  }
+
+  /** The newest container of each app. */
+  private async current(): Promise<Map<string, ContainerSummary>> {
+    const byApp = new Map<string, ContainerSummary>();
+    for (const c of await this.docker.list({ [LABEL_APP]: "" })) {
+      const appId = c.labels[LABEL_APP];
+      if (!appId) continue;
+      const seen = byApp.get(appId);
+      if (!seen || Date.parse(c.created) > Date.parse(seen.created)) byApp.set(appId, c);
+    }
+    return byApp;
+  }
+
+  private async send(entries: Entry[]) {
+    if (!entries.length) return;
+    await this.api.call("POST", "/agent/apps/report", { apps: entries });
+  }
+
+  private async sweeps(signal: AbortSignal) {
+    while (!signal.aborted) {
+      try {
+        const entries = await Promise.all(
+          [...(await this.current())].map(async ([appId, c]) => ({
+            app_id: appId,
+            container_id: c.id,
+            state: c.state,
+            stats: c.state === "running" ? await this.docker.stats(c.id).catch(() => null) : null,
+          })),
+        );
+        await this.send(entries);
+      } catch (err) {
+        this.log.debug("app sweep failed", { error: (err as Error).message });
+      }
+      await sleep(this.intervalMs, signal);
+    }
+  }
+
+  private async events(signal: AbortSignal) {
+    while (!signal.aborted) {
+      try {
+        for await (const e of this.docker.events({ labels: { [LABEL_APP]: "" }, since: new Date(), signal })) {
+          const appId = e.labels[LABEL_APP];
+          if (!appId || !EVENTS.has(e.action)) continue;
+          const info = await this.docker.inspect(e.id);
+          const state = info ? info.state.status : "removed";
+          await this.send([{ app_id: appId, container_id: e.id, state }]).catch((err: Error) => this.log.debug("event report failed", { error: err.message }));
+        }
+      } catch (err) {
+        if (signal.aborted) break;
+        this.log.debug("docker events stream ended; resubscribing", { error: (err as Error).message });
+      }
+      await sleep(1_000, signal);
+    }
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * The agent's view of its apps becomes the apps' status and their stats
+ * history. Only a report about an app placed on the reporting host, and about
+ * its current container, changes anything: during a zero-downtime deploy the
+ * old container's stop is not the app stopping.
+ */
+import { and, eq, gte, inArray, isNull, lt } from "drizzle-orm";
+import type { Database } from "../db/client";
+import { app, appEvent, appStat, type AppStatus } from "../db/schema";
+import { newId } from "../lib/ids";
+import type { AppReport } from "../protocol/agent";
+
+const KEEP_STATS_MS = 24 * 3600 * 1000;
+
+/** Docker's container state as an app status. */
+export function appStatusOf(state: string): AppStatus {
+  switch (state) {
+    case "running":
+      return "running";
+    case "paused":
+      return "paused";
+    case "restarting":
+      return "restarting";
+    case "created":
+      return "starting";
+    default:
+      return "stopped";
+  }
+}
+
+export async function applyAppReport(db: Database, hostId: string, report: AppReport): Promise<{ applied: number }> {
+  const ids = [...new Set(report.apps.map((a) => a.app_id))];
+  if (!ids.length) return { applied: 0 };
+  const rows = await db
+    .select({ id: app.id, status: app.status, containerId: app.containerId })
+    .from(app)
+    .where(and(inArray(app.id, ids), eq(app.hostId, hostId), isNull(app.deletedAt)));
+  const known = new Map(rows.map((r) => [r.id, r]));
+  const now = new Date();
+  const writes = [];
+  let applied = 0;
+  for (const a of report.apps) {
+    const row = known.get(a.app_id);
+    if (!row || row.containerId !== a.container_id) continue;
+    applied++;
+    const status = appStatusOf(a.state);
+    if (status !== row.status) {
+      writes.push(db.update(app).set({ status, updatedAt: now }).where(eq(app.id, a.app_id)));
+      writes.push(db.insert(appEvent).values({ id: newId("aev"), appId: a.app_id, type: "status", message: `Status changed from ${row.status} to ${status}`, data: { from: row.status, to: status, state: a.state } }));
+    }
+    if (a.stats) {
+      writes.push(db.update(app).set({ cpuUsage: a.stats.cpu_percent, memoryUsage: a.stats.memory_mb }).where(eq(app.id, a.app_id)));
+      writes.push(
+        db.insert(appStat).values({
+          appId: a.app_id,
+          at: now,
+          cpuPercent: a.stats.cpu_percent,
+          memoryMb: a.stats.memory_mb,
+          memoryMaxMb: a.stats.memory_max_mb,
+          netRxBytes: Math.round(a.stats.net_rx_bytes),
+          netTxBytes: Math.round(a.stats.net_tx_bytes),
+        }),
+      );
+      writes.push(db.delete(appStat).where(and(eq(appStat.appId, a.app_id), lt(appStat.at, new Date(now.getTime() - KEEP_STATS_MS)))));
+    }
+  }
+  if (writes.length) await db.batch(writes as [(typeof writes)[number], ...(typeof writes)[number][]]);
+  return { applied };
+}
+
+export async function statsHistory(db: Database, appId: string, minutes: number) {
+  const rows = await db
+    .select()
+    .from(appStat)
+    .where(and(eq(appStat.appId, appId), gte(appStat.at, new Date(Date.now() - minutes * 60_000))))
+    .orderBy(appStat.at);
+  return rows.map((r) => ({
+    time: r.at.toISOString(),
+    cpu_percent: r.cpuPercent,
+    memory_mb: r.memoryMb,
+    memory_max_mb: r.memoryMaxMb,
+    net_rx_bytes: r.netRxBytes,
+    net_tx_bytes: r.netTxBytes,
+  }));
+}
