@@ -16,6 +16,7 @@ import { CaddyAdmin } from "./drivers/caddy.ts";
 import { DockerEngine } from "./drivers/docker.ts";
 import { JobRun } from "./run.ts";
 import { AppWatcher } from "./watch.ts";
+import { LogFollower } from "./follow.ts";
 import { TaskRun } from "./task.ts";
 import { type AppDrivers, appQuery, appTask } from "./tasks/apps.ts";
 import type { StateDir } from "./state.ts";
@@ -53,6 +54,7 @@ export class Agent {
   private readonly opts: AgentOptions;
   private readonly runs = new Map<string, Run>();
   private readonly drivers: AppDrivers;
+  private readonly follower: LogFollower;
   private ws: WebSocket | null = null;
   private wsReady = false;
   /** True while a socket is being opened: HTTP claims wait, so the two do not race for the same work. */
@@ -70,6 +72,7 @@ export class Agent {
     this.heartbeatSeconds = opts.heartbeatSeconds;
     api.socketReporter = (op, leaseId, body) => this.sendReport(op, leaseId, body);
     this.drivers = { docker: new DockerEngine(opts.dockerSocket), caddy: new CaddyAdmin(opts.caddyAdmin, opts.ingressListen) };
+    this.follower = new LogFollower(this.drivers.docker, log);
   }
 
   private nextReportId = 1;
@@ -263,6 +266,17 @@ export class Agent {
             this.replies.delete(m.id);
             pending.resolve({ status: m.status, body: m.body });
           }
+        } else if (m.type === "follow") {
+          this.follower.attach((appId, lines) => {
+            try {
+              ws.send(JSON.stringify({ type: "app_log", app_id: appId, lines }));
+            } catch {
+              /* the socket went; the control plane asks again from the last line it got */
+            }
+          });
+          this.follower.start(m.app_id, m.since);
+        } else if (m.type === "unfollow") {
+          this.follower.stop(m.app_id);
         } else if (m.type === "rpc") {
           void this.answer(ws, m.id, m.method, m.params);
         } else if (m.type === "cancel") {
@@ -276,6 +290,7 @@ export class Agent {
           this.ws = null;
           this.wsReady = false;
           this.failReplies();
+          this.follower.stopAll();
           this.wake();
         }
         if (code === 4403) {

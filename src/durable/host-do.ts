@@ -54,6 +54,7 @@ export class HostDO extends DurableObject<Env> {
           lease_id TEXT UNIQUE, lease_expires_at INTEGER, enqueued_at INTEGER NOT NULL
         );
         CREATE INDEX IF NOT EXISTS mailbox_state ON mailbox(state, enqueued_at);
+        CREATE TABLE IF NOT EXISTS follows (app_id TEXT PRIMARY KEY, scope TEXT NOT NULL, since TEXT);
       `);
     });
     // Keep-alives are answered without waking the object.
@@ -313,6 +314,23 @@ export class HostDO extends DurableObject<Env> {
   }
 
   /**
+   * Someone started (or stopped) watching an app's logs: the agent follows its
+   * container from `since` while anyone watches, and picks up from the last
+   * line it sent when it reconnects.
+   */
+  async follow(appId: string, scope: string, on: boolean, since: string | null = null): Promise<void> {
+    if (on) {
+      const existing = this.sql.exec("SELECT app_id FROM follows WHERE app_id = ?", appId).toArray()[0];
+      if (existing) return;
+      this.sql.exec("INSERT INTO follows (app_id, scope, since) VALUES (?, ?, ?)", appId, scope, since ?? new Date().toISOString());
+      this.broadcast({ type: "follow", app_id: appId, since: since ?? new Date().toISOString() });
+    } else {
+      this.sql.exec("DELETE FROM follows WHERE app_id = ?", appId);
+      this.broadcast({ type: "unfollow", app_id: appId });
+    }
+  }
+
+  /**
    * Asks the connected agent something that needs an answer now (an app's
    * recent logs, its stats). `not_connected` when the agent holds no socket.
    */
@@ -371,9 +389,19 @@ export class HostDO extends DurableObject<Env> {
       this.send(ws, { type: "hello", host_id: state.hostId, heartbeat_interval: this.settings.heartbeatSeconds, lease_ttl: this.settings.leaseTtlSeconds, protocol: AGENT_PROTOCOL_VERSION });
       await this.recordSeen(state.hostId, msg.agent_version, msg.facts);
       for (const lease of this.lease()) this.send(ws, { type: "lease", lease });
+      // Log streams someone still watches resume where they stopped.
+      for (const f of this.sql.exec("SELECT app_id, since FROM follows").toArray()) {
+        this.send(ws, { type: "follow", app_id: f.app_id as string, since: (f.since as string | null) ?? null });
+      }
     } else if (msg.type === "heartbeat") {
       await this.recordSeen(state.hostId, msg.agent_version, msg.facts);
       this.send(ws, { type: "heartbeat_ack", at: Date.now() });
+    } else if (msg.type === "app_log") {
+      const follow = this.sql.exec("SELECT scope FROM follows WHERE app_id = ?", msg.app_id).toArray()[0];
+      const last = msg.lines.at(-1);
+      if (!follow || !last) return;
+      this.sql.exec("UPDATE follows SET since = ? WHERE app_id = ?", last.time, msg.app_id);
+      await projectStub(this.env, follow.scope as string).appLogs(msg.app_id, msg.lines);
     } else if (msg.type === "rpc_reply") {
       this.rpcs.get(msg.id)?.({ ok: msg.ok, result: msg.result, error: msg.error });
     } else if (msg.type === "report") {

@@ -11,7 +11,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import { randomString } from "../lib/ids";
-import type { FinishRequest, JobPayload, JobProgress, LogChunk } from "../protocol/agent";
+import type { AppLogLine, FinishRequest, JobPayload, JobProgress, LogChunk } from "../protocol/agent";
 import type { JobsQueueMessage } from "../jobs/queue";
 import { onJobEnded, onJobStarted } from "../jobs/outcomes";
 import { hostStub } from "./stubs";
@@ -410,9 +410,72 @@ export class ProjectDO extends DurableObject<Env> {
 
   // ------------------------------------------------------------ event stream
 
-  /** WebSocket subscription to this scope's events, resuming after `since` (a Last-Event-ID). */
+  // ------------------------------------------------------------ app log streams
+
+  /** Per app: the time of the newest line fanned out, and the texts at that time, so a resend after a reconnect is not shown twice. */
+  private readonly logHeads = new Map<string, { time: string; texts: Set<string> }>();
+
+  /**
+   * WebSocket subscription to an app's container logs (`{stream, line}` as
+   * Dockup sends them), with the last `tail` lines first. The host's agent
+   * follows the container only while someone here listens.
+   */
+  private async subscribeLogs(url: URL): Promise<Response> {
+    const appId = url.searchParams.get("app") ?? "";
+    const hostId = url.searchParams.get("host");
+    const scope = url.searchParams.get("scope") ?? "";
+    const tail = Math.min(Math.max(Number(url.searchParams.get("tail") ?? "100") || 0, 0), 5000);
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server, [`logs:${appId}`]);
+    let after = "";
+    if (hostId && tail > 0) {
+      const reply = await hostStub(this.env, hostId).rpc("app.logs", { app_id: appId, tail });
+      if (reply.ok) {
+        const lines = JSON.parse(reply.json) as AppLogLine[];
+        for (const l of lines) server.send(JSON.stringify({ stream: l.stream, line: l.text, time: l.time }));
+        after = lines.at(-1)?.time ?? "";
+      }
+    }
+    // Live lines this socket already got in the history are not sent again.
+    server.serializeAttachment({ kind: "logs", appId, hostId, scope, after });
+    if (hostId) await hostStub(this.env, hostId).follow(appId, scope, true, after || new Date().toISOString());
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** Lines from the agent, in order, fanned out to everyone watching the app. */
+  async appLogs(appId: string, lines: AppLogLine[]): Promise<void> {
+    const head = this.logHeads.get(appId) ?? { time: "", texts: new Set<string>() };
+    const fresh: AppLogLine[] = [];
+    for (const l of lines) {
+      if (l.time < head.time || (l.time === head.time && head.texts.has(l.stream + l.text))) continue;
+      if (l.time > head.time) {
+        head.time = l.time;
+        head.texts = new Set();
+      }
+      head.texts.add(l.stream + l.text);
+      fresh.push(l);
+    }
+    this.logHeads.set(appId, head);
+    if (!fresh.length) return;
+    for (const ws of this.ctx.getWebSockets(`logs:${appId}`)) {
+      const after = (ws.deserializeAttachment() as { after?: string } | null)?.after ?? "";
+      for (const l of fresh) {
+        if (l.time <= after) continue;
+        try {
+          ws.send(JSON.stringify({ stream: l.stream, line: l.text, time: l.time }));
+        } catch {
+          /* closing */
+        }
+      }
+    }
+  }
+
+  /** WebSocket subscriptions: `/logs` for an app's container logs, anything else for this scope's job events. */
   async fetch(request: Request): Promise<Response> {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return new Response("expected a WebSocket", { status: 426 });
+    const url = new URL(request.url);
+    if (url.pathname.endsWith("/logs/stream")) return this.subscribeLogs(url);
     const since = Number(new URL(request.url).searchParams.get("since") ?? "0") || 0;
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
@@ -430,6 +493,12 @@ export class ProjectDO extends DurableObject<Env> {
       ws.close(code === 1005 ? 1000 : code, "bye");
     } catch {
       /* already closed */
+    }
+    const sub = ws.deserializeAttachment() as { kind?: string; appId?: string; hostId?: string | null; scope?: string } | null;
+    if (sub?.kind === "logs" && sub.appId && sub.hostId) {
+      const others = this.ctx.getWebSockets(`logs:${sub.appId}`).filter((w) => w !== ws && w.readyState === WebSocket.OPEN);
+      // The last one watching left: the agent stops following the container.
+      if (!others.length) await hostStub(this.env, sub.hostId).follow(sub.appId, sub.scope ?? "", false);
     }
   }
 }

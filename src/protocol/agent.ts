@@ -81,6 +81,9 @@ export const ServerMessage = z.discriminatedUnion("type", [
   z.object({ type: z.literal("heartbeat_ack"), at: z.number() }),
   /** A question for the agent that needs an answer now (an app's recent logs, its stats); answered by `rpc_reply`. */
   z.object({ type: z.literal("rpc"), id: z.string(), method: z.enum(["app.logs", "app.stats"]), params: z.object({ app_id: z.string(), tail: z.number().int().optional() }) }),
+  /** Someone watches this app's logs: stream its container's lines from `since` (ISO 8601, inclusive) until `unfollow`. */
+  z.object({ type: z.literal("follow"), app_id: z.string(), since: z.string().nullable() }),
+  z.object({ type: z.literal("unfollow"), app_id: z.string() }),
   /** The answer to a `report`: `status` as the HTTP route would give it (200, 400, 409), `body` its JSON. */
   z.object({ type: z.literal("reply"), id: z.number().int(), status: z.number().int(), body: z.unknown() }),
   z.object({ type: z.literal("error"), message: z.string() }),
@@ -107,6 +110,9 @@ export const HostFacts = z
   .strict();
 export type HostFacts = z.infer<typeof HostFacts>;
 
+export const AppLogLine = z.object({ time: z.string().max(40), stream: z.enum(["stdout", "stderr"]), text: z.string().max(64 * 1024) });
+export type AppLogLine = z.infer<typeof AppLogLine>;
+
 /** Agent → control plane over the WebSocket. Leases are pushed only after `hello`. */
 export const AgentMessage = z.discriminatedUnion("type", [
   z.object({
@@ -128,6 +134,8 @@ export const AgentMessage = z.discriminatedUnion("type", [
     body: z.unknown().optional(),
   }),
   z.object({ type: z.literal("rpc_reply"), id: z.string().max(64), ok: z.boolean(), result: z.unknown().optional(), error: z.string().max(2000).optional() }),
+  /** Lines of a followed app's container, in order. */
+  z.object({ type: z.literal("app_log"), app_id: z.string().max(64), lines: z.array(AppLogLine).max(1000) }),
 ]);
 export type AgentMessage = z.infer<typeof AgentMessage>;
 

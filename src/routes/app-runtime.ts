@@ -8,9 +8,9 @@ import { eq } from "drizzle-orm";
 import type { Context } from "hono";
 import { createRouter } from "../app";
 import { app } from "../db/schema";
-import { hostStub } from "../durable/stubs";
+import { hostStub, projectScope, projectStub } from "../durable/stubs";
 import type { AppEnv } from "../env";
-import { ApiError, errorResponses } from "../lib/errors";
+import { ApiError, errorBody, errorResponses } from "../lib/errors";
 import type { RpcMethod } from "../protocol/agent";
 import { statsHistory } from "../services/app-reports";
 import { AppParams, loadApp } from "./apps";
@@ -96,6 +96,34 @@ router.openapi(
   async (c) => {
     const { app: row } = await loadApp(c, c.req.valid("param").appId, "project:read");
     return c.json(await statsHistory(c.var.db, row.id, c.req.valid("query").minutes), 200);
+  },
+);
+
+router.openapi(
+  createRoute({
+    method: "get",
+    path: "/apps/{appId}/logs/stream",
+    tags,
+    summary: "WebSocket: the app's log lines as they arrive, `{stream, line}`",
+    description:
+      "Upgrade to a WebSocket; pass the credential as `?token=` (or cookie or bearer). The last `tail` lines come first, then " +
+      "each new line as `{stream, line, time}`. The host's agent follows the container only while someone listens, and a " +
+      "stream survives the agent reconnecting without losing or repeating lines.",
+    request: {
+      params: AppParams,
+      query: z.object({ tail: z.coerce.number().int().min(0).max(5000).default(100).openapi({ param: { name: "tail", in: "query" } }) }),
+    },
+    responses: { 101: { description: "Switching to the WebSocket" }, 426: json(ErrorShape, "Not a WebSocket upgrade (`upgrade_required`)"), ...errorResponses },
+  }),
+  async (c) => {
+    const { app: row } = await loadApp(c, c.req.valid("param").appId, "project:read");
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+      return c.json(errorBody("upgrade_required", "This endpoint is a WebSocket; connect with an Upgrade: websocket request"), 426);
+    }
+    const url = new URL(c.req.url);
+    const scope = projectScope(row.projectId);
+    url.search = new URLSearchParams({ app: row.id, host: row.hostId ?? "", scope, tail: String(c.req.valid("query").tail) }).toString();
+    return projectStub(c.env, scope).fetch(new Request(url, c.req.raw));
   },
 );
 

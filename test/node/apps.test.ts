@@ -23,6 +23,7 @@ const AGENT_ENV = { BERTH_APP_SWEEP_SECONDS: "2" };
 let server: DevServer;
 let api: Client;
 let slug: string;
+let token: string;
 let projectId: string;
 let ingress: number;
 let agent: AgentProcess;
@@ -49,7 +50,7 @@ async function hostServicesUp() {
 beforeAll(async () => {
   await hostServicesUp();
   server = await startDevServer();
-  ({ api, slug } = await signedUp(server.url));
+  ({ api, slug, token } = await signedUp(server.url));
   projectId = (await api.call("GET", "/projects")).body[0].id;
   const host = await api.call("POST", `/org/${slug}/hosts`, { name: "docker-1", kind: "docker" });
   expect(host.status).toBe(201);
@@ -160,6 +161,46 @@ describe("apps on a real Docker host", () => {
     // …and never reached an API response or the agent's log.
     expect(JSON.stringify(await api.call("GET", `/apps/${appId}`))).not.toContain("secret-greeting-value");
     expect(agent.output()).not.toContain("secret-greeting-value");
+  });
+
+  it("streams the app's logs over a WebSocket, across an agent reconnect, without losing or repeating a line", async () => {
+    const got: Array<{ stream: string; line: string; time: string }> = [];
+    const ws = new WebSocket(`${server.url.replace(/^http/, "ws")}/api/v1/apps/${appSlug}/logs/stream?token=${token}&tail=2`);
+    ws.addEventListener("message", (e) => got.push(JSON.parse(String(e.data))));
+    await new Promise<void>((resolve, reject) => {
+      ws.addEventListener("open", () => resolve());
+      ws.addEventListener("error", () => reject(new Error("log stream did not open")));
+    });
+    const responses = () => got.filter((m) => m.stream === "stderr" && /response:200/.test(m.line)).length;
+    const waitFor = async (what: string, ok: () => boolean, seconds = 15) => {
+      const end = Date.now() + seconds * 1000;
+      while (!ok()) {
+        if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(got)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    // The history first: the last two lines.
+    await waitFor("the tail", () => got.length >= 2);
+    expect(got[0]).toHaveProperty("stream");
+    expect(got[0]).toHaveProperty("line");
+
+    const before = responses();
+    expect((await viaCaddy(appSlug)).status).toBe(200);
+    await waitFor("the request's line", () => responses() === before + 1);
+
+    // The agent goes away and comes back; the stream goes on.
+    await agent.kill("SIGKILL");
+    agent = startAgent(["--url", server.url, "--state-dir", stateDir, "--ingress-listen", `127.0.0.1:${ingress}`], AGENT_ENV);
+    await agent.waitFor(/connected transport=websocket/);
+    const mark = responses();
+    for (let i = 0; i < 3; i++) expect((await viaCaddy(appSlug)).status).toBe(200);
+    await waitFor("three more lines", () => responses() >= mark + 3);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(responses()).toBe(mark + 3);
+    // Nothing came twice.
+    const keys = got.map((m) => `${m.time} ${m.stream} ${m.line}`);
+    expect(new Set(keys).size).toBe(keys.length);
+    ws.close();
   });
 
   it("redeploys a new tag by slug from CI with a dkp_ key while a client keeps requesting, with no failed request", async () => {

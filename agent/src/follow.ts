@@ -1,0 +1,76 @@
+/**
+ * Follows app containers' logs while someone in the control plane listens,
+ * sending the lines over the agent's socket in small batches. A follow
+ * survives redeploys (it moves to the app's newest container) and stops when
+ * the control plane says nobody listens or the socket goes; the control plane
+ * asks again from the last line it got when the agent is back.
+ */
+import type { AppLogLine } from "../../src/protocol/agent.ts";
+import { sleep } from "./backoff.ts";
+import type { DockerEngine } from "./drivers/docker.ts";
+import type { Logger } from "./log.ts";
+import { LABEL_APP } from "./tasks/apps.ts";
+
+const BATCH_MS = 50;
+
+export class LogFollower {
+  private readonly docker: DockerEngine;
+  private readonly log: Logger;
+  private readonly follows = new Map<string, AbortController>();
+  private send: (appId: string, lines: AppLogLine[]) => void = () => {};
+
+  constructor(docker: DockerEngine, log: Logger) {
+    this.docker = docker;
+    this.log = log;
+  }
+
+  /** Where lines go: the current socket. */
+  attach(send: (appId: string, lines: AppLogLine[]) => void) {
+    this.send = send;
+  }
+
+  start(appId: string, since: string | null) {
+    this.stop(appId);
+    const abort = new AbortController();
+    this.follows.set(appId, abort);
+    void this.follow(appId, since, abort.signal);
+  }
+
+  stop(appId: string) {
+    this.follows.get(appId)?.abort();
+    this.follows.delete(appId);
+  }
+
+  stopAll() {
+    for (const appId of [...this.follows.keys()]) this.stop(appId);
+  }
+
+  private async follow(appId: string, since: string | null, signal: AbortSignal) {
+    let last = since;
+    let batch: AppLogLine[] = [];
+    let timer: NodeJS.Timeout | null = null;
+    const flush = () => {
+      timer = null;
+      if (!batch.length || signal.aborted) return;
+      this.send(appId, batch);
+      batch = [];
+    };
+    while (!signal.aborted) {
+      const current = (await this.docker.list({ [LABEL_APP]: appId }).catch(() => [])).sort((a, b) => Date.parse(b.created) - Date.parse(a.created))[0];
+      if (current) {
+        try {
+          for await (const line of this.docker.logs(current.id, { follow: true, since: last ?? undefined, signal })) {
+            batch.push(line);
+            last = line.time;
+            timer ??= setTimeout(flush, BATCH_MS);
+          }
+        } catch (err) {
+          if (!signal.aborted) this.log.debug("log follow ended", { app_id: appId, error: (err as Error).message });
+        }
+      }
+      // The container stopped or was replaced: look again shortly.
+      await sleep(1_000, signal);
+    }
+    if (timer) clearTimeout(timer);
+  }
+}
