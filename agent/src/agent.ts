@@ -100,7 +100,7 @@ export class Agent {
   }
 
   /** Answers a question from the control plane about an app's container (recent logs, stats). */
-  private async answer(ws: WebSocket, id: string, method: "app.logs" | "app.stats", params: { app_id: string; tail?: number }) {
+  private async answer(ws: WebSocket, id: string, method: "app.logs" | "app.stats" | "host.containers", params: { app_id: string; tail?: number }) {
     let reply: { type: "rpc_reply"; id: string; ok: boolean; result?: unknown; error?: string };
     try {
       const result = await appQuery(this.drivers, method, params);

@@ -80,7 +80,7 @@ export const ServerMessage = z.discriminatedUnion("type", [
   z.object({ type: z.literal("cancel"), job_id: z.string(), lease_id: z.string() }),
   z.object({ type: z.literal("heartbeat_ack"), at: z.number() }),
   /** A question for the agent that needs an answer now (an app's recent logs, its stats); answered by `rpc_reply`. */
-  z.object({ type: z.literal("rpc"), id: z.string(), method: z.enum(["app.logs", "app.stats"]), params: z.object({ app_id: z.string(), tail: z.number().int().optional() }) }),
+  z.object({ type: z.literal("rpc"), id: z.string(), method: z.enum(["app.logs", "app.stats", "host.containers"]), params: z.object({ app_id: z.string(), tail: z.number().int().optional() }) }),
   /** Someone watches this app's logs: stream its container's lines from `since` (ISO 8601, inclusive) until `unfollow`. */
   z.object({ type: z.literal("follow"), app_id: z.string(), since: z.string().nullable() }),
   z.object({ type: z.literal("unfollow"), app_id: z.string() }),
@@ -89,7 +89,7 @@ export const ServerMessage = z.discriminatedUnion("type", [
   z.object({ type: z.literal("error"), message: z.string() }),
 ]);
 export type ServerMessage = z.infer<typeof ServerMessage>;
-export type RpcMethod = "app.logs" | "app.stats";
+export type RpcMethod = "app.logs" | "app.stats" | "host.containers";
 
 /** A lease the agent still works on, named when it (re)connects or claims. */
 export const HeldLease = z.object({ job_id: z.string().max(64), lease_id: z.string().max(64) });

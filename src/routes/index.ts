@@ -19,6 +19,7 @@ import orgs from "./orgs";
 import projectMembers from "./project-members";
 import projects from "./projects";
 import system from "./system";
+import systemOverview from "./system-overview";
 
 export function apiV1() {
   const api = createRouter();
@@ -38,7 +39,7 @@ export function apiV1() {
     scheme: "bearer",
     description: "A host credential (`bha_…`) from `POST /agent/join`; good for that host's agent routes only.",
   });
-  for (const family of [system, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appRuntime, apiKeys, audit, hosts, jobs, agent, deploy, dev]) {
+  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appRuntime, apiKeys, audit, hosts, jobs, agent, deploy, dev]) {
     api.route("/", family);
   }
 

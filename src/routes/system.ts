@@ -6,6 +6,11 @@ const router = createRouter();
 // Time is frozen at 0 while a Worker's module loads, so the start is taken on the first request.
 let startedAt: number | null = null;
 
+/** Seconds since this isolate started serving. */
+export function uptimeSeconds(): number {
+  return Math.round((Date.now() - (startedAt ??= Date.now())) / 1000);
+}
+
 const SystemStatus = z
   .object({
     status: z.literal("ok"),
@@ -26,7 +31,7 @@ router.openapi(
   }),
   (c) =>
     c.json(
-      { status: "ok" as const, version: APP_VERSION, uptime: Math.round((Date.now() - (startedAt ??= Date.now())) / 1000), base_domain: c.env.BASE_DOMAIN },
+      { status: "ok" as const, version: APP_VERSION, uptime: uptimeSeconds(), base_domain: c.env.BASE_DOMAIN },
       200,
     ),
 );

@@ -137,6 +137,12 @@ describe("apps on a real Docker host", () => {
     expect(page.status).toBe(200);
     expect(page.text).toContain("hello v1");
 
+    // The host's containers, as its agent sees them now.
+    const listed = await api.call("GET", "/system/containers");
+    expect(listed.status).toBe(200);
+    expect(listed.body.containers.find((c: any) => c.id === app.container_id)).toMatchObject({ app_id: appId, state: "running" });
+    expect((await api.call("GET", "/system/resources")).body).toMatchObject({ containers_running: 1, hosts_online: 1 });
+
     // The request shows in the app's logs, with ISO times and stdout and stderr kept apart.
     const logs = await api.call("GET", `/apps/${appId}/logs?tail=50`);
     expect(logs.status, JSON.stringify(logs.body)).toBe(200);

@@ -198,7 +198,10 @@ async function updateLimits({ docker }: AppDrivers, ctx: TaskContext, p: Extract
 }
 
 /** Answers about an app's current container: its last log lines, or a stats sample (null when nothing runs). */
-export async function appQuery({ docker }: AppDrivers, method: "app.logs" | "app.stats", params: { app_id: string; tail?: number }): Promise<unknown> {
+export async function appQuery({ docker }: AppDrivers, method: "app.logs" | "app.stats" | "host.containers", params: { app_id: string; tail?: number }): Promise<unknown> {
+  if (method === "host.containers") {
+    return (await docker.list({})).map((c) => ({ id: c.id, name: c.names[0]?.replace(/^\//, "") ?? c.id.slice(0, 12), image: c.image, state: c.state, status: c.status, created: c.created, app_id: c.labels[LABEL_APP] ?? null }));
+  }
   const c = await current(docker, params.app_id);
   if (method === "app.logs") return c ? await docker.logs(c.id, { tail: params.tail ?? 100 }) : [];
   if (!c || c.state !== "running") return null;
