@@ -31,6 +31,8 @@ export default defineConfig({
         test: {
           name: "node",
           include: ["test/node/**/*.test.ts", "agent/test/**/*.test.ts"],
+          // dockerd, the registry and Caddy for the Docker host tests (test/host/setup.sh).
+          globalSetup: ["test/node/global-setup.ts"],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },
