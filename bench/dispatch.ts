@@ -16,15 +16,12 @@ import { parseArgs } from "node:util";
 import { startAgent } from "../test/node/support/agent.ts";
 import { signedUp } from "../test/node/support/client.ts";
 import { startDevServer } from "../test/node/support/dev-server.ts";
+import { pct } from "./stats.ts";
 
 const { values } = parseArgs({ options: { jobs: { type: "string", default: "60" }, concurrency: { type: "string", default: "8" } } });
 const JOBS = Number(values.jobs);
 const CONCURRENCY = Number(values.concurrency);
 
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
-};
 const ms = (x: number) => `${x.toFixed(1)} ms`;
 
 interface Result {

@@ -40,6 +40,7 @@ export class TaskRun {
   private readonly abort = new AbortController();
   private progressNote: { step: number; total: number; percent: number; message: string } | undefined;
   private lost = false;
+  private progressTimer: NodeJS.Timeout | null = null;
   onEnd: (run: TaskRun) => void = () => {};
   onFatal: (err: ApiFailure) => void = () => {};
 
@@ -162,7 +163,11 @@ export class TaskRun {
       progress: (step, total, message) => {
         this.progressNote = { step, total, percent: Math.round((step / total) * 100), message: message.slice(0, 500) };
         this.log.info(message, { job_id: this.jobId, step, total });
-        void this.report("renew", { progress: this.progressNote }).catch(() => undefined);
+        // Coalesced: one report per quarter second at most, so quick steps do not compete with the work.
+        this.progressTimer ??= setTimeout(() => {
+          this.progressTimer = null;
+          if (!this.abort.signal.aborted) void this.report("renew", { progress: this.progressNote }).catch(() => undefined);
+        }, 250);
       },
       output: (stream, text) => {
         this.shipper.push(stream, text.endsWith("\n") ? text : `${text}\n`);

@@ -5,13 +5,13 @@
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgent, type AgentProcess } from "./support/agent";
 import { type Client, client, signedUp } from "./support/client";
 import { type DevServer, freePort, startDevServer } from "./support/dev-server";
+import { getWithHost } from "./support/http";
 
 const REGISTRY = "127.0.0.1:5000";
 const IMAGE_V1 = `${REGISTRY}/berth/hello:v1`;
@@ -73,20 +73,8 @@ afterAll(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-/** GET through Caddy by the app's hostname (node:http: fetch does not let a caller set Host). */
-function viaCaddy(appSlug: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve) => {
-    const req = request({ host: "127.0.0.1", port: ingress, path: "/", headers: { host: `${appSlug}-app.localhost` }, timeout: 5_000, agent: false }, (res) => {
-      let text = "";
-      res.setEncoding("utf8").on("data", (d: string) => (text += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
-      res.on("error", (err) => resolve({ status: 0, text: String(err) }));
-    });
-    req.on("timeout", () => req.destroy(new Error("timed out")));
-    req.on("error", (err) => resolve({ status: 0, text: String(err) }));
-    req.end();
-  });
-}
+/** GET through Caddy by the app's hostname. */
+const viaCaddy = (appSlug: string) => getWithHost(ingress, `${appSlug}-app.localhost`);
 
 async function waitJob(jobId: string, seconds = 120) {
   const end = Date.now() + seconds * 1000;

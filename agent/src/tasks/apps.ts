@@ -41,6 +41,24 @@ export function appTask(drivers: AppDrivers, payload: AppPayload): Task {
   }
 }
 
+/** Caddy instances whose ingress server this process has set up; checked again only when a route change fails (Caddy restarted). */
+const ingressReady = new WeakSet<CaddyAdmin>();
+
+async function route(caddy: CaddyAdmin, appId: string, hostname: string, upstream: string) {
+  if (!ingressReady.has(caddy)) {
+    await caddy.ensureServer();
+    ingressReady.add(caddy);
+  }
+  try {
+    await caddy.setRoute(appId, hostname, upstream);
+  } catch {
+    ingressReady.delete(caddy);
+    await caddy.ensureServer();
+    ingressReady.add(caddy);
+    await caddy.setRoute(appId, hostname, upstream);
+  }
+}
+
 async function appContainers(docker: DockerEngine, appId: string) {
   return (await docker.list({ [LABEL_APP]: appId })).sort(newestFirst);
 }
@@ -48,6 +66,7 @@ async function appContainers(docker: DockerEngine, appId: string) {
 /** Resolves when something accepts connections on the port (the app is up), or rejects after `timeoutMs`. */
 async function waitForPort(port: number, timeoutMs: number, stillRunning: () => Promise<boolean>, signal: AbortSignal): Promise<void> {
   const end = Date.now() + timeoutMs;
+  let pause = 10;
   while (Date.now() < end && !signal.aborted) {
     const open = await new Promise<boolean>((resolve) => {
       const socket = connect({ host: "127.0.0.1", port });
@@ -70,7 +89,8 @@ async function waitForPort(port: number, timeoutMs: number, stillRunning: () => 
     });
     if (open) return;
     if (!(await stillRunning())) throw new Error("the container exited or keeps restarting");
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, pause));
+    pause = Math.min(pause * 2, 200);
   }
   throw new Error(`nothing answered on the app's port within ${Math.round(timeoutMs / 1000)} s`);
 }
@@ -140,8 +160,7 @@ async function deploy({ docker, caddy }: AppDrivers, ctx: TaskContext, p: Deploy
   }
 
   ctx.progress(4, total, `Routing ${p.hostname} to the new container`);
-  await caddy.ensureServer();
-  await caddy.setRoute(p.app_id, p.hostname, `127.0.0.1:${hostPort}`);
+  await route(caddy, p.app_id, p.hostname, `127.0.0.1:${hostPort}`);
 
   ctx.progress(5, total, "Stopping the previous container");
   for (const old of await appContainers(docker, p.app_id)) {
@@ -164,10 +183,7 @@ async function startOrRestart({ docker, caddy }: AppDrivers, ctx: TaskContext, p
   else if (c.state !== "running") await docker.start(c.id);
   const info = await docker.inspect(c.id);
   // A restarted container gets a new loopback port: move the route with it.
-  if (info?.hostPort) {
-    await caddy.ensureServer();
-    await caddy.setRoute(p.app_id, p.hostname, `127.0.0.1:${info.hostPort}`);
-  }
+  if (info?.hostPort) await route(caddy, p.app_id, p.hostname, `127.0.0.1:${info.hostPort}`);
   ctx.output("stdout", `${restart ? "restarted" : "started"} ${c.id.slice(0, 12)}`);
   return { status: "succeeded", result: { container_id: c.id, host_port: info?.hostPort ?? null } };
 }
