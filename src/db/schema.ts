@@ -408,3 +408,23 @@ export const appStat = sqliteTable(
   },
   (t) => [index("app_stat_app_at_idx").on(t.appId, t.at)],
 );
+
+/** Private image registries of an org (Dockup's /registries): deploys of images from them pull with these credentials. */
+export const registry = sqliteTable(
+  "registry",
+  {
+    id: text("id").primaryKey(),
+    orgId: text("org_id")
+      .notNull()
+      .references(() => org.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    /** The registry's host and port as image references name it, e.g. `ghcr.io` or `127.0.0.1:5001`. */
+    url: text("url").notNull(),
+    username: text("username"),
+    /** AES-GCM ciphertext (src/lib/secrets.ts) of the password or token; never returned. */
+    passwordCiphertext: text("password_ciphertext"),
+    createdBy: text("created_by").references(() => user.id, { onDelete: "set null" }),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("registry_org_url_uq").on(t.orgId, t.url)],
+);

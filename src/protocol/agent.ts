@@ -44,6 +44,8 @@ export const JobPayload = z.discriminatedUnion("type", [
     memory_limit_mb: z.number().int().min(4).max(1_048_576),
     /** The app has env vars to fetch for this lease. */
     has_env: z.boolean(),
+    /** The image's registry has credentials in the org, fetched with the env vars. */
+    has_registry_auth: z.boolean().default(false),
     /** Seconds the new container gets to answer on its port. */
     health_timeout_seconds: z.number().int().min(1).max(600),
   }),

@@ -17,6 +17,7 @@ import {
 } from "../protocol/agent";
 import { applyAppReport } from "../services/app-reports";
 import { readAppEnvVars } from "../services/apps";
+import { registryAuthFor } from "../services/registries";
 import { agentSettings } from "../services/host-settings";
 import { hostByCredential, joinHost, recordHeartbeat, type HostRow } from "../services/hosts";
 import { json, jsonBody, Ok, slugParam } from "./schemas";
@@ -211,17 +212,28 @@ router.openapi(
     path: "/agent/leases/{lease}/env",
     tags,
     security,
-    summary: "The env vars of the app a deploy lease is for, decrypted for this lease only",
+    summary: "The secrets of the deploy a lease is for: the app's env vars and its image registry's credentials",
     description: "Secrets never travel in job payloads; the agent fetches them here while its lease is valid, over its own credential.",
     request: { params: LeaseParams },
-    responses: { 200: json(z.object({ env: z.record(z.string(), z.string()) }), "The env vars"), 409: conflict, ...errorResponses },
+    responses: {
+      200: json(
+        z.object({
+          env: z.record(z.string(), z.string()),
+          registry_auth: z.object({ username: z.string(), password: z.string(), serveraddress: z.string() }).nullable(),
+        }),
+        "The secrets",
+      ),
+      409: conflict,
+      ...errorResponses,
+    },
   }),
   async (c) => {
     const leased = await hostStub(c.env, hostOf(c).id).leased(c.req.valid("param").lease);
     if (!leased) staleLease("This lease is no longer valid; drop the work");
-    if (leased.payload.type !== "app.deploy") return c.json({ env: {} }, 200);
-    const [row] = await c.var.db.select({ envCiphertext: app.envCiphertext }).from(app).where(eq(app.id, leased.payload.app_id));
-    return c.json({ env: row ? await readAppEnvVars(c.env, row) : {} }, 200);
+    if (leased.payload.type !== "app.deploy") return c.json({ env: {}, registry_auth: null }, 200);
+    const [row] = await c.var.db.select({ envCiphertext: app.envCiphertext, orgId: app.orgId }).from(app).where(eq(app.id, leased.payload.app_id));
+    if (!row) return c.json({ env: {}, registry_auth: null }, 200);
+    return c.json({ env: await readAppEnvVars(c.env, row), registry_auth: await registryAuthFor(c.var.db, c.env, row.orgId, leased.payload.image) }, 200);
   },
 );
 

@@ -18,6 +18,7 @@ import orgProjects from "./org-projects";
 import orgs from "./orgs";
 import projectMembers from "./project-members";
 import projects from "./projects";
+import registries from "./registries";
 import system from "./system";
 import systemOverview from "./system-overview";
 
@@ -39,7 +40,7 @@ export function apiV1() {
     scheme: "bearer",
     description: "A host credential (`bha_…`) from `POST /agent/join`; good for that host's agent routes only.",
   });
-  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appRuntime, apiKeys, audit, hosts, jobs, agent, deploy, dev]) {
+  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appRuntime, apiKeys, audit, hosts, jobs, agent, deploy, registries, dev]) {
     api.route("/", family);
   }
 

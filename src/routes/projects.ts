@@ -65,8 +65,8 @@ const CreateProjectInput = z
   })
   .openapi("CreateProjectInput");
 
-/** The org a new project goes to: named in the body, the key's org, or the caller's personal org. */
-async function targetOrgSlug(c: Context<AppEnv>, requested?: string): Promise<string> {
+/** The org a request is about when it names none: named in the body or query, the key's org, or the caller's personal org. */
+export async function targetOrgSlug(c: Context<AppEnv>, requested?: string): Promise<string> {
   const p = requirePrincipal(c);
   if (p.type === "api_key" && p.key.kind === "org") {
     const o = await findOrgById(c.var.db, p.key.orgId!);

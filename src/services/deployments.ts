@@ -14,6 +14,7 @@ import { newId } from "../lib/ids";
 import type { JobPayload } from "../protocol/agent";
 import { agentSettings } from "./host-settings";
 import { hostStatus, type HostRow } from "./hosts";
+import { hasRegistryAuth } from "./registries";
 
 export type AppRow = typeof app.$inferSelect;
 type AppAction = "app.start" | "app.stop" | "app.restart" | "app.remove";
@@ -76,6 +77,7 @@ export async function startDeploy(db: Database, env: Env, row: AppRow, createdBy
     cpu_limit: row.cpuLimit,
     memory_limit_mb: row.memoryLimit,
     has_env: row.envKeys.length > 0,
+    has_registry_auth: await hasRegistryAuth(db, row.orgId, row.image),
     health_timeout_seconds: HEALTH_TIMEOUT_SECONDS,
   };
   const job = await projectStub(env, projectScope(row.projectId)).createJob(projectScope(row.projectId), {

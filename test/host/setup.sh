@@ -10,6 +10,8 @@
 #   127.0.0.1:5000/berth/broken:v1  exits at once with "boom" on stderr
 #   127.0.0.1:5000/berth/pulltest:v1  hello:v1 under another name, for the test that
 #                                   removes its local copy and pulls it again
+#   127.0.0.1:5001/berth/private:v1 hello:v1 in a second registry that wants a password
+#                                   (htpasswd: berth / berth-registry-test)
 #
 # The local copies of the images are removed after the push so that a deploy
 # goes through a real pull. Run as root; idempotent: what already answers is
@@ -22,7 +24,12 @@ STATE=/tmp/berth-host
 REGISTRY=127.0.0.1:5000
 REGISTRY_DATA=/var/lib/berth-registry
 CADDY_ADMIN=127.0.0.1:2019
-PACKAGES=(docker.io caddy docker-registry busybox-static curl)
+PRIVATE_REGISTRY=127.0.0.1:5001
+PRIVATE_DATA=/var/lib/berth-registry-private
+# The private registry's one account, for the registry-credential tests (test data, not a secret).
+PRIVATE_USER=berth
+PRIVATE_PASSWORD=berth-registry-test
+PACKAGES=(docker.io caddy docker-registry busybox-static curl apache2-utils)
 
 started=$SECONDS
 mkdir -p "$STATE"
@@ -125,6 +132,36 @@ EOF
 fi
 say registry "http://$REGISTRY (no auth): $registry_note"
 
+# --- private registry (htpasswd) -----------------------------------------------
+private_up() { [[ $(http_status "http://$PRIVATE_REGISTRY/v2/") == 401 ]]; }
+if private_up; then
+  private_note="already running"
+else
+  mkdir -p "$PRIVATE_DATA"
+  htpasswd -Bbn "$PRIVATE_USER" "$PRIVATE_PASSWORD" >"$STATE/private.htpasswd"
+  cat >"$STATE/registry-private.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $PRIVATE_DATA
+http:
+  addr: $PRIVATE_REGISTRY
+auth:
+  htpasswd:
+    realm: berth-test
+    path: $STATE/private.htpasswd
+EOF
+  spawn "$STATE/registry-private.log" docker-registry serve "$STATE/registry-private.yml"
+  wait_for 30 private_up || {
+    tail -n 20 "$STATE/registry-private.log" >&2 || true
+    die "the private registry did not answer 401 on $PRIVATE_REGISTRY within 30 s (log: $STATE/registry-private.log)"
+  }
+  private_note="started (data $PRIVATE_DATA, log $STATE/registry-private.log)"
+fi
+say private "http://$PRIVATE_REGISTRY (htpasswd $PRIVATE_USER): $private_note"
+
 # --- caddy ------------------------------------------------------------------
 caddy_up() { [[ $(http_status "http://$CADDY_ADMIN/config/") == 200 ]]; }
 if caddy_up; then
@@ -188,6 +225,28 @@ else
   echo "$IMAGES_VERSION" >"$REGISTRY_DATA/berth-images.version"
   images_note="built and pushed"
 fi
+# The private image: hello:v1 behind the password, pushed with a throwaway Docker config so
+# no credential stays in root's ~/.docker.
+PRIVATE_IMAGE=$PRIVATE_REGISTRY/berth/private:v1
+private_has() {
+  [[ $(curl -s -o /dev/null -m 5 -w '%{http_code}' -u "$PRIVATE_USER:$PRIVATE_PASSWORD" \
+    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "http://$PRIVATE_REGISTRY/v2/berth/private/manifests/v1") == 200 ]]
+}
+if private_has; then
+  private_image_note="already in the registry"
+else
+  docker pull -q "${IMAGES[0]}" >/dev/null
+  docker tag "${IMAGES[0]}" "$PRIVATE_IMAGE"
+  login_dir=$(mktemp -d "$STATE/docker-config.XXXXXX")
+  printf '%s' "$PRIVATE_PASSWORD" | DOCKER_CONFIG=$login_dir docker login -u "$PRIVATE_USER" --password-stdin "$PRIVATE_REGISTRY" >/dev/null 2>&1
+  DOCKER_CONFIG=$login_dir docker push -q "$PRIVATE_IMAGE" >/dev/null
+  rm -rf "$login_dir"
+  docker rmi "$PRIVATE_IMAGE" >/dev/null 2>&1 || true
+  private_image_note="pushed"
+fi
+say private "$PRIVATE_IMAGE: $private_image_note, no local copy"
+
 # Deploys must pull. A tag a container still uses stays (Docker refuses without force).
 for ref in "${IMAGES[@]}"; do
   docker image inspect "$ref" >/dev/null 2>&1 && { docker rmi "$ref" >/dev/null 2>&1 || true; }

@@ -343,6 +343,23 @@ describe("apps on a real Docker host", () => {
     expect((await viaCaddy(appSlug)).text).toContain("hello v1");
   });
 
+  it("pulls from a private registry with the org's credentials, and fails readably without them", async () => {
+    const made = await api.call("POST", `/projects/${projectId}/apps`, { name: `Private ${Date.now().toString(36)}`, image: `127.0.0.1:5001/berth/private:v1`, memory_limit: 64 });
+    expect(made.status).toBe(201);
+    createdApps.push(made.body.id);
+    const first = await waitJob((await api.call("POST", `/apps/${made.body.id}/deploy`)).body.job.id);
+    expect(first.status).toBe("failed");
+    expect(first.error).toMatch(/credentials missing or wrong/);
+
+    const reg = await api.call("POST", "/registries", { name: "private", url: "127.0.0.1:5001", username: "berth", password: "berth-registry-test" });
+    expect(reg.status).toBe(201);
+    const second = await waitJob((await api.call("POST", `/apps/${made.body.id}/deploy`)).body.job.id);
+    expect(second.status, second.error).toBe("succeeded");
+    expect((await viaCaddy(made.body.slug)).text).toContain("hello v1");
+    expect(agent.output()).not.toContain("berth-registry-test");
+    expect((await api.call("DELETE", `/apps/${made.body.id}`)).status).toBe(200);
+  });
+
   it("deletes the app: the container and the route are gone", async () => {
     const res = await api.call("DELETE", `/apps/${appId}`);
     expect(res.status).toBe(200);

@@ -8,7 +8,7 @@
 import { connect } from "node:net";
 import type { JobPayload } from "../../../src/protocol/agent.ts";
 import type { CaddyAdmin } from "../drivers/caddy.ts";
-import type { ContainerSummary, DockerEngine } from "../drivers/docker.ts";
+import type { ContainerSummary, DockerEngine, RegistryAuth } from "../drivers/docker.ts";
 import type { Task, TaskContext, TaskOutcome } from "../task.ts";
 
 export interface AppDrivers {
@@ -106,9 +106,14 @@ async function lastLines(docker: DockerEngine, id: string): Promise<string> {
 
 async function deploy({ docker, caddy }: AppDrivers, ctx: TaskContext, p: DeployPayload): Promise<TaskOutcome> {
   const total = 5;
+  // Secrets for this deploy only: the app's env vars and the registry's credentials.
+  const secrets =
+    p.has_env || p.has_registry_auth
+      ? await ctx.api.call<{ env: Record<string, string>; registry_auth: RegistryAuth | null }>("GET", `/agent/leases/${ctx.lease.lease_id}/env`)
+      : { env: {}, registry_auth: null };
   ctx.progress(1, total, `Pulling ${p.image}`);
   try {
-    await docker.pull(p.image, null, { signal: ctx.signal });
+    await docker.pull(p.image, secrets.registry_auth, { signal: ctx.signal });
   } catch (err) {
     return { status: "failed", error: (err as Error).message };
   }
@@ -121,11 +126,10 @@ async function deploy({ docker, caddy }: AppDrivers, ctx: TaskContext, p: Deploy
     id = earlier.id;
   } else {
     ctx.progress(2, total, "Creating the container");
-    const env = p.has_env ? (await ctx.api.call<{ env: Record<string, string> }>("GET", `/agent/leases/${ctx.lease.lease_id}/env`)).env : {};
     id = await docker.create({
       name: `berth-${p.slug}-${p.deployment_id.replace(/^dep_/, "").slice(0, 10)}`,
       image: p.image,
-      env,
+      env: secrets.env,
       cmd: p.command,
       labels: { [LABEL_APP]: p.app_id, [LABEL_DEPLOYMENT]: p.deployment_id, [LABEL_JOB]: ctx.lease.job_id, "berth.slug": p.slug },
       internalPort: p.internal_port,
