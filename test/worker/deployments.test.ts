@@ -1,0 +1,118 @@
+/** Deploys through the API: who may deploy, where a deploy goes, and what it records. */
+import { describe, expect, it } from "vitest";
+import { api, createOrgKey, env, orgWithEveryRole, signUp, type TestUser } from "./helpers";
+
+async function onlineHost(owner: TestUser, orgSlug: string, name: string, memoryMb: number) {
+  const created = await api(`/org/${orgSlug}/hosts`, { token: owner.token, body: { name, kind: "docker" } });
+  expect(created.status, created.text).toBe(201);
+  const joined = await api("/agent/join", { body: { join_token: created.body.join_token, agent_version: "test", facts: { cpus: 2, memory_bytes: memoryMb * 1024 * 1024 } } });
+  expect(joined.status, joined.text).toBe(201);
+  return { id: created.body.host.id as string, credential: joined.body.credential as string };
+}
+
+async function newApp(owner: TestUser, projectId: string, memory_limit = 256) {
+  const res = await api(`/projects/${projectId}/apps`, { token: owner.token, body: { name: `App ${Math.random().toString(36).slice(2, 8)}`, image: "127.0.0.1:5000/berth/hello:v1", memory_limit } });
+  expect(res.status, res.text).toBe(201);
+  return res.body;
+}
+
+describe("deploys", () => {
+  it("place an app on the online Docker host with the most memory left, and keep it there", async () => {
+    const owner = await signUp();
+    const small = await onlineHost(owner, owner.orgSlug, "small", 1024);
+    const big = await onlineHost(owner, owner.orgSlug, "big", 4096);
+    const app = await newApp(owner, owner.projectId);
+
+    const first = await api(`/apps/${app.id}/deploy`, { token: owner.token, method: "POST" });
+    expect(first.status, first.text).toBe(202);
+    expect(first.body).toMatchObject({ status: "pending", image: "127.0.0.1:5000/berth/hello:v1", deployment: { status: "pending" } });
+    expect(first.body.job).toMatchObject({ type: "app.deploy", host_id: big.id, instance: app.id });
+    expect((await api(`/apps/${app.id}`, { token: owner.token })).body.app.host_id).toBe(big.id);
+
+    // Even when the other host now has more room, the app stays where it is.
+    await env.DB.prepare("UPDATE host SET facts = json_set(facts, '$.memory_bytes', ?) WHERE id = ?").bind(64 * 1024 ** 3, small.id).run();
+    const second = await api(`/deploy/${app.slug}`, { token: owner.token, method: "POST" });
+    expect(second.status, second.text).toBe(202);
+    expect(second.body.job.host_id).toBe(big.id);
+
+    // Its host gone, it moves.
+    expect((await api(`/org/${owner.orgSlug}/hosts/${big.id}`, { token: owner.token, method: "DELETE" })).status).toBe(200);
+    const third = await api(`/apps/${app.id}/deploy`, { token: owner.token, method: "POST" });
+    expect(third.body.job.host_id).toBe(small.id);
+
+    // The deploys whose host was deleted under them fail with the reason (at once, or when the Queue hands them over).
+    const stranded = async () => (await api(`/apps/${app.id}/deployments`, { token: owner.token })).body.find((d: any) => d.id === second.body.deployment.id);
+    const end = Date.now() + 10_000;
+    while ((await stranded()).status === "pending" && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    expect((await stranded()).status).toBe("failed");
+    expect((await stranded()).error).toMatch(/host was deleted/);
+    expect((await api(`/apps/${app.id}/deployments`, { token: owner.token })).body).toHaveLength(3);
+  });
+
+  it("refuse with 409 when no host is online or none has room", async () => {
+    const owner = await signUp();
+    const app = await newApp(owner, owner.projectId);
+    const none = await api(`/apps/${app.id}/deploy`, { token: owner.token, method: "POST" });
+    expect(none.status).toBe(409);
+    expect(none.body.error.code).toBe("no_host_available");
+
+    await onlineHost(owner, owner.orgSlug, "tiny", 128);
+    const tooBig = await api(`/apps/${app.id}/deploy`, { token: owner.token, method: "POST" });
+    expect(tooBig.status).toBe(409);
+    expect(tooBig.body.error.message).toMatch(/256 MB/);
+    // Nothing was recorded for refused deploys.
+    expect((await api(`/apps/${app.id}/deployments`, { token: owner.token })).body).toEqual([]);
+  });
+
+  it("change the image by slug, and answer with the app, the deployment and the slug", async () => {
+    const owner = await signUp();
+    await onlineHost(owner, owner.orgSlug, "box", 4096);
+    const app = await newApp(owner, owner.projectId);
+    const res = await api(`/deploy/${app.slug}`, { token: owner.token, body: { image: "127.0.0.1:5000/berth/hello:v2" } });
+    expect(res.status, res.text).toBe(202);
+    expect(res.body).toMatchObject({ slug: app.slug, app: { id: app.id, image: "127.0.0.1:5000/berth/hello:v2" }, deployment: { image: "127.0.0.1:5000/berth/hello:v2", status: "pending" } });
+    expect((await api(`/deploy/${app.slug}`, { token: owner.token, body: { image: "has space" } })).status).toBe(400);
+    expect((await api(`/deploy/no-such-app-here`, { token: owner.token, method: "POST" })).status).toBe(404);
+  });
+
+  it("are allowed to developers and to dkp_, full and deploy keys; not to viewers, read-only keys or other orgs", async () => {
+    const t = await orgWithEveryRole();
+    await onlineHost(t.owner, t.slug, "box", 8192);
+    const project = await api(`/org/${t.slug}/projects`, { token: t.owner.token, body: { name: "Shop" } });
+    const app = await newApp(t.owner, project.body.project.id, 64);
+    const deploy = (token: string) => api(`/deploy/${app.slug}`, { token, method: "POST" });
+
+    expect((await deploy(t.developer.token)).status).toBe(202);
+    expect((await deploy(t.viewer.token)).status).toBe(403);
+    const dkp = await api("/api-keys", { token: t.developer.token, body: { name: "ci" } });
+    expect((await deploy(dkp.body.key)).status).toBe(202);
+    expect((await deploy((await createOrgKey(t.owner, t.slug, "deploy")).key)).status).toBe(202);
+    expect((await deploy((await createOrgKey(t.owner, t.slug, "full")).key)).status).toBe(202);
+    expect((await deploy((await createOrgKey(t.owner, t.slug, "read-only")).key)).status).toBe(403);
+
+    const outsider = await signUp();
+    expect((await deploy(outsider.token)).status).toBe(404);
+    for (const action of ["start", "stop", "restart", "deploy"]) {
+      expect((await api(`/apps/${app.id}/${action}`, { token: outsider.token, method: "POST" })).status, action).toBe(404);
+    }
+    expect((await api(`/apps/${app.id}/logs`, { token: outsider.token })).status).toBe(404);
+    expect((await api(`/apps/${app.id}/stats`, { token: outsider.token })).status).toBe(404);
+    expect((await api(`/apps/${app.id}/stats/history`, { token: outsider.token })).status).toBe(404);
+    expect((await deploy("")).status).toBe(401);
+  });
+
+  it("answer 409 not_deployed to lifecycle actions on an app that never ran, and 503 for logs when the agent is away", async () => {
+    const owner = await signUp();
+    const app = await newApp(owner, owner.projectId);
+    const start = await api(`/apps/${app.id}/start`, { token: owner.token, method: "POST" });
+    expect(start.status).toBe(409);
+    expect(start.body.error.code).toBe("not_deployed");
+    expect((await api(`/apps/${app.id}/logs`, { token: owner.token })).body).toEqual([]);
+
+    await onlineHost(owner, owner.orgSlug, "box", 4096);
+    expect((await api(`/apps/${app.id}/deploy`, { token: owner.token, method: "POST" })).status).toBe(202);
+    const logs = await api(`/apps/${app.id}/logs`, { token: owner.token });
+    expect(logs.status).toBe(503);
+    expect(logs.body.error.code).toBe("host_unreachable");
+  });
+});
