@@ -155,6 +155,7 @@ describe("apps on a real Docker host", () => {
     // …and never reached an API response or the agent's log.
     expect(JSON.stringify(await api.call("GET", `/apps/${appId}`))).not.toContain("secret-greeting-value");
     expect(agent.output()).not.toContain("secret-greeting-value");
+    expect(server.output()).not.toContain("secret-greeting-value");
   });
 
   it("streams the app's logs over a WebSocket, across an agent reconnect, without losing or repeating a line", async () => {
@@ -357,6 +358,7 @@ describe("apps on a real Docker host", () => {
     expect(second.status, second.error).toBe("succeeded");
     expect((await viaCaddy(made.body.slug)).text).toContain("hello v1");
     expect(agent.output()).not.toContain("berth-registry-test");
+    expect(server.output()).not.toContain("berth-registry-test");
     expect((await api.call("DELETE", `/apps/${made.body.id}`)).status).toBe(200);
   });
 
