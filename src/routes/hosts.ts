@@ -55,8 +55,8 @@ function agentCommand(c: Context<AppEnv>, token: string) {
   return `npm run agent -- --url ${c.env.PUBLIC_URL ?? new URL(c.req.url).origin} --join-token ${token}`;
 }
 
-async function loadHost(c: Context<AppEnv>, orgId: string, id: string) {
-  const row = await findHost(c.var.db, orgId, id);
+async function loadHost(c: Context<AppEnv>, orgId: string, id: string, opts: { includeDeleted?: boolean } = {}) {
+  const row = await findHost(c.var.db, orgId, id, opts);
   if (!row) throw notFound("Host", "host_not_found");
   return row;
 }
@@ -188,10 +188,11 @@ router.openapi(
   },
 );
 
+/** A job of the org's host; a deleted host's jobs stay readable, so the reason they ended can be seen. */
 async function loadHostJob(c: Context<AppEnv>, permission: "host:read" | "host:manage") {
   const { slug, id, job } = c.req.param() as { slug: string; id: string; job: string };
   const { org } = await authorizeOrg(c, slug, permission);
-  const row = await loadHost(c, org.id, id);
+  const row = await loadHost(c, org.id, id, { includeDeleted: true });
   const stub = projectStub(c.env, hostScope(row.id));
   const record = await stub.getJob(job);
   if (!record) throw notFound("Job", "job_not_found");

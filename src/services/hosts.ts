@@ -57,8 +57,12 @@ export function listHosts(db: Database, orgId: string) {
   return db.select().from(host).where(and(eq(host.orgId, orgId), isNull(host.deletedAt))).orderBy(desc(host.createdAt));
 }
 
-export async function findHost(db: Database, orgId: string, id: string) {
-  const [row] = await db.select().from(host).where(and(eq(host.id, id), eq(host.orgId, orgId), isNull(host.deletedAt)));
+/** A live host of the org; `includeDeleted` also finds a deleted one (its jobs stay readable). */
+export async function findHost(db: Database, orgId: string, id: string, opts: { includeDeleted?: boolean } = {}) {
+  const [row] = await db
+    .select()
+    .from(host)
+    .where(and(eq(host.id, id), eq(host.orgId, orgId), opts.includeDeleted ? undefined : isNull(host.deletedAt)));
   return row ?? null;
 }
 

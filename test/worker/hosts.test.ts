@@ -616,12 +616,14 @@ describe("deleting a host", () => {
     expect(waited.body.job.status).toBe("failed");
     expect(waited.body.job.error).toMatch(/host was deleted/i);
 
-    // So do the host's own jobs (no longer reachable through the API: read them from their Durable Object).
-    const hostJobs = env.PROJECT_DO.get(env.PROJECT_DO.idFromName(`host:${h.id}`));
+    // So do the host's own jobs, which stay readable through the API after the host is gone.
     for (const id of [running.id, queued.id]) {
-      const job = await until(`job ${id} to fail`, () => hostJobs.getJob(id), (j) => j?.status === "failed");
-      expect(job!.error).toMatch(/host was deleted/i);
+      const waitedJob = await api(`${hostPath(h.id)}/jobs/${id}/wait?timeout=5`, { token: t.viewer.token });
+      expect(waitedJob.status, waitedJob.text).toBe(200);
+      expect(waitedJob.body.job.status).toBe("failed");
+      expect(waitedJob.body.job.error).toMatch(/host was deleted/i);
     }
+    expect((await api(`${hostPath(h.id)}/jobs/${running.id}`, { token: outsider.token })).status).toBe(404);
 
     // The join-token route no longer knows it either.
     const rejoin = await api(`${hostPath(h.id)}/join-token`, { token: t.owner.token, method: "POST" });
