@@ -7,7 +7,7 @@
  */
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { AGENT_PROTOCOL_VERSION, type Lease, ServerMessage } from "../../src/protocol/agent.ts";
+import { AGENT_PROTOCOL_VERSION, type Lease, Lease as LeaseSchema, ServerMessage } from "../../src/protocol/agent.ts";
 import { ApiFailure, type ControlPlane, type LeaseOp } from "./api.ts";
 import { Backoff, sleep } from "./backoff.ts";
 import { collectFacts } from "./facts.ts";
@@ -171,7 +171,35 @@ export class Agent {
     }
   }
 
-  private accept(lease: Lease) {
+  private readonly appLocks = new Map<string, Promise<unknown>>();
+
+  /** Runs `fn` after every earlier job of the same app has finished: two deploys, or a deploy and a delete, never interleave. */
+  private oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.appLocks.get(key) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(fn);
+    const tail = next.catch(() => undefined);
+    this.appLocks.set(key, tail);
+    void tail.then(() => {
+      if (this.appLocks.get(key) === tail) this.appLocks.delete(key);
+    });
+    return next;
+  }
+
+  /** Takes a lease; one the agent cannot take (an unknown job type from a newer control plane, a bad id) is logged and left to expire. */
+  private accept(raw: unknown) {
+    const parsed = LeaseSchema.safeParse(raw);
+    if (!parsed.success) {
+      this.log.warn("ignoring a lease this agent does not understand; upgrade the agent", { error: parsed.error.issues[0]?.message });
+      return;
+    }
+    try {
+      this.take(parsed.data);
+    } catch (err) {
+      this.log.error("could not take a lease", { job_id: parsed.data.job_id, error: (err as Error).message });
+    }
+  }
+
+  private take(lease: Lease) {
     const existing = this.runs.get(lease.job_id);
     if (existing) return existing.adopt(lease);
     const payload = lease.payload;
@@ -182,7 +210,7 @@ export class Agent {
     if (payload.type === "host.exec") {
       run = new JobRun(this.state, this.api, this.log, lease);
     } else {
-      run = new TaskRun(this.state, this.api, this.log, lease, appTask(this.drivers, payload));
+      run = new TaskRun(this.state, this.api, this.log, lease, appTask(this.drivers, payload), (fn) => this.oneAtATime(payload.app_id, fn));
     }
     run.onEnd = end;
     run.onFatal = (err) => this.refuse(err);
@@ -241,6 +269,14 @@ export class Agent {
         ws.send(JSON.stringify({ type: "hello", agent_version: AGENT_VERSION, held: this.held() }));
       });
       ws.addEventListener("message", (event) => {
+        try {
+          onMessage(event);
+        } catch (err) {
+          // One bad message must not take the agent down.
+          this.log.error("could not handle a message from the control plane", { error: (err as Error).message });
+        }
+      });
+      const onMessage = (event: MessageEvent) => {
         lastHeard = Date.now();
         if (event.data === "pong") return;
         let msg;
@@ -283,7 +319,7 @@ export class Agent {
           const run = this.runs.get(m.job_id);
           if (run && run.leaseId === m.lease_id) run.cancel();
         }
-      });
+      };
       const closed = (code: number, reason: string) => {
         clearInterval(watchdog);
         if (this.ws === ws) {

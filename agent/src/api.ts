@@ -53,7 +53,7 @@ export class ControlPlane {
         const res = await viaSocket;
         if (res.status === 200) return res.body as T;
         const code: string = res.body?.error?.code ?? `http_${res.status}`;
-        throw new ApiFailure("stale", res.status, code, res.body?.error?.message ?? "refused");
+        throw new ApiFailure(res.status >= 500 ? "retry" : "stale", res.status, code, res.body?.error?.message ?? "refused");
       } catch (err) {
         if (!(err instanceof ApiFailure) || err.kind !== "retry") throw err;
         // The socket went away mid-report: say it again over HTTP (reports are idempotent).

@@ -285,10 +285,10 @@ export class JobRun {
     } else if (outcome.exitCode === 0) {
       entry = { status: "succeeded", error: null, result: { exit_code: 0 }, finished_at: new Date().toISOString(), reported: false };
     } else {
-      const tail = this.exec.tail();
+      // The output itself stays in the job's logs, which only those who may run commands can read.
       entry = {
         status: "failed",
-        error: `The command exited with status ${outcome.exitCode}${tail ? `: ${tail}` : ""}`,
+        error: `The command exited with status ${outcome.exitCode}; its output is in the job's logs`,
         result: { exit_code: outcome.exitCode },
         finished_at: new Date().toISOString(),
         reported: false,

@@ -44,7 +44,11 @@ export class TaskRun {
   onEnd: (run: TaskRun) => void = () => {};
   onFatal: (err: ApiFailure) => void = () => {};
 
-  constructor(state: StateDir, api: ControlPlane, log: Logger, lease: Lease, task: Task) {
+  /** Runs the task body; the agent passes one that takes the app's lock, so jobs of one app never overlap. */
+  private readonly exclusive: <T>(fn: () => Promise<T>) => Promise<T>;
+
+  constructor(state: StateDir, api: ControlPlane, log: Logger, lease: Lease, task: Task, exclusive: <T>(fn: () => Promise<T>) => Promise<T> = (fn) => fn()) {
+    this.exclusive = exclusive;
     this.jobId = lease.job_id;
     this.lease = lease;
     this.api = api;
@@ -82,7 +86,9 @@ export class TaskRun {
   }
 
   start() {
-    void this.run().finally(() => this.onEnd(this));
+    void this.run()
+      .catch((err: Error) => this.log.error("task crashed", { job_id: this.jobId, error: err.message }))
+      .finally(() => this.onEnd(this));
     return this;
   }
 
@@ -112,9 +118,13 @@ export class TaskRun {
       outcome = recorded;
     } else {
       this.log.info("running task", { job_id: this.jobId, type: this.lease.payload.type, attempt: this.lease.attempt, reconcile: this.lease.reconcile });
-      outcome = await this.task(this.context()).catch((err: Error) => ({ status: "failed" as const, error: err.message, result: null }));
-      if (this.abort.signal.aborted && !this.lost) {
-        this.log.info("task stopped", { job_id: this.jobId });
+      outcome = await this.exclusive(() => (this.abort.signal.aborted ? Promise.resolve({ status: "failed" as const, error: "stopped before it began" }) : this.task(this.context()))).catch(
+        (err: Error) => ({ status: "failed" as const, error: err.message, result: null }),
+      );
+      if (this.abort.signal.aborted) {
+        // Cancelled, or the lease was lost mid-way: what the task made of that is not its outcome.
+        // If the job is handed out again, the next attempt finds what this one left and goes on.
+        this.log.info(this.lost ? "lease lost mid-task; not recording an outcome" : "task stopped", { job_id: this.jobId });
         return;
       }
       const entry: Recorded = { status: outcome.status, error: outcome.error ?? null, result: outcome.result ?? null, finished_at: new Date().toISOString(), reported: false };

@@ -233,10 +233,7 @@ export class HostDO extends DurableObject<Env> {
     this.sql.exec("UPDATE mailbox SET lease_expires_at = ? WHERE job_id = ?", Date.now() + ttl * 1000, e.job_id);
     if (progress) {
       const ok = await projectStub(this.env, e.scope as string).reportProgress(e.job_id as string, e.attempt as number, progress);
-      if (!ok) {
-        const job = await projectStub(this.env, e.scope as string).getJob(e.job_id as string);
-        if (!job || job.attempts !== e.attempt || !["dispatched", "running"].includes(job.status)) return this.drop(e);
-      }
+      if (!ok && (await this.ownerMovedOn(e))) return this.drop(e);
     }
     return { ok: true, lease_ttl: ttl };
   }
@@ -245,7 +242,11 @@ export class HostDO extends DurableObject<Env> {
     const e = await this.valid(leaseId);
     if (!e) return { ...this.stale(), expected: { stdout: 0, stderr: 0 }, gap: false };
     const res = await projectStub(this.env, e.scope as string).appendLogs(e.job_id as string, e.attempt as number, chunks);
-    if (!res.ok) return { ...this.drop(e), expected: res.expected, gap: false };
+    if (!res.ok) {
+      // Output that arrives before `start` is refused without killing the lease.
+      if (await this.ownerMovedOn(e)) return { ...this.drop(e), expected: res.expected, gap: false };
+      return { ok: false as const, reason: "The job has not started under this lease yet; report start first", expected: res.expected, gap: false, retry: true };
+    }
     return { ok: true as const, expected: res.expected, gap: res.gap };
   }
 
@@ -258,27 +259,53 @@ export class HostDO extends DurableObject<Env> {
   async finish(leaseId: string, outcome: FinishRequest): Promise<LeaseCheck> {
     const e = await this.valid(leaseId);
     if (!e) return this.stale();
-    this.sql.exec("DELETE FROM mailbox WHERE job_id = ?", e.job_id);
+    // Recorded first: if the owner cannot be reached, the lease stays and the agent's retry can finish it.
     const ok = await projectStub(this.env, e.scope as string).finishJob(e.job_id as string, e.attempt as number, outcome);
+    this.sql.exec("DELETE FROM mailbox WHERE job_id = ? AND lease_id = ?", e.job_id, e.lease_id);
     return ok ? { ok: true } : this.stale();
   }
 
+  /** Forgets a lease whose job ended elsewhere; a newer attempt's entry is left alone. */
   private drop(e: Row): LeaseCheck {
-    this.sql.exec("DELETE FROM mailbox WHERE job_id = ?", e.job_id);
+    this.sql.exec("DELETE FROM mailbox WHERE job_id = ? AND lease_id = ?", e.job_id, e.lease_id);
     return this.stale();
   }
 
-  /** Ends a lease: the job goes out again as a new attempt, or its owner gives up on it. */
+  /** Whether the lease's job has ended or moved on to another attempt (then the lease is dead). */
+  private async ownerMovedOn(e: Row): Promise<boolean> {
+    const job = await projectStub(this.env, e.scope as string).getJob(e.job_id as string);
+    return !job || job.attempts !== e.attempt || !["dispatched", "running"].includes(job.status);
+  }
+
+  /**
+   * Ends a lease: the job goes out again as a new attempt, or its owner gives
+   * up on it. The entry is claimed (state `expiring`) before the call to the
+   * job's owner, so two triggers (alarm, a late report, a reconnect) cannot
+   * expire the same lease twice; every write after the await names the lease.
+   */
   private async expire(e: Row, reason: string) {
-    const { redeliver, attempt } = await projectStub(this.env, e.scope as string).leaseExpired(e.job_id as string, e.attempt as number, reason);
-    if (!redeliver) {
-      this.sql.exec("DELETE FROM mailbox WHERE job_id = ?", e.job_id);
+    const claimed = this.sql
+      .exec("UPDATE mailbox SET state = 'expiring' WHERE job_id = ? AND lease_id = ? AND state = 'leased'", e.job_id, e.lease_id)
+      .rowsWritten;
+    if (!claimed) return;
+    let outcome: { redeliver: boolean; attempt: number };
+    try {
+      outcome = await projectStub(this.env, e.scope as string).leaseExpired(e.job_id as string, e.attempt as number, reason);
+    } catch (err) {
+      // The owner could not be asked: put the lease back, expired, for the next alarm to try again.
+      this.sql.exec("UPDATE mailbox SET state = 'leased' WHERE job_id = ? AND lease_id = ? AND state = 'expiring'", e.job_id, e.lease_id);
+      void this.ctx.storage.setAlarm(Date.now() + 5_000);
+      throw err;
+    }
+    if (!outcome.redeliver) {
+      this.sql.exec("DELETE FROM mailbox WHERE job_id = ? AND lease_id = ?", e.job_id, e.lease_id);
       return;
     }
     this.sql.exec(
-      "UPDATE mailbox SET attempt = ?, state = 'pending', lease_id = NULL, lease_expires_at = NULL, reconcile = ?, enqueued_at = ? WHERE job_id = ?",
-      attempt, e.idempotent === 1 ? 0 : 1, Date.now(), e.job_id,
+      "UPDATE mailbox SET attempt = ?, state = 'pending', lease_id = NULL, lease_expires_at = NULL, reconcile = ?, enqueued_at = ? WHERE job_id = ? AND lease_id = ?",
+      outcome.attempt, e.idempotent === 1 ? 0 : 1, Date.now(), e.job_id, e.lease_id,
     );
+    this.offerWork();
   }
 
   private async scheduleAlarm() {
@@ -290,15 +317,16 @@ export class HostDO extends DurableObject<Env> {
 
   async alarm() {
     const expired = this.sql.exec("SELECT * FROM mailbox WHERE state = 'leased' AND lease_expires_at <= ?", Date.now()).toArray();
-    for (const e of expired) await this.expire(e, "lease expired: the agent stopped renewing it");
-    if (expired.length) this.offerWork();
+    for (const e of expired) await this.expire(e, "lease expired: the agent stopped renewing it").catch(() => undefined);
     await this.scheduleAlarm();
   }
 
   // ------------------------------------------------------------ the agent's socket
 
   private readySockets(): WebSocket[] {
-    return this.ctx.getWebSockets("agent").filter((ws) => (ws.deserializeAttachment() as SocketState | null)?.ready);
+    return this.ctx
+      .getWebSockets("agent")
+      .filter((ws) => ws.readyState === WebSocket.OPEN && (ws.deserializeAttachment() as SocketState | null)?.ready);
   }
 
   private send(ws: WebSocket, message: unknown) {
@@ -363,7 +391,10 @@ export class HostDO extends DurableObject<Env> {
     this.setMeta("host_id", hostId);
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
-    for (const old of this.ctx.getWebSockets("agent")) old.close(4000, "replaced by a newer connection");
+    for (const old of this.ctx.getWebSockets("agent")) {
+      old.serializeAttachment({ ...(old.deserializeAttachment() as SocketState), ready: false } satisfies SocketState);
+      old.close(4000, "replaced by a newer connection");
+    }
     this.ctx.acceptWebSocket(server, ["agent"]);
     server.serializeAttachment({ hostId, ready: false } satisfies SocketState);
     return new Response(null, { status: 101, webSocket: client });
@@ -428,7 +459,8 @@ export class HostDO extends DurableObject<Env> {
       const input = LogAppendRequest.safeParse(raw);
       if (!input.success) return invalid(input.error);
       const res = await this.appendLogs(leaseId, input.data.chunks);
-      return res.ok ? { status: 200, body: { expected: res.expected, gap: res.gap } } : stale(res.reason);
+      if (res.ok) return { status: 200, body: { expected: res.expected, gap: res.gap } };
+      return "retry" in res ? { status: 503, body: { error: { code: "not_started", message: res.reason } } } : stale(res.reason);
     }
     const input = FinishRequest.safeParse(raw);
     if (!input.success) return invalid(input.error);

@@ -11,7 +11,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import { randomString } from "../lib/ids";
-import type { AppLogLine, FinishRequest, JobPayload, JobProgress, LogChunk } from "../protocol/agent";
+import { AppLogLine, type FinishRequest, type JobPayload, type JobProgress, type LogChunk } from "../protocol/agent";
 import type { JobsQueueMessage } from "../jobs/queue";
 import { onJobEnded, onJobStarted } from "../jobs/outcomes";
 import { hostStub } from "./stubs";
@@ -159,6 +159,10 @@ export class ProjectDO extends DurableObject<Env> {
       .map((e) => ({ seq: e.seq as number, job_id: e.job_id as string, type: e.type as string, data: JSON.parse(e.data as string), at: e.at as number }));
   }
 
+  private lastSeq(): number {
+    return (this.sql.exec("SELECT COALESCE(MAX(seq), 0) AS seq FROM events").one().seq as number) ?? 0;
+  }
+
   /** Resolves when the job ends or `timeoutMs` passes, whichever is first. */
   async waitForJob(id: string, timeoutMs: number): Promise<JobRecord | null> {
     const current = await this.getJob(id);
@@ -168,6 +172,7 @@ export class ProjectDO extends DurableObject<Env> {
       const done = () => {
         clearTimeout(timer);
         set.delete(done);
+        if (!set.size) this.waiters.delete(id);
         resolve();
       };
       const timer = setTimeout(done, Math.min(Math.max(timeoutMs, 0), MAX_WAIT_MS));
@@ -431,8 +436,9 @@ export class ProjectDO extends DurableObject<Env> {
     let after = "";
     if (hostId && tail > 0) {
       const reply = await hostStub(this.env, hostId).rpc("app.logs", { app_id: appId, tail });
-      if (reply.ok) {
-        const lines = JSON.parse(reply.json) as AppLogLine[];
+      const parsed = reply.ok ? AppLogLine.array().safeParse(JSON.parse(reply.json)) : null;
+      if (parsed?.success) {
+        const lines = parsed.data;
         for (const l of lines) server.send(JSON.stringify({ stream: l.stream, line: l.text, time: l.time }));
         after = lines.at(-1)?.time ?? "";
       }
@@ -441,6 +447,11 @@ export class ProjectDO extends DurableObject<Env> {
     server.serializeAttachment({ kind: "logs", appId, hostId, scope, after });
     if (hostId) await hostStub(this.env, hostId).follow(appId, scope, true, after || new Date().toISOString());
     return new Response(null, { status: 101, webSocket: client });
+  }
+
+  private async hostOfApp(appId: string): Promise<string | null> {
+    const row = await this.env.DB.prepare("SELECT host_id FROM app WHERE id = ?").bind(appId).first<{ host_id: string | null }>();
+    return row?.host_id ?? null;
   }
 
   /** Lines from the agent, in order, fanned out to everyone watching the app. */
@@ -457,8 +468,15 @@ export class ProjectDO extends DurableObject<Env> {
       fresh.push(l);
     }
     this.logHeads.set(appId, head);
+    const watchers = this.ctx.getWebSockets(`logs:${appId}`);
+    if (!watchers.length) {
+      // Nobody listens any more (their close was never delivered, say after a restart): stop the follow.
+      const hostId = await this.hostOfApp(appId);
+      if (hostId) await hostStub(this.env, hostId).follow(appId, "", false);
+      return;
+    }
     if (!fresh.length) return;
-    for (const ws of this.ctx.getWebSockets(`logs:${appId}`)) {
+    for (const ws of watchers) {
       const after = (ws.deserializeAttachment() as { after?: string } | null)?.after ?? "";
       for (const l of fresh) {
         if (l.time <= after) continue;
@@ -476,11 +494,17 @@ export class ProjectDO extends DurableObject<Env> {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return new Response("expected a WebSocket", { status: 426 });
     const url = new URL(request.url);
     if (url.pathname.endsWith("/logs/stream")) return this.subscribeLogs(url);
-    const since = Number(new URL(request.url).searchParams.get("since") ?? "0") || 0;
+    // Without a resume point a subscriber gets what happens from now on, not the whole history.
+    const asked = url.searchParams.get("since");
+    const since = asked === null ? this.lastSeq() : Number(asked) || 0;
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server, ["events"]);
-    for (const e of await this.eventsSince(since, 10_000)) server.send(JSON.stringify(e));
+    // Replayed a page at a time, so a long history never sits in memory at once.
+    for (let cursor = since, page = await this.eventsSince(cursor, 200); page.length; page = await this.eventsSince(cursor, 200)) {
+      for (const e of page) server.send(JSON.stringify(e));
+      cursor = page.at(-1)!.seq;
+    }
     return new Response(null, { status: 101, webSocket: client });
   }
 

@@ -57,7 +57,7 @@ export type JobPayload = z.infer<typeof JobPayload>;
 
 /** A job leased to one agent; every report about it must carry `lease_id`. */
 export const Lease = z.object({
-  job_id: z.string(),
+  job_id: z.string().regex(/^job_[0-9a-z]{1,64}$/),
   attempt: z.number().int().min(1),
   lease_id: z.string(),
   /** Seconds the lease lives without a renewal; renew at a third of it. */

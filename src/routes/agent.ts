@@ -171,6 +171,7 @@ router.openapi(
   }),
   async (c) => {
     const res = await hostStub(c.env, hostOf(c).id).appendLogs(c.req.valid("param").lease, c.req.valid("json").chunks);
+    if (!res.ok && "retry" in res) throw new ApiError(503, "not_started", res.reason);
     if (!res.ok) staleLease(res.reason);
     return c.json({ expected: res.expected, gap: res.gap }, 200);
   },

@@ -29,9 +29,14 @@ const Stats = z
   .object({ cpu_percent: z.number(), memory_mb: z.number(), memory_max_mb: z.number(), net_rx_bytes: z.number(), net_tx_bytes: z.number() })
   .openapi("AppStats");
 
-async function ask(c: Context<AppEnv>, hostId: string, method: RpcMethod, params: { app_id: string; tail?: number }) {
+/** Asks the host's agent, and checks the answer's shape: an agent is not trusted to answer well. */
+async function ask<T extends z.ZodType>(c: Context<AppEnv>, hostId: string, method: RpcMethod, params: { app_id: string; tail?: number }, shape: T): Promise<z.infer<T>> {
   const reply = await hostStub(c.env, hostId).rpc(method, params);
-  if (reply.ok) return JSON.parse(reply.json) as unknown;
+  if (reply.ok) {
+    const parsed = shape.safeParse(JSON.parse(reply.json));
+    if (!parsed.success) throw new ApiError(502, "agent_error", "The host's agent answered in an unexpected shape; is it up to date?");
+    return parsed.data;
+  }
   if (reply.code === "failed") throw new ApiError(502, "agent_error", reply.error);
   throw new ApiError(503, "host_unreachable", reply.error);
 }
@@ -51,7 +56,7 @@ router.openapi(
   async (c) => {
     const { app: row } = await loadApp(c, c.req.valid("param").appId, "project:read");
     if (!row.hostId) return c.json([], 200);
-    const lines = (await ask(c, row.hostId, "app.logs", { app_id: row.id, tail: c.req.valid("query").tail })) as z.infer<typeof LogLine>[];
+    const lines = await ask(c, row.hostId, "app.logs", { app_id: row.id, tail: c.req.valid("query").tail }, z.array(LogLine));
     return c.json(lines, 200);
   },
 );
@@ -73,7 +78,7 @@ router.openapi(
   async (c) => {
     const { app: row } = await loadApp(c, c.req.valid("param").appId, "project:read");
     if (!row.hostId) throw new ApiError(409, "not_running", "This app has not been deployed yet");
-    const stats = (await ask(c, row.hostId, "app.stats", { app_id: row.id })) as z.infer<typeof Stats> | null;
+    const stats = await ask(c, row.hostId, "app.stats", { app_id: row.id }, Stats.nullable());
     if (!stats) throw new ApiError(409, "not_running", "This app has no running container");
     // The latest sample also feeds the app's cpu_usage and memory_usage.
     await c.var.db.update(app).set({ cpuUsage: stats.cpu_percent, memoryUsage: stats.memory_mb }).where(eq(app.id, row.id));

@@ -4,10 +4,8 @@
  * the job that carries it out on the app's host.
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { eq } from "drizzle-orm";
 import type { Context } from "hono";
 import { createRouter } from "../app";
-import { app } from "../db/schema";
 import type { AppEnv } from "../env";
 import { ApiError, errorResponses } from "../lib/errors";
 import { presentApp, presentDeployment, recordAppEvent } from "../services/apps";
@@ -24,12 +22,7 @@ const ErrorShape = z.object({ error: z.object({ code: z.string(), message: z.str
 
 async function deploy(c: Context<AppEnv>, idOrSlug: string, newImage?: string) {
   const { app: found, project, principal } = await loadApp(c, idOrSlug, "deploy");
-  let row = found;
-  if (newImage && newImage !== row.image) {
-    const [updated] = await c.var.db.update(app).set({ image: newImage, updatedAt: new Date() }).where(eq(app.id, row.id)).returning();
-    row = updated ?? row;
-  }
-  const { deployment, job } = await startDeploy(c.var.db, c.env, row, principal.userId);
+  const { app: row, deployment, job } = await startDeploy(c.var.db, c.env, found, principal.userId, newImage);
   await recordAppEvent(c.var.db, row.id, "deploy", `Deploy of ${row.image} requested`, { deployment_id: deployment.id, job_id: job.id });
   await recordAudit(c, { orgId: project.orgId, action: "app.deploy", targetType: "app", targetId: row.id, metadata: { image: row.image, deployment_id: deployment.id } });
   return { app: row, deployment, job };

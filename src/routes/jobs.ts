@@ -135,7 +135,8 @@ router.openapi(
       "Upgrade to a WebSocket (credential as cookie, bearer or `?token=`). Each frame is one event " +
       "`{seq, job_id, type, data, at}` (`job.queued`, `job.dispatched`, `job.running`, `job.progress`, `job.log`, " +
       "`job.succeeded`, `job.failed`, `job.cancelled`, `job.lost`, `job.redelivered`). To resume, send the last `seq` " +
-      "you saw as the `Last-Event-ID` header or `?since=`; events after it are replayed first.",
+      "you saw as the `Last-Event-ID` header or `?since=`; events after it are replayed first (`since=0`: the whole feed). " +
+      "Without either, the stream starts with what happens next.",
     request: {
       params: ProjectParams,
       query: z.object({ since: z.coerce.number().int().min(0).optional().openapi({ param: { name: "since", in: "query" } }) }),
@@ -148,9 +149,10 @@ router.openapi(
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
       return c.json(errorBody("upgrade_required", "This endpoint is a WebSocket; connect with an Upgrade: websocket request"), 426);
     }
-    const since = c.req.valid("query").since ?? (Number(c.req.header("last-event-id")) || 0);
+    // Resume after the last event seen (`?since=` or `Last-Event-ID`); without one, from now on.
+    const lastSeen = c.req.valid("query").since ?? c.req.header("last-event-id");
     const url = new URL(c.req.url);
-    url.search = `?since=${since}`;
+    url.search = lastSeen === undefined ? "" : `?since=${Number(lastSeen) || 0}`;
     return projectStub(c.env, projectScope(project)).fetch(new Request(url, c.req.raw));
   },
 );

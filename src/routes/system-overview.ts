@@ -89,7 +89,9 @@ router.openapi(
       hosts.map(async (h) => {
         const reply = await hostStub(c.env, h.id).rpc("host.containers", { app_id: "" }, 5_000);
         if (!reply.ok) return unreachable.push(h.id);
-        for (const ct of JSON.parse(reply.json) as Omit<z.infer<typeof Container>, "host_id">[]) containers.push({ ...ct, host_id: h.id });
+        const listed = z.array(Container.omit({ host_id: true })).safeParse(JSON.parse(reply.json));
+        if (!listed.success) return unreachable.push(h.id);
+        for (const ct of listed.data) containers.push({ ...ct, host_id: h.id });
       }),
     );
     return c.json({ containers, unreachable }, 200);

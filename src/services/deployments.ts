@@ -59,9 +59,17 @@ function appRef(env: Env, row: AppRow) {
   return { app_id: row.id, slug: row.slug, hostname: appHostname(env, row.slug) };
 }
 
-/** Starts a deploy of the app's current image: a deployment record and its job. */
-export async function startDeploy(db: Database, env: Env, row: AppRow, createdBy: string | null) {
-  const target = await placeApp(db, env, row);
+/**
+ * Starts a deploy: a deployment record and its job. `newImage` changes the
+ * app's image, only once a host to run it on was found.
+ */
+export async function startDeploy(db: Database, env: Env, found: AppRow, createdBy: string | null, newImage?: string) {
+  const target = await placeApp(db, env, found);
+  let row = found;
+  if (newImage && newImage !== row.image) {
+    const [updated] = await db.update(app).set({ image: newImage, updatedAt: new Date() }).where(eq(app.id, row.id)).returning();
+    row = updated ?? row;
+  }
   const deploymentId = newId("dep");
   const [dep] = await db
     .insert(deployment)
@@ -80,18 +88,24 @@ export async function startDeploy(db: Database, env: Env, row: AppRow, createdBy
     has_registry_auth: await hasRegistryAuth(db, row.orgId, row.image),
     health_timeout_seconds: HEALTH_TIMEOUT_SECONDS,
   };
-  const job = await projectStub(env, projectScope(row.projectId)).createJob(projectScope(row.projectId), {
-    type: "app.deploy",
-    hostId: target.id,
-    payload,
-    subject: row.id,
-    // Creating containers must not happen twice: a redelivered deploy first looks for what the earlier attempt made.
-    idempotent: false,
-    deadlineSeconds: DEPLOY_SECONDS + agentSettings(env).queueGraceSeconds,
-  });
+  let job;
+  try {
+    job = await projectStub(env, projectScope(row.projectId)).createJob(projectScope(row.projectId), {
+      type: "app.deploy",
+      hostId: target.id,
+      payload,
+      subject: row.id,
+      // Creating containers must not happen twice: a redelivered deploy first looks for what the earlier attempt made.
+      idempotent: false,
+      deadlineSeconds: DEPLOY_SECONDS + agentSettings(env).queueGraceSeconds,
+    });
+  } catch (err) {
+    await db.update(deployment).set({ status: "failed", error: "The deploy could not be queued; try again", finishedAt: new Date() }).where(eq(deployment.id, deploymentId));
+    throw err;
+  }
   const [updated] = await db.update(deployment).set({ jobId: job.id }).where(eq(deployment.id, deploymentId)).returning();
   if (row.hostId !== target.id) await db.update(app).set({ hostId: target.id }).where(eq(app.id, row.id));
-  return { deployment: updated ?? dep!, job };
+  return { app: row, deployment: updated ?? dep!, job };
 }
 
 /** Start, stop, restart or remove the app's container on its host; null when it has never been placed. */

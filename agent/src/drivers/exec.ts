@@ -109,19 +109,6 @@ export class ExecProcess {
       closeSync(fd);
     }
   }
-
-  /** The last lines of stderr (or stdout), for a readable error. */
-  tail(lines = 5): string {
-    for (const stream of ["stderr", "stdout"] as const) {
-      try {
-        const text = readFileSync(join(this.dir, stream), "utf8").trimEnd();
-        if (text) return text.split("\n").slice(-lines).join("\n").slice(-1000);
-      } catch {
-        /* no file */
-      }
-    }
-    return "";
-  }
 }
 
 function alive(pid: number): boolean {
