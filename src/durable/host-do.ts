@@ -231,10 +231,9 @@ export class HostDO extends DurableObject<Env> {
     if (!e) return this.stale();
     const ttl = this.settings.leaseTtlSeconds;
     this.sql.exec("UPDATE mailbox SET lease_expires_at = ? WHERE job_id = ?", Date.now() + ttl * 1000, e.job_id);
-    if (progress) {
-      const ok = await projectStub(this.env, e.scope as string).reportProgress(e.job_id as string, e.attempt as number, progress);
-      if (!ok && (await this.ownerMovedOn(e))) return this.drop(e);
-    }
+    // Each renewal checks the job is still this lease's: a cancel whose notice to this mailbox was lost still stops the agent.
+    const ok = progress ? await projectStub(this.env, e.scope as string).reportProgress(e.job_id as string, e.attempt as number, progress) : false;
+    if (!ok && (await this.ownerMovedOn(e))) return this.drop(e);
     return { ok: true, lease_ttl: ttl };
   }
 
