@@ -6,9 +6,9 @@
  */
 import type { ControlPlane } from "./api.ts";
 import { sleep } from "./backoff.ts";
-import type { ContainerSummary, DockerEngine } from "./drivers/docker.ts";
+import type { ContainerSummary } from "./drivers/docker.ts";
 import type { Logger } from "./log.ts";
-import { LABEL_APP } from "./tasks/apps.ts";
+import { type AppDrivers, evictApp, LABEL_APP } from "./tasks/apps.ts";
 
 const EVENTS = new Set(["start", "die", "stop", "kill", "oom", "pause", "unpause", "restart", "destroy"]);
 
@@ -20,13 +20,13 @@ interface Entry {
 }
 
 export class AppWatcher {
-  private readonly docker: DockerEngine;
+  private readonly drivers: AppDrivers;
   private readonly api: ControlPlane;
   private readonly log: Logger;
   private readonly intervalMs: number;
 
-  constructor(docker: DockerEngine, api: ControlPlane, log: Logger, intervalMs = 30_000) {
-    this.docker = docker;
+  constructor(drivers: AppDrivers, api: ControlPlane, log: Logger, intervalMs = 30_000) {
+    this.drivers = drivers;
     this.api = api;
     this.log = log;
     this.intervalMs = intervalMs;
@@ -34,7 +34,7 @@ export class AppWatcher {
 
   async run(signal: AbortSignal): Promise<void> {
     try {
-      await this.docker.ping();
+      await this.drivers.docker.ping();
     } catch {
       this.log.info("no Docker engine here; not watching apps");
       return;
@@ -45,7 +45,7 @@ export class AppWatcher {
   /** The newest container of each app. */
   private async current(): Promise<Map<string, ContainerSummary>> {
     const byApp = new Map<string, ContainerSummary>();
-    for (const c of await this.docker.list({ [LABEL_APP]: "" })) {
+    for (const c of await this.drivers.docker.list({ [LABEL_APP]: "" })) {
       const appId = c.labels[LABEL_APP];
       if (!appId) continue;
       const seen = byApp.get(appId);
@@ -54,9 +54,14 @@ export class AppWatcher {
     return byApp;
   }
 
+  /** Reports, then removes what the control plane says this host should not run (deleted apps, apps moved away). */
   private async send(entries: Entry[]) {
     if (!entries.length) return;
-    await this.api.call("POST", "/agent/apps/report", { apps: entries });
+    const res = await this.api.call<{ orphans?: string[] }>("POST", "/agent/apps/report", { apps: entries });
+    for (const appId of res.orphans ?? []) {
+      const removed = await evictApp(this.drivers, appId).catch(() => []);
+      if (removed.length) this.log.info("removed an app this host no longer runs", { app_id: appId, containers: removed.length });
+    }
   }
 
   private async sweeps(signal: AbortSignal) {
@@ -67,7 +72,7 @@ export class AppWatcher {
             app_id: appId,
             container_id: c.id,
             state: c.state,
-            stats: c.state === "running" ? await this.docker.stats(c.id).catch(() => null) : null,
+            stats: c.state === "running" ? await this.drivers.docker.stats(c.id).catch(() => null) : null,
           })),
         );
         await this.send(entries);
@@ -81,10 +86,10 @@ export class AppWatcher {
   private async events(signal: AbortSignal) {
     while (!signal.aborted) {
       try {
-        for await (const e of this.docker.events({ labels: { [LABEL_APP]: "" }, since: new Date(), signal })) {
+        for await (const e of this.drivers.docker.events({ labels: { [LABEL_APP]: "" }, since: new Date(), signal })) {
           const appId = e.labels[LABEL_APP];
           if (!appId || !EVENTS.has(e.action)) continue;
-          const info = await this.docker.inspect(e.id);
+          const info = await this.drivers.docker.inspect(e.id);
           const state = info ? info.state.status : "removed";
           await this.send([{ app_id: appId, container_id: e.id, state }]).catch((err: Error) => this.log.debug("event report failed", { error: err.message }));
         }

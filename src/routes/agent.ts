@@ -202,9 +202,18 @@ router.openapi(
     security,
     summary: "What the agent sees of its apps' containers (on Docker events and every 30 s, with stats)",
     request: jsonBody(AppReport),
-    responses: { 200: json(z.object({ applied: z.number().int() }), "How many entries changed an app's record"), ...errorResponses },
+    responses: {
+      200: json(
+        z.object({
+          applied: z.number().int().openapi({ description: "How many entries changed an app's record" }),
+          orphans: z.array(z.string()).openapi({ description: "Apps this host should not run (deleted, or moved away while it was offline): remove their containers and routes" }),
+        }),
+        "Applied",
+      ),
+      ...errorResponses,
+    },
   }),
-  async (c) => c.json(await applyAppReport(c.var.db, hostOf(c).id, c.req.valid("json")), 200),
+  async (c) => c.json(await applyAppReport(c.var.db, hostOf(c).id, hostOf(c).orgId, c.req.valid("json")), 200),
 );
 
 router.openapi(

@@ -6,7 +6,7 @@
  */
 import { and, eq, gte, inArray, isNull, lt } from "drizzle-orm";
 import type { Database } from "../db/client";
-import { app, appEvent, appStat, type AppStatus } from "../db/schema";
+import { app, appEvent, appStat, type AppStatus, deployment } from "../db/schema";
 import { newId } from "../lib/ids";
 import type { AppReport } from "../protocol/agent";
 
@@ -28,13 +28,29 @@ export function appStatusOf(state: string): AppStatus {
   }
 }
 
-export async function applyAppReport(db: Database, hostId: string, report: AppReport): Promise<{ applied: number }> {
+/**
+ * Applies a report and answers which reported apps the host should not run
+ * at all (`orphans`): deleted apps, and apps that moved to another host while
+ * this one was away, unless a deploy to this host is under way. The agent
+ * removes their containers and routes.
+ */
+export async function applyAppReport(db: Database, hostId: string, orgId: string, report: AppReport): Promise<{ applied: number; orphans: string[] }> {
   const ids = [...new Set(report.apps.map((a) => a.app_id))];
-  if (!ids.length) return { applied: 0 };
-  const rows = await db
-    .select({ id: app.id, status: app.status, containerId: app.containerId })
+  if (!ids.length) return { applied: 0, orphans: [] };
+  const all = await db
+    .select({ id: app.id, status: app.status, containerId: app.containerId, hostId: app.hostId, deletedAt: app.deletedAt })
     .from(app)
-    .where(and(inArray(app.id, ids), eq(app.hostId, hostId), isNull(app.deletedAt)));
+    .where(and(inArray(app.id, ids), eq(app.orgId, orgId)));
+  const deploying = new Set(
+    (
+      await db
+        .select({ appId: deployment.appId })
+        .from(deployment)
+        .where(and(inArray(deployment.appId, ids), eq(deployment.hostId, hostId), inArray(deployment.status, ["pending", "running"])))
+    ).map((d) => d.appId),
+  );
+  const orphans = all.filter((r) => (r.deletedAt !== null || (r.hostId !== null && r.hostId !== hostId)) && !deploying.has(r.id)).map((r) => r.id);
+  const rows = all.filter((r) => r.hostId === hostId && r.deletedAt === null);
   const known = new Map(rows.map((r) => [r.id, r]));
   const now = new Date();
   const writes = [];
@@ -65,7 +81,7 @@ export async function applyAppReport(db: Database, hostId: string, report: AppRe
     }
   }
   if (writes.length) await db.batch(writes as [(typeof writes)[number], ...(typeof writes)[number][]]);
-  return { applied };
+  return { applied, orphans };
 }
 
 export async function statsHistory(db: Database, appId: string, minutes: number) {

@@ -104,7 +104,9 @@ export async function startDeploy(db: Database, env: Env, found: AppRow, created
     throw err;
   }
   const [updated] = await db.update(deployment).set({ jobId: job.id }).where(eq(deployment.id, deploymentId)).returning();
-  if (row.hostId !== target.id) await db.update(app).set({ hostId: target.id }).where(eq(app.id, row.id));
+  // The app moves to `target` when this deploy succeeds (jobs/outcomes.ts), not before: until then its
+  // lifecycle actions, logs and stats still go where its container is.
+  if (!row.hostId) await db.update(app).set({ hostId: target.id }).where(and(eq(app.id, row.id), isNull(app.hostId)));
   return { app: row, deployment: updated ?? dep!, job };
 }
 

@@ -116,3 +116,54 @@ describe("deploys", () => {
     expect(logs.body.error.code).toBe("host_unreachable");
   });
 });
+
+describe("app reports", () => {
+  /** The agent's side of a deploy over HTTP: claim the lease, start, finish with the container it made. */
+  async function runDeploy(credential: string, jobId: string, containerId: string) {
+    let lease: any;
+    const end = Date.now() + 10_000;
+    while (!lease && Date.now() < end) {
+      const claim = await api("/agent/claim", { token: credential, body: { held: [], wait: 2 } });
+      lease = claim.body.leases.find((l: any) => l.job_id === jobId);
+    }
+    expect(lease, `no lease for ${jobId}`).toBeDefined();
+    expect((await api(`/agent/leases/${lease.lease_id}/start`, { token: credential, method: "POST" })).status).toBe(200);
+    const done = await api(`/agent/leases/${lease.lease_id}/finish`, { token: credential, body: { status: "succeeded", result: { container_id: containerId, host_port: 30000 } } });
+    expect(done.status, done.text).toBe(200);
+  }
+  const report = (credential: string, appId: string, containerId: string, state = "running") =>
+    api("/agent/apps/report", { token: credential, body: { apps: [{ app_id: appId, container_id: containerId, state }] } });
+
+  it("tell a host that comes back to remove an app that moved away, and any host to remove a deleted app", async () => {
+    const owner = await signUp();
+    const a = await onlineHost(owner, owner.orgSlug, "a", 8192);
+    const app = await newApp(owner, owner.projectId);
+    const first = await api(`/apps/${app.id}/deploy`, { token: owner.token, method: "POST" });
+    expect(first.body.job.host_id).toBe(a.id);
+    await runDeploy(a.credential, first.body.job.id, "c".repeat(64));
+    expect((await api(`/apps/${app.id}`, { token: owner.token })).body.app).toMatchObject({ host_id: a.id, status: "running" });
+
+    // A goes quiet; the next deploy goes to B, and the app moves only when it succeeds.
+    await env.DB.prepare("UPDATE host SET last_seen_at = 0 WHERE id = ?").bind(a.id).run();
+    const b = await onlineHost(owner, owner.orgSlug, "b", 8192);
+    const second = await api(`/apps/${app.id}/deploy`, { token: owner.token, method: "POST" });
+    expect(second.body.job.host_id).toBe(b.id);
+    expect((await api(`/apps/${app.id}`, { token: owner.token })).body.app.host_id).toBe(a.id);
+    // B's report about the container it is deploying is neither applied nor an orphan.
+    expect((await report(b.credential, app.id, "d".repeat(64))).body).toEqual({ applied: 0, orphans: [] });
+    await runDeploy(b.credential, second.body.job.id, "d".repeat(64));
+    expect((await api(`/apps/${app.id}`, { token: owner.token })).body.app).toMatchObject({ host_id: b.id, container_id: "d".repeat(64) });
+
+    // A comes back and still runs the old container: it is told to remove it.
+    expect((await report(a.credential, app.id, "c".repeat(64))).body).toEqual({ applied: 0, orphans: [app.id] });
+    expect((await report(b.credential, app.id, "d".repeat(64), "exited")).body).toEqual({ applied: 1, orphans: [] });
+    expect((await api(`/apps/${app.id}`, { token: owner.token })).body.app.status).toBe("stopped");
+
+    // Deleted, it is an orphan wherever it is reported; another org's app id is not even looked at.
+    expect((await api(`/apps/${app.id}`, { token: owner.token, method: "DELETE" })).status).toBe(200);
+    expect((await report(b.credential, app.id, "d".repeat(64))).body.orphans).toEqual([app.id]);
+    const other = await signUp();
+    const theirs = await newApp(other, other.projectId);
+    expect((await report(b.credential, theirs.id, "e".repeat(64))).body).toEqual({ applied: 0, orphans: [] });
+  });
+});

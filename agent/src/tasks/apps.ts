@@ -200,13 +200,20 @@ async function stopApp({ docker }: AppDrivers, ctx: TaskContext, p: AppPayload):
   return { status: "succeeded", result: null };
 }
 
-async function removeApp({ docker, caddy }: AppDrivers, ctx: TaskContext, p: AppPayload): Promise<TaskOutcome> {
-  await caddy.removeRoute(p.app_id).catch(() => false);
-  for (const c of await appContainers(docker, p.app_id)) {
-    await docker.remove(c.id, { force: true });
-    ctx.output("stdout", `removed ${c.id.slice(0, 12)}`);
-  }
+async function removeApp(drivers: AppDrivers, ctx: TaskContext, p: AppPayload): Promise<TaskOutcome> {
+  for (const id of await evictApp(drivers, p.app_id)) ctx.output("stdout", `removed ${id.slice(0, 12)}`);
   return { status: "succeeded", result: null };
+}
+
+/** Removes an app's route and every container of it from this host; answers the ids removed. */
+export async function evictApp({ docker, caddy }: AppDrivers, appId: string): Promise<string[]> {
+  await caddy.removeRoute(appId).catch(() => false);
+  const removed: string[] = [];
+  for (const c of await appContainers(docker, appId)) {
+    await docker.remove(c.id, { force: true });
+    removed.push(c.id);
+  }
+  return removed;
 }
 
 async function updateLimits({ docker }: AppDrivers, ctx: TaskContext, p: Extract<JobPayload, { type: "app.update" }>): Promise<TaskOutcome> {
