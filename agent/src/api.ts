@@ -85,8 +85,9 @@ export class ControlPlane {
     const code: string = parsed?.error?.code ?? `http_${res.status}`;
     const message: string = parsed?.error?.message ?? (text.slice(0, 200) || res.statusText);
     if (res.status === 409 && code === "lease_stale") throw new ApiFailure("stale", 409, code, message);
-    if ((res.status === 401 || res.status === 403) && (FATAL_CODES.has(code) || res.status === 403)) throw new ApiFailure("fatal", res.status, code, message);
-    if (res.status === 401) throw new ApiFailure("fatal", res.status, code, message);
+    // Refused for good only when the control plane itself says so; a 403 from something in between (a proxy, a WAF) is retried.
+    if (FATAL_CODES.has(code) || res.status === 401) throw new ApiFailure("fatal", res.status, code, message);
+    if (res.status === 403) throw new ApiFailure("retry", res.status, code, message, retryAfterMs(res.headers.get("retry-after")));
     if (res.status === 429 || res.status >= 500) throw new ApiFailure("retry", res.status, code, message, retryAfterMs(res.headers.get("retry-after")));
     // Other 4xx: a bug on one side; retrying the same request will not help, but the agent should keep running.
     throw new ApiFailure("stale", res.status, code, message);
