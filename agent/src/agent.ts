@@ -131,7 +131,7 @@ export class Agent {
   async run(): Promise<void> {
     this.resumeLeftovers();
     this.wsConnecting = this.opts.websocket;
-    const loops = [this.heartbeatLoop(), this.httpLoop(), new AppWatcher(this.drivers, this.api, this.log, this.opts.appSweepSeconds * 1000).run(this.stopping.signal)];
+    const loops = [this.heartbeatLoop(), this.httpLoop(), new AppWatcher(this.drivers, this.api, this.log, (appId, fn) => this.oneAtATime(appId, fn), this.opts.appSweepSeconds * 1000).run(this.stopping.signal)];
     if (this.opts.websocket) loops.push(this.socketLoop());
     await Promise.all(loops);
     if (this.fatal) throw new AgentRefused(`${this.fatal.message} (${this.fatal.code})`);

@@ -25,8 +25,12 @@ export class AppWatcher {
   private readonly log: Logger;
   private readonly intervalMs: number;
 
-  constructor(drivers: AppDrivers, api: ControlPlane, log: Logger, intervalMs = 30_000) {
+  /** The agent's per-app lock, shared with the app's jobs. */
+  private readonly exclusive: <T>(appId: string, fn: () => Promise<T>) => Promise<T>;
+
+  constructor(drivers: AppDrivers, api: ControlPlane, log: Logger, exclusive: <T>(appId: string, fn: () => Promise<T>) => Promise<T>, intervalMs = 30_000) {
     this.drivers = drivers;
+    this.exclusive = exclusive;
     this.api = api;
     this.log = log;
     this.intervalMs = intervalMs;
@@ -64,18 +68,28 @@ export class AppWatcher {
     }
   }
 
+  /**
+   * Observes an app's container and reports it under the app's lock, so that a
+   * report can never describe the container from before a job of the app and
+   * arrive after that job's outcome.
+   */
+  private observe(appId: string, containerId: string, stats: Entry["stats"] = undefined) {
+    return this.exclusive(appId, async () => {
+      const info = await this.drivers.docker.inspect(containerId);
+      await this.send([{ app_id: appId, container_id: containerId, state: info ? info.state.status : "removed", ...(stats !== undefined ? { stats } : {}) }]);
+    });
+  }
+
   private async sweeps(signal: AbortSignal) {
     while (!signal.aborted) {
       try {
-        const entries = await Promise.all(
-          [...(await this.current())].map(async ([appId, c]) => ({
-            app_id: appId,
-            container_id: c.id,
-            state: c.state,
-            stats: c.state === "running" ? await this.drivers.docker.stats(c.id).catch(() => null) : null,
-          })),
+        await Promise.all(
+          [...(await this.current())].map(async ([appId, c]) => {
+            // Sampled outside the lock (it takes a second); the state is read again inside it.
+            const stats = c.state === "running" ? await this.drivers.docker.stats(c.id).catch(() => null) : null;
+            await this.observe(appId, c.id, stats);
+          }),
         );
-        await this.send(entries);
       } catch (err) {
         this.log.debug("app sweep failed", { error: (err as Error).message });
       }
@@ -89,9 +103,8 @@ export class AppWatcher {
         for await (const e of this.drivers.docker.events({ labels: { [LABEL_APP]: "" }, since: new Date(), signal })) {
           const appId = e.labels[LABEL_APP];
           if (!appId || !EVENTS.has(e.action)) continue;
-          const info = await this.drivers.docker.inspect(e.id);
-          const state = info ? info.state.status : "removed";
-          await this.send([{ app_id: appId, container_id: e.id, state }]).catch((err: Error) => this.log.debug("event report failed", { error: err.message }));
+          // Not awaited: an app busy with a long deploy must not hold up other apps' events.
+          void this.observe(appId, e.id).catch((err: Error) => this.log.debug("event report failed", { error: err.message }));
         }
       } catch (err) {
         if (signal.aborted) break;

@@ -92,6 +92,31 @@ else
 fi
 say docker "$(docker version --format 'Engine {{.Server.Version}}, API {{.Server.APIVersion}}' 2>/dev/null), $(docker info --format 'storage {{.Driver}}, cgroup v{{.CgroupVersion}}' 2>/dev/null) at /var/run/docker.sock: $docker_note"
 
+# serve_registry <name> <addr> <data dir> <status GET /v2/ answers when up> <extra YAML>:
+# Debian's docker-registry on one loopback address, its log and config under $STATE.
+serve_registry() {
+  local name=$1 addr=$2 data=$3 expect=$4 extra=$5
+  mkdir -p "$data"
+  cat >"$STATE/$name.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $data
+  delete:
+    enabled: true
+http:
+  addr: $addr
+$extra
+EOF
+  spawn "$STATE/$name.log" docker-registry serve "$STATE/$name.yml"
+  wait_for 30 bash -c "[[ \$(curl -s -o /dev/null -m 1 -w '%{http_code}' http://$addr/v2/) == $expect ]]" || {
+    tail -n 20 "$STATE/$name.log" >&2 || true
+    die "$name did not answer $expect on $addr within 30 s (log: $STATE/$name.log)"
+  }
+}
+
 # --- registry ---------------------------------------------------------------
 registry_up() { [[ $(http_status "http://$REGISTRY/v2/") == 200 ]]; }
 if registry_up; then
@@ -108,26 +133,7 @@ else
       die "something on $REGISTRY answers GET /v2/ with HTTP $status instead of 200 (a registry with auth?); stop it first"
     fi
   fi
-  mkdir -p "$REGISTRY_DATA"
-  cat >"$STATE/registry.yml" <<EOF
-version: 0.1
-log:
-  level: warn
-  fields:
-    service: registry
-storage:
-  filesystem:
-    rootdirectory: $REGISTRY_DATA
-  delete:
-    enabled: true
-http:
-  addr: $REGISTRY
-EOF
-  spawn "$STATE/registry.log" docker-registry serve "$STATE/registry.yml"
-  wait_for 30 registry_up || {
-    tail -n 20 "$STATE/registry.log" >&2 || true
-    die "the registry did not answer on $REGISTRY within 30 s (log: $STATE/registry.log)"
-  }
+  serve_registry registry "$REGISTRY" "$REGISTRY_DATA" 200 ""
   registry_note="started (data $REGISTRY_DATA, log $STATE/registry.log)"
 fi
 say registry "http://$REGISTRY (no auth): $registry_note"
@@ -137,27 +143,11 @@ private_up() { [[ $(http_status "http://$PRIVATE_REGISTRY/v2/") == 401 ]]; }
 if private_up; then
   private_note="already running"
 else
-  mkdir -p "$PRIVATE_DATA"
   htpasswd -Bbn "$PRIVATE_USER" "$PRIVATE_PASSWORD" >"$STATE/private.htpasswd"
-  cat >"$STATE/registry-private.yml" <<EOF
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: $PRIVATE_DATA
-http:
-  addr: $PRIVATE_REGISTRY
-auth:
+  serve_registry registry-private "$PRIVATE_REGISTRY" "$PRIVATE_DATA" 401 "auth:
   htpasswd:
     realm: berth-test
-    path: $STATE/private.htpasswd
-EOF
-  spawn "$STATE/registry-private.log" docker-registry serve "$STATE/registry-private.yml"
-  wait_for 30 private_up || {
-    tail -n 20 "$STATE/registry-private.log" >&2 || true
-    die "the private registry did not answer 401 on $PRIVATE_REGISTRY within 30 s (log: $STATE/registry-private.log)"
-  }
+    path: $STATE/private.htpasswd"
   private_note="started (data $PRIVATE_DATA, log $STATE/registry-private.log)"
 fi
 say private "http://$PRIVATE_REGISTRY (htpasswd $PRIVATE_USER): $private_note"
