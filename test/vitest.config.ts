@@ -33,6 +33,9 @@ export default defineConfig({
           include: ["test/node/**/*.test.ts", "agent/test/**/*.test.ts"],
           // dockerd, the registry and Caddy for the Docker host tests (test/host/setup.sh).
           globalSetup: ["test/node/global-setup.ts"],
+          // One file at a time: they share one dockerd and one Caddy, whose every config change
+          // reloads all its servers, and a 2-core machine.
+          fileParallelism: false,
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },

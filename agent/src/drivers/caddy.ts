@@ -10,6 +10,8 @@
  */
 
 export const SERVER_NAME = "berth";
+/** How long a reloaded config's old servers may finish requests in flight. */
+const GRACE_PERIOD = "10s";
 const ROUTE_PREFIX = "berth-app-";
 
 export class CaddyError extends Error {
@@ -64,8 +66,18 @@ export class CaddyAdmin {
   }
 
   /** Creates the `berth` server if it is missing (also when Caddy's config is empty) and corrects its listen address. Routes already there are kept. */
-  ensureServer(): Promise<void> {
-    return this.retrying(() => this.ensureServerOnce());
+  async ensureServer(): Promise<void> {
+    await this.retrying(() => this.ensureServerOnce());
+    await this.retrying(() => this.ensureGracePeriod());
+  }
+
+  /**
+   * Every change through the admin API reloads Caddy's whole config; without a
+   * grace period the old servers drop requests still in flight. Set once, if unset.
+   */
+  private async ensureGracePeriod(): Promise<void> {
+    const current = await this.get("/config/apps/http/grace_period").catch(() => null);
+    if (!current) await this.send("PUT", "/config/apps/http/grace_period", GRACE_PERIOD, "set the grace period of");
   }
 
   private async ensureServerOnce(): Promise<void> {
