@@ -141,3 +141,14 @@ export async function seatExisting(inviter: TestUser, member: TestUser, role: "a
   const accepted = await api("/invitations/accept", { token: member.token, body: { token } });
   expect(accepted.status, accepted.text).toBe(200);
 }
+
+/** Waits until `check` holds of what `fn` returns (Queues and Durable Objects answer asynchronously). */
+export async function until<T>(what: string, fn: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 5_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (check(v)) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

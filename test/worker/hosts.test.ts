@@ -5,7 +5,7 @@
  * calls carrying its `bha_` credential.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { api, createOrgKey, env, fetchWorker, orgWithEveryRole, signUp, type TestUser } from "./helpers";
+import { api, createOrgKey, env, fetchWorker, orgWithEveryRole, signUp, type TestUser, until } from "./helpers";
 
 type Team = Awaited<ReturnType<typeof orgWithEveryRole>>;
 
@@ -69,15 +69,6 @@ const lease = (credential: string, leaseId: string, action: "start" | "renew" | 
 
 const hostJob = (hostId: string, jobId: string, token = t.owner.token) => api(`${hostPath(hostId)}/jobs/${jobId}`, { token });
 
-async function until<T>(what: string, fn: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 5_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (check(v)) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const projectDo = (projectId: string) => env.PROJECT_DO.get(env.PROJECT_DO.idFromName(`project:${projectId}`));
 

@@ -9,6 +9,7 @@ import worker from "../../src/index";
 import type { Env } from "../../src/env";
 import type { NewJob } from "../../src/durable/project-do";
 import type { JobsQueueMessage } from "../../src/jobs/queue";
+import { until } from "./helpers";
 
 const handler = worker as ExportedHandler<Env>;
 let n = 0;
@@ -35,16 +36,6 @@ async function eventsOf(stub: ReturnType<typeof project>["stub"], jobId: string)
   );
 }
 
-/** Waits until `check` holds (the Queue delivers asynchronously). */
-async function until<T>(what: string, fn: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 5_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (check(v)) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe("ProjectDO job state machine", () => {
   it("moves queued → dispatched → running → succeeded once, checked against the attempt", async () => {
