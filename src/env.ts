@@ -21,6 +21,8 @@ export interface Env {
   ENCRYPTION_KEY?: string;
   /** Public origin of the API, used in mailed links. Defaults to the request's origin. */
   PUBLIC_URL?: string;
+  /** Other origins (comma-separated) whose pages may act with a user's session cookie, e.g. a dashboard on its own host. */
+  TRUSTED_ORIGINS?: string;
   /** Agent timing (seconds); defaults in src/services/host-settings.ts. */
   AGENT_HEARTBEAT_SECONDS?: string;
   AGENT_LEASE_TTL_SECONDS?: string;

@@ -1,29 +1,24 @@
 /** The Worker: wires middleware and routes, the queue consumer and the Durable Objects; no logic lives here. */
+import { bodyLimit } from "hono/body-limit";
 import { createApp } from "./app";
-import { authenticate, authOf, enforceAuthRateLimit, requestContext } from "./auth/middleware";
+import { authenticate, authOf, requestContext } from "./auth/middleware";
+import { limitBetterAuth } from "./auth/rate-limits";
 import type { Env } from "./env";
 import { handleQueue } from "./jobs/queue";
 import { apiV1 } from "./routes";
 
-/** The account a better-auth sign-in or sign-up names (email or username), read from a copy of the body. */
-async function accountNamed(request: Request): Promise<string> {
-  const body = (await request.clone().json().catch(() => null)) as { email?: unknown; username?: unknown } | null;
-  const name = body?.email ?? body?.username;
-  return typeof name === "string" ? name.slice(0, 254) : "-";
-}
-
 const app = createApp();
 app.use("*", requestContext);
 
-// better-auth's own endpoints, for the SPA's better-auth client.
-app.use("/api/auth/sign-in/*", async (c, next) => {
-  await enforceAuthRateLimit(c, "better-auth-signin", await accountNamed(c.req.raw));
-  await next();
-});
-app.use("/api/auth/sign-up/*", async (c, next) => {
-  await enforceAuthRateLimit(c, "better-auth-signup", await accountNamed(c.req.raw));
-  await next();
-});
+// better-auth's own endpoints, for the SPA's better-auth client, in better-auth's own error format.
+app.use(
+  "/api/auth/*",
+  bodyLimit({
+    maxSize: 64 * 1024,
+    onError: (c) => c.json({ code: "PAYLOAD_TOO_LARGE", message: "The request body may be at most 64 KiB" }, 413),
+  }),
+);
+app.use("/api/auth/*", limitBetterAuth);
 app.on(["GET", "POST"], "/api/auth/*", (c) => authOf(c).handler(c.req.raw));
 
 app.use("/api/v1/*", authenticate);

@@ -9,8 +9,8 @@ import type { AppEnv } from "../env";
 import { forbidden, notFound, unauthorized } from "../lib/errors";
 import { findOrgBySlug, membershipRole, type OrgRow } from "../services/orgs";
 import { findProject, projectGrantRole, type ProjectRow } from "../services/projects";
-import { type Permission, roleAllows, scopeAllows, strongerRole } from "./permissions";
-import type { Principal } from "./principal";
+import { type AccountPermission, type Permission, roleAllows, scopeAllows, scopeAllowsAccount, strongerRole } from "./permissions";
+import { orgKeyRole, type Principal } from "./principal";
 
 type Ctx = Context<AppEnv>;
 
@@ -20,10 +20,16 @@ export function requirePrincipal(c: Ctx): Principal {
   return p;
 }
 
-/** Endpoints about the signed-in person (account, personal keys) take users and personal keys only. */
-export function requireUser(c: Ctx): Principal {
+/**
+ * Endpoints about the signed-in person (account, their orgs, personal keys) take users and
+ * personal keys only, and a personal key only within its scope.
+ */
+export function requireUser(c: Ctx, permission: AccountPermission): Principal {
   const p = requirePrincipal(c);
-  if (p.type === "api_key" && p.key.kind === "org") throw forbidden("Org API keys cannot act as a user");
+  if (p.type === "api_key") {
+    if (p.key.kind === "org") throw forbidden("Org API keys cannot act as a user");
+    if (!scopeAllowsAccount(p.key.scope, permission)) throw forbidden(`This API key's scope (${p.key.scope}) does not allow ${permission}`);
+  }
   return p;
 }
 
@@ -44,9 +50,12 @@ function check(p: Principal, role: Role, permission: Permission) {
   }
 }
 
-/** Org keys act with admin rights capped by their scope; users and personal keys with their membership. */
+/**
+ * Org keys act with their maker's current role (at most admin) capped by their scope; users
+ * and personal keys with their membership.
+ */
 async function roleInOrg(c: Ctx, p: Principal, o: OrgRow): Promise<Role | null> {
-  if (p.type === "api_key" && p.key.kind === "org") return p.key.orgId === o.id ? "admin" : null;
+  if (p.type === "api_key" && p.key.kind === "org") return orgKeyRole(p, o.id);
   return membershipRole(c.var.db, o.id, p.userId);
 }
 
@@ -72,7 +81,7 @@ export async function authorizeLoadedProject(c: Ctx, p: Principal, project: Proj
   if (p.type === "api_key" && p.key.kind === "org") {
     if (p.key.orgId !== project.orgId) throw notFound("Project");
     if (p.key.projectId && p.key.projectId !== project.id) throw forbidden("API key is not valid for this project");
-    role = "admin";
+    role = orgKeyRole(p, project.orgId);
   } else {
     role = strongerRole(
       await membershipRole(c.var.db, project.orgId, p.userId),

@@ -3,21 +3,92 @@
  * sessions for the SPA (`better-auth.session_token`), the same session token as
  * `Authorization: Bearer` for scripts, and usernames for DevPocket's clients.
  * Made per request because the D1 binding is per request.
+ *
+ * Berth's rules hold on better-auth's own routes too (see sessionPolicy below):
+ * - ending a session by any route (sign-out, revoke-session(s), change-password,
+ *   a reset) ends the refresh token issued with it;
+ * - session lists never carry other sessions' tokens;
+ * - every name or profile text a user writes follows the same character and
+ *   length rules as Berth's routes, whichever route writes it.
  */
 import { betterAuth } from "better-auth";
 import { drizzleAdapter } from "better-auth/adapters/drizzle";
+import { APIError, createAuthMiddleware } from "better-auth/api";
 import { bearer, username } from "better-auth/plugins";
+import { and, eq } from "drizzle-orm";
 import type { Database } from "../db/client";
-import { expireRefreshTokens } from "../db/refresh-tokens";
+import { expireRefreshTokens, expireRefreshTokensOfSession } from "../db/refresh-tokens";
 import { account, session, user, verification } from "../db/schema";
 import { authSecret, type Env } from "../env";
 import { newId, type IdPrefix } from "../lib/ids";
+import { displayTextProblem, NAME_MAX } from "../lib/text";
 import type { Mailer } from "../services/mail";
 import { createPersonalOrg } from "../services/orgs";
+import { trustedOrigins } from "./origins";
 
 const ID_PREFIX: Record<string, IdPrefix> = { user: "usr", session: "ses", account: "acc", verification: "vrf" };
 
 export const SESSION_TTL_SECONDS = 7 * 24 * 3600;
+
+/** The profile fields a user writes and others may see, with their longest length. */
+const USER_TEXT_FIELDS: Record<string, number> = {
+  name: NAME_MAX,
+  username: 30,
+  displayUsername: 30,
+  title: 120,
+  timezone: 60,
+  country: 8,
+  language: 16,
+};
+
+/** Refuses a user row whose visible texts break the rules, or that is too large to store. */
+function checkUserFields(fields: Record<string, unknown>) {
+  for (const [field, max] of Object.entries(USER_TEXT_FIELDS)) {
+    const value = fields[field];
+    if (value === undefined || value === null) continue;
+    const problem = typeof value === "string" ? displayTextProblem(value, max) : "must be a string";
+    if (problem) throw new APIError("BAD_REQUEST", { code: "INVALID_REQUEST", message: `${field} ${problem}` });
+  }
+  if (typeof fields.image === "string" && fields.image.length > 2048) {
+    throw new APIError("BAD_REQUEST", { code: "INVALID_REQUEST", message: "image must be a URL of at most 2048 characters" });
+  }
+}
+
+type PublicSession = Record<string, unknown> & { token?: unknown };
+
+/**
+ * A better-auth plugin with Berth's session rules: `list-sessions` answers without
+ * tokens (a session id instead), and `revoke-session` takes that id as well as a token.
+ */
+function sessionPolicy(db: Database) {
+  return {
+    id: "berth-session-policy",
+    hooks: {
+      before: [
+        {
+          matcher: (ctx: { path?: string }) => ctx.path === "/revoke-session",
+          handler: createAuthMiddleware(async (ctx) => {
+            const presented = (ctx.body as { token?: unknown } | undefined)?.token;
+            if (typeof presented !== "string" || !presented.startsWith("ses_")) return;
+            // better-auth still checks that the session is the caller's own before it ends it.
+            const row = await db.query.session.findFirst({ columns: { token: true }, where: eq(session.id, presented) });
+            return { context: { body: { token: row?.token ?? presented } } };
+          }),
+        },
+      ],
+      after: [
+        {
+          matcher: (ctx: { path?: string }) => ctx.path === "/list-sessions",
+          handler: createAuthMiddleware(async (ctx) => {
+            const returned = ctx.context.returned;
+            if (!Array.isArray(returned)) return;
+            return ctx.json(returned.map(({ token: _token, ...rest }: PublicSession) => rest));
+          }),
+        },
+      ],
+    },
+  };
+}
 
 export function createAuth(env: Env, db: Database, mailer: Mailer, baseURL: string) {
   return betterAuth({
@@ -25,6 +96,7 @@ export function createAuth(env: Env, db: Database, mailer: Mailer, baseURL: stri
     baseURL,
     basePath: "/api/auth",
     secret: authSecret(env),
+    trustedOrigins: trustedOrigins(env, baseURL),
     database: drizzleAdapter(db, { provider: "sqlite", schema: { user, session, account, verification } }),
     emailAndPassword: {
       enabled: true,
@@ -58,20 +130,33 @@ export function createAuth(env: Env, db: Database, mailer: Mailer, baseURL: stri
     databaseHooks: {
       user: {
         create: {
+          before: async (created) => checkUserFields(created),
           // Every account starts with a personal org and a default project (Suble's signup does this).
           after: async (created) => {
             await createPersonalOrg(db, { id: created.id, name: created.name, email: created.email });
           },
         },
+        update: { before: async (changes) => checkUserFields(changes) },
+      },
+      session: {
+        delete: {
+          // A session ended before its time (signed out, revoked, replaced by a password change)
+          // takes its refresh token with it. One that merely expired keeps it: renewing an expired
+          // session is what a refresh token is for.
+          after: async (ended) => {
+            if (ended.expiresAt.getTime() > Date.now()) await expireRefreshTokensOfSession(db, ended);
+          },
+        },
       },
     },
-    // Berth limits sign-in and sign-up itself with the AUTH_LIMITER binding, which every
-    // isolate shares; better-auth's built-in limiter keeps counts in one isolate's memory.
+    // Berth limits sign-in, sign-up and every password or mail route itself (auth/rate-limits.ts)
+    // with Workers rate-limit bindings that every isolate shares; better-auth's built-in limiter
+    // keeps counts in one isolate's memory.
     rateLimit: { enabled: false },
     advanced: {
       database: { generateId: ({ model }) => newId(ID_PREFIX[model] ?? "usr") },
     },
-    plugins: [bearer(), username({ minUsernameLength: 3, maxUsernameLength: 30 })],
+    plugins: [bearer(), username({ minUsernameLength: 3, maxUsernameLength: 30 }), sessionPolicy(db)],
   });
 }
 

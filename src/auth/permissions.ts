@@ -19,6 +19,7 @@ export const PERMISSIONS = {
   "project:members": ["owner", "admin"],
   "apikey:read": ["owner", "admin"],
   "apikey:manage": ["owner", "admin"],
+  "apikey:adopt": ["owner"],
   "audit:read": ["owner", "admin"],
   "deploy": ["owner", "admin", "developer"],
   "host:read": ["owner", "admin", "developer", "viewer"],
@@ -41,6 +42,23 @@ export const SCOPE_PERMISSIONS: Record<ApiKeyScope, readonly Permission[]> = {
   ],
 };
 
+/**
+ * What concerns the person rather than an org: their profile and the orgs they create.
+ * Users may do all of it; a personal key only what its scope allows, so a read-only or
+ * deploy key cannot change the account it belongs to.
+ */
+export const ACCOUNT_SCOPE_PERMISSIONS = {
+  "read-only": ["account:read"],
+  deploy: ["account:read"],
+  full: ["account:read", "account:update", "org:create"],
+} as const satisfies Record<ApiKeyScope, readonly string[]>;
+
+export type AccountPermission = (typeof ACCOUNT_SCOPE_PERMISSIONS)["full"][number];
+
+export function scopeAllowsAccount(scope: ApiKeyScope, permission: AccountPermission): boolean {
+  return (ACCOUNT_SCOPE_PERMISSIONS[scope] as readonly AccountPermission[]).includes(permission);
+}
+
 const RANK: Record<Role, number> = { viewer: 0, developer: 1, admin: 2, owner: 3 };
 
 export function roleAllows(role: Role, permission: Permission): boolean {
@@ -56,6 +74,12 @@ export function strongerRole(a: Role | null, b: Role | null): Role | null {
   if (!a) return b;
   if (!b) return a;
   return RANK[a] >= RANK[b] ? a : b;
+}
+
+/** The weaker of two roles: what a key may do when its maker may do less than the key's cap. */
+export function minRole(a: Role | null, b: Role): Role | null {
+  if (!a) return null;
+  return RANK[a] <= RANK[b] ? a : b;
 }
 
 export function outranks(a: Role, b: Role): boolean {

@@ -229,11 +229,23 @@ export const refreshToken = sqliteTable(
     hash: text("hash").notNull().unique(),
     /** SHA-256 of the session token issued with it, so signing that session out revokes its refresh token too. */
     sessionTokenHash: text("session_token_hash"),
+    /** The session issued with it: ending that session, by any route, ends this token. */
+    sessionId: text("session_id"),
+    /**
+     * Every token rotated from one sign-in shares a family (the first token's id). A replayed
+     * token ends the whole family: its refresh tokens and the sessions they issued.
+     */
+    familyId: text("family_id"),
     expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
     usedAt: integer("used_at", { mode: "timestamp_ms" }),
     createdAt: createdAt(),
   },
-  (t) => [index("refresh_token_user_idx").on(t.userId), index("refresh_token_session_idx").on(t.sessionTokenHash)],
+  (t) => [
+    index("refresh_token_user_idx").on(t.userId),
+    index("refresh_token_session_idx").on(t.sessionTokenHash),
+    index("refresh_token_session_id_idx").on(t.sessionId),
+    index("refresh_token_family_idx").on(t.familyId),
+  ],
 );
 
 // ---------------------------------------------------------------- audit, mail

@@ -7,7 +7,7 @@ import { user } from "../db/schema";
 import { errorResponses, notFound } from "../lib/errors";
 import { recordAudit } from "../services/audit";
 import { findUser } from "../services/users";
-import { json, jsonBody, Ok } from "./schemas";
+import { displayText, json, jsonBody, name, Ok } from "./schemas";
 
 const router = createRouter();
 
@@ -33,7 +33,7 @@ router.openapi(
     responses: { 200: json(z.object({ account: Account }), "Account"), ...errorResponses },
   }),
   async (c) => {
-    const u = await findUser(c.var.db, requireUser(c).userId);
+    const u = await findUser(c.var.db, requireUser(c, "account:read").userId);
     if (!u) throw notFound("User", "user_not_found");
     const preferences = u.preferences ? (JSON.parse(u.preferences) as Record<string, unknown>) : null;
     return c.json(
@@ -56,9 +56,9 @@ router.openapi(
 
 const UpdateAccountInput = z
   .object({
-    name: z.string().trim().min(1).max(120).optional(),
-    title: z.string().trim().max(120).optional(),
-    timezone: z.string().trim().max(60).optional(),
+    name: name(120).optional(),
+    title: displayText(120).optional(),
+    timezone: displayText(60).optional(),
     preferences: z
       .record(z.string().max(64), z.unknown())
       .refine((v) => JSON.stringify(v).length <= 16_384, "preferences may be at most 16 KiB")
@@ -76,7 +76,7 @@ router.openapi(
     responses: { 200: json(Ok, "Updated"), ...errorResponses },
   }),
   async (c) => {
-    const p = requireUser(c);
+    const p = requireUser(c, "account:update");
     const input = c.req.valid("json");
     const { preferences, ...rest } = input;
     await c.var.db

@@ -8,22 +8,22 @@ import { createRouter } from "../app";
 import { authorizeOrg, authorizeProject, requireUser } from "../auth/access";
 import { API_KEY_SCOPES } from "../db/schema";
 import { errorResponses, forbidden, notFound } from "../lib/errors";
-import { createApiKey, listApiKeys, presentApiKey, revokeApiKey } from "../services/api-keys";
+import { adoptApiKey, createApiKey, listApiKeys, presentApiKey, revokeApiKey } from "../services/api-keys";
 import { recordAudit } from "../services/audit";
-import { ApiKey, json, jsonBody, slugParam } from "./schemas";
+import { ApiKey, json, jsonBody, name, slugParam } from "./schemas";
 import { ProjectParams } from "./projects";
 
 const router = createRouter();
 
 const scope = z.enum(API_KEY_SCOPES);
 const expiresInDays = z.number().int().positive().max(3650);
-const keyName = z.string().trim().min(1).max(64);
+const keyName = name(64);
 
 // ---------------------------------------------------------------- personal (dkp_)
 
 /** Only a signed-in person mints or revokes personal keys; a key cannot make more keys. */
 function requireSession(c: Parameters<typeof requireUser>[0]) {
-  const p = requireUser(c);
+  const p = requireUser(c, "account:update");
   if (p.type !== "user") throw forbidden("API keys cannot manage API keys; sign in");
   return p;
 }
@@ -37,7 +37,7 @@ router.openapi(
     responses: { 200: json(z.array(ApiKey), "Keys"), ...errorResponses },
   }),
   async (c) => {
-    const p = requireUser(c);
+    const p = requireUser(c, "account:read");
     const rows = await listApiKeys(c.var.db, { kind: "personal", userId: p.userId });
     return c.json(rows.map((r) => presentApiKey(r)), 200);
   },
@@ -157,6 +157,28 @@ router.openapi(
     if (!(await revokeApiKey(c.var.db, id, { kind: "org", orgId: org.id }))) throw notFound("API key", "api_key_not_found");
     await recordAudit(c, { orgId: org.id, action: "api_key.revoke", targetType: "api_key", targetId: id });
     return c.body(null, 204);
+  },
+);
+
+router.openapi(
+  createRoute({
+    method: "post",
+    path: "/org/{slug}/api-keys/{id}/adopt",
+    tags: ["API keys"],
+    summary: "Take an org or project key over, so it keeps working when its maker leaves (owner)",
+    description:
+      "A key never has more access than the person it answers to has now: when they lose access, so does the key. " +
+      "Adopting makes the calling owner that person; the secret does not change.",
+    request: { params: OrgParams.extend({ id: slugParam("id") }) },
+    responses: { 200: json(z.object({ key: ApiKey }), "Adopted"), ...errorResponses },
+  }),
+  async (c) => {
+    const { slug, id } = c.req.valid("param");
+    const { org, principal } = await authorizeOrg(c, slug, "apikey:adopt");
+    const row = await adoptApiKey(c.var.db, id, org.id, principal.userId);
+    if (!row) throw notFound("API key", "api_key_not_found");
+    await recordAudit(c, { orgId: org.id, action: "api_key.adopt", targetType: "api_key", targetId: id });
+    return c.json({ key: presentApiKey(row) }, 200);
   },
 );
 

@@ -8,7 +8,8 @@ import { APIError } from "better-auth/api";
 import type { Context } from "hono";
 import { createRouter } from "../app";
 import { requirePrincipal, requireUser } from "../auth/access";
-import { authOf, enforceAuthRateLimit } from "../auth/middleware";
+import { authOf } from "../auth/middleware";
+import { enforceAttemptLimit } from "../auth/rate-limits";
 import type { AppEnv } from "../env";
 import { ApiError, errorResponses } from "../lib/errors";
 import { endSession, issueTokenPair, newSession, revokeRefreshTokens, rotateRefreshToken } from "../services/sessions";
@@ -66,7 +67,7 @@ async function tokensFor(c: Context<AppEnv>, result: { headers: Headers; respons
 }
 
 async function signUp(c: Context<AppEnv>, input: { email: string; password: string; name: string; username?: string; country?: string; language?: string }) {
-  await enforceAuthRateLimit(c, "signup", input.email);
+  await enforceAttemptLimit(c, "sign-up", { email: input.email });
   const result = await authOf(c)
     .api.signUpEmail({ body: input, headers: c.req.raw.headers, returnHeaders: true })
     .catch(translate);
@@ -162,7 +163,7 @@ router.openapi(
   async (c) => {
     const input = c.req.valid("json");
     const login = (input.email ?? input.username)!;
-    await enforceAuthRateLimit(c, "login", login);
+    await enforceAttemptLimit(c, "password", { login });
     const auth = authOf(c);
     const headers = c.req.raw.headers;
     const result = login.includes("@")
@@ -227,7 +228,7 @@ router.openapi(
   }),
   async (c) => {
     const { email: address } = c.req.valid("json");
-    await enforceAuthRateLimit(c, "forgot", address);
+    await enforceAttemptLimit(c, "mail", { email: address });
     await authOf(c).api.requestPasswordReset({ body: { email: address }, headers: c.req.raw.headers }).catch(() => undefined);
     return c.body(null, 204);
   },
@@ -245,6 +246,7 @@ router.openapi(
   }),
   async (c) => {
     const input = c.req.valid("json");
+    await enforceAttemptLimit(c, "token", null);
     const auth = authOf(c);
     // better-auth keeps the reset token as verification `reset-password:<token>` whose value is the user id.
     const pending = await (await auth.$context).internalAdapter.findVerificationValue(`reset-password:${input.token}`);
@@ -265,7 +267,7 @@ for (const [path, summary] of [
   ["/me", "The signed-in user, or the owner of the API key (Suble)"],
 ] as const) {
   router.openapi(meRoute(path, summary), async (c) => {
-    const p = path === "/me" ? requirePrincipal(c) : requireUser(c);
+    const p = path === "/me" ? requirePrincipal(c) : requireUser(c, "account:read");
     const u = await findUser(c.var.db, p.userId);
     if (!u) throw new ApiError(404, "user_not_found", "User not found");
     return c.json(presentUser(u), 200);

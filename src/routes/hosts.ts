@@ -90,7 +90,7 @@ router.openapi(
     summary: "Enrol a host; answers a single-use join token for its agent",
     request: {
       params: OrgSlugParams,
-      ...jsonBody(z.object({ name: name(100), kind: z.enum(HOST_KINDS), region: z.string().trim().min(1).max(64).optional(), labels: labels.optional() })),
+      ...jsonBody(z.object({ name: name(100), kind: z.enum(HOST_KINDS), region: name(64).optional(), labels: labels.optional() })),
     },
     responses: { 201: json(z.object({ host: Host, ...JoinToken }), "Enrolled"), ...errorResponses },
   }),

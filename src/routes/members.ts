@@ -138,7 +138,7 @@ router.openapi(
     // Leaving needs only membership; removing someone else needs member:manage.
     // Visibility first, so a key of another org gets 404 like everyone outside it.
     const self = await authorizeOrg(c, slug, "org:read");
-    const p = requireUser(c);
+    const p = requireUser(c, "account:read");
     const target = await findMember(c.var.db, self.org.id, id);
     if (target && target.userId === p.userId) {
       requireSignedIn(c, "leave an org");

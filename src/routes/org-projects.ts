@@ -17,7 +17,7 @@ import {
   softDeleteProject,
   updateProject,
 } from "../services/projects";
-import { json, jsonBody, Ok, Project, slugParam } from "./schemas";
+import { json, jsonBody, name, Ok, Project, slugParam } from "./schemas";
 
 const router = createRouter();
 
@@ -64,7 +64,7 @@ router.openapi(
       ...jsonBody(
         z
           .object({
-            name: z.string().trim().min(2).max(60),
+            name: name(60, 2),
             region: z.enum(REGIONS).optional(),
             dbType: z.enum(["d1"]).optional(),
             template: z.string().max(40).optional(),
@@ -117,7 +117,7 @@ router.openapi(
       params: ProjectParams,
       ...jsonBody(
         z
-          .object({ name: z.string().trim().min(2).max(60).optional(), environment: z.enum(["production", "staging", "development"]).optional() })
+          .object({ name: name(60, 2).optional(), environment: z.enum(["production", "staging", "development"]).optional() })
           .openapi("UpdateProjectInput"),
       ),
     },

@@ -6,7 +6,7 @@ import { errorResponses, forbidden } from "../lib/errors";
 import { recordAudit } from "../services/audit";
 import { createOrg, deleteOrg, listUserOrgs, orgProjectCount, presentOrg, updateOrg } from "../services/orgs";
 import { listOrgProjects, listUserProjects, presentProject } from "../services/projects";
-import { json, jsonBody, Ok, Org, OrgSlugParams, Project } from "./schemas";
+import { json, jsonBody, name, Ok, Org, OrgSlugParams, Project } from "./schemas";
 
 const router = createRouter();
 
@@ -21,7 +21,7 @@ router.openapi(
     responses: { 200: json(z.object({ orgs: z.array(Org.extend({ role: z.string() })) }), "Organizations"), ...errorResponses },
   }),
   async (c) => {
-    const p = requireUser(c);
+    const p = requireUser(c, "account:read");
     const rows = await listUserOrgs(c.var.db, p.userId);
     return c.json({ orgs: rows.map((r) => ({ ...presentOrg(r.org), role: r.role })) }, 200);
   },
@@ -29,7 +29,7 @@ router.openapi(
 
 const CreateOrgInput = z
   .object({
-    name: z.string().trim().min(2).max(80),
+    name: name(80, 2),
     residency: z.enum(["eu", "tr", "global"]).optional(),
     defaultRegion: z.enum(REGIONS).optional(),
     purpose: z.string().max(40).optional(),
@@ -47,9 +47,7 @@ router.openapi(
     responses: { 201: json(z.object({ org: Org }), "Created"), ...errorResponses },
   }),
   async (c) => {
-    const p = requireUser(c);
-    // Creating an org is a write: a personal key needs the full scope for it.
-    if (p.type === "api_key" && p.key.scope !== "full") throw forbidden(`This API key's scope (${p.key.scope}) does not allow creating an org`);
+    const p = requireUser(c, "org:create");
     const input = c.req.valid("json");
     const created = await createOrg(c.var.db, {
       name: input.name,
@@ -86,7 +84,7 @@ router.openapi(
 
 const UpdateOrgInput = z
   .object({
-    name: z.string().trim().min(2).max(80).optional(),
+    name: name(80, 2).optional(),
     defaultRegion: z.enum(REGIONS).optional(),
     ipAllowlist: z.array(z.string().min(1).max(64)).max(100).optional(),
     webhookUrl: z.url().max(2048).nullable().optional(),

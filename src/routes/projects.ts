@@ -17,7 +17,7 @@ import {
   softDeleteProject,
   updateProject,
 } from "../services/projects";
-import { json, jsonBody, Ok, Project, slugParam } from "./schemas";
+import { json, jsonBody, name, Ok, Project, slugParam } from "./schemas";
 
 const router = createRouter();
 
@@ -42,7 +42,7 @@ router.openapi(
         if (!own || (orgFilter !== own.slug && orgFilter !== own.id)) throw notFound("Organization");
       }
       const rows = await listOrgProjects(c.var.db, p.key.orgId!, p.key.projectId);
-      return c.json(rows.map((r) => presentProject(r, { role: "admin" })), 200);
+      return c.json(rows.map((r) => presentProject(r, { role: p.key.role ?? undefined })), 200);
     }
     let orgId: string | undefined;
     if (orgFilter) {
@@ -57,7 +57,7 @@ router.openapi(
 
 const CreateProjectInput = z
   .object({
-    name: z.string().trim().min(1).max(60),
+    name: name(60),
     slug: z.string().regex(SLUG_PATTERN, "lowercase letters, digits and hyphens").max(48).optional(),
     category: z.string().max(40).optional(),
     org: z.string().max(100).optional().openapi({ description: "Org slug or id; defaults to the caller's personal org (or the key's org)." }),
@@ -131,7 +131,7 @@ router.openapi(
       params: ProjectParams,
       ...jsonBody(
         z.object({
-          name: z.string().trim().min(1).max(60).nullable().optional(),
+          name: name(60).nullable().optional(),
           environment: z.enum(["production", "staging", "development"]).optional(),
         }),
       ),

@@ -1,5 +1,6 @@
 /** Named public shapes shared by several route files; each is what a presenter returns. */
 import { z } from "@hono/zod-openapi";
+import { displayTextProblem } from "../lib/text";
 
 export const Ok = z.object({ ok: z.boolean() }).openapi("Ok");
 
@@ -74,6 +75,7 @@ export const ApiKey = z
     permissions: z.number().int().optional(),
     org_id: z.string().nullable(),
     project_id: z.string().nullable(),
+    created_by: z.string().optional().openapi({ description: "Org keys: the person the key answers to. It never has more access than they have now." }),
     expires_at: z.string().nullable(),
     expiresAt: z.string().nullable(),
     last_used_at: z.string().nullable(),
@@ -88,7 +90,21 @@ export const ApiKey = z
 /** Common field rules, written once. */
 export const email = z.string().trim().toLowerCase().pipe(z.email().max(254));
 export const password = z.string().min(8).max(128);
-export const name = (max: number) => z.string().trim().min(1).max(max);
+/** A name others see (person, org, project, app, host): not blank, no control or text-direction characters. */
+export const name = (max: number, min = 1) =>
+  z
+    .string()
+    .trim()
+    .min(min)
+    .max(max)
+    .refine((v) => displayTextProblem(v, max) === null, { message: "must not contain control or text-direction characters" });
+/** Optional free text others see (a title, a timezone): may be empty, same characters as a name. */
+export const displayText = (max: number) =>
+  z
+    .string()
+    .trim()
+    .max(max)
+    .refine((v) => v === "" || displayTextProblem(v, max) === null, { message: "must not contain control or text-direction characters" });
 export const slugParam = (param: string) =>
   z.string().min(1).max(100).openapi({ param: { name: param, in: "path" } });
 

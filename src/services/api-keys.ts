@@ -5,7 +5,8 @@
  */
 import { and, desc, eq, isNull, lt, or } from "drizzle-orm";
 import type { Database } from "../db/client";
-import { apiKey, type ApiKeyScope } from "../db/schema";
+import { minRole, strongerRole } from "../auth/permissions";
+import { apiKey, type ApiKeyScope, orgMember, projectMember, type Role } from "../db/schema";
 import { newSecret, sha256Hex } from "../lib/crypto";
 import { newId } from "../lib/ids";
 
@@ -52,15 +53,50 @@ export async function createApiKey(
   return { row: row!, secret };
 }
 
-export type KeyCheck = { ok: true; row: ApiKeyRow } | { ok: false; reason: string };
+export type KeyCheck =
+  | { ok: true; row: ApiKeyRow; makerRole: Role | null }
+  | { ok: false; reason: string };
 
-/** Looks a presented secret up; revocation and expiry take effect on the very next request. */
+/**
+ * Looks a presented secret up, with its maker's role now, in one round trip: revocation,
+ * expiry and the maker losing access take effect on the very next request.
+ *
+ * An org key never has more than its maker has now: its role is the maker's current
+ * role in the key's org (for a project key, the stronger of that and the maker's grant on
+ * the project), capped at admin. A key whose maker has no role there any more is refused
+ * until an owner adopts it.
+ */
 export async function verifyApiKey(db: Database, secret: string): Promise<KeyCheck> {
-  const row = await db.query.apiKey.findFirst({ where: eq(apiKey.hash, await sha256Hex(secret)) });
-  if (!row) return { ok: false, reason: "Invalid API key" };
+  const [found] = await db
+    .select({ key: apiKey, memberRole: orgMember.role, grantRole: projectMember.role })
+    .from(apiKey)
+    .leftJoin(orgMember, and(eq(orgMember.orgId, apiKey.orgId), eq(orgMember.userId, apiKey.userId)))
+    .leftJoin(projectMember, and(eq(projectMember.projectId, apiKey.projectId), eq(projectMember.userId, apiKey.userId)))
+    .where(eq(apiKey.hash, await sha256Hex(secret)))
+    .limit(1);
+  if (!found) return { ok: false, reason: "Invalid API key" };
+  const row = found.key;
   if (row.revokedAt) return { ok: false, reason: "API key has been revoked" };
   if (row.expiresAt && row.expiresAt.getTime() <= Date.now()) return { ok: false, reason: "API key has expired" };
-  return { ok: true, row };
+  if (row.kind === "personal") return { ok: true, row, makerRole: null };
+  const makerRole = minRole(strongerRole(found.memberRole, found.grantRole), "admin");
+  if (!makerRole) {
+    return { ok: false, reason: "The person who made this API key no longer has access; an org owner can adopt the key to keep it working" };
+  }
+  return { ok: true, row, makerRole };
+}
+
+/**
+ * An owner takes a key over (someone who made it is leaving): from now on it answers to
+ * the owner's access. Returns the key, or null when there is no live key of that id in the org.
+ */
+export async function adoptApiKey(db: Database, id: string, orgId: string, ownerId: string): Promise<ApiKeyRow | null> {
+  const [row] = await db
+    .update(apiKey)
+    .set({ userId: ownerId })
+    .where(and(eq(apiKey.id, id), eq(apiKey.kind, "org"), eq(apiKey.orgId, orgId), isNull(apiKey.revokedAt)))
+    .returning();
+  return row ?? null;
 }
 
 /** Records use, at most once a minute per key, so a busy CI key does not write on every call. */
@@ -114,6 +150,7 @@ export function presentApiKey(row: ApiKeyRow, secret?: string) {
     ...(row.permissions !== null ? { permissions: row.permissions } : {}),
     org_id: row.orgId,
     project_id: row.projectId,
+    ...(row.kind === "org" ? { created_by: row.userId } : {}),
     expires_at: row.expiresAt?.toISOString() ?? null,
     expiresAt: row.expiresAt?.toISOString() ?? null,
     last_used_at: row.lastUsedAt?.toISOString() ?? null,

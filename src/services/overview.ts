@@ -26,7 +26,8 @@ export interface CallerScope {
 export async function callerScope(db: Database, p: Principal): Promise<CallerScope> {
   if (p.type === "api_key" && p.key.kind === "org") {
     const projects = await listOrgProjects(db, p.key.orgId!, p.key.projectId);
-    const hostsVisible = !p.key.projectId && scopeAllows(p.key.scope, "host:read");
+    const role = p.key.role;
+    const hostsVisible = !p.key.projectId && role !== null && roleAllows(role, "host:read") && scopeAllows(p.key.scope, "host:read");
     return { projectIds: projects.map((r) => r.id), hostOrgIds: hostsVisible ? [p.key.orgId!] : [], adminOrgIds: [] };
   }
   const projects = await listUserProjects(db, p.userId);

@@ -1,6 +1,6 @@
 /** API keys: Dockup's personal dkp_, backlex's org pak_ with scopes, Suble's project-bound pak_. */
 import { beforeAll, describe, expect, it } from "vitest";
-import { api, createOrgKey, env, orgWithEveryRole, signUp, type TestUser } from "./helpers";
+import { api, createOrgKey, env, fetchWorker, orgWithEveryRole, signUp, type TestUser } from "./helpers";
 
 type Team = Awaited<ReturnType<typeof orgWithEveryRole>>;
 
@@ -352,30 +352,36 @@ describe("org pak_ keys", () => {
     expect(mine.lastUsedAt).not.toBeNull();
   });
 
-  it("a key works as ?token= on GET only", async () => {
+  it("a key works as ?token= only to open a WebSocket, where a browser cannot send a header", async () => {
     const key = await createOrgKey(t.owner, t.slug, "full");
-    const got = await api(`/org/${t.slug}/projects?token=${key.key}`);
-    expect(got.status, got.text).toBe(200);
-    expect(ids(got.body.projects)).toContain(project.id);
-    const flat = await api(`/projects?token=${key.key}`);
-    expect(flat.status, flat.text).toBe(200);
+    const events = (token: string, headers: Record<string, string> = { upgrade: "websocket" }) =>
+      fetchWorker(`/api/v1/projects/${project.id}/events?token=${encodeURIComponent(token)}`, { headers });
+    const opened = await events(key.key);
+    expect(opened.status).toBe(101);
+    opened.webSocket!.accept();
+    opened.webSocket!.close();
 
-    const post = await api(`/org/${t.slug}/projects?token=${key.key}`, { body: { name: "Query made" } });
-    expectError(post, 401, "unauthorized");
+    // On a plain GET a token in the URL would end up in logs and browser history: it is not a credential there.
+    expectError(await api(`/org/${t.slug}/projects?token=${key.key}`), 401, "unauthorized");
+    expectError(await api(`/projects?token=${key.key}`), 401, "unauthorized");
+    expectError(await api(`/org/${t.slug}/projects?token=${key.key}`, { body: { name: "Query made" } }), 401, "unauthorized");
     expectError(await api(`/projects/${project.id}?token=${key.key}`, { method: "PATCH", body: { name: "Query renamed" } }), 401, "unauthorized");
     expectError(await api(`/projects/${project.id}?token=${key.key}`, { method: "DELETE" }), 401, "unauthorized");
     expect((await api(`/projects/${project.id}`, { token: t.owner.token })).body.name).toBe("Org keyed");
     expect((await api(`/org/${t.slug}/projects`, { token: t.owner.token })).body.projects.map((p: any) => p.name)).not.toContain("Query made");
+    expect((await events(key.key, {})).status).toBe(401);
 
-    // Personal keys and session tokens, too, on GET.
-    const pk = await personalKey(t.viewer);
-    const me = await api(`/auth/me?token=${pk.key}`);
-    expect(me.status, me.text).toBe(200);
-    expect(me.body.id).toBe(t.viewer.id);
-    expect((await api(`/auth/me?token=${encodeURIComponent(t.viewer.token)}`)).body.id).toBe(t.viewer.id);
+    // Personal keys and session tokens alike.
+    const pk = await personalKey(t.owner);
+    expectError(await api(`/auth/me?token=${pk.key}`), 401, "unauthorized");
+    expectError(await api(`/auth/me?token=${encodeURIComponent(t.viewer.token)}`), 401, "unauthorized");
+    const viaSession = await events(t.owner.token);
+    expect(viaSession.status).toBe(101);
+    viaSession.webSocket!.accept();
+    viaSession.webSocket!.close();
     // A revoked key in the query is refused as well.
     await api(`/org/${t.slug}/api-keys/${key.id}`, { token: t.owner.token, method: "DELETE" });
-    expectError(await api(`/projects?token=${key.key}`), 401, "unauthorized");
+    expect((await events(key.key)).status).toBe(401);
   });
 
   it("stores keys hashed: the raw secret is nowhere in the table", async () => {
