@@ -1,3 +1,4 @@
+import { isLocal } from "./config";
 import type { Database } from "./db/client";
 import type { Principal } from "./auth/principal";
 import type { HostDO } from "./durable/host-do";
@@ -14,7 +15,12 @@ export interface Env {
   JOBS: Queue<JobsQueueMessage>;
   ENVIRONMENT: string;
   BASE_DOMAIN: string;
+  /** `cloudflare` (the MAIL send_email binding) in production; `outbox` (D1, read at /api/v1/dev/outbox) locally. */
   MAIL_TRANSPORT: string;
+  /** The send_email binding, for MAIL_TRANSPORT=cloudflare. */
+  MAIL?: SendEmail;
+  /** The address mail is sent from, for MAIL_TRANSPORT=cloudflare. */
+  MAIL_FROM?: string;
   /** Signs sessions. Required outside development. */
   AUTH_SECRET?: string;
   /** Encrypts secrets at rest (app env vars): 32 bytes in base64, or any string to derive a key from. Required outside development. */
@@ -47,6 +53,6 @@ const DEV_SECRET = "berth-local-development-secret-not-for-production";
 /** The session-signing secret; development runs with a fixed one so `npm run dev` needs no set-up. */
 export function authSecret(env: Env): string {
   if (env.AUTH_SECRET) return env.AUTH_SECRET;
-  if (env.ENVIRONMENT === "development" || env.ENVIRONMENT === "test") return DEV_SECRET;
+  if (isLocal(env)) return DEV_SECRET;
   throw new Error("AUTH_SECRET is not set: run `wrangler secret put AUTH_SECRET`");
 }

@@ -3,11 +3,21 @@ import { bodyLimit } from "hono/body-limit";
 import { createApp } from "./app";
 import { authenticate, authOf, requestContext } from "./auth/middleware";
 import { limitBetterAuth } from "./auth/rate-limits";
+import { cachedConfigProblems, isLocal } from "./config";
 import type { Env } from "./env";
 import { handleQueue } from "./jobs/queue";
+import { errorBody } from "./lib/errors";
 import { apiV1 } from "./routes";
+import devRoutes from "./routes/dev";
 
 const app = createApp();
+
+// A deployment missing its secrets or public settings serves nothing (see config.ts).
+app.use("*", async (c, next) => {
+  const problems = cachedConfigProblems(c.env);
+  if (problems.length) return c.json(errorBody("misconfigured", "This Berth deployment is not configured yet", { problems }), 503);
+  await next();
+});
 app.use("*", requestContext);
 
 // better-auth's own endpoints, for the SPA's better-auth client, in better-auth's own error format.
@@ -21,12 +31,22 @@ app.use(
 app.use("/api/auth/*", limitBetterAuth);
 app.on(["GET", "POST"], "/api/auth/*", (c) => authOf(c).handler(c.req.raw));
 
+// The mail outbox exists only in local development and tests.
+app.use("/api/v1/dev/*", async (c, next) => {
+  if (!(isLocal(c.env) && c.env.MAIL_TRANSPORT === "outbox")) return c.notFound();
+  await next();
+});
+app.route("/api/v1", devRoutes);
+
 app.use("/api/v1/*", authenticate);
 app.route("/api/v1", apiV1());
 
 export default {
   fetch: app.fetch,
-  queue: (batch, env) => handleQueue(batch, env),
+  queue: async (batch, env) => {
+    if (cachedConfigProblems(env).length) throw new Error("refusing to run: configuration incomplete");
+    await handleQueue(batch, env);
+  },
 } satisfies ExportedHandler<Env>;
 
 export { HostDO } from "./durable/host-do";

@@ -14,7 +14,13 @@ export default defineConfig({
           cloudflareTest(async () => ({
             wrangler: { configPath: here("../wrangler.toml") },
             miniflare: {
-              bindings: { ENVIRONMENT: "test", TEST_MIGRATIONS: await readD1Migrations(here("../migrations")) },
+              // wrangler.toml is the production config; tests run with local settings on top.
+              bindings: {
+                ENVIRONMENT: "test",
+                MAIL_TRANSPORT: "outbox",
+                BASE_DOMAIN: "localhost",
+                TEST_MIGRATIONS: await readD1Migrations(here("../migrations")),
+              },
             },
           })),
         ],

@@ -18,7 +18,7 @@ export function authOf(c: Context<AppEnv>): Auth {
   let auth = authInstances.get(c);
   if (!auth) {
     const baseURL = c.env.PUBLIC_URL ?? new URL(c.req.url).origin;
-    auth = createAuth(c.env, c.var.db, createMailer(c.env.MAIL_TRANSPORT, c.var.db), baseURL);
+    auth = createAuth(c.env, c.var.db, createMailer(c.env, c.var.db), baseURL);
     authInstances.set(c, auth);
   }
   return auth;

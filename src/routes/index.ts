@@ -10,7 +10,6 @@ import apps from "./apps";
 import audit from "./audit";
 import auth from "./auth";
 import deploy from "./deploy";
-import dev from "./dev";
 import hosts from "./hosts";
 import jobs from "./jobs";
 import members from "./members";
@@ -40,7 +39,7 @@ export function apiV1() {
     scheme: "bearer",
     description: "A host credential (`bha_…`) from `POST /agent/join`; good for that host's agent routes only.",
   });
-  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appRuntime, apiKeys, audit, hosts, jobs, agent, deploy, registries, dev]) {
+  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appRuntime, apiKeys, audit, hosts, jobs, agent, deploy, registries]) {
     api.route("/", family);
   }
 

@@ -38,7 +38,7 @@ const Member = z
   .openapi("Member");
 
 const MemberParams = z.object({ slug: slugParam("slug"), id: slugParam("id") });
-const mailerOf = (c: Context<AppEnv>) => createMailer(c.env.MAIL_TRANSPORT, c.var.db);
+const mailerOf = (c: Context<AppEnv>) => createMailer(c.env, c.var.db);
 const baseUrlOf = (c: Context<AppEnv>) => c.env.PUBLIC_URL ?? new URL(c.req.url).origin;
 
 router.openapi(

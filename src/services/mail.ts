@@ -1,5 +1,6 @@
 import type { Database } from "../db/client";
 import { outbox } from "../db/schema";
+import type { Env } from "../env";
 import { newId } from "../lib/ids";
 
 export interface MailMessage {
@@ -21,7 +22,20 @@ export class OutboxMailer implements Mailer {
   }
 }
 
-export function createMailer(transport: string, db: Database): Mailer {
-  if (transport === "outbox") return new OutboxMailer(db);
-  throw new Error(`Unknown MAIL_TRANSPORT "${transport}"`);
+/** Sends through Cloudflare's send_email binding (Email Service), from MAIL_FROM. */
+export class CloudflareMailer implements Mailer {
+  constructor(
+    private readonly binding: SendEmail,
+    private readonly from: string,
+  ) {}
+  async send(message: MailMessage): Promise<void> {
+    await this.binding.send({ from: { name: "Berth", email: this.from }, to: message.to, subject: message.subject, text: message.text });
+  }
+}
+
+/** The transport MAIL_TRANSPORT names; config.ts refuses to serve with one that cannot work. */
+export function createMailer(env: Pick<Env, "MAIL_TRANSPORT" | "MAIL" | "MAIL_FROM">, db: Database): Mailer {
+  if (env.MAIL_TRANSPORT === "outbox") return new OutboxMailer(db);
+  if (env.MAIL_TRANSPORT === "cloudflare" && env.MAIL && env.MAIL_FROM) return new CloudflareMailer(env.MAIL, env.MAIL_FROM);
+  throw new Error(`MAIL_TRANSPORT "${env.MAIL_TRANSPORT}" is not usable here`);
 }

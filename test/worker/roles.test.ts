@@ -137,6 +137,17 @@ const ACTIONS: Partial<Record<Permission, Action>> = {
       expect(keys.body.keys.some((k: any) => k.name === s.name)).toBe(allowed);
     },
   },
+  "apikey:adopt": {
+    ok: 200,
+    prepare: async (sc) => (await createOrgKey(sc.owner, sc.slug, "read-only")).id,
+    attempt: (sc, cred, id) => api(`/org/${sc.slug}/api-keys/${id}/adopt`, { token: cred, method: "POST" }),
+    after: async (sc, allowed, id) => {
+      const keys = await api(`/org/${sc.slug}/api-keys`, { token: sc.owner.token });
+      const key = keys.body.keys.find((k: any) => k.id === id);
+      // Refused: the key still answers to the owner who made it.
+      if (!allowed) expect(key.created_by).toBe(sc.owner.id);
+    },
+  },
   "audit:read": {
     ok: 200,
     attempt: (sc, cred) => api(`/org/${sc.slug}/audit`, { token: cred }),

@@ -11,7 +11,7 @@
  *   await server.stop();
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,6 +20,13 @@ import { fileURLToPath } from "node:url";
 export interface DevServerOptions {
   /** Port to listen on (127.0.0.1). Default: a free one. */
   port?: number;
+  /**
+   * Run wrangler.toml as it deploys (production), without the development settings that
+   * `npm run dev` passes; `env` is then all that is added.
+   */
+  production?: boolean;
+  /** Worker secrets, as `wrangler secret put` would set them: from an env file, so wrangler shows them as hidden. */
+  secrets?: Record<string, string>;
   /** Extra Worker variables, passed as `wrangler dev --var KEY:VALUE` (they override wrangler.toml's [vars]). */
   env?: Record<string, string>;
   /** How long to wait for GET /api/v1/system/status to answer 200. Default 90 s. */
@@ -48,6 +55,12 @@ function wranglerScript(): string {
   if (!existsSync(bin)) throw new Error(`wrangler not found at ${bin}; run npm install first`);
   return realpathSync(bin);
 }
+
+/**
+ * What `npm run dev` passes on top of wrangler.toml (a production config) to run locally:
+ * keep in step with package.json's `dev` script (test/node/dev.test.ts checks they match).
+ */
+export const DEVELOPMENT_VARS: Record<string, string> = { ENVIRONMENT: "development", MAIL_TRANSPORT: "outbox", BASE_DOMAIN: "localhost" };
 
 /** A loopback port nobody is listening on right now. */
 export function freePort(): Promise<number> {
@@ -194,10 +207,16 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     throw new Error(`${(err as Error).message}\n--- output ---\n${tail(buffer)}`);
   }
 
-  const vars = Object.entries(opts.env ?? {}).flatMap(([k, v]) => {
+  const env = opts.production ? (opts.env ?? {}) : { ...DEVELOPMENT_VARS, ...opts.env };
+  const vars = Object.entries(env).flatMap(([k, v]) => {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`invalid variable name ${JSON.stringify(k)}`);
     return ["--var", `${k}:${v}`]; // wrangler splits on the first ':' only
   });
+  if (opts.secrets) {
+    const file = join(persistDir, "secrets.env");
+    writeFileSync(file, Object.entries(opts.secrets).map(([k, v]) => `${k}=${JSON.stringify(v)}\n`).join(""), { mode: 0o600 });
+    vars.push("--env-file", file);
+  }
 
   // A port picked by freePort() can be taken by someone else before wrangler binds it;
   // when we chose it, try a couple of times.
@@ -255,9 +274,11 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
       try {
         // The first request compiles and boots the Worker; on a busy machine that takes seconds.
         const res = await fetch(url + STATUS_PATH, { signal: AbortSignal.timeout(Math.max(1_000, Math.min(30_000, deadline - Date.now()))) });
-        await res.arrayBuffer();
-        // Make sure the 200 is ours, not from another server that grabbed the port.
-        if (res.status === 200 && child.exitCode === null) {
+        const text = await res.text();
+        // Make sure the answer is ours, not from another server that grabbed the port: a 200, or
+        // the 503 a production config answers until it is configured.
+        const ours = res.status === 200 || (res.status === 503 && text.includes('"misconfigured"'));
+        if (ours && child.exitCode === null) {
           ready = true;
           break;
         }
