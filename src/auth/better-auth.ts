@@ -109,7 +109,7 @@ export function createAuth(env: Env, db: Database, mailer: Mailer, baseURL: stri
         await expireRefreshTokens(db, reset.id);
       },
       async sendResetPassword({ user, token }) {
-        const link = `${env.PUBLIC_URL ?? baseURL}/reset-password?token=${token}`;
+        const link = `${env.PUBLIC_URL || baseURL}/reset-password?token=${token}`;
         await mailer.send({
           to: user.email,
           subject: "Reset your Berth password",
@@ -154,7 +154,8 @@ export function createAuth(env: Env, db: Database, mailer: Mailer, baseURL: stri
     // keeps counts in one isolate's memory.
     rateLimit: { enabled: false },
     advanced: {
-      database: { generateId: ({ model }) => newId(ID_PREFIX[model] ?? "usr") },
+      // Native joins (the relations in db/schema.ts): a session is read with its user in one query.
+      database: { generateId: ({ model }) => newId(ID_PREFIX[model] ?? "usr"), joins: true },
     },
     plugins: [bearer(), username({ minUsernameLength: 3, maxUsernameLength: 30 }), sessionPolicy(db)],
   });

@@ -11,15 +11,27 @@ import { type Auth, createAuth } from "./better-auth";
 import { requireTrustedOrigin } from "./origins";
 import type { Principal } from "./principal";
 
-const authInstances = new WeakMap<Context, Auth>();
+const authInstances = new WeakMap<AppEnv["Bindings"], Map<string, Auth>>();
 
-/** better-auth for this request, made on first use. */
+/**
+ * better-auth for this request's environment and public origin. Building it (plugins, router,
+ * schemas) costs more than most requests, and it keeps no request state (that rides in its
+ * AsyncLocalStorage), so an isolate makes one per environment and origin and reuses it.
+ */
 export function authOf(c: Context<AppEnv>): Auth {
-  let auth = authInstances.get(c);
+  const baseURL = c.env.PUBLIC_URL || new URL(c.req.url).origin;
+  let byOrigin = authInstances.get(c.env);
+  if (!byOrigin) {
+    byOrigin = new Map();
+    authInstances.set(c.env, byOrigin);
+  }
+  let auth = byOrigin.get(baseURL);
   if (!auth) {
-    const baseURL = c.env.PUBLIC_URL ?? new URL(c.req.url).origin;
-    auth = createAuth(c.env, c.var.db, createMailer(c.env, c.var.db), baseURL);
-    authInstances.set(c, auth);
+    // Locally the origin comes from the request; a deployment has one PUBLIC_URL. Keep a handful.
+    if (byOrigin.size >= 8) byOrigin.clear();
+    const db = createDb(c.env.DB);
+    auth = createAuth(c.env, db, createMailer(c.env, db), baseURL);
+    byOrigin.set(baseURL, auth);
   }
   return auth;
 }

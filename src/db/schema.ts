@@ -4,7 +4,7 @@
  * else is Berth's tenancy model. Migrations in /migrations are generated from
  * this file by drizzle-kit (`npm run db:generate`).
  */
-import { sql } from "drizzle-orm";
+import { relations, sql } from "drizzle-orm";
 import { index, integer, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 const createdAt = () =>
@@ -86,6 +86,11 @@ export const verification = sqliteTable(
   },
   (t) => [index("verification_identifier_idx").on(t.identifier)],
 );
+
+/** Relations better-auth's adapter joins through (advanced.database.joins): a session and its user in one query. */
+export const userRelations = relations(user, ({ many }) => ({ sessions: many(session), accounts: many(account) }));
+export const sessionRelations = relations(session, ({ one }) => ({ user: one(user, { fields: [session.userId], references: [user.id] }) }));
+export const accountRelations = relations(account, ({ one }) => ({ user: one(user, { fields: [account.userId], references: [user.id] }) }));
 
 // ---------------------------------------------------------------- tenancy
 

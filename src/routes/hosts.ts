@@ -52,7 +52,7 @@ const labels = z
   .refine((l) => Object.keys(l).length <= 32, "at most 32 labels");
 
 function agentCommand(c: Context<AppEnv>, token: string) {
-  return `npm run agent -- --url ${c.env.PUBLIC_URL ?? new URL(c.req.url).origin} --join-token ${token}`;
+  return `npm run agent -- --url ${c.env.PUBLIC_URL || new URL(c.req.url).origin} --join-token ${token}`;
 }
 
 async function loadHost(c: Context<AppEnv>, orgId: string, id: string, opts: { includeDeleted?: boolean } = {}) {

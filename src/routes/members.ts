@@ -39,7 +39,7 @@ const Member = z
 
 const MemberParams = z.object({ slug: slugParam("slug"), id: slugParam("id") });
 const mailerOf = (c: Context<AppEnv>) => createMailer(c.env, c.var.db);
-const baseUrlOf = (c: Context<AppEnv>) => c.env.PUBLIC_URL ?? new URL(c.req.url).origin;
+const baseUrlOf = (c: Context<AppEnv>) => c.env.PUBLIC_URL || new URL(c.req.url).origin;
 
 router.openapi(
   createRoute({

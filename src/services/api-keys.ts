@@ -99,9 +99,15 @@ export async function adoptApiKey(db: Database, id: string, orgId: string, owner
   return row ?? null;
 }
 
+/** When this isolate last recorded each key's use, so a busy key costs no write at all most of the time. */
+const touchedAt = new Map<string, number>();
+
 /** Records use, at most once a minute per key, so a busy CI key does not write on every call. */
 export async function touchApiKey(db: Database, id: string): Promise<void> {
   const now = Date.now();
+  if (now - (touchedAt.get(id) ?? 0) < LAST_USED_RESOLUTION_MS) return;
+  if (touchedAt.size > 10_000) touchedAt.clear();
+  touchedAt.set(id, now);
   await db
     .update(apiKey)
     .set({ lastUsedAt: new Date(now) })

@@ -89,38 +89,38 @@ export function listOrgProjects(db: Database, orgId: string, onlyProjectId?: str
  * projects of the orgs they belong to, plus projects granted to them alone.
  */
 export async function listUserProjects(db: Database, userId: string, orgId?: string) {
-  const memberships = await db
+  // One round trip: the user's role through an active org's membership and through a grant,
+  // joined onto exactly the projects either reaches.
+  const orgRole = db
     .select({ orgId: orgMember.orgId, role: orgMember.role })
     .from(orgMember)
-    .innerJoin(org, eq(org.id, orgMember.orgId))
-    .where(and(eq(orgMember.userId, userId), eq(org.status, "active"), orgId ? eq(orgMember.orgId, orgId) : undefined));
-  const grants = await db
+    .innerJoin(org, and(eq(org.id, orgMember.orgId), eq(org.status, "active")))
+    .where(eq(orgMember.userId, userId))
+    .as("org_role");
+  const grantRole = db
     .select({ projectId: projectMember.projectId, role: projectMember.role })
     .from(projectMember)
-    .where(eq(projectMember.userId, userId));
-  const orgRole = new Map(memberships.map((m) => [m.orgId, m.role as Role]));
-  const grantRole = new Map(grants.map((g) => [g.projectId, g.role as Role]));
-  if (orgRole.size === 0 && grantRole.size === 0) return [];
+    .where(eq(projectMember.userId, userId))
+    .as("grant_role");
   const rows = await db
-    .select()
+    .select({ project, orgRole: orgRole.role, grantRole: grantRole.role })
     .from(project)
+    .leftJoin(orgRole, eq(orgRole.orgId, project.orgId))
+    .leftJoin(grantRole, eq(grantRole.projectId, project.id))
     .where(
       and(
         isNull(project.deletedAt),
         orgId ? eq(project.orgId, orgId) : undefined,
         or(
-          orgRole.size ? inArray(project.orgId, [...orgRole.keys()]) : undefined,
-          grantRole.size ? inArray(project.id, [...grantRole.keys()]) : undefined,
+          inArray(project.orgId, db.select({ id: orgMember.orgId }).from(orgMember).where(eq(orgMember.userId, userId))),
+          inArray(project.id, db.select({ id: projectMember.projectId }).from(projectMember).where(eq(projectMember.userId, userId))),
         ),
       ),
     )
     .orderBy(asc(project.createdAt));
-  const rank = { viewer: 0, developer: 1, admin: 2, owner: 3 } as const;
-  return rows.map((p) => {
-    const a = orgRole.get(p.orgId) ?? null;
-    const b = grantRole.get(p.id) ?? null;
-    const role = !a ? b! : !b ? a : rank[a] >= rank[b] ? a : b;
-    return { project: p, role };
+  return rows.flatMap((r) => {
+    const role = strongerRole(r.orgRole as Role | null, r.grantRole as Role | null);
+    return role ? [{ project: r.project, role }] : [];
   });
 }
 

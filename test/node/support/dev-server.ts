@@ -25,6 +25,8 @@ export interface DevServerOptions {
    * `npm run dev` passes; `env` is then all that is added.
    */
   production?: boolean;
+  /** Another Worker's config, relative to the repository (benchmarks' baselines); default wrangler.toml. */
+  config?: string;
   /** Worker secrets, as `wrangler secret put` would set them: from an env file, so wrangler shows them as hidden. */
   secrets?: Record<string, string>;
   /** Extra Worker variables, passed as `wrangler dev --var KEY:VALUE` (they override wrangler.toml's [vars]). */
@@ -163,8 +165,8 @@ function tail(text: string, max = 8_000) {
 }
 
 /** Runs `wrangler d1 migrations apply DB --local --persist-to <dir>` non-interactively. */
-async function applyMigrations(script: string, persistDir: string, log: (s: string) => void): Promise<void> {
-  const child = spawn(process.execPath, [script, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir], {
+async function applyMigrations(script: string, persistDir: string, log: (s: string) => void, config: string[]): Promise<void> {
+  const child = spawn(process.execPath, [script, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir, ...config], {
     cwd: REPO_ROOT,
     env: childEnv(),
     stdio: ["ignore", "pipe", "pipe"],
@@ -200,8 +202,9 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     }
   };
 
+  const configArgs = opts.config ? ["--config", opts.config] : [];
   try {
-    await applyMigrations(script, persistDir, log);
+    await applyMigrations(script, persistDir, log, configArgs);
   } catch (err) {
     cleanupDir();
     throw new Error(`${(err as Error).message}\n--- output ---\n${tail(buffer)}`);
@@ -236,6 +239,7 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
       "--persist-to", persistDir,
       "--show-interactive-dev-session=false",
       "--log-level", "log",
+      ...configArgs,
       ...vars,
     ];
     log(`\n$ wrangler ${args.slice(1).join(" ")}\n`);
