@@ -137,6 +137,8 @@ export const invitation = sqliteTable(
     orgId: text("org_id")
       .notNull()
       .references(() => org.id, { onDelete: "cascade" }),
+    /** Set for an invitation to one project (a grant), not to the org. */
+    projectId: text("project_id").references(() => project.id, { onDelete: "cascade" }),
     email: text("email").notNull(),
     role: text("role").$type<Role>().notNull(),
     /** SHA-256 of the token mailed to the invitee; the token itself is never stored. */
@@ -147,7 +149,7 @@ export const invitation = sqliteTable(
     acceptedAt: integer("accepted_at", { mode: "timestamp_ms" }),
     createdAt: createdAt(),
   },
-  (t) => [index("invitation_org_idx").on(t.orgId, t.status)],
+  (t) => [index("invitation_org_idx").on(t.orgId, t.status), index("invitation_project_idx").on(t.projectId, t.status)],
 );
 
 export const project = sqliteTable(

@@ -220,7 +220,11 @@ router.openapi(
     tags: ["Members"],
     summary: "Accept an invitation as the signed-in user it was sent to",
     request: jsonBody(z.object({ token: z.string().min(1).max(200) }).openapi("AcceptInvitationInput")),
-    responses: { 200: json(z.object({ orgSlug: z.string(), role: z.string() }), "Joined"), ...conflictResponse, ...errorResponses },
+    responses: {
+      200: json(z.object({ orgSlug: z.string(), role: z.string(), projectId: z.string().optional().openapi({ description: "Set when the invitation was to one project." }) }), "Joined"),
+      ...conflictResponse,
+      ...errorResponses,
+    },
   }),
   async (c) => {
     const p = requireSignedIn(c, "accept invitations");
@@ -228,9 +232,9 @@ router.openapi(
     if (!u) throw notFound("User");
     const inv = await acceptInvitation(c.var.db, c.req.valid("json").token, u);
     const o = await findOrgById(c.var.db, inv.orgId);
-    if (!o || !(await membershipRole(c.var.db, inv.orgId, u.id))) throw notFound("Organization");
-    await recordAudit(c, { orgId: inv.orgId, action: "invitation.accept", targetType: "invitation", targetId: inv.id, metadata: { role: inv.role } });
-    return c.json({ orgSlug: o.slug, role: inv.role }, 200);
+    if (!o || (!inv.projectId && !(await membershipRole(c.var.db, inv.orgId, u.id)))) throw notFound("Organization");
+    await recordAudit(c, { orgId: inv.orgId, action: "invitation.accept", targetType: "invitation", targetId: inv.id, metadata: { role: inv.role, ...(inv.projectId ? { projectId: inv.projectId } : {}) } });
+    return c.json({ orgSlug: o.slug, role: inv.role, ...(inv.projectId ? { projectId: inv.projectId } : {}) }, 200);
   },
 );
 

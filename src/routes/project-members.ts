@@ -2,9 +2,13 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { createRouter } from "../app";
 import { authorizeProject } from "../auth/access";
-import { conflictResponse, errorResponses } from "../lib/errors";
+import { enforceAttemptLimit } from "../auth/rate-limits";
+import { conflictResponse, errorResponses, notFound } from "../lib/errors";
 import { recordAudit } from "../services/audit";
-import { addProjectMember, listProjectMembers, removeProjectMember, updateProjectMember } from "../services/projects";
+import { inviteToProject, updatePendingProjectInvitation } from "../services/invitations";
+import { createMailer } from "../services/mail";
+import { findOrgById } from "../services/orgs";
+import { assertNotProjectMember, listProjectMembers, removeProjectMember, updateProjectMember } from "../services/projects";
 import { email, json, jsonBody, slugParam } from "./schemas";
 import { ProjectParams } from "./projects";
 
@@ -14,12 +18,12 @@ const GRANT_ROLES = ["admin", "developer", "viewer"] as const;
 
 const ProjectMember = z
   .object({
-    userId: z.string(),
+    userId: z.string().nullable().openapi({ description: "Null while the invitation is pending." }),
     email: z.string(),
     fullname: z.string(),
     role: z.string(),
     source: z.enum(["org", "project"]).openapi({ description: "Seated through the org, or granted on this project alone." }),
-    status: z.literal("accepted"),
+    status: z.enum(["accepted", "pending"]).openapi({ description: "`pending`: invited, not yet accepted." }),
   })
   .openapi("ProjectMember");
 
@@ -45,15 +49,31 @@ router.openapi(
     method: "post",
     path: "/projects/{project}/members",
     tags: ["Projects"],
-    summary: "Grant an existing user access to this project (default role developer)",
+    summary: "Invite someone to this project by email (default role developer)",
+    description:
+      "Mails the address an invitation to accept (POST /invitations/accept); nobody is seated without consent. " +
+      "The answer is 204 whether or not the address has an account. 409 already_member if they already reach the project.",
     request: { params: ProjectParams, ...jsonBody(z.object({ email, role: z.enum(GRANT_ROLES).optional() })) },
-    responses: { 204: { description: "Granted" }, ...conflictResponse, ...errorResponses },
+    responses: { 204: { description: "Invited" }, ...conflictResponse, ...errorResponses },
   }),
   async (c) => {
     const input = c.req.valid("json");
-    const { project } = await authorizeProject(c, c.req.valid("param").project, "project:members");
-    const target = await addProjectMember(c.var.db, project, input.email, input.role ?? "developer");
-    await recordAudit(c, { orgId: project.orgId, action: "project.member_add", targetType: "user", targetId: target.id, metadata: { projectId: project.id, role: input.role ?? "developer" } });
+    const { project, principal } = await authorizeProject(c, c.req.valid("param").project, "project:members");
+    await assertNotProjectMember(c.var.db, project, input.email);
+    // It mails an address the caller chose: limited like every other route that sends mail.
+    await enforceAttemptLimit(c, "mail", { email: input.email });
+    const org = await findOrgById(c.var.db, project.orgId);
+    if (!org) throw notFound("Project");
+    const role = input.role ?? "developer";
+    const inv = await inviteToProject(c.var.db, createMailer(c.env, c.var.db), {
+      org,
+      project,
+      email: input.email,
+      role,
+      invitedBy: principal.userId,
+      baseUrl: c.env.PUBLIC_URL || new URL(c.req.url).origin,
+    });
+    await recordAudit(c, { orgId: project.orgId, action: "project.member_invite", targetType: "invitation", targetId: inv.id, metadata: { projectId: project.id, role } });
     return c.body(null, 204);
   },
 );
@@ -71,7 +91,8 @@ router.openapi(
     const { project: id, email: address } = c.req.valid("param");
     const { role } = c.req.valid("json");
     const { project } = await authorizeProject(c, id, "project:members");
-    await updateProjectMember(c.var.db, project, address, role);
+    const changed = (await updateProjectMember(c.var.db, project, address, role)) || (await updatePendingProjectInvitation(c.var.db, project.id, address, { role }));
+    if (!changed) throw notFound("Project member");
     await recordAudit(c, { orgId: project.orgId, action: "project.member_update", targetType: "project", targetId: project.id, metadata: { email: address, role } });
     return c.body(null, 204);
   },
@@ -89,7 +110,8 @@ router.openapi(
   async (c) => {
     const { project: id, email: address } = c.req.valid("param");
     const { project } = await authorizeProject(c, id, "project:members");
-    await removeProjectMember(c.var.db, project, address);
+    const removed = (await removeProjectMember(c.var.db, project, address)) || (await updatePendingProjectInvitation(c.var.db, project.id, address, "revoke"));
+    if (!removed) throw notFound("Project member");
     await recordAudit(c, { orgId: project.orgId, action: "project.member_remove", targetType: "project", targetId: project.id, metadata: { email: address } });
     return c.body(null, 204);
   },

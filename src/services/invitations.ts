@@ -1,7 +1,7 @@
 /** Invitations: a mailed single-use token seats its holder in an org with the invited role. */
-import { and, desc, eq } from "drizzle-orm";
+import { and, desc, eq, isNull } from "drizzle-orm";
 import type { Database } from "../db/client";
-import { invitation, orgMember, user, type Role } from "../db/schema";
+import { invitation, orgMember, project, projectMember, user, type Role } from "../db/schema";
 import { ApiError, conflict, notFound } from "../lib/errors";
 import { newSecret, sha256Hex } from "../lib/crypto";
 import { newId } from "../lib/ids";
@@ -43,7 +43,9 @@ export async function createInvitation(
     db
       .update(invitation)
       .set({ status: "revoked" })
-      .where(and(eq(invitation.orgId, input.org.id), eq(invitation.email, input.email), eq(invitation.status, "pending"))),
+      .where(
+        and(eq(invitation.orgId, input.org.id), isNull(invitation.projectId), eq(invitation.email, input.email), eq(invitation.status, "pending")),
+      ),
     db
       .insert(invitation)
       .values({
@@ -65,13 +67,13 @@ export function listPendingInvitations(db: Database, orgId: string) {
   return db
     .select()
     .from(invitation)
-    .where(and(eq(invitation.orgId, orgId), eq(invitation.status, "pending")))
+    .where(and(eq(invitation.orgId, orgId), isNull(invitation.projectId), eq(invitation.status, "pending")))
     .orderBy(desc(invitation.createdAt));
 }
 
 export function findPendingInvitation(db: Database, orgId: string, id: string) {
   return db.query.invitation.findFirst({
-    where: and(eq(invitation.orgId, orgId), eq(invitation.id, id), eq(invitation.status, "pending")),
+    where: and(eq(invitation.orgId, orgId), isNull(invitation.projectId), eq(invitation.id, id), eq(invitation.status, "pending")),
   });
 }
 
@@ -89,7 +91,11 @@ export async function revokeInvitation(db: Database, inv: InvitationRow) {
   await db.update(invitation).set({ status: "revoked" }).where(eq(invitation.id, inv.id));
 }
 
-/** Seats the signed-in user; the invitation must be pending, unexpired and addressed to their email. */
+/**
+ * Seats the signed-in user; the invitation must be pending, unexpired and addressed to their
+ * email. An org invitation seats them in the org; a project invitation grants them the
+ * project alone.
+ */
 export async function acceptInvitation(db: Database, token: string, accepter: { id: string; email: string }) {
   const inv = await db.query.invitation.findFirst({ where: eq(invitation.tokenHash, await sha256Hex(token)) });
   if (!inv || inv.status !== "pending" || inv.expiresAt.getTime() <= Date.now()) {
@@ -98,21 +104,102 @@ export async function acceptInvitation(db: Database, token: string, accepter: { 
   if (inv.email !== accepter.email.toLowerCase()) {
     throw new ApiError(403, "invitation_email_mismatch", "This invitation was sent to another email address");
   }
+  if (inv.projectId) return acceptProjectInvitation(db, inv, inv.projectId, accepter);
   const seated = await db.query.orgMember.findFirst({
     where: and(eq(orgMember.orgId, inv.orgId), eq(orgMember.userId, accepter.id)),
     columns: { id: true },
   });
   if (seated) throw conflict("already_member", "You are already a member of this org");
   // Claim the invitation first, so two concurrent accepts seat the user once.
-  const claimed = await db
-    .update(invitation)
-    .set({ status: "accepted", acceptedAt: new Date() })
-    .where(and(eq(invitation.id, inv.id), eq(invitation.status, "pending")))
-    .returning({ id: invitation.id });
-  if (!claimed.length) throw notFound("Invitation", "invitation_not_found");
+  if (!(await claim(db, inv))) throw notFound("Invitation", "invitation_not_found");
   await db
     .insert(orgMember)
     .values({ id: newId("mem"), orgId: inv.orgId, userId: accepter.id, role: inv.role })
     .onConflictDoNothing();
   return inv;
+}
+
+async function claim(db: Database, inv: InvitationRow): Promise<boolean> {
+  const claimed = await db
+    .update(invitation)
+    .set({ status: "accepted", acceptedAt: new Date() })
+    .where(and(eq(invitation.id, inv.id), eq(invitation.status, "pending")))
+    .returning({ id: invitation.id });
+  return claimed.length > 0;
+}
+
+async function acceptProjectInvitation(db: Database, inv: InvitationRow, projectId: string, accepter: { id: string }) {
+  const target = await db.query.project.findFirst({ where: and(eq(project.id, projectId), isNull(project.deletedAt)), columns: { id: true } });
+  if (!target) throw notFound("Invitation", "invitation_not_found");
+  const granted = await db.query.projectMember.findFirst({
+    where: and(eq(projectMember.projectId, projectId), eq(projectMember.userId, accepter.id)),
+    columns: { id: true },
+  });
+  if (granted) throw conflict("already_member", "You are already a member of this project");
+  if (!(await claim(db, inv))) throw notFound("Invitation", "invitation_not_found");
+  await db
+    .insert(projectMember)
+    .values({ id: newId("pmb"), projectId, userId: accepter.id, role: inv.role as Exclude<Role, "owner"> })
+    .onConflictDoNothing();
+  return inv;
+}
+
+/**
+ * Invites an address to one project. The answer is the same whether or not the address
+ * has an account (nobody learns who is registered), and nobody is seated without
+ * accepting: the invitee gets a mailed token for POST /invitations/accept. Inviting the
+ * address again replaces the earlier pending invitation.
+ */
+export async function inviteToProject(
+  db: Database,
+  mailer: Mailer,
+  input: { org: OrgRow; project: { id: string; name: string }; email: string; role: Exclude<Role, "owner">; invitedBy: string; baseUrl: string },
+): Promise<InvitationRow> {
+  const token = newSecret("inv_");
+  const [, [row]] = await db.batch([
+    db
+      .update(invitation)
+      .set({ status: "revoked" })
+      .where(and(eq(invitation.projectId, input.project.id), eq(invitation.email, input.email), eq(invitation.status, "pending"))),
+    db
+      .insert(invitation)
+      .values({
+        id: newId("inv"),
+        orgId: input.org.id,
+        projectId: input.project.id,
+        email: input.email,
+        role: input.role,
+        tokenHash: await sha256Hex(token),
+        invitedBy: input.invitedBy,
+        expiresAt: new Date(Date.now() + INVITATION_TTL_MS),
+      })
+      .returning(),
+  ]);
+  await mailer.send({
+    to: input.email,
+    subject: `You are invited to the project ${input.project.name} on Berth`,
+    text:
+      `You have been invited to the project ${input.project.name} (${input.org.name}) as ${input.role}.\n\n` +
+      `Accept within 7 days: ${input.baseUrl}/invitations/accept?token=${token}\n` +
+      `or send this token to POST /api/v1/invitations/accept while signed in as ${input.email}: ${token}\n`,
+  });
+  return row!;
+}
+
+export function listPendingProjectInvitations(db: Database, projectId: string) {
+  return db
+    .select()
+    .from(invitation)
+    .where(and(eq(invitation.projectId, projectId), eq(invitation.status, "pending")))
+    .orderBy(desc(invitation.createdAt));
+}
+
+/** Changes (role) or revokes a pending project invitation by address; false when there is none. */
+export async function updatePendingProjectInvitation(db: Database, projectId: string, email: string, change: { role: Role } | "revoke") {
+  const rows = await db
+    .update(invitation)
+    .set(change === "revoke" ? { status: "revoked" } : { role: change.role })
+    .where(and(eq(invitation.projectId, projectId), eq(invitation.email, email.toLowerCase()), eq(invitation.status, "pending")))
+    .returning({ id: invitation.id });
+  return rows.length > 0;
 }

@@ -1,7 +1,7 @@
 /** Projects: created in an org, soft-deleted, paused and resumed; grants per project. */
-import { and, asc, count, desc, eq, inArray, isNull, or } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, inArray, isNull, or } from "drizzle-orm";
 import type { Database } from "../db/client";
-import { org, orgMember, project, projectMember, user, type Role } from "../db/schema";
+import { invitation, org, orgMember, project, projectMember, user, type Role } from "../db/schema";
 import { strongerRole } from "../auth/permissions";
 import { conflict, notFound } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -158,42 +158,57 @@ export async function projectGrantRole(db: Database, projectId: string, userId: 
   return row?.role ?? null;
 }
 
-/** Org members (with their org role) and project-only grants, as Suble lists them. */
+/**
+ * Org members (with their org role), project-only grants, and invitations not yet accepted,
+ * as Suble lists them ("with their role and acceptance status").
+ */
 export async function listProjectMembers(db: Database, p: ProjectRow) {
-  const orgMembers = await db
-    .select({ userId: user.id, email: user.email, fullname: user.name, role: orgMember.role })
-    .from(orgMember)
-    .innerJoin(user, eq(user.id, orgMember.userId))
-    .where(eq(orgMember.orgId, p.orgId))
-    .orderBy(asc(orgMember.createdAt));
-  const grants = await db
-    .select({ userId: user.id, email: user.email, fullname: user.name, role: projectMember.role })
-    .from(projectMember)
-    .innerJoin(user, eq(user.id, projectMember.userId))
-    .where(eq(projectMember.projectId, p.id))
-    .orderBy(desc(projectMember.createdAt));
-  const seen = new Map<string, { userId: string; email: string; fullname: string; role: string; source: "org" | "project" }>();
-  for (const m of orgMembers) seen.set(m.userId, { ...m, source: "org" });
+  const [orgMembers, grants, pending] = await db.batch([
+    db
+      .select({ userId: user.id, email: user.email, fullname: user.name, role: orgMember.role })
+      .from(orgMember)
+      .innerJoin(user, eq(user.id, orgMember.userId))
+      .where(eq(orgMember.orgId, p.orgId))
+      .orderBy(asc(orgMember.createdAt)),
+    db
+      .select({ userId: user.id, email: user.email, fullname: user.name, role: projectMember.role })
+      .from(projectMember)
+      .innerJoin(user, eq(user.id, projectMember.userId))
+      .where(eq(projectMember.projectId, p.id))
+      .orderBy(desc(projectMember.createdAt)),
+    db
+      .select({ email: invitation.email, role: invitation.role })
+      .from(invitation)
+      .where(and(eq(invitation.projectId, p.id), eq(invitation.status, "pending"), gt(invitation.expiresAt, new Date())))
+      .orderBy(desc(invitation.createdAt)),
+  ]);
+  type Member = { userId: string | null; email: string; fullname: string; role: string; source: "org" | "project"; status: "accepted" | "pending" };
+  const seen = new Map<string, Member>();
+  for (const m of orgMembers) seen.set(m.userId, { ...m, source: "org", status: "accepted" });
   // A grant stronger than the org seat is the role the person has here.
   for (const g of grants) {
     const existing = seen.get(g.userId);
-    if (!existing || strongerRole(existing.role as Role, g.role) !== existing.role) seen.set(g.userId, { ...g, source: "project" });
+    if (!existing || strongerRole(existing.role as Role, g.role) !== existing.role) seen.set(g.userId, { ...g, source: "project", status: "accepted" });
   }
-  return [...seen.values()].map((m) => ({ ...m, status: "accepted" as const }));
+  const accepted = new Set([...seen.values()].map((m) => m.email));
+  const invited = pending
+    .filter((i) => !accepted.has(i.email))
+    .map((i): Member => ({ userId: null, email: i.email, fullname: "", role: i.role, source: "project", status: "pending" }));
+  return [...seen.values(), ...invited];
 }
 
-export async function addProjectMember(db: Database, p: ProjectRow, email: string, role: Exclude<Role, "owner">) {
-  const target = await db.query.user.findFirst({ where: eq(user.email, email.toLowerCase()) });
-  if (!target) throw notFound("User", "user_not_found");
+/** 409 already_member when the address already reaches the project as strongly as a grant would. */
+export async function assertNotProjectMember(db: Database, p: ProjectRow, email: string) {
+  const target = await db.query.user.findFirst({ where: eq(user.email, email.toLowerCase()), columns: { id: true } });
+  if (!target) return;
   const inOrg = await db.query.orgMember.findFirst({ where: and(eq(orgMember.orgId, p.orgId), eq(orgMember.userId, target.id)) });
   const granted = await projectGrantRole(db, p.id, target.id);
   if (granted || (inOrg && !["viewer", "developer"].includes(inOrg.role))) {
     throw conflict("already_member", "That user is already a member of the project");
   }
-  await db.insert(projectMember).values({ id: newId("pmb"), projectId: p.id, userId: target.id, role });
-  return target;
 }
 
+/** Changes a grant's role; false when the address has no grant here. */
 export async function updateProjectMember(db: Database, p: ProjectRow, email: string, role: Exclude<Role, "owner">) {
   const target = await db.query.user.findFirst({ where: eq(user.email, email.toLowerCase()) });
   const rows = target
@@ -203,9 +218,10 @@ export async function updateProjectMember(db: Database, p: ProjectRow, email: st
         .where(and(eq(projectMember.projectId, p.id), eq(projectMember.userId, target.id)))
         .returning({ id: projectMember.id })
     : [];
-  if (!rows.length) throw notFound("Project member");
+  return rows.length > 0;
 }
 
+/** Removes a grant; false when the address has none here. */
 export async function removeProjectMember(db: Database, p: ProjectRow, email: string) {
   const target = await db.query.user.findFirst({ where: eq(user.email, email.toLowerCase()) });
   const rows = target
@@ -214,7 +230,7 @@ export async function removeProjectMember(db: Database, p: ProjectRow, email: st
         .where(and(eq(projectMember.projectId, p.id), eq(projectMember.userId, target.id)))
         .returning({ id: projectMember.id })
     : [];
-  if (!rows.length) throw notFound("Project member");
+  return rows.length > 0;
 }
 
 export function presentProject(p: ProjectRow, extra: { role?: string; memberCount?: number; orgSlug?: string } = {}) {

@@ -127,7 +127,7 @@ describe("recording", () => {
     expectEvent(events, pUpdated, { action: "project.update", actor: byUser(t.admin), target: { type: "project", id: p.id }, metadata: { fields: ["environment"] } });
     expectEvent(events, paused, { action: "project.pause", actor: byUser(t.owner), target: { type: "project", id: p.id } });
     expectEvent(events, resumed, { action: "project.resume", actor: byUser(t.owner), target: { type: "project", id: p.id } });
-    expectEvent(events, granted, { action: "project.member_add", actor: byUser(t.owner), target: { type: "user", id: outsider.id }, metadata: { projectId: p.id, role: "viewer" } });
+    expectEvent(events, granted, { action: "project.member_invite", actor: byUser(t.owner), target: { type: "invitation", id: expect.stringMatching(/^inv_/) }, metadata: { projectId: p.id, role: "viewer" } });
     expectEvent(events, regranted, { action: "project.member_update", actor: byUser(t.owner), target: { type: "project", id: p.id }, metadata: { email: outsider.email, role: "developer" } });
     expectEvent(events, ungranted, { action: "project.member_remove", actor: byUser(t.owner), target: { type: "project", id: p.id }, metadata: { email: outsider.email } });
     expectEvent(events, keyMade, { action: "api_key.create", actor: byUser(t.owner), target: { type: "api_key", id: key.id }, metadata: { name: "ci", scope: "deploy" } });

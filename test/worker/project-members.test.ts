@@ -1,6 +1,6 @@
 /** Suble's project members: grants on one project, on top of (or instead of) an org seat. */
 import { beforeAll, describe, expect, it } from "vitest";
-import { api, orgWithEveryRole, signUp, type TestUser } from "./helpers";
+import { api, lastMailTo, orgWithEveryRole, signUp, type TestUser, tokenIn } from "./helpers";
 
 type Team = Awaited<ReturnType<typeof orgWithEveryRole>>;
 
@@ -25,10 +25,15 @@ describe("project members", () => {
     return res.body.project;
   }
 
+  /** Invites `who` to the project and accepts as them with the mailed token: a grant needs their consent. */
   async function grant(projectId: string, who: TestUser, role?: string, by: TestUser = t.owner) {
     const res = await api(`/projects/${projectId}/members`, { token: by.token, body: { email: who.email, ...(role ? { role } : {}) } });
     expect(res.status, res.text).toBe(204);
     expect(res.text).toBe("");
+    const token = tokenIn((await lastMailTo(who.email.toLowerCase())).text, "inv_");
+    const accepted = await api("/invitations/accept", { token: who.token, body: { token } });
+    expect(accepted.status, accepted.text).toBe(200);
+    expect(accepted.body.projectId).toBe(projectId);
   }
 
   beforeAll(async () => {
@@ -186,14 +191,12 @@ describe("project members", () => {
     expectError(await api(memberPath(p1.id, guest.email), { token: t.admin.token, method: "PATCH", body: { role: "viewer" } }), 404, "not_found");
   });
 
-  it("validates grants: unknown user 404, duplicates and org admins 409, bad role or email 400", async () => {
+  it("validates grants: duplicates and org admins 409, bad role or email 400", async () => {
     const guest = await signUp({ name: "Twice" });
     await grant(p2.id, guest, "viewer");
     expectError(await api(`/projects/${p2.id}/members`, { token: t.owner.token, body: { email: guest.email } }), 409, "already_member");
     expectError(await api(`/projects/${p2.id}/members`, { token: t.owner.token, body: { email: t.admin.email } }), 409, "already_member");
     expectError(await api(`/projects/${p2.id}/members`, { token: t.owner.token, body: { email: t.owner.email } }), 409, "already_member");
-    const unknown = await api(`/projects/${p2.id}/members`, { token: t.owner.token, body: { email: "nobody-here@example.com" } });
-    expect(unknown.status, unknown.text).toBe(404);
     expectError(await api(`/projects/${p2.id}/members`, { token: t.owner.token, body: { email: "not-an-email" } }), 400, "invalid_request");
     expectError(await api(`/projects/${p2.id}/members`, { token: t.owner.token, body: { email: guest.email, role: "owner" } }), 400, "invalid_request");
     expectError(await api(memberPath(p2.id, guest.email), { token: t.owner.token, method: "PATCH", body: { role: "owner" } }), 400, "invalid_request");
@@ -211,6 +214,46 @@ describe("project members", () => {
     // A percent sign in the path is a missing member, not a server error.
     expectError(await api(`/projects/${p2.id}/members/100%25`, { token: t.owner.token, method: "PATCH", body: { role: "viewer" } }), 404, "not_found");
     expectError(await api(`/projects/${p2.id}/members/100%25`, { token: t.owner.token, method: "DELETE" }), 404, "not_found");
+  });
+
+  it("seats nobody without consent, and answers the same for registered and unknown addresses", async () => {
+    const guest = await signUp({ name: "Invitee" });
+    const stranger = `nobody-${Date.now().toString(36)}@example.com`;
+    const known = await api(`/projects/${p1.id}/members`, { token: t.owner.token, body: { email: guest.email, role: "viewer" } });
+    const unknown = await api(`/projects/${p1.id}/members`, { token: t.owner.token, body: { email: stranger, role: "viewer" } });
+    expect([known.status, known.text, [...known.headers.keys()].sort()]).toEqual([unknown.status, unknown.text, [...unknown.headers.keys()].sort()]);
+    expect(known.status).toBe(204);
+
+    // Invited is not seated: the project stays out of reach until they accept.
+    expectError(await api(`/projects/${p1.id}`, { token: guest.token }), 404, "not_found");
+    expect(ids((await api("/projects", { token: guest.token })).body)).toEqual([guest.projectId]);
+    const listed = await api(`/projects/${p1.id}/members`, { token: t.owner.token });
+    expect(listed.body.find((m: any) => m.email === guest.email)).toMatchObject({ userId: null, role: "viewer", status: "pending", source: "project" });
+    expect(listed.body.find((m: any) => m.email === stranger)).toMatchObject({ userId: null, status: "pending" });
+
+    // A pending invitation's role can change before it is accepted; someone else cannot accept it.
+    expect((await api(memberPath(p1.id, guest.email), { token: t.owner.token, method: "PATCH", body: { role: "developer" } })).status).toBe(204);
+    const token = tokenIn((await lastMailTo(guest.email)).text, "inv_");
+    const other = await signUp({ name: "Not invited" });
+    expectError(await api("/invitations/accept", { token: other.token, body: { token } }), 403, "invitation_email_mismatch");
+    const accepted = await api("/invitations/accept", { token: guest.token, body: { token } });
+    expect(accepted.status, accepted.text).toBe(200);
+    expect(accepted.body).toMatchObject({ orgSlug: t.slug, role: "developer", projectId: p1.id });
+    expect((await api(`/projects/${p1.id}`, { token: guest.token })).body.role).toBe("developer");
+    // The grant is one project's, not an org seat.
+    expectError(await api(`/org/${t.slug}/overview`, { token: guest.token }), 404, "not_found");
+    expectError(await api("/invitations/accept", { token: guest.token, body: { token } }), 404, "invitation_not_found");
+
+    // Revoking a pending invitation kills its token.
+    const late = await signUp({ name: "Too late" });
+    await api(`/projects/${p1.id}/members`, { token: t.owner.token, body: { email: late.email } });
+    const lateToken = tokenIn((await lastMailTo(late.email)).text, "inv_");
+    expect((await api(memberPath(p1.id, late.email), { token: t.admin.token, method: "DELETE" })).status).toBe(204);
+    expectError(await api("/invitations/accept", { token: late.token, body: { token: lateToken } }), 404, "invitation_not_found");
+    expectError(await api(`/projects/${p1.id}`, { token: late.token }), 404, "not_found");
+    // Project invitations are not org invitations: the org's pending list does not show them.
+    const orgPending = await api(`/org/${t.slug}/members`, { token: t.owner.token });
+    expect(orgPending.text).not.toContain(stranger);
   });
 
   it("outsiders get 404 on every member route, and change nothing", async () => {

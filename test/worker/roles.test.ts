@@ -120,8 +120,12 @@ const ACTIONS: Partial<Record<Permission, Action>> = {
     prepare: ownerProject,
     attempt: (sc, cred, p) => api(`/projects/${p.id}/members`, { token: cred, body: { email: sc.outsider.email, role: "viewer" } }),
     after: async (sc, allowed, p) => {
-      // The grant is what lets the outsider see the project.
-      expect((await api(`/projects/${p.id}`, { token: sc.outsider.token })).status).toBe(allowed ? 200 : 404);
+      // An invitation was made exactly when allowed: it shows as pending in the member list.
+      const members = await api(`/projects/${p.id}/members`, { token: sc.owner.token });
+      const pending = members.body.find((m: any) => m.email === sc.outsider.email && m.status === "pending");
+      expect(Boolean(pending)).toBe(allowed);
+      // Nobody is seated before accepting.
+      expect((await api(`/projects/${p.id}`, { token: sc.outsider.token })).status).toBe(404);
     },
   },
   "apikey:read": {
