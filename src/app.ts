@@ -1,11 +1,37 @@
 /** The app factory: one place sets validation, errors, not-found and the OpenAPI document. */
 import { OpenAPIHono } from "@hono/zod-openapi";
+import type { MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "./env";
-import { ApiError, errorBody, handleZodError } from "./lib/errors";
+import { ApiError, errorBody, handleZodError, unauthorized } from "./lib/errors";
+
+/** Routes that declare `security: []` (or an optional `{}`) are public; agent routes check their host credential themselves. */
+function isGated(route: { security?: Array<Record<string, string[]>> }) {
+  if (!route.security) return true; // the document's default: a bearer token or the session cookie
+  // `[]` is public; an empty requirement `{}` among others makes the credential optional.
+  if (route.security.length === 0 || route.security.some((s) => Object.keys(s).length === 0)) return false;
+  return !route.security.some((s) => "agent" in s);
+}
+
+/**
+ * A secured operation refuses a request without a valid credential (401) before anything
+ * else, body validation included: the route's declared `security` is what is enforced, so
+ * the OpenAPI document and the behaviour cannot drift apart.
+ */
+const requireCredential: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (!c.get("principal")) throw unauthorized(c.get("authError") ?? "Authentication required");
+  await next();
+};
 
 export function createRouter() {
-  return new OpenAPIHono<AppEnv>({ defaultHook: handleZodError });
+  const router = new OpenAPIHono<AppEnv>({ defaultHook: handleZodError });
+  const openapi = router.openapi.bind(router);
+  router.openapi = ((route, handler, hook) => {
+    if (!isGated(route)) return openapi(route, handler, hook);
+    const own = route.middleware ? (Array.isArray(route.middleware) ? route.middleware : [route.middleware]) : [];
+    return openapi({ ...route, middleware: [requireCredential, ...own] }, handler, hook);
+  }) as typeof router.openapi;
+  return router;
 }
 
 export function createApp() {

@@ -52,6 +52,7 @@ router.openapi(
     method: "post",
     path: "/agent/join",
     tags,
+    security: [],
     summary: "Exchange a single-use join token for the host's credential",
     request: jsonBody(JoinRequest),
     responses: { 201: json(JoinResponse, "Joined; keep the credential"), ...errorResponses },

@@ -1,0 +1,280 @@
+/**
+ * Security cases for every operation the OpenAPI document lists, so a new route is covered
+ * by construction: a secured operation answers 401 without a credential (before it even
+ * reads the body); an operation on a tenant's resources answers another tenant 404, exactly
+ * as for something that does not exist, and changes nothing. An operation with no case in
+ * OTHER_TENANT and no reason in NOT_TENANT_SCOPED fails the test until it is given one.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import { addMember, api, type CallResult, createOrgKey, signUp, type TestUser } from "./helpers";
+
+interface Operation {
+  method: string;
+  path: string;
+  security: Array<Record<string, string[]>> | undefined;
+}
+
+/** The ids of one tenant's resources, by the path parameter that names them. */
+interface Tenant {
+  owner: TestUser;
+  slug: string;
+  projectId: string;
+  projectSlug: string;
+  appId: string;
+  appSlug: string;
+  hostId: string;
+  jobId: string;
+  memberId: string;
+  memberEmail: string;
+  orgKeyId: string;
+  projectKeyId: string;
+  personalKeyId: string;
+  registryId: string;
+}
+
+const key = (op: { method: string; path: string }) => `${op.method.toUpperCase()} ${op.path}`;
+
+/** Fills a documented path with a tenant's ids. */
+function fill(path: string, t: Tenant): string {
+  const byParam: Record<string, (p: string) => string> = {
+    slug: (p) => (p.startsWith("/deploy/") ? t.appSlug : t.slug),
+    project: () => t.projectId,
+    projectId: () => t.projectId,
+    projectSlug: () => t.projectSlug,
+    appId: () => t.appId,
+    job: () => t.jobId,
+    email: () => encodeURIComponent(t.memberEmail),
+    key: () => t.projectKeyId,
+    lease: () => "lse_00000000000000000",
+    id: (p) =>
+      p.startsWith("/org/{slug}/hosts/")
+        ? t.hostId
+        : p.startsWith("/org/{slug}/members/")
+          ? t.memberId
+          : p.startsWith("/org/{slug}/api-keys/")
+            ? t.orgKeyId
+            : p.startsWith("/registries/")
+              ? t.registryId
+              : t.personalKeyId,
+  };
+  return path.replace(/\{(\w+)\}/g, (_, name: string) => {
+    const resolve = byParam[name];
+    if (!resolve) throw new Error(`no value for {${name}} in ${path}: add it to fill()`);
+    return resolve(path);
+  });
+}
+
+/** Bodies that would succeed for the tenant's own owner, so another tenant's 404 is about tenancy, not validation. */
+const OTHER_TENANT: Record<string, { body?: (t: Tenant) => unknown }> = {
+  "GET /org/{slug}/overview": {},
+  "PATCH /org/{slug}": { body: () => ({ name: "Taken over" }) },
+  "DELETE /org/{slug}": {},
+  "GET /org/{slug}/members": {},
+  "PATCH /org/{slug}/members/{id}": { body: () => ({ role: "viewer" }) },
+  "DELETE /org/{slug}/members/{id}": {},
+  "POST /org/{slug}/members/{id}/resend": {},
+  "POST /org/{slug}/invitations": { body: () => ({ email: "planted@example.com", role: "admin" }) },
+  "GET /org/{slug}/projects": {},
+  "POST /org/{slug}/projects": { body: () => ({ name: "Planted" }) },
+  "GET /org/{slug}/projects/{projectSlug}": {},
+  "PATCH /org/{slug}/projects/{projectSlug}": { body: () => ({ name: "Renamed" }) },
+  "DELETE /org/{slug}/projects/{projectSlug}": {},
+  "POST /org/{slug}/projects/{projectSlug}/pause": {},
+  "POST /org/{slug}/projects/{projectSlug}/resume": {},
+  "GET /projects/{project}": {},
+  "PATCH /projects/{project}": { body: () => ({ name: "Renamed" }) },
+  "DELETE /projects/{project}": {},
+  "GET /projects/{project}/members": {},
+  "POST /projects/{project}/members": { body: () => ({ email: "planted@example.com", role: "admin" }) },
+  "PATCH /projects/{project}/members/{email}": { body: () => ({ role: "admin" }) },
+  "DELETE /projects/{project}/members/{email}": {},
+  "GET /projects/{projectId}/apps": {},
+  "POST /projects/{projectId}/apps": { body: () => ({ name: "Planted", image: "127.0.0.1:5000/berth/hello:v1", internal_port: 8080 }) },
+  "GET /apps/{appId}": {},
+  "PUT /apps/{appId}": { body: () => ({ memory_limit: 256 }) },
+  "DELETE /apps/{appId}": {},
+  "GET /apps/{appId}/deployments": {},
+  "GET /apps/{appId}/events": {},
+  "GET /apps/{appId}/logs": {},
+  "GET /apps/{appId}/stats": {},
+  "GET /apps/{appId}/stats/history": {},
+  "GET /apps/{appId}/logs/stream": {},
+  "POST /apps/{appId}/deploy": {},
+  "POST /deploy/{slug}": { body: () => ({}) },
+  "POST /apps/{appId}/start": {},
+  "POST /apps/{appId}/stop": {},
+  "POST /apps/{appId}/restart": {},
+  "DELETE /api-keys/{id}": {},
+  "GET /org/{slug}/api-keys": {},
+  "POST /org/{slug}/api-keys": { body: () => ({ name: "planted", scope: "full" }) },
+  "DELETE /org/{slug}/api-keys/{id}": {},
+  "POST /org/{slug}/api-keys/{id}/adopt": {},
+  "GET /projects/{project}/api-keys": {},
+  "POST /projects/{project}/api-keys": { body: () => ({ name: "planted" }) },
+  "DELETE /projects/{project}/api-keys/{key}": {},
+  "GET /org/{slug}/audit": {},
+  "GET /org/{slug}/hosts": {},
+  "POST /org/{slug}/hosts": { body: () => ({ name: "planted", kind: "docker" }) },
+  "GET /org/{slug}/hosts/{id}": {},
+  "DELETE /org/{slug}/hosts/{id}": {},
+  "POST /org/{slug}/hosts/{id}/join-token": {},
+  "POST /org/{slug}/hosts/{id}/exec": { body: () => ({ command: "id", timeout_seconds: 30 }) },
+  "GET /org/{slug}/hosts/{id}/jobs": {},
+  "GET /org/{slug}/hosts/{id}/jobs/{job}": {},
+  "GET /org/{slug}/hosts/{id}/jobs/{job}/logs": {},
+  "GET /org/{slug}/hosts/{id}/jobs/{job}/wait": {},
+  "POST /org/{slug}/hosts/{id}/jobs/{job}/cancel": {},
+  "GET /projects/{project}/jobs": {},
+  "GET /projects/{project}/jobs/{job}": {},
+  "GET /projects/{project}/jobs/{job}/logs": {},
+  "GET /projects/{project}/jobs/{job}/wait": {},
+  "POST /projects/{project}/jobs/{job}/cancel": {},
+  "GET /projects/{project}/events": {},
+  "DELETE /registries/{id}": {},
+};
+
+/** Operations about the caller rather than a tenant's resource, and why they cannot leak one. */
+const NOT_TENANT_SCOPED: Record<string, string> = {
+  "GET /system/resources": "counts only the caller's own hosts and apps (system.test.ts)",
+  "GET /system/dashboard": "counts only the caller's own hosts and apps (system.test.ts)",
+  "GET /system/containers": "lists containers on the hosts the caller manages (system.test.ts)",
+  "POST /auth/logout": "ends the caller's own session",
+  "GET /auth/me": "the caller",
+  "GET /me": "the caller",
+  "GET /account": "the caller",
+  "PATCH /account": "the caller",
+  "GET /orgs": "the caller's own memberships",
+  "POST /org": "creates an org the caller owns",
+  "POST /invitations/accept": "needs a mailed token addressed to the caller (members.test.ts)",
+  "GET /projects": "the caller's own projects; ?org= of another tenant is 404 (tenancy.test.ts)",
+  "POST /projects": "creates in the caller's org; org= of another tenant is 404 (tenancy.test.ts)",
+  "GET /api-keys": "the caller's own personal keys",
+  "POST /api-keys": "a personal key of the caller's",
+  "GET /registries": "the caller's orgs' registries (registries.test.ts)",
+  "POST /registries": "stored in the caller's org (registries.test.ts)",
+};
+
+const isPublic = (op: Operation) => Boolean(op.security && (op.security.length === 0 || op.security.some((s) => Object.keys(s).length === 0)));
+const isAgent = (op: Operation) => Boolean(op.security?.some((s) => "agent" in s));
+
+function call(op: Operation, path: string, token?: string, body?: unknown): Promise<CallResult> {
+  const upgrade = path.endsWith("/logs/stream") || path.endsWith("/events") || path === "/agent/connect";
+  return api(path, {
+    method: op.method.toUpperCase(),
+    token,
+    body: body ?? (["POST", "PUT", "PATCH"].includes(op.method.toUpperCase()) ? {} : undefined),
+    headers: upgrade ? { upgrade: "websocket" } : undefined,
+  });
+}
+
+async function makeTenant(): Promise<Tenant> {
+  const owner = await signUp({ name: "Tenant owner" });
+  const project = await api(`/projects/${owner.projectId}`, { token: owner.token });
+  const member = await addMember(owner, "developer");
+  const members = await api(`/org/${owner.orgSlug}/members`, { token: owner.token });
+  const seat = members.body.members.find((m: { userId: string }) => m.userId === member.id);
+  const app = await api(`/projects/${owner.projectId}/apps`, {
+    token: owner.token,
+    body: { name: "Tenant app", image: "127.0.0.1:5000/berth/hello:v1", internal_port: 8080 },
+  });
+  expect(app.status, app.text).toBe(201);
+  const host = await api(`/org/${owner.orgSlug}/hosts`, { token: owner.token, body: { name: "tenant box", kind: "docker" } });
+  expect(host.status, host.text).toBe(201);
+  const job = await api(`/org/${owner.orgSlug}/hosts/${host.body.host.id}/exec`, { token: owner.token, body: { command: "true", timeout_seconds: 30 } });
+  expect(job.status, job.text).toBe(202);
+  const orgKey = await createOrgKey(owner, owner.orgSlug, "read-only");
+  const projectKey = await api(`/projects/${owner.projectId}/api-keys`, { token: owner.token, body: { name: "ci" } });
+  const personal = await api("/api-keys", { token: owner.token, body: { name: "laptop" } });
+  const registry = await api("/registries", {
+    token: owner.token,
+    body: { name: "private", url: "127.0.0.1:5001", username: "berth", password: "registry password" },
+  });
+  expect(registry.status, registry.text).toBe(201);
+  return {
+    owner,
+    slug: owner.orgSlug,
+    projectId: owner.projectId,
+    projectSlug: project.body.slug,
+    appId: app.body.id ?? app.body.app.id,
+    appSlug: app.body.slug ?? app.body.app.slug,
+    hostId: host.body.host.id,
+    jobId: job.body.job.id,
+    memberId: seat.id,
+    memberEmail: member.email,
+    orgKeyId: orgKey.id,
+    projectKeyId: projectKey.body.id,
+    personalKeyId: personal.body.id,
+    registryId: registry.body.id ?? registry.body.registry.id,
+  };
+}
+
+describe("security cases for every documented operation", { timeout: 120_000 }, () => {
+  let ops: Operation[];
+  let a: Tenant;
+  let b: Tenant;
+
+  beforeAll(async () => {
+    const doc = await api("/openapi.json");
+    ops = Object.entries(doc.body.paths as Record<string, Record<string, { security?: Operation["security"] }>>).flatMap(([path, byMethod]) =>
+      Object.entries(byMethod).map(([method, op]) => ({ method, path, security: op.security })),
+    );
+    [a, b] = await Promise.all([makeTenant(), makeTenant()]);
+  });
+
+  it("covers every secured operation: each has another-tenant case or a reason it names no tenant", () => {
+    const secured = ops.filter((op) => !isPublic(op) && !isAgent(op));
+    expect(secured.length).toBeGreaterThan(60);
+    const missing = secured.map(key).filter((k) => !(k in OTHER_TENANT) && !(k in NOT_TENANT_SCOPED));
+    expect(missing, "operations without a security case: add them to OTHER_TENANT or NOT_TENANT_SCOPED").toEqual([]);
+    const stale = [...Object.keys(OTHER_TENANT), ...Object.keys(NOT_TENANT_SCOPED)].filter((k) => !secured.some((op) => key(op) === k));
+    expect(stale, "cases for operations the document no longer lists").toEqual([]);
+  });
+
+  it("answers 401 without a credential, or with a garbage one, on every secured operation, before reading the body", async () => {
+    const wrong: string[] = [];
+    for (const op of ops.filter((o) => !isPublic(o) && !isAgent(o))) {
+      const path = fill(op.path, a);
+      for (const token of [undefined, "garbage", `pak_${"0".repeat(64)}`]) {
+        const res = await call(op, path, token);
+        if (res.status !== 401 || res.body?.error?.code !== "unauthorized") wrong.push(`${key(op)} (${token ?? "none"}): ${res.status} ${res.text.slice(0, 120)}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it("answers agent operations only with a host credential", async () => {
+    const wrong: string[] = [];
+    for (const op of ops.filter(isAgent)) {
+      for (const token of [undefined, a.owner.token]) {
+        const res = await call(op, fill(op.path, a), token);
+        if (res.status !== 401 || res.body?.error?.code !== "invalid_host_credential") wrong.push(`${key(op)} (${token ? "session" : "none"}): ${res.status}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it("answers another tenant 404 on every tenant-scoped operation, as for something that does not exist, and changes nothing", async () => {
+    const wrong: string[] = [];
+    for (const op of ops.filter((o) => key(o) in OTHER_TENANT)) {
+      const body = OTHER_TENANT[key(op)]!.body?.(a);
+      const res = await call(op, fill(op.path, a), b.owner.token, body);
+      if (res.status !== 404) wrong.push(`${key(op)}: ${res.status} ${res.text.slice(0, 160)}`);
+    }
+    expect(wrong).toEqual([]);
+
+    // Everything of A's is still there, unchanged.
+    const t = a.owner.token;
+    expect((await api(`/org/${a.slug}/overview`, { token: t })).body.org.name).not.toBe("Taken over");
+    expect((await api(`/projects/${a.projectId}`, { token: t })).body).toMatchObject({ id: a.projectId, status: "active" });
+    expect((await api(`/apps/${a.appId}`, { token: t })).status).toBe(200);
+    expect((await api(`/org/${a.slug}/hosts/${a.hostId}`, { token: t })).status).toBe(200);
+    const members = await api(`/org/${a.slug}/members`, { token: t });
+    expect(members.body.members.find((m: { id: string }) => m.id === a.memberId)).toMatchObject({ role: "developer" });
+    const keys = await api(`/org/${a.slug}/api-keys`, { token: t });
+    expect(keys.body.keys.map((k: { id: string }) => k.id)).toEqual(expect.arrayContaining([a.orgKeyId, a.projectKeyId]));
+    expect(keys.body.keys.find((k: { id: string }) => k.id === a.orgKeyId).created_by).toBe(a.owner.id);
+    expect((await api("/api-keys", { token: t })).body.map((k: { id: string }) => k.id)).toContain(a.personalKeyId);
+    expect((await api("/registries", { token: t })).text).toContain(a.registryId);
+    expect((await api(`/projects/${a.projectId}/members`, { token: t })).text).not.toContain("planted@example.com");
+  });
+});
