@@ -4,10 +4,8 @@
  * The agent must hold its socket; otherwise 503 `host_unreachable`.
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { eq } from "drizzle-orm";
 import type { Context } from "hono";
 import { createRouter } from "../app";
-import { app } from "../db/schema";
 import { hostStub, projectScope, projectStub } from "../durable/stubs";
 import type { AppEnv } from "../env";
 import { ApiError, errorBody, errorResponses } from "../lib/errors";
@@ -80,8 +78,7 @@ router.openapi(
     if (!row.hostId) throw new ApiError(409, "not_running", "This app has not been deployed yet");
     const stats = await ask(c, row.hostId, "app.stats", { app_id: row.id }, Stats.nullable());
     if (!stats) throw new ApiError(409, "not_running", "This app has no running container");
-    // The latest sample also feeds the app's cpu_usage and memory_usage.
-    await c.var.db.update(app).set({ cpuUsage: stats.cpu_percent, memoryUsage: stats.memory_mb }).where(eq(app.id, row.id));
+    // A read writes nothing: the app's cpu_usage and memory_usage come from the host's 30 s sweep.
     return c.json(stats, 200);
   },
 );

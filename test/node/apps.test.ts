@@ -144,7 +144,6 @@ describe("apps on a real Docker host", () => {
     expect(stats.body.memory_max_mb).toBe(64);
     expect(stats.body.memory_mb).toBeGreaterThan(0);
     expect(stats.body.cpu_percent).toBeGreaterThanOrEqual(0);
-    expect((await api.call("GET", `/apps/${appId}`)).body.app.memory_usage).toBe(stats.body.memory_mb);
 
     // The container carries its labels and limits, and the env var reached it.
     const inspect = JSON.parse(docker("inspect", app.container_id))[0];
