@@ -15,7 +15,7 @@ import { betterAuth } from "better-auth";
 import { drizzleAdapter } from "better-auth/adapters/drizzle";
 import { APIError, createAuthMiddleware } from "better-auth/api";
 import { bearer, username } from "better-auth/plugins";
-import { and, eq } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { expireRefreshTokens, expireRefreshTokensOfSession } from "../db/refresh-tokens";
 import { account, session, user, verification } from "../db/schema";

@@ -401,7 +401,7 @@ export class HostDO extends DurableObject<Env> {
 
   async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer) {
     if (typeof raw !== "string") return ws.close(1003, "text frames only");
-    let parsed;
+    let parsed: ReturnType<typeof AgentMessage.safeParse> | null;
     try {
       parsed = AgentMessage.safeParse(JSON.parse(raw));
     } catch {

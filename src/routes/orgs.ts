@@ -2,7 +2,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { createRouter } from "../app";
 import { authorizeOrg, requireUser } from "../auth/access";
-import { errorResponses, forbidden } from "../lib/errors";
+import { errorResponses } from "../lib/errors";
 import { recordAudit } from "../services/audit";
 import { createOrg, deleteOrg, listUserOrgs, orgProjectCount, presentOrg, updateOrg } from "../services/orgs";
 import { listOrgProjects, listUserProjects, presentProject } from "../services/projects";

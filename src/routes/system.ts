@@ -8,7 +8,8 @@ let startedAt: number | null = null;
 
 /** Seconds since this isolate started serving. */
 export function uptimeSeconds(): number {
-  return Math.round((Date.now() - (startedAt ??= Date.now())) / 1000);
+  startedAt ??= Date.now();
+  return Math.round((Date.now() - startedAt) / 1000);
 }
 
 const SystemStatus = z

@@ -4,7 +4,7 @@
  * its current container, changes anything: during a zero-downtime deploy the
  * old container's stop is not the app stopping.
  */
-import { and, eq, gte, inArray, isNull, lt } from "drizzle-orm";
+import { and, eq, gte, inArray, lt } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { app, appEvent, appStat, type AppStatus, deployment } from "../db/schema";
 import { newId } from "../lib/ids";

@@ -88,7 +88,7 @@ export async function startDeploy(db: Database, env: Env, found: AppRow, created
     has_registry_auth: await hasRegistryAuth(db, row.orgId, row.image),
     health_timeout_seconds: HEALTH_TIMEOUT_SECONDS,
   };
-  let job;
+  let job: Awaited<ReturnType<ReturnType<typeof projectStub>["createJob"]>>;
   try {
     job = await projectStub(env, projectScope(row.projectId)).createJob(projectScope(row.projectId), {
       type: "app.deploy",

@@ -249,7 +249,7 @@ describe("agent on a real control plane", () => {
       await a.waitFor(/socket closed/);
       second = await startDevServer({ persistDir: dir, port: first.port, env: { AGENT_HEARTBEAT_SECONDS: String(HEARTBEAT_SECONDS) } });
       // Back on the socket within the backoff's reach.
-      await a.waitFor(/connected transport=websocket[^]*connected transport=websocket/, 45_000);
+      await a.waitFor(/connected transport=websocket[\s\S]*connected transport=websocket/, 45_000);
       const job = await own.api.call("POST", `/org/${own.slug}/hosts/${hostId}/exec`, { command: "echo after restart" });
       expect(job.status).toBe(202);
       const done = await own.api.call("GET", `/org/${own.slug}/hosts/${hostId}/jobs/${job.body.job.id}/wait?timeout=30`);
