@@ -37,20 +37,33 @@ export async function createInvitation(
     });
     if (seated) throw conflict("already_member", "That person is already a member of this org");
   }
+  const { row, token } = await replacePendingInvitation(db, { orgId: input.org.id, projectId: null, email: input.email, role: input.role, invitedBy: input.invitedBy });
+  await mailInvitation(mailer, input.org, input.email, input.role, token, input.baseUrl);
+  return row;
+}
+
+/**
+ * A new pending invitation for an address, replacing the earlier pending one to the same org
+ * (or project), whose token stops working. One batch (one transaction), so two invites racing
+ * still leave one pending invitation.
+ */
+async function replacePendingInvitation(
+  db: Database,
+  input: { orgId: string; projectId: string | null; email: string; role: Role; invitedBy: string },
+): Promise<{ row: InvitationRow; token: string }> {
   const token = newSecret("inv_");
-  // One batch (one transaction), so two invites racing still leave one pending invitation.
+  const sameTarget = input.projectId ? eq(invitation.projectId, input.projectId) : and(eq(invitation.orgId, input.orgId), isNull(invitation.projectId));
   const [, [row]] = await db.batch([
     db
       .update(invitation)
       .set({ status: "revoked" })
-      .where(
-        and(eq(invitation.orgId, input.org.id), isNull(invitation.projectId), eq(invitation.email, input.email), eq(invitation.status, "pending")),
-      ),
+      .where(and(sameTarget, eq(invitation.email, input.email), eq(invitation.status, "pending"))),
     db
       .insert(invitation)
       .values({
         id: newId("inv"),
-        orgId: input.org.id,
+        orgId: input.orgId,
+        projectId: input.projectId,
         email: input.email,
         role: input.role,
         tokenHash: await sha256Hex(token),
@@ -59,8 +72,7 @@ export async function createInvitation(
       })
       .returning(),
   ]);
-  await mailInvitation(mailer, input.org, input.email, input.role, token, input.baseUrl);
-  return row!;
+  return { row: row!, token };
 }
 
 export function listPendingInvitations(db: Database, orgId: string) {
@@ -155,26 +167,13 @@ export async function inviteToProject(
   mailer: Mailer,
   input: { org: OrgRow; project: { id: string; name: string }; email: string; role: Exclude<Role, "owner">; invitedBy: string; baseUrl: string },
 ): Promise<InvitationRow> {
-  const token = newSecret("inv_");
-  const [, [row]] = await db.batch([
-    db
-      .update(invitation)
-      .set({ status: "revoked" })
-      .where(and(eq(invitation.projectId, input.project.id), eq(invitation.email, input.email), eq(invitation.status, "pending"))),
-    db
-      .insert(invitation)
-      .values({
-        id: newId("inv"),
-        orgId: input.org.id,
-        projectId: input.project.id,
-        email: input.email,
-        role: input.role,
-        tokenHash: await sha256Hex(token),
-        invitedBy: input.invitedBy,
-        expiresAt: new Date(Date.now() + INVITATION_TTL_MS),
-      })
-      .returning(),
-  ]);
+  const { row, token } = await replacePendingInvitation(db, {
+    orgId: input.org.id,
+    projectId: input.project.id,
+    email: input.email,
+    role: input.role,
+    invitedBy: input.invitedBy,
+  });
   await mailer.send({
     to: input.email,
     subject: `You are invited to the project ${input.project.name} on Berth`,
@@ -183,7 +182,7 @@ export async function inviteToProject(
       `Accept within 7 days: ${input.baseUrl}/invitations/accept?token=${token}\n` +
       `or send this token to POST /api/v1/invitations/accept while signed in as ${input.email}: ${token}\n`,
   });
-  return row!;
+  return row;
 }
 
 export function listPendingProjectInvitations(db: Database, projectId: string) {
