@@ -19,7 +19,7 @@ import {
   type RpcMethod,
 } from "../protocol/agent";
 import { agentSettings } from "../services/host-settings";
-import { projectStub } from "./stubs";
+import { projectJobs } from "./clients";
 
 type Row = Record<string, SqlStorageValue>;
 
@@ -116,7 +116,7 @@ export class HostDO extends DurableObject<Env> {
     const entries = this.sql.exec("SELECT job_id, scope FROM mailbox").toArray();
     this.sql.exec("DELETE FROM mailbox");
     for (const e of entries) {
-      await projectStub(this.env, e.scope as string).failJob(e.job_id as string, "The host was deleted while the job was waiting for it or running on it");
+      await projectJobs(this.env, e.scope as string).failJob(e.job_id as string, "The host was deleted while the job was waiting for it or running on it");
     }
     for (const wake of this.claimWaiters) wake();
   }
@@ -221,7 +221,7 @@ export class HostDO extends DurableObject<Env> {
   async start(leaseId: string): Promise<LeaseCheck> {
     const e = await this.valid(leaseId);
     if (!e) return this.stale();
-    const ok = await projectStub(this.env, e.scope as string).startJob(e.job_id as string, e.attempt as number);
+    const ok = await projectJobs(this.env, e.scope as string).startJob(e.job_id as string, e.attempt as number);
     if (!ok) return this.drop(e);
     return { ok: true };
   }
@@ -232,7 +232,7 @@ export class HostDO extends DurableObject<Env> {
     const ttl = this.settings.leaseTtlSeconds;
     this.sql.exec("UPDATE mailbox SET lease_expires_at = ? WHERE job_id = ?", Date.now() + ttl * 1000, e.job_id);
     // Each renewal checks the job is still this lease's: a cancel whose notice to this mailbox was lost still stops the agent.
-    const ok = progress ? await projectStub(this.env, e.scope as string).reportProgress(e.job_id as string, e.attempt as number, progress) : false;
+    const ok = progress ? await projectJobs(this.env, e.scope as string).reportProgress(e.job_id as string, e.attempt as number, progress) : false;
     if (!ok && (await this.ownerMovedOn(e))) return this.drop(e);
     return { ok: true, lease_ttl: ttl };
   }
@@ -240,7 +240,7 @@ export class HostDO extends DurableObject<Env> {
   async appendLogs(leaseId: string, chunks: LogChunk[]) {
     const e = await this.valid(leaseId);
     if (!e) return { ...this.stale(), expected: { stdout: 0, stderr: 0 }, gap: false };
-    const res = await projectStub(this.env, e.scope as string).appendLogs(e.job_id as string, e.attempt as number, chunks);
+    const res = await projectJobs(this.env, e.scope as string).appendLogs(e.job_id as string, e.attempt as number, chunks);
     if (!res.ok) {
       // Output that arrives before `start` is refused without killing the lease.
       if (await this.ownerMovedOn(e)) return { ...this.drop(e), expected: res.expected, gap: false };
@@ -259,7 +259,7 @@ export class HostDO extends DurableObject<Env> {
     const e = await this.valid(leaseId);
     if (!e) return this.stale();
     // Recorded first: if the owner cannot be reached, the lease stays and the agent's retry can finish it.
-    const ok = await projectStub(this.env, e.scope as string).finishJob(e.job_id as string, e.attempt as number, outcome);
+    const ok = await projectJobs(this.env, e.scope as string).finishJob(e.job_id as string, e.attempt as number, outcome);
     this.sql.exec("DELETE FROM mailbox WHERE job_id = ? AND lease_id = ?", e.job_id, e.lease_id);
     return ok ? { ok: true } : this.stale();
   }
@@ -272,7 +272,7 @@ export class HostDO extends DurableObject<Env> {
 
   /** Whether the lease's job has ended or moved on to another attempt (then the lease is dead). */
   private async ownerMovedOn(e: Row): Promise<boolean> {
-    const job = await projectStub(this.env, e.scope as string).getJob(e.job_id as string);
+    const job = await projectJobs(this.env, e.scope as string).getJob(e.job_id as string);
     return !job || job.attempts !== e.attempt || !["dispatched", "running"].includes(job.status);
   }
 
@@ -289,7 +289,7 @@ export class HostDO extends DurableObject<Env> {
     if (!claimed) return;
     let outcome: { redeliver: boolean; attempt: number };
     try {
-      outcome = await projectStub(this.env, e.scope as string).leaseExpired(e.job_id as string, e.attempt as number, reason);
+      outcome = await projectJobs(this.env, e.scope as string).leaseExpired(e.job_id as string, e.attempt as number, reason);
     } catch (err) {
       // The owner could not be asked: put the lease back, expired, for the next alarm to try again.
       this.sql.exec("UPDATE mailbox SET state = 'leased' WHERE job_id = ? AND lease_id = ? AND state = 'expiring'", e.job_id, e.lease_id);
@@ -431,7 +431,7 @@ export class HostDO extends DurableObject<Env> {
       const last = msg.lines.at(-1);
       if (!follow || !last) return;
       this.sql.exec("UPDATE follows SET since = ? WHERE app_id = ?", last.time, msg.app_id);
-      await projectStub(this.env, follow.scope as string).appLogs(msg.app_id, msg.lines);
+      await projectJobs(this.env, follow.scope as string).appLogs(msg.app_id, msg.lines);
     } else if (msg.type === "rpc_reply") {
       this.rpcs.get(msg.id)?.({ ok: msg.ok, result: msg.result, error: msg.error });
     } else if (msg.type === "report") {

@@ -5,7 +5,7 @@
  * throws is retried by the Queue itself and, after its last retry, lands in the
  * dead-letter queue, whose consumer fails the job with a reason a user can read.
  */
-import { hostStub, projectStub } from "../durable/stubs";
+import { hostMailbox, projectJobs } from "../durable/clients";
 import type { Env } from "../env";
 import type { JobPayload } from "../protocol/agent";
 
@@ -34,11 +34,11 @@ export async function handleJobs(batch: MessageBatch<JobsQueueMessage>, env: Env
     batch.messages.map(async (message) => {
       const job = message.body;
       try {
-        const outcome = await hostStub(env, job.host_id).enqueue(job);
+        const outcome = await hostMailbox(env, job.host_id).enqueue(job);
         if (outcome === "host_gone") {
-          await projectStub(env, job.scope).failJob(job.job_id, "The target host was deleted before it could take the job");
+          await projectJobs(env, job.scope).failJob(job.job_id, "The target host was deleted before it could take the job");
         } else {
-          await projectStub(env, job.scope).markDispatched(job.job_id, job.attempt);
+          await projectJobs(env, job.scope).markDispatched(job.job_id, job.attempt);
         }
         message.ack();
       } catch (err) {
@@ -54,7 +54,7 @@ export async function handleDeadLetters(batch: MessageBatch<JobsQueueMessage>, e
   for (const message of batch.messages) {
     const job = message.body;
     try {
-      await projectStub(env, job.scope).failJob(
+      await projectJobs(env, job.scope).failJob(
         job.job_id,
         `Could not hand the job to host ${job.host_id} after ${message.attempts} tries; the control plane's queue gave up`,
       );

@@ -9,7 +9,7 @@ import { eq } from "drizzle-orm";
 import type { Context, MiddlewareHandler } from "hono";
 import { createRouter } from "../app";
 import { app } from "../db/schema";
-import { hostStub } from "../durable/stubs";
+import { hostMailbox } from "../durable/clients";
 import type { AppEnv } from "../env";
 import { ApiError, errorBody, errorResponses } from "../lib/errors";
 import {
@@ -82,7 +82,7 @@ router.openapi(
     const host = hostOf(c);
     const headers = new Headers(c.req.raw.headers);
     headers.set("x-berth-host-id", host.id);
-    return hostStub(c.env, host.id).fetch(new Request(c.req.url, { headers }));
+    return hostMailbox(c.env, host.id).fetch(new Request(c.req.url, { headers }));
   },
 );
 
@@ -116,7 +116,7 @@ router.openapi(
   }),
   async (c) => {
     const input = c.req.valid("json");
-    const leases = await hostStub(c.env, hostOf(c).id).claim(input.held, input.wait * 1000);
+    const leases = await hostMailbox(c.env, hostOf(c).id).claim(input.held, input.wait * 1000);
     if (!leases) throw new ApiError(401, "invalid_host_credential", "The host was deleted");
     return c.json({ leases }, 200);
   },
@@ -137,7 +137,7 @@ router.openapi(
     responses: { 200: json(Ok, "Started"), 409: conflict, ...errorResponses },
   }),
   async (c) => {
-    const res = await hostStub(c.env, hostOf(c).id).start(c.req.valid("param").lease);
+    const res = await hostMailbox(c.env, hostOf(c).id).start(c.req.valid("param").lease);
     if (!res.ok) staleLease(res.reason);
     return c.json({ ok: true }, 200);
   },
@@ -154,7 +154,7 @@ router.openapi(
     responses: { 200: json(z.object({ ok: z.boolean(), lease_ttl: z.number() }), "Renewed"), 409: conflict, ...errorResponses },
   }),
   async (c) => {
-    const res = await hostStub(c.env, hostOf(c).id).renew(c.req.valid("param").lease, c.req.valid("json").progress);
+    const res = await hostMailbox(c.env, hostOf(c).id).renew(c.req.valid("param").lease, c.req.valid("json").progress);
     if (!res.ok) staleLease(res.reason);
     return c.json({ ok: true, lease_ttl: res.lease_ttl ?? 0 }, 200);
   },
@@ -171,7 +171,7 @@ router.openapi(
     responses: { 200: json(LogAppendResponse, "What the control plane now holds per stream"), 409: conflict, ...errorResponses },
   }),
   async (c) => {
-    const res = await hostStub(c.env, hostOf(c).id).appendLogs(c.req.valid("param").lease, c.req.valid("json").chunks);
+    const res = await hostMailbox(c.env, hostOf(c).id).appendLogs(c.req.valid("param").lease, c.req.valid("json").chunks);
     if (!res.ok && "retry" in res) throw new ApiError(503, "not_started", res.reason);
     if (!res.ok) staleLease(res.reason);
     return c.json({ expected: res.expected, gap: res.gap }, 200);
@@ -189,7 +189,7 @@ router.openapi(
     responses: { 200: json(Ok, "Recorded"), 409: conflict, ...errorResponses },
   }),
   async (c) => {
-    const res = await hostStub(c.env, hostOf(c).id).finish(c.req.valid("param").lease, c.req.valid("json"));
+    const res = await hostMailbox(c.env, hostOf(c).id).finish(c.req.valid("param").lease, c.req.valid("json"));
     if (!res.ok) staleLease(res.reason);
     return c.json({ ok: true }, 200);
   },
@@ -239,7 +239,7 @@ router.openapi(
     },
   }),
   async (c) => {
-    const leased = await hostStub(c.env, hostOf(c).id).leased(c.req.valid("param").lease);
+    const leased = await hostMailbox(c.env, hostOf(c).id).leased(c.req.valid("param").lease);
     if (!leased) staleLease("This lease is no longer valid; drop the work");
     if (leased.payload.type !== "app.deploy") return c.json({ env: {}, registry_auth: null }, 200);
     const [row] = await c.var.db.select({ envCiphertext: app.envCiphertext, orgId: app.orgId }).from(app).where(eq(app.id, leased.payload.app_id));

@@ -6,7 +6,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { createRouter } from "../app";
-import { hostStub, projectScope, projectStub } from "../durable/stubs";
+import { hostMailbox, projectScope, projectJobs } from "../durable/clients";
 import type { AppEnv } from "../env";
 import { ApiError, errorBody, errorResponses } from "../lib/errors";
 import type { RpcMethod } from "../protocol/agent";
@@ -29,7 +29,7 @@ const Stats = z
 
 /** Asks the host's agent, and checks the answer's shape: an agent is not trusted to answer well. */
 async function ask<T extends z.ZodType>(c: Context<AppEnv>, hostId: string, method: RpcMethod, params: { app_id: string; tail?: number }, shape: T): Promise<z.infer<T>> {
-  const reply = await hostStub(c.env, hostId).rpc(method, params);
+  const reply = await hostMailbox(c.env, hostId).rpc(method, params);
   if (reply.ok) {
     const parsed = shape.safeParse(JSON.parse(reply.json));
     if (!parsed.success) throw new ApiError(502, "agent_error", "The host's agent answered in an unexpected shape; is it up to date?");
@@ -125,7 +125,7 @@ router.openapi(
     const url = new URL(c.req.url);
     const scope = projectScope(row.projectId);
     url.search = new URLSearchParams({ app: row.id, host: row.hostId ?? "", scope, tail: String(c.req.valid("query").tail) }).toString();
-    return projectStub(c.env, scope).fetch(new Request(url, c.req.raw));
+    return projectJobs(c.env, scope).fetch(new Request(url, c.req.raw));
   },
 );
 

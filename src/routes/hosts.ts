@@ -8,13 +8,14 @@ import type { Context } from "hono";
 import { createRouter } from "../app";
 import { authorizeOrg } from "../auth/access";
 import { HOST_KINDS } from "../db/schema";
-import { hostScope, hostStub, projectStub } from "../durable/stubs";
+import { hostScope, hostMailbox, projectJobs } from "../durable/clients";
 import type { AppEnv } from "../env";
 import { ApiError, errorResponses, notFound } from "../lib/errors";
 import { recordAudit } from "../services/audit";
 import { createHost, deleteHost, findHost, listHosts, presentHost, rotateJoinToken } from "../services/hosts";
 import { presentJob, presentLogs, submitHostExec } from "../services/jobs";
 import { Job, JobLogLine, json, jsonBody, name, Ok, OrgSlugParams, slugParam, WaitQuery } from "./schemas";
+import { isTerminal } from "../jobs/states";
 
 const router = createRouter();
 const tags = ["Hosts"];
@@ -62,7 +63,7 @@ async function loadHost(c: Context<AppEnv>, orgId: string, id: string, opts: { i
 }
 
 async function withConnection(c: Context<AppEnv>, row: Parameters<typeof presentHost>[1]) {
-  const status = row.joinedAt ? await hostStub(c.env, row.id).status().catch(() => null) : null;
+  const status = row.joinedAt ? await hostMailbox(c.env, row.id).status().catch(() => null) : null;
   return { ...presentHost(c.env, row), connected: status?.connected ?? false };
 }
 
@@ -193,7 +194,7 @@ async function loadHostJob(c: Context<AppEnv>, permission: "host:read" | "host:m
   const { slug, id, job } = c.req.param() as { slug: string; id: string; job: string };
   const { org } = await authorizeOrg(c, slug, permission);
   const row = await loadHost(c, org.id, id, { includeDeleted: true });
-  const stub = projectStub(c.env, hostScope(row.id));
+  const stub = projectJobs(c.env, hostScope(row.id));
   const record = await stub.getJob(job);
   if (!record) throw notFound("Job", "job_not_found");
   return { stub, record, org };
@@ -212,7 +213,7 @@ router.openapi(
     const { slug, id } = c.req.valid("param");
     const { org } = await authorizeOrg(c, slug, "host:read");
     const row = await loadHost(c, org.id, id);
-    const jobs = await projectStub(c.env, hostScope(row.id)).listJobs({ limit: 50 });
+    const jobs = await projectJobs(c.env, hostScope(row.id)).listJobs({ limit: 50 });
     return c.json({ jobs: jobs.map(presentJob) }, 200);
   },
 );
@@ -256,7 +257,7 @@ router.openapi(
   async (c) => {
     const { stub, record } = await loadHostJob(c, "host:read");
     const after = (await stub.waitForJob(record.id, c.req.valid("query").timeout * 1000)) ?? record;
-    return c.json({ job: presentJob(after), done: ["succeeded", "failed", "cancelled", "lost"].includes(after.status) }, 200);
+    return c.json({ job: presentJob(after), done: isTerminal(after.status) }, 200);
   },
 );
 
@@ -271,7 +272,7 @@ router.openapi(
   }),
   async (c) => {
     const { stub, record, org } = await loadHostJob(c, "host:manage");
-    if (["succeeded", "failed", "cancelled", "lost"].includes(record.status)) throw new ApiError(409, "job_finished", `The job already ended (${record.status})`);
+    if (isTerminal(record.status)) throw new ApiError(409, "job_finished", `The job already ended (${record.status})`);
     const after = await stub.cancelJob(record.id);
     await recordAudit(c, { orgId: org.id, action: "job.cancel", targetType: "job", targetId: record.id });
     return c.json({ job: presentJob(after!) }, 200);

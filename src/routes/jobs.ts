@@ -6,20 +6,21 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { createRouter } from "../app";
 import { authorizeProject } from "../auth/access";
-import { projectScope, projectStub } from "../durable/stubs";
+import { projectScope, projectJobs } from "../durable/clients";
 import type { AppEnv } from "../env";
 import { ApiError, errorBody, errorResponses, notFound } from "../lib/errors";
 import { recordAudit } from "../services/audit";
 import { presentJob, presentLogs } from "../services/jobs";
 import { ProjectParams } from "./projects";
 import { Job, JobLogLine, json, slugParam, WaitQuery } from "./schemas";
+import { isTerminal } from "../jobs/states";
 
 const router = createRouter();
 const tags = ["Jobs"];
 const JobParams = ProjectParams.extend({ job: slugParam("job").openapi({ description: "Job id (job_…)" }) });
 
 async function loadJob(c: Context<AppEnv>, projectId: string, jobId: string) {
-  const job = await projectStub(c.env, projectScope(projectId)).getJob(jobId);
+  const job = await projectJobs(c.env, projectScope(projectId)).getJob(jobId);
   if (!job) throw notFound("Job", "job_not_found");
   return job;
 }
@@ -40,7 +41,7 @@ router.openapi(
     const { project } = c.req.valid("param");
     await authorizeProject(c, project, "project:read");
     const { instance } = c.req.valid("query");
-    const jobs = await projectStub(c.env, projectScope(project)).listJobs({ subject: instance || undefined, limit: 50 });
+    const jobs = await projectJobs(c.env, projectScope(project)).listJobs({ subject: instance || undefined, limit: 50 });
     return c.json({ jobs: jobs.map(presentJob) }, 200);
   },
 );
@@ -74,7 +75,7 @@ router.openapi(
     const { project, job } = c.req.valid("param");
     await authorizeProject(c, project, "project:read");
     await loadJob(c, project, job);
-    const logs = await projectStub(c.env, projectScope(project)).getLogs(job);
+    const logs = await projectJobs(c.env, projectScope(project)).getLogs(job);
     return c.json({ logs: presentLogs(logs) as z.infer<typeof JobLogLine>[] }, 200);
   },
 );
@@ -92,9 +93,9 @@ router.openapi(
     const { project, job } = c.req.valid("param");
     await authorizeProject(c, project, "project:read");
     await loadJob(c, project, job);
-    const record = await projectStub(c.env, projectScope(project)).waitForJob(job, c.req.valid("query").timeout * 1000);
+    const record = await projectJobs(c.env, projectScope(project)).waitForJob(job, c.req.valid("query").timeout * 1000);
     if (!record) throw notFound("Job", "job_not_found");
-    const done = ["succeeded", "failed", "cancelled", "lost"].includes(record.status);
+    const done = isTerminal(record.status);
     return c.json({ job: presentJob(record), done }, 200);
   },
 );
@@ -116,10 +117,10 @@ router.openapi(
     const { project, job } = c.req.valid("param");
     const { project: row } = await authorizeProject(c, project, "deploy");
     const before = await loadJob(c, project, job);
-    if (["succeeded", "failed", "cancelled", "lost"].includes(before.status)) {
+    if (isTerminal(before.status)) {
       throw new ApiError(409, "job_finished", `The job already ended (${before.status})`);
     }
-    const after = await projectStub(c.env, projectScope(project)).cancelJob(job);
+    const after = await projectJobs(c.env, projectScope(project)).cancelJob(job);
     await recordAudit(c, { orgId: row.orgId, action: "job.cancel", targetType: "job", targetId: job, metadata: { project_id: project } });
     return c.json({ job: presentJob(after!) }, 200);
   },
@@ -153,7 +154,7 @@ router.openapi(
     const lastSeen = c.req.valid("query").since ?? c.req.header("last-event-id");
     const url = new URL(c.req.url);
     url.search = lastSeen === undefined ? "" : `?since=${Number(lastSeen) || 0}`;
-    return projectStub(c.env, projectScope(project)).fetch(new Request(url, c.req.raw));
+    return projectJobs(c.env, projectScope(project)).fetch(new Request(url, c.req.raw));
   },
 );
 

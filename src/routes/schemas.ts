@@ -1,5 +1,6 @@
 /** Named public shapes shared by several route files; each is what a presenter returns. */
 import { z } from "@hono/zod-openapi";
+import { OPEN_STATES, TERMINAL_STATES } from "../jobs/states";
 import { displayTextProblem } from "../lib/text";
 
 export const Ok = z.object({ ok: z.boolean() }).openapi("Ok");
@@ -130,7 +131,7 @@ export const Job = z
     uid: z.string().openapi({ example: "job_8x2kf0a9c1d2e3f4" }),
     id: z.string(),
     type: z.string().openapi({ example: "host.exec" }),
-    status: z.enum(["queued", "dispatched", "running", "succeeded", "failed", "cancelled", "lost"]),
+    status: z.enum([...OPEN_STATES, ...TERMINAL_STATES]),
     instance: z.string().nullable(),
     host_id: z.string(),
     progress: JobProgressSchema.nullable(),

@@ -2,7 +2,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { createRouter } from "../app";
 import { requirePrincipal } from "../auth/access";
-import { hostStub } from "../durable/stubs";
+import { hostMailbox } from "../durable/clients";
 import { errorResponses, forbidden } from "../lib/errors";
 import { hostStatus } from "../services/hosts";
 import { callerScope, dashboard, resources, visibleHosts } from "../services/overview";
@@ -87,7 +87,7 @@ router.openapi(
     const unreachable: string[] = [];
     await Promise.all(
       hosts.map(async (h) => {
-        const reply = await hostStub(c.env, h.id).rpc("host.containers", { app_id: "" }, 5_000);
+        const reply = await hostMailbox(c.env, h.id).rpc("host.containers", { app_id: "" }, 5_000);
         if (!reply.ok) return unreachable.push(h.id);
         const listed = z.array(Container.omit({ host_id: true })).safeParse(JSON.parse(reply.json));
         if (!listed.success) return unreachable.push(h.id);

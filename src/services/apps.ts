@@ -118,6 +118,12 @@ export async function createApp(db: Database, env: Env, input: CreateAppInput): 
 }
 
 /** A live app by id (`app_…`) or slug; ids and slugs cannot collide (slugs have no `_`). */
+/** The host an app runs on (deleted apps included: a follow may outlive its app). */
+export async function appHost(db: Database, appId: string): Promise<string | null> {
+  const row = await db.query.app.findFirst({ where: eq(app.id, appId), columns: { hostId: true } });
+  return row?.hostId ?? null;
+}
+
 export async function findApp(db: Database, idOrSlug: string): Promise<AppRow | null> {
   const row = await db.query.app.findFirst({
     where: and(or(eq(app.id, idOrSlug), eq(app.slug, idOrSlug)), isNull(app.deletedAt)),

@@ -7,7 +7,7 @@
 import { and, eq, isNull, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { app, deployment, host } from "../db/schema";
-import { projectScope, projectStub } from "../durable/stubs";
+import { projectScope, projectJobs } from "../durable/clients";
 import type { Env } from "../env";
 import { ApiError } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -88,9 +88,9 @@ export async function startDeploy(db: Database, env: Env, found: AppRow, created
     has_registry_auth: await hasRegistryAuth(db, row.orgId, row.image),
     health_timeout_seconds: HEALTH_TIMEOUT_SECONDS,
   };
-  let job: Awaited<ReturnType<ReturnType<typeof projectStub>["createJob"]>>;
+  let job: Awaited<ReturnType<ReturnType<typeof projectJobs>["createJob"]>>;
   try {
-    job = await projectStub(env, projectScope(row.projectId)).createJob(projectScope(row.projectId), {
+    job = await projectJobs(env, projectScope(row.projectId)).createJob(projectScope(row.projectId), {
       type: "app.deploy",
       hostId: target.id,
       payload,
@@ -113,7 +113,7 @@ export async function startDeploy(db: Database, env: Env, found: AppRow, created
 /** Start, stop, restart or remove the app's container on its host; null when it has never been placed. */
 export async function submitAppAction(env: Env, row: AppRow, type: AppAction) {
   if (!row.hostId) return null;
-  return projectStub(env, projectScope(row.projectId)).createJob(projectScope(row.projectId), {
+  return projectJobs(env, projectScope(row.projectId)).createJob(projectScope(row.projectId), {
     type,
     hostId: row.hostId,
     payload: { type, ...appRef(env, row) },
@@ -126,7 +126,7 @@ export async function submitAppAction(env: Env, row: AppRow, type: AppAction) {
 /** New CPU and memory limits, applied to the running container live. */
 export async function submitLimitsUpdate(env: Env, row: AppRow) {
   if (!row.hostId || !row.containerId) return null;
-  return projectStub(env, projectScope(row.projectId)).createJob(projectScope(row.projectId), {
+  return projectJobs(env, projectScope(row.projectId)).createJob(projectScope(row.projectId), {
     type: "app.update",
     hostId: row.hostId,
     payload: { type: "app.update", ...appRef(env, row), cpu_limit: row.cpuLimit, memory_limit_mb: row.memoryLimit },

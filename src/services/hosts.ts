@@ -5,7 +5,7 @@
 import { and, desc, eq, isNull } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { host, type HostKind } from "../db/schema";
-import { hostStub } from "../durable/stubs";
+import { hostMailbox } from "../durable/clients";
 import type { Env } from "../env";
 import { sha256Hex, newSecret } from "../lib/crypto";
 import { newId } from "../lib/ids";
@@ -72,7 +72,7 @@ export async function deleteHost(db: Database, env: Env, row: HostRow) {
     .update(host)
     .set({ deletedAt: new Date(), credentialHash: null, joinTokenHash: null, joinTokenExpiresAt: null })
     .where(eq(host.id, row.id));
-  await hostStub(env, row.id).revoke();
+  await hostMailbox(env, row.id).revoke();
 }
 
 export type JoinOutcome =

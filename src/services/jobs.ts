@@ -3,7 +3,7 @@
  * `status`, `progress`, times as ISO 8601), and submission of host jobs.
  */
 import type { JobRecord } from "../durable/project-do";
-import { hostScope, projectStub } from "../durable/stubs";
+import { hostScope, projectJobs } from "../durable/clients";
 import type { Env } from "../env";
 import { agentSettings } from "./host-settings";
 
@@ -35,7 +35,7 @@ export type PresentedJob = ReturnType<typeof presentJob>;
 /** Runs a shell command on a host as a job of the host's own. */
 export async function submitHostExec(env: Env, hostId: string, command: string, timeoutSeconds: number) {
   const { queueGraceSeconds } = agentSettings(env);
-  return projectStub(env, hostScope(hostId)).createJob(hostScope(hostId), {
+  return projectJobs(env, hostScope(hostId)).createJob(hostScope(hostId), {
     type: "host.exec",
     hostId,
     payload: { type: "host.exec", command, timeout_seconds: timeoutSeconds },
