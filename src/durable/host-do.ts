@@ -1,62 +1,49 @@
 /**
- * HostDO: one per host, that host's mailbox. The queue consumer drops jobs in;
- * the agent takes them out as leases, pushed over its WebSocket when it holds
- * one, or claimed over HTTP (long-poll) when it does not.
+ * HostDO: one per host, that host's mailbox. The queue consumer drops jobs in; the agent
+ * takes them out as leases, pushed over its WebSocket when it holds one, or claimed over
+ * HTTP (long-poll) when it does not. A thin RPC facade over:
  *
- * A lease is the right to report on one attempt of one job. Every report
- * (start, renew, logs, finish) names its lease; a lease that has expired, was
- * cancelled or was replaced is refused, and the agent drops that work. An
- * expired lease hands the job out again as a new attempt; work that must not
- * run twice goes out marked `reconcile`, so the agent first looks for what the
- * earlier attempt left behind.
+ * - host/mailbox.ts: the mailbox table;
+ * - host/leases.ts: the lease protocol (start, renew, logs, finish, expiry);
+ * - host/agent-socket.ts: the agent's socket, pushes and rpc;
+ * - host/follows.ts: the app logs someone is watching.
  */
 import { DurableObject } from "cloudflare:workers";
+import { createDb } from "../db/client";
 import type { Env } from "../env";
 import type { JobsQueueMessage } from "../jobs/queue";
-import { randomString } from "../lib/ids";
 import {
-  AGENT_PROTOCOL_VERSION, AgentMessage, FinishRequest, type HostFacts, type JobProgress, type Lease, LogAppendRequest, type LogChunk, RenewRequest,
-  type RpcMethod,
+  AGENT_PROTOCOL_VERSION, AgentMessage, FinishRequest, type FinishRequest as Outcome, type JobProgress, type Lease, LogAppendRequest, type LogChunk,
+  RenewRequest, type RpcMethod,
 } from "../protocol/agent";
 import { agentSettings } from "../services/host-settings";
+import { recordHeartbeat } from "../services/hosts";
 import { projectJobs } from "./clients";
+import { AgentSocket, type RpcResult } from "./host/agent-socket";
+import { FOLLOWS_SCHEMA, Follows } from "./host/follows";
+import { type LeaseCheck, type LeaseRef, Leases } from "./host/leases";
+import { MAILBOX_SCHEMA, Mailbox } from "./host/mailbox";
+import { migrate } from "./sql-schema";
 
-type Row = Record<string, SqlStorageValue>;
+export type { LeaseCheck, LeaseRef } from "./host/leases";
 
-export type LeaseRef = { job_id: string; lease_id: string };
-export type LeaseCheck = { ok: true } | { ok: false; reason: string };
-
-interface SocketState {
-  hostId: string;
-  /** Set once the agent said hello; only then are leases pushed to it. */
-  ready: boolean;
-}
-
-/** Most leases handed out in one push or claim. */
-const MAX_LEASES_PER_CLAIM = 16;
 const MAX_CLAIM_WAIT_MS = 30_000;
+const RPC_TIMEOUT_MS = 10_000;
 
 export class HostDO extends DurableObject<Env> {
-  private readonly sql: SqlStorage;
+  private readonly mailbox: Mailbox;
+  private readonly leases: Leases;
+  private readonly agent: AgentSocket;
+  private readonly follows: Follows;
   private readonly claimWaiters = new Set<() => void>();
-  private readonly rpcs = new Map<string, (reply: { ok: boolean; result?: unknown; error?: string }) => void>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.sql = ctx.storage.sql;
-    ctx.blockConcurrencyWhile(async () => {
-      this.sql.exec(`
-        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        CREATE TABLE IF NOT EXISTS mailbox (
-          job_id TEXT PRIMARY KEY, scope TEXT NOT NULL, attempt INTEGER NOT NULL,
-          payload TEXT NOT NULL, idempotent INTEGER NOT NULL, reconcile INTEGER NOT NULL DEFAULT 0,
-          deadline_at INTEGER NOT NULL, state TEXT NOT NULL DEFAULT 'pending',
-          lease_id TEXT UNIQUE, lease_expires_at INTEGER, enqueued_at INTEGER NOT NULL
-        );
-        CREATE INDEX IF NOT EXISTS mailbox_state ON mailbox(state, enqueued_at);
-        CREATE TABLE IF NOT EXISTS follows (app_id TEXT PRIMARY KEY, scope TEXT NOT NULL, since TEXT);
-      `);
-    });
+    this.mailbox = new Mailbox(ctx.storage.sql);
+    this.leases = new Leases(ctx, env, this.mailbox, () => this.offerWork());
+    this.agent = new AgentSocket(ctx);
+    this.follows = new Follows(ctx.storage.sql);
+    ctx.blockConcurrencyWhile(async () => migrate(ctx.storage, [MAILBOX_SCHEMA, FOLLOWS_SCHEMA]));
     // Keep-alives are answered without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
@@ -65,16 +52,8 @@ export class HostDO extends DurableObject<Env> {
     return agentSettings(this.env);
   }
 
-  private meta(key: string): string | null {
-    return (this.sql.exec("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value as string | undefined) ?? null;
-  }
-
-  private setMeta(key: string, value: string) {
-    this.sql.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT DO UPDATE SET value = excluded.value", key, value);
-  }
-
   private get deleted() {
-    return this.meta("deleted") === "1";
+    return this.mailbox.meta("deleted") === "1";
   }
 
   // ------------------------------------------------------------ intake
@@ -86,102 +65,47 @@ export class HostDO extends DurableObject<Env> {
     // consumer's markDispatched takes such a job back out, and its `start` would be refused anyway.
     // No await until the insert, so concurrent deliveries of one message make one entry.
     if (this.deleted) return "host_gone";
-    this.setMeta("host_id", job.host_id);
-    const existing = this.sql.exec("SELECT attempt FROM mailbox WHERE job_id = ?", job.job_id).toArray()[0];
-    if (existing && (existing.attempt as number) >= job.attempt) return "queued";
-    this.sql.exec(
-      `INSERT INTO mailbox (job_id, scope, attempt, payload, idempotent, reconcile, deadline_at, state, enqueued_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)
-       ON CONFLICT (job_id) DO UPDATE SET attempt = excluded.attempt, state = 'pending', lease_id = NULL, lease_expires_at = NULL,
-         reconcile = excluded.reconcile, enqueued_at = excluded.enqueued_at`,
-      job.job_id, job.scope, job.attempt, JSON.stringify(job.payload), job.idempotent ? 1 : 0,
-      job.attempt > 1 && !job.idempotent ? 1 : 0, job.deadline_at, Date.now(),
-    );
-    this.offerWork();
+    this.mailbox.setMeta("host_id", job.host_id);
+    if (this.mailbox.put(job)) this.offerWork();
     return "queued";
   }
 
   /** The job ended elsewhere (cancelled, deadline): forget it and tell the agent to stop. */
   async cancel(jobId: string): Promise<void> {
-    const entry = this.sql.exec("SELECT lease_id FROM mailbox WHERE job_id = ?", jobId).toArray()[0];
-    if (!entry) return;
-    this.sql.exec("DELETE FROM mailbox WHERE job_id = ?", jobId);
-    if (entry.lease_id) this.broadcast({ type: "cancel", job_id: jobId, lease_id: entry.lease_id as string });
+    const { leaseId } = this.mailbox.remove(jobId);
+    if (leaseId) this.agent.broadcast({ type: "cancel", job_id: jobId, lease_id: leaseId });
   }
 
   /** The host was deleted: its agent is cut off and every job it held fails. */
   async revoke(): Promise<void> {
-    this.setMeta("deleted", "1");
-    for (const ws of this.ctx.getWebSockets("agent")) ws.close(4403, "host deleted");
-    const entries = this.sql.exec("SELECT job_id, scope FROM mailbox").toArray();
-    this.sql.exec("DELETE FROM mailbox");
-    for (const e of entries) {
-      await projectJobs(this.env, e.scope as string).failJob(e.job_id as string, "The host was deleted while the job was waiting for it or running on it");
+    this.mailbox.setMeta("deleted", "1");
+    this.agent.closeAll(4403, "host deleted");
+    for (const e of this.mailbox.takeAll()) {
+      await projectJobs(this.env, e.scope).failJob(e.job_id, "The host was deleted while the job was waiting for it or running on it");
     }
     for (const wake of this.claimWaiters) wake();
   }
 
   async status(): Promise<{ connected: boolean; pending: number; leased: number }> {
-    const counts = this.sql.exec("SELECT state, COUNT(*) AS n FROM mailbox GROUP BY state").toArray();
-    const count = (s: string) => (counts.find((c) => c.state === s)?.n as number | undefined) ?? 0;
-    const connected = this.ctx.getWebSockets("agent").some((ws) => (ws.deserializeAttachment() as SocketState | null)?.ready);
-    return { connected, pending: count("pending"), leased: count("leased") };
-  }
-
-  // ------------------------------------------------------------ leasing
-
-  private lease(limit = MAX_LEASES_PER_CLAIM): Lease[] {
-    const ttl = this.settings.leaseTtlSeconds;
-    const now = Date.now();
-    const pending = this.sql.exec("SELECT * FROM mailbox WHERE state = 'pending' ORDER BY enqueued_at LIMIT ?", limit).toArray();
-    const leases: Lease[] = [];
-    for (const e of pending) {
-      const leaseId = `lse_${randomString(20)}`;
-      this.sql.exec("UPDATE mailbox SET state = 'leased', lease_id = ?, lease_expires_at = ? WHERE job_id = ?", leaseId, now + ttl * 1000, e.job_id);
-      leases.push({
-        job_id: e.job_id as string,
-        attempt: e.attempt as number,
-        lease_id: leaseId,
-        lease_ttl: ttl,
-        reconcile: e.reconcile === 1,
-        payload: JSON.parse(e.payload as string),
-      });
-    }
-    if (leases.length) void this.scheduleAlarm();
-    return leases;
+    return { connected: this.agent.connected(), ...this.mailbox.counts() };
   }
 
   /** New work: push it to a connected agent, or wake a waiting HTTP claim. */
   private offerWork() {
-    const sockets = this.readySockets();
+    const sockets = this.agent.ready();
     if (sockets.length) {
-      for (const lease of this.lease()) this.send(sockets[0]!, { type: "lease", lease });
+      for (const lease of this.leases.take()) this.agent.send(sockets[0]!, { type: "lease", lease });
     }
     for (const wake of this.claimWaiters) wake();
   }
 
-  /**
-   * An agent (re)connected and says which leases it still holds. Any lease it
-   * does not name was lost with its previous connection: expire it now rather
-   * than make the job wait out its TTL.
-   */
-  private async reconcileHeld(held: LeaseRef[]) {
-    const keep = new Set(held.map((h) => `${h.job_id}/${h.lease_id}`));
-    const expiresAt = Date.now() + this.settings.leaseTtlSeconds * 1000;
-    for (const e of this.sql.exec("SELECT * FROM mailbox WHERE state = 'leased'").toArray()) {
-      if (keep.has(`${e.job_id}/${e.lease_id}`) && (e.lease_expires_at as number) > Date.now()) {
-        this.sql.exec("UPDATE mailbox SET lease_expires_at = ? WHERE job_id = ?", expiresAt, e.job_id);
-      } else {
-        await this.expire(e, "the agent reconnected without it");
-      }
-    }
-  }
+  // ------------------------------------------------------------ leases (HTTP and socket)
 
   /** HTTP claim: leases for the agent, waiting up to `waitMs` for work to arrive. */
   async claim(held: LeaseRef[], waitMs: number): Promise<Lease[] | null> {
     if (this.deleted) return null;
-    await this.reconcileHeld(held);
-    let leases = this.lease();
+    await this.leases.reconcileHeld(held);
+    let leases = this.leases.take();
     if (!leases.length && waitMs > 0) {
       await new Promise<void>((resolve) => {
         const done = () => {
@@ -193,192 +117,57 @@ export class HostDO extends DurableObject<Env> {
         this.claimWaiters.add(done);
       });
       if (this.deleted) return null;
-      leases = this.lease();
+      leases = this.leases.take();
     }
     return leases;
   }
 
-  private entryFor(leaseId: string): Row | null {
-    const e = this.sql.exec("SELECT * FROM mailbox WHERE lease_id = ? AND state = 'leased'", leaseId).toArray()[0];
-    return e ?? null;
-  }
-
-  /** The lease's entry if it is still valid; a lease past its expiry is expired on the spot. */
-  private async valid(leaseId: string): Promise<Row | null> {
-    const e = this.entryFor(leaseId);
-    if (!e) return null;
-    if ((e.lease_expires_at as number) <= Date.now()) {
-      await this.expire(e, "lease expired");
-      return null;
-    }
-    return e;
-  }
-
-  private stale(): LeaseCheck {
-    return { ok: false, reason: "This lease is no longer valid; drop the work" };
-  }
-
   async start(leaseId: string): Promise<LeaseCheck> {
-    const e = await this.valid(leaseId);
-    if (!e) return this.stale();
-    const ok = await projectJobs(this.env, e.scope as string).startJob(e.job_id as string, e.attempt as number);
-    if (!ok) return this.drop(e);
-    return { ok: true };
+    return this.leases.start(leaseId);
   }
 
   async renew(leaseId: string, progress?: JobProgress): Promise<LeaseCheck & { lease_ttl?: number }> {
-    const e = await this.valid(leaseId);
-    if (!e) return this.stale();
-    const ttl = this.settings.leaseTtlSeconds;
-    this.sql.exec("UPDATE mailbox SET lease_expires_at = ? WHERE job_id = ?", Date.now() + ttl * 1000, e.job_id);
-    // Each renewal checks the job is still this lease's: a cancel whose notice to this mailbox was lost still stops the agent.
-    const ok = progress ? await projectJobs(this.env, e.scope as string).reportProgress(e.job_id as string, e.attempt as number, progress) : false;
-    if (!ok && (await this.ownerMovedOn(e))) return this.drop(e);
-    return { ok: true, lease_ttl: ttl };
+    return this.leases.renew(leaseId, progress);
   }
 
   async appendLogs(leaseId: string, chunks: LogChunk[]) {
-    const e = await this.valid(leaseId);
-    if (!e) return { ...this.stale(), expected: { stdout: 0, stderr: 0 }, gap: false };
-    const res = await projectJobs(this.env, e.scope as string).appendLogs(e.job_id as string, e.attempt as number, chunks);
-    if (!res.ok) {
-      // Output that arrives before `start` is refused without killing the lease.
-      if (await this.ownerMovedOn(e)) return { ...this.drop(e), expected: res.expected, gap: false };
-      return { ok: false as const, reason: "The job has not started under this lease yet; report start first", expected: res.expected, gap: false, retry: true };
-    }
-    return { ok: true as const, expected: res.expected, gap: res.gap };
+    return this.leases.appendLogs(leaseId, chunks);
   }
 
-  /** What a valid lease is for (the job and its payload), so the agent can fetch what belongs to it. */
   async leased(leaseId: string): Promise<{ job_id: string; payload: Lease["payload"] } | null> {
-    const e = await this.valid(leaseId);
-    return e ? { job_id: e.job_id as string, payload: JSON.parse(e.payload as string) } : null;
+    return this.leases.leased(leaseId);
   }
 
-  async finish(leaseId: string, outcome: FinishRequest): Promise<LeaseCheck> {
-    const e = await this.valid(leaseId);
-    if (!e) return this.stale();
-    // Recorded first: if the owner cannot be reached, the lease stays and the agent's retry can finish it.
-    const ok = await projectJobs(this.env, e.scope as string).finishJob(e.job_id as string, e.attempt as number, outcome);
-    this.sql.exec("DELETE FROM mailbox WHERE job_id = ? AND lease_id = ?", e.job_id, e.lease_id);
-    return ok ? { ok: true } : this.stale();
-  }
-
-  /** Forgets a lease whose job ended elsewhere; a newer attempt's entry is left alone. */
-  private drop(e: Row): LeaseCheck {
-    this.sql.exec("DELETE FROM mailbox WHERE job_id = ? AND lease_id = ?", e.job_id, e.lease_id);
-    return this.stale();
-  }
-
-  /** Whether the lease's job has ended or moved on to another attempt (then the lease is dead). */
-  private async ownerMovedOn(e: Row): Promise<boolean> {
-    const job = await projectJobs(this.env, e.scope as string).getJob(e.job_id as string);
-    return !job || job.attempts !== e.attempt || !["dispatched", "running"].includes(job.status);
-  }
-
-  /**
-   * Ends a lease: the job goes out again as a new attempt, or its owner gives
-   * up on it. The entry is claimed (state `expiring`) before the call to the
-   * job's owner, so two triggers (alarm, a late report, a reconnect) cannot
-   * expire the same lease twice; every write after the await names the lease.
-   */
-  private async expire(e: Row, reason: string) {
-    const claimed = this.sql
-      .exec("UPDATE mailbox SET state = 'expiring' WHERE job_id = ? AND lease_id = ? AND state = 'leased'", e.job_id, e.lease_id)
-      .rowsWritten;
-    if (!claimed) return;
-    let outcome: { redeliver: boolean; attempt: number };
-    try {
-      outcome = await projectJobs(this.env, e.scope as string).leaseExpired(e.job_id as string, e.attempt as number, reason);
-    } catch (err) {
-      // The owner could not be asked: put the lease back, expired, for the next alarm to try again.
-      this.sql.exec("UPDATE mailbox SET state = 'leased' WHERE job_id = ? AND lease_id = ? AND state = 'expiring'", e.job_id, e.lease_id);
-      void this.ctx.storage.setAlarm(Date.now() + 5_000);
-      throw err;
-    }
-    if (!outcome.redeliver) {
-      this.sql.exec("DELETE FROM mailbox WHERE job_id = ? AND lease_id = ?", e.job_id, e.lease_id);
-      return;
-    }
-    this.sql.exec(
-      "UPDATE mailbox SET attempt = ?, state = 'pending', lease_id = NULL, lease_expires_at = NULL, reconcile = ?, enqueued_at = ? WHERE job_id = ? AND lease_id = ?",
-      outcome.attempt, e.idempotent === 1 ? 0 : 1, Date.now(), e.job_id, e.lease_id,
-    );
-    this.offerWork();
-  }
-
-  private async scheduleAlarm() {
-    const next = this.sql.exec("SELECT MIN(lease_expires_at) AS at FROM mailbox WHERE state = 'leased'").one().at as number | null;
-    if (next === null) return;
-    const current = await this.ctx.storage.getAlarm();
-    if (current === null || current > next) await this.ctx.storage.setAlarm(next);
+  async finish(leaseId: string, outcome: Outcome): Promise<LeaseCheck> {
+    return this.leases.finish(leaseId, outcome);
   }
 
   async alarm() {
-    const expired = this.sql.exec("SELECT * FROM mailbox WHERE state = 'leased' AND lease_expires_at <= ?", Date.now()).toArray();
-    for (const e of expired) await this.expire(e, "lease expired: the agent stopped renewing it").catch(() => undefined);
-    await this.scheduleAlarm();
+    await this.leases.expireOverdue();
   }
 
-  // ------------------------------------------------------------ the agent's socket
-
-  private readySockets(): WebSocket[] {
-    return this.ctx
-      .getWebSockets("agent")
-      .filter((ws) => ws.readyState === WebSocket.OPEN && (ws.deserializeAttachment() as SocketState | null)?.ready);
-  }
-
-  private send(ws: WebSocket, message: unknown) {
-    try {
-      ws.send(JSON.stringify(message));
-    } catch {
-      /* closing; the agent re-claims what it missed when it says hello again */
-    }
-  }
-
-  private broadcast(message: unknown) {
-    for (const ws of this.readySockets()) this.send(ws, message);
-  }
+  // ------------------------------------------------------------ app logs and questions
 
   /**
-   * Someone started (or stopped) watching an app's logs: the agent follows its
-   * container from `since` while anyone watches, and picks up from the last
-   * line it sent when it reconnects.
+   * Someone started (or stopped) watching an app's logs: the agent follows its container
+   * from `since` while anyone watches, and picks up from the last line it sent when it reconnects.
    */
   async follow(appId: string, scope: string, on: boolean, since: string | null = null): Promise<void> {
     if (on) {
-      const existing = this.sql.exec("SELECT app_id FROM follows WHERE app_id = ?", appId).toArray()[0];
-      if (existing) return;
-      this.sql.exec("INSERT INTO follows (app_id, scope, since) VALUES (?, ?, ?)", appId, scope, since ?? new Date().toISOString());
-      this.broadcast({ type: "follow", app_id: appId, since: since ?? new Date().toISOString() });
+      const from = since ?? new Date().toISOString();
+      if (this.follows.add(appId, scope, from)) this.agent.broadcast({ type: "follow", app_id: appId, since: from });
     } else {
-      this.sql.exec("DELETE FROM follows WHERE app_id = ?", appId);
-      this.broadcast({ type: "unfollow", app_id: appId });
+      this.follows.remove(appId);
+      this.agent.broadcast({ type: "unfollow", app_id: appId });
     }
   }
 
-  /**
-   * Asks the connected agent something that needs an answer now (an app's
-   * recent logs, its stats). `not_connected` when the agent holds no socket.
-   */
-  async rpc(method: RpcMethod, params: { app_id: string; tail?: number }, timeoutMs = 10_000): Promise<{ ok: true; json: string } | { ok: false; error: string; code: "not_connected" | "timeout" | "failed" }> {
-    const ws = this.readySockets()[0];
-    if (!ws) return { ok: false, code: "not_connected", error: "The host's agent is not connected" };
-    const id = randomString(16);
-    const reply = await new Promise<{ ok: boolean; result?: unknown; error?: string } | null>((resolve) => {
-      const timer = setTimeout(() => resolve(null), timeoutMs);
-      this.rpcs.set(id, (r) => {
-        clearTimeout(timer);
-        resolve(r);
-      });
-      this.send(ws, { type: "rpc", id, method, params });
-    });
-    this.rpcs.delete(id);
-    if (!reply) return { ok: false, code: "timeout", error: "The host's agent did not answer in time" };
-    if (!reply.ok) return { ok: false, code: "failed", error: reply.error ?? "the agent could not answer" };
-    // As JSON text: the answer's shape is the caller's business, and text crosses RPC without typing games.
-    return { ok: true, json: JSON.stringify(reply.result ?? null) };
+  /** Asks the connected agent something that needs an answer now. `not_connected` when the agent holds no socket. */
+  async rpc(method: RpcMethod, params: { app_id: string; tail?: number }, timeoutMs = RPC_TIMEOUT_MS): Promise<RpcResult> {
+    return this.agent.rpc(method, params, timeoutMs);
   }
+
+  // ------------------------------------------------------------ the agent's socket
 
   /** Upgrade from the agent route (the credential is already checked). One connection per host: a new one replaces the old. */
   async fetch(request: Request): Promise<Response> {
@@ -387,16 +176,8 @@ export class HostDO extends DurableObject<Env> {
       return new Response("expected a WebSocket upgrade from the agent route", { status: 426 });
     }
     if (this.deleted) return new Response("host deleted", { status: 410 });
-    this.setMeta("host_id", hostId);
-    const pair = new WebSocketPair();
-    const [client, server] = [pair[0], pair[1]];
-    for (const old of this.ctx.getWebSockets("agent")) {
-      old.serializeAttachment({ ...(old.deserializeAttachment() as SocketState), ready: false } satisfies SocketState);
-      old.close(4000, "replaced by a newer connection");
-    }
-    this.ctx.acceptWebSocket(server, ["agent"]);
-    server.serializeAttachment({ hostId, ready: false } satisfies SocketState);
-    return new Response(null, { status: 101, webSocket: client });
+    this.mailbox.setMeta("host_id", hostId);
+    return this.agent.accept(hostId);
   }
 
   async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer) {
@@ -408,35 +189,33 @@ export class HostDO extends DurableObject<Env> {
       parsed = null;
     }
     if (!parsed?.success) {
-      this.send(ws, { type: "error", message: "unrecognised message" });
+      this.agent.send(ws, { type: "error", message: "unrecognised message" });
       return;
     }
     const msg = parsed.data;
-    const state = ws.deserializeAttachment() as SocketState;
+    const { hostId } = this.agent.stateOf(ws);
     if (msg.type === "hello") {
-      await this.reconcileHeld(msg.held);
-      ws.serializeAttachment({ ...state, ready: true } satisfies SocketState);
-      this.send(ws, { type: "hello", host_id: state.hostId, heartbeat_interval: this.settings.heartbeatSeconds, lease_ttl: this.settings.leaseTtlSeconds, protocol: AGENT_PROTOCOL_VERSION });
-      await this.recordSeen(state.hostId, msg.agent_version, msg.facts);
-      for (const lease of this.lease()) this.send(ws, { type: "lease", lease });
+      await this.leases.reconcileHeld(msg.held);
+      this.agent.markReady(ws);
+      this.agent.send(ws, { type: "hello", host_id: hostId, heartbeat_interval: this.settings.heartbeatSeconds, lease_ttl: this.settings.leaseTtlSeconds, protocol: AGENT_PROTOCOL_VERSION });
+      await recordHeartbeat(createDb(this.env.DB), hostId, msg.agent_version, msg.facts);
+      for (const lease of this.leases.take()) this.agent.send(ws, { type: "lease", lease });
       // Log streams someone still watches resume where they stopped.
-      for (const f of this.sql.exec("SELECT app_id, since FROM follows").toArray()) {
-        this.send(ws, { type: "follow", app_id: f.app_id as string, since: (f.since as string | null) ?? null });
-      }
+      for (const f of this.follows.all()) this.agent.send(ws, { type: "follow", app_id: f.app_id, since: f.since });
     } else if (msg.type === "heartbeat") {
-      await this.recordSeen(state.hostId, msg.agent_version, msg.facts);
-      this.send(ws, { type: "heartbeat_ack", at: Date.now() });
+      await recordHeartbeat(createDb(this.env.DB), hostId, msg.agent_version, msg.facts);
+      this.agent.send(ws, { type: "heartbeat_ack", at: Date.now() });
     } else if (msg.type === "app_log") {
-      const follow = this.sql.exec("SELECT scope FROM follows WHERE app_id = ?", msg.app_id).toArray()[0];
+      const scope = this.follows.scopeOf(msg.app_id);
       const last = msg.lines.at(-1);
-      if (!follow || !last) return;
-      this.sql.exec("UPDATE follows SET since = ? WHERE app_id = ?", last.time, msg.app_id);
-      await projectJobs(this.env, follow.scope as string).appLogs(msg.app_id, msg.lines);
+      if (!scope || !last) return;
+      this.follows.advance(msg.app_id, last.time);
+      await projectJobs(this.env, scope).appLogs(msg.app_id, msg.lines);
     } else if (msg.type === "rpc_reply") {
-      this.rpcs.get(msg.id)?.({ ok: msg.ok, result: msg.result, error: msg.error });
+      this.agent.answered(msg.id, { ok: msg.ok, result: msg.result, error: msg.error });
     } else if (msg.type === "report") {
       const { status, body } = await this.report(msg.op, msg.lease_id, msg.body);
-      this.send(ws, { type: "reply", id: msg.id, status, body });
+      this.agent.send(ws, { type: "reply", id: msg.id, status, body });
     }
   }
 
@@ -472,18 +251,6 @@ export class HostDO extends DurableObject<Env> {
       ws.close(code === 1005 || code === 1006 ? 1000 : code, "bye");
     } catch {
       /* already closed */
-    }
-  }
-
-  /** Heartbeats and hellos say the host is alive. */
-  async recordSeen(hostId: string, agentVersion: string, facts?: HostFacts) {
-    const now = Date.now();
-    if (facts) {
-      await this.env.DB.prepare("UPDATE host SET last_seen_at = ?, agent_version = ?, facts = ? WHERE id = ? AND deleted_at IS NULL")
-        .bind(now, agentVersion, JSON.stringify(facts), hostId)
-        .run();
-    } else {
-      await this.env.DB.prepare("UPDATE host SET last_seen_at = ?, agent_version = ? WHERE id = ? AND deleted_at IS NULL").bind(now, agentVersion, hostId).run();
     }
   }
 }
