@@ -3,7 +3,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "./env";
-import { ApiError, errorBody, handleZodError, unauthorized } from "./lib/errors";
+import { ApiError, errorBody, errorJson, handleZodError, unauthorized } from "./lib/errors";
 
 /** Routes that declare `security: []` (or an optional `{}`) are public; agent routes check their host credential themselves. */
 function isGated(route: { security?: Array<Record<string, string[]>> }) {
@@ -37,21 +37,24 @@ export function createRouter() {
 export function createApp() {
   const app = createRouter();
   app.onError((err, c) => {
-    if (err instanceof ApiError) return c.json(errorBody(err.code, err.message, err.details), err.status);
+    const requestId = c.get("requestId");
+    if (err instanceof ApiError) {
+      return c.json(errorBody(err.code, err.message, err.details, requestId), err.status);
+    }
     if (err instanceof HTTPException) {
       // Hono raises these for bodies that are not JSON and similar client mistakes.
       if (err.status === 415) {
         // A required JSON body sent with another content type: as documented, a body that is not JSON is 400 invalid_json.
-        return c.json(errorBody("invalid_json", "The request body must be JSON (Content-Type: application/json)"), 400);
+        return errorJson(c, "invalid_json", "The request body must be JSON (Content-Type: application/json)");
       }
       const status = err.status;
       const code = status === 400 ? "invalid_json" : status === 413 ? "payload_too_large" : "http_error";
-      return c.json(errorBody(code, err.message || "Bad request"), status);
+      return c.json(errorBody(code, err.message || "Bad request", undefined, requestId), status);
     }
-    console.error(JSON.stringify({ level: "error", requestId: c.get("requestId"), path: c.req.path, error: describeError(err) }));
-    return c.json(errorBody("internal_error", "Something went wrong on our side"), 500);
+    console.error(JSON.stringify({ level: "error", requestId, path: c.req.path, error: describeError(err) }));
+    return errorJson(c, "internal_error", "Something went wrong on our side");
   });
-  app.notFound((c) => c.json(errorBody("not_found", `No route for ${c.req.method} ${c.req.path}`), 404));
+  app.notFound((c) => errorJson(c, "not_found", `No route for ${c.req.method} ${c.req.path}`));
   return app;
 }
 

@@ -6,19 +6,19 @@ import { limitBetterAuth } from "./auth/rate-limits";
 import { cachedConfigProblems, isLocal } from "./config";
 import type { Env } from "./env";
 import { handleQueue } from "./jobs/queue";
-import { errorBody } from "./lib/errors";
+import { errorJson } from "./lib/errors";
 import { apiV1 } from "./routes";
 import devRoutes from "./routes/dev";
 
 const app = createApp();
 
+app.use("*", requestContext);
 // A deployment missing its secrets or public settings serves nothing (see config.ts).
 app.use("*", async (c, next) => {
   const problems = cachedConfigProblems(c.env);
-  if (problems.length) return c.json(errorBody("misconfigured", "This Berth deployment is not configured yet", { problems }), 503);
+  if (problems.length) return errorJson(c, "misconfigured", "This Berth deployment is not configured yet", { problems });
   await next();
 });
-app.use("*", requestContext);
 
 // better-auth's own endpoints, for the SPA's better-auth client, in better-auth's own error format.
 app.use(

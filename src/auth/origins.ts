@@ -42,7 +42,6 @@ export function requireTrustedOrigin(c: Context<AppEnv>) {
   // Browsers that send no Origin on a same-origin request still say where it came from.
   if (!origin && c.req.header("sec-fetch-site") === "same-origin") return;
   throw new ApiError(
-    403,
     "origin_not_allowed",
     origin
       ? `Requests from ${origin} may not use the session cookie; sign in from a trusted origin or send a bearer token`

@@ -49,7 +49,7 @@ export async function enforceAttemptLimit(c: Context<AppEnv>, kind: AttemptKind,
     ip ? c.env.AUTH_IP_LIMITER.limit({ key: `${kind}:${ip}` }) : { success: true },
   ]);
   if (!perAccount.success || !perAddress.success) {
-    throw new ApiError(429, "rate_limited", "Too many attempts; wait a minute and try again");
+    throw new ApiError("rate_limited", "Too many attempts; wait a minute and try again");
   }
 }
 

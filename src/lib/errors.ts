@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { ERROR_CODES, type ErrorCode, statusOf } from "./error-codes";
 
 /** The one error envelope every failure uses: `{"error":{"code","message","details"}}`. */
 export const ErrorEnvelope = z
@@ -9,30 +10,38 @@ export const ErrorEnvelope = z
       code: z.string().openapi({ example: "not_found" }),
       message: z.string().openapi({ example: "Project not found" }),
       details: z.unknown().optional(),
+      request_id: z.string().optional().openapi({ description: "The id of this request in Berth's logs; quote it when asking for help.", example: "k3f9d0a1b2c3" }),
     }),
   })
   .openapi("Error");
 
+/** A failure a route reports: its code decides the status (lib/error-codes.ts). */
 export class ApiError extends Error {
+  readonly status: ContentfulStatusCode;
   constructor(
-    readonly status: ContentfulStatusCode,
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly details?: unknown,
   ) {
     super(message);
+    this.status = statusOf(code) as ContentfulStatusCode;
   }
 }
 
-export const badRequest = (code: string, message: string, details?: unknown) =>
-  new ApiError(400, code, message, details);
-export const unauthorized = (message = "Authentication required") => new ApiError(401, "unauthorized", message);
-export const forbidden = (message = "You do not have permission to do this") => new ApiError(403, "forbidden", message);
-export const notFound = (what: string, code = "not_found") => new ApiError(404, code, `${what} not found`);
-export const conflict = (code: string, message: string) => new ApiError(409, code, message);
+export const badRequest = (code: ErrorCode, message: string, details?: unknown) => new ApiError(code, message, details);
+export const unauthorized = (message = "Authentication required") => new ApiError("unauthorized", message);
+export const forbidden = (message = "You do not have permission to do this") => new ApiError("forbidden", message);
+export const notFound = (what: string, code: ErrorCode = "not_found") => new ApiError(code, `${what} not found`);
+export const conflict = (code: ErrorCode, message: string) => new ApiError(code, message);
 
-export function errorBody(code: string, message: string, details?: unknown) {
-  return { error: { code, message, details: details ?? null } };
+/** The one envelope, with the request's id so a user can quote it and an operator find the log line. */
+export function errorBody(code: string, message: string, details?: unknown, requestId?: string) {
+  return { error: { code, message, details: details ?? null, ...(requestId ? { request_id: requestId } : {}) } };
+}
+
+/** The envelope for this request, as a response. */
+export function errorJson(c: Context, code: ErrorCode, message: string, details?: unknown) {
+  return c.json(errorBody(code, message, details, c.get("requestId")), statusOf(code) as ContentfulStatusCode);
 }
 
 /** Validation failures from zod become 400 `invalid_request`, listing each issue by path. */
@@ -47,21 +56,27 @@ export function handleZodError(
     code: i.code,
   }));
   const where = "target" in result && result.target ? ` in ${result.target}` : "";
-  return c.json(errorBody("invalid_request", `Invalid request${where}: ${issues[0]?.path || "body"}: ${issues[0]?.message}`, { issues }), 400);
+  return errorJson(c, "invalid_request", `Invalid request${where}: ${issues[0]?.path || "body"}: ${issues[0]?.message}`, { issues });
 }
 
-const response = (description: string) => ({
-  description,
-  content: { "application/json": { schema: ErrorEnvelope } },
-});
+/**
+ * OpenAPI `responses` entries for the codes a route can answer with, grouped by status,
+ * each description naming its codes. Spread into a route's `responses`.
+ */
+export function errorResponsesFor(...codes: ErrorCode[]) {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of codes) byStatus.set(statusOf(code), [...(byStatus.get(statusOf(code)) ?? []), code]);
+  const out: Record<number, { description: string; content: { "application/json": { schema: typeof ErrorEnvelope } } }> = {};
+  for (const [status, list] of byStatus) {
+    out[status] = {
+      description: list.map((code) => `\`${code}\`: ${ERROR_CODES[code].means}.`).join(" "),
+      content: { "application/json": { schema: ErrorEnvelope } },
+    };
+  }
+  return out;
+}
 
-/** Spread into every route's `responses` so the document lists the failures a client must handle. */
-export const errorResponses = {
-  400: response("The request is malformed or fails validation (`invalid_request`)."),
-  401: response("No valid credential (`unauthorized`)."),
-  403: response("The credential may not do this (`forbidden`)."),
-  404: response("Not found, or not visible to this credential (`not_found`)."),
-  429: response("Too many attempts (`rate_limited`)."),
-} as const;
+/** What every route can answer with. */
+export const errorResponses = errorResponsesFor("invalid_request", "invalid_json", "unauthorized", "forbidden", "not_found", "rate_limited");
 
-export const conflictResponse = { 409: response("Conflicts with existing state.") } as const;
+export const conflictResponse = errorResponsesFor("slug_taken", "already_member", "last_owner", "personal_org", "registry_exists");

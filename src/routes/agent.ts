@@ -11,7 +11,7 @@ import { createRouter } from "../app";
 import { app } from "../db/schema";
 import { hostMailbox } from "../durable/clients";
 import type { AppEnv } from "../env";
-import { ApiError, errorBody, errorResponses } from "../lib/errors";
+import { ApiError, errorResponses } from "../lib/errors";
 import {
   AppReport, ClaimRequest, ClaimResponse, FinishRequest, HeartbeatRequest, JoinRequest, JoinResponse, LogAppendRequest, LogAppendResponse, RenewRequest,
 } from "../protocol/agent";
@@ -36,7 +36,7 @@ const hostAuth: MiddlewareHandler<AgentEnv> = async (c, next) => {
   const credential = header.replace(/^bearer\s+/i, "").trim();
   const row = credential ? await hostByCredential(c.var.db, credential) : null;
   if (!row) {
-    throw new ApiError(401, "invalid_host_credential", "This host credential is not valid: the host was deleted or its agent re-joined. Enrol the host again.");
+    throw new ApiError("invalid_host_credential", "This host credential is not valid: the host was deleted or its agent re-joined. Enrol the host again.");
   }
   c.set("host", row);
   await next();
@@ -60,7 +60,7 @@ router.openapi(
   async (c) => {
     const input = c.req.valid("json");
     const outcome = await joinHost(c.var.db, input.join_token, input.agent_version, input.facts);
-    if (!outcome.ok) throw new ApiError(401, outcome.code, outcome.message);
+    if (!outcome.ok) throw new ApiError(outcome.code, outcome.message);
     return c.json({ host_id: outcome.host.id, credential: outcome.credential, heartbeat_interval: agentSettings(c.env).heartbeatSeconds }, 201);
   },
 );
@@ -77,7 +77,7 @@ router.openapi(
   }),
   async (c) => {
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
-      return c.json(errorBody("upgrade_required", "Connect with an Upgrade: websocket request"), 426);
+      throw new ApiError("upgrade_required", "Connect with an Upgrade: websocket request");
     }
     const host = hostOf(c);
     const headers = new Headers(c.req.raw.headers);
@@ -117,13 +117,13 @@ router.openapi(
   async (c) => {
     const input = c.req.valid("json");
     const leases = await hostMailbox(c.env, hostOf(c).id).claim(input.held, input.wait * 1000);
-    if (!leases) throw new ApiError(401, "invalid_host_credential", "The host was deleted");
+    if (!leases) throw new ApiError("invalid_host_credential", "The host was deleted");
     return c.json({ leases }, 200);
   },
 );
 
 function staleLease(reason: string): never {
-  throw new ApiError(409, "lease_stale", reason);
+  throw new ApiError("lease_stale", reason);
 }
 
 router.openapi(
@@ -172,7 +172,7 @@ router.openapi(
   }),
   async (c) => {
     const res = await hostMailbox(c.env, hostOf(c).id).appendLogs(c.req.valid("param").lease, c.req.valid("json").chunks);
-    if (!res.ok && "retry" in res) throw new ApiError(503, "not_started", res.reason);
+    if (!res.ok && "retry" in res) throw new ApiError("not_started", res.reason);
     if (!res.ok) staleLease(res.reason);
     return c.json({ expected: res.expected, gap: res.gap }, 200);
   },

@@ -8,7 +8,7 @@ import type { Context } from "hono";
 import { createRouter } from "../app";
 import { hostMailbox, projectScope, projectJobs } from "../durable/clients";
 import type { AppEnv } from "../env";
-import { ApiError, errorBody, errorResponses } from "../lib/errors";
+import { ApiError, errorResponses } from "../lib/errors";
 import type { RpcMethod } from "../protocol/agent";
 import { statsHistory } from "../services/app-reports";
 import { AppParams, loadApp } from "./apps";
@@ -32,11 +32,11 @@ async function ask<T extends z.ZodType>(c: Context<AppEnv>, hostId: string, meth
   const reply = await hostMailbox(c.env, hostId).rpc(method, params);
   if (reply.ok) {
     const parsed = shape.safeParse(JSON.parse(reply.json));
-    if (!parsed.success) throw new ApiError(502, "agent_error", "The host's agent answered in an unexpected shape; is it up to date?");
+    if (!parsed.success) throw new ApiError("agent_error", "The host's agent answered in an unexpected shape; is it up to date?");
     return parsed.data;
   }
-  if (reply.code === "failed") throw new ApiError(502, "agent_error", reply.error);
-  throw new ApiError(503, "host_unreachable", reply.error);
+  if (reply.code === "failed") throw new ApiError("agent_error", reply.error);
+  throw new ApiError("host_unreachable", reply.error);
 }
 
 router.openapi(
@@ -75,9 +75,9 @@ router.openapi(
   }),
   async (c) => {
     const { app: row } = await loadApp(c, c.req.valid("param").appId, "project:read");
-    if (!row.hostId) throw new ApiError(409, "not_running", "This app has not been deployed yet");
+    if (!row.hostId) throw new ApiError("not_running", "This app has not been deployed yet");
     const stats = await ask(c, row.hostId, "app.stats", { app_id: row.id }, Stats.nullable());
-    if (!stats) throw new ApiError(409, "not_running", "This app has no running container");
+    if (!stats) throw new ApiError("not_running", "This app has no running container");
     // A read writes nothing: the app's cpu_usage and memory_usage come from the host's 30 s sweep.
     return c.json(stats, 200);
   },
@@ -120,7 +120,7 @@ router.openapi(
   async (c) => {
     const { app: row } = await loadApp(c, c.req.valid("param").appId, "project:read");
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
-      return c.json(errorBody("upgrade_required", "This endpoint is a WebSocket; connect with an Upgrade: websocket request"), 426);
+      throw new ApiError("upgrade_required", "This endpoint is a WebSocket; connect with an Upgrade: websocket request");
     }
     const url = new URL(c.req.url);
     const scope = projectScope(row.projectId);

@@ -36,17 +36,17 @@ function translate(err: unknown): never {
   if (err instanceof APIError) {
     const code = String((err.body as { code?: string } | undefined)?.code ?? "");
     if (code.includes("USER_ALREADY_EXISTS") || code.includes("EMAIL")) {
-      if (code.includes("EXISTS")) throw new ApiError(409, "email_taken", "An account with this email already exists");
+      if (code.includes("EXISTS")) throw new ApiError("email_taken", "An account with this email already exists");
     }
-    if (code.includes("USERNAME_IS_ALREADY_TAKEN")) throw new ApiError(409, "username_taken", "This username is taken");
+    if (code.includes("USERNAME_IS_ALREADY_TAKEN")) throw new ApiError("username_taken", "This username is taken");
     if (code.includes("INVALID_EMAIL_OR_PASSWORD") || code.includes("INVALID_USERNAME_OR_PASSWORD") || code === "CREDENTIAL_ACCOUNT_NOT_FOUND") {
-      throw new ApiError(401, "invalid_credentials", "Email or password is wrong");
+      throw new ApiError("invalid_credentials", "Email or password is wrong");
     }
-    if (code.includes("INVALID_TOKEN")) throw new ApiError(400, "invalid_token", "Reset token is invalid, used or expired");
-    if (code.includes("PASSWORD_TOO")) throw new ApiError(400, "invalid_request", err.message);
-    if (code.includes("USERNAME")) throw new ApiError(400, "invalid_request", err.message);
-    if (err.statusCode === 401) throw new ApiError(401, "invalid_credentials", "Email or password is wrong");
-    if (err.statusCode >= 400 && err.statusCode < 500) throw new ApiError(400, "invalid_request", err.message);
+    if (code.includes("INVALID_TOKEN")) throw new ApiError("invalid_token", "Reset token is invalid, used or expired");
+    if (code.includes("PASSWORD_TOO")) throw new ApiError("invalid_request", err.message);
+    if (code.includes("USERNAME")) throw new ApiError("invalid_request", err.message);
+    if (err.statusCode === 401) throw new ApiError("invalid_credentials", "Email or password is wrong");
+    if (err.statusCode >= 400 && err.statusCode < 500) throw new ApiError("invalid_request", err.message);
   }
   throw err;
 }
@@ -193,10 +193,10 @@ router.openapi(
     const presented = c.req.valid("json")?.refresh_token;
     if (presented) return c.json(await rotateRefreshToken(c, presented), 200);
     // Suble: no refresh_token and no credential at all is a malformed request, not a failed sign-in.
-    if (!c.get("principal") && !c.get("authError")) throw new ApiError(400, "invalid_request", "refresh_token is required");
+    if (!c.get("principal") && !c.get("authError")) throw new ApiError("invalid_request", "refresh_token is required");
     // DevPocket: the bearer session itself is renewed.
     const p = requirePrincipal(c);
-    if (p.type !== "user") throw new ApiError(400, "invalid_request", "refresh_token is required");
+    if (p.type !== "user") throw new ApiError("invalid_request", "refresh_token is required");
     const token = await newSession(c, p.userId);
     await endSession(c, p.sessionToken);
     return c.json(await issueTokenPair(c, p.userId, token), 200);
@@ -276,7 +276,7 @@ for (const [path, summary] of [
   router.openapi(meRoute(path, summary), async (c) => {
     const p = path === "/me" ? requirePrincipal(c) : requireUser(c, "account:read");
     const u = await findUser(c.var.db, p.userId);
-    if (!u) throw new ApiError(404, "user_not_found", "User not found");
+    if (!u) throw new ApiError("user_not_found", "User not found");
     return c.json(presentUser(u), 200);
   });
 }

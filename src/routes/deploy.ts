@@ -88,7 +88,7 @@ for (const action of ["start", "stop", "restart"] as const) {
     async (c) => {
       const { app: row, project } = await loadApp(c, c.req.valid("param").appId, "deploy");
       const job = await submitAppAction(c.env, row, `app.${action}`);
-      if (!job) throw new ApiError(409, "not_deployed", "This app has not been deployed yet: POST /apps/{appId}/deploy");
+      if (!job) throw new ApiError("not_deployed", "This app has not been deployed yet: POST /apps/{appId}/deploy");
       await recordAudit(c, { orgId: project.orgId, action: `app.${action}`, targetType: "app", targetId: row.id });
       return c.json({ app: presentApp(c.env, row), job: presentJob(job) }, 202);
     },

@@ -272,7 +272,7 @@ router.openapi(
   }),
   async (c) => {
     const { stub, record, org } = await loadHostJob(c, "host:manage");
-    if (isTerminal(record.status)) throw new ApiError(409, "job_finished", `The job already ended (${record.status})`);
+    if (isTerminal(record.status)) throw new ApiError("job_finished", `The job already ended (${record.status})`);
     const after = await stub.cancelJob(record.id);
     await recordAudit(c, { orgId: org.id, action: "job.cancel", targetType: "job", targetId: record.id });
     return c.json({ job: presentJob(after!) }, 200);

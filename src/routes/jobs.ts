@@ -8,7 +8,7 @@ import { createRouter } from "../app";
 import { authorizeProject } from "../auth/access";
 import { projectScope, projectJobs } from "../durable/clients";
 import type { AppEnv } from "../env";
-import { ApiError, errorBody, errorResponses, notFound } from "../lib/errors";
+import { ApiError, errorResponses, notFound } from "../lib/errors";
 import { recordAudit } from "../services/audit";
 import { presentJob, presentLogs } from "../services/jobs";
 import { ProjectParams } from "./projects";
@@ -118,7 +118,7 @@ router.openapi(
     const { project: row } = await authorizeProject(c, project, "deploy");
     const before = await loadJob(c, project, job);
     if (isTerminal(before.status)) {
-      throw new ApiError(409, "job_finished", `The job already ended (${before.status})`);
+      throw new ApiError("job_finished", `The job already ended (${before.status})`);
     }
     const after = await projectJobs(c.env, projectScope(project)).cancelJob(job);
     await recordAudit(c, { orgId: row.orgId, action: "job.cancel", targetType: "job", targetId: job, metadata: { project_id: project } });
@@ -148,7 +148,7 @@ router.openapi(
     const { project } = c.req.valid("param");
     await authorizeProject(c, project, "project:read");
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
-      return c.json(errorBody("upgrade_required", "This endpoint is a WebSocket; connect with an Upgrade: websocket request"), 426);
+      throw new ApiError("upgrade_required", "This endpoint is a WebSocket; connect with an Upgrade: websocket request");
     }
     // Resume after the last event seen (`?since=` or `Last-Event-ID`); without one, from now on.
     const lastSeen = c.req.valid("query").since ?? c.req.header("last-event-id");

@@ -36,7 +36,7 @@ export async function placeApp(db: Database, env: Env, row: AppRow): Promise<Hos
   const current = online.find((h) => h.id === row.hostId);
   if (current) return current;
   if (!online.length) {
-    throw new ApiError(409, "no_host_available", "No Docker host of this org is online: enrol one (POST /org/{slug}/hosts) and start its agent");
+    throw new ApiError("no_host_available", "No Docker host of this org is online: enrol one (POST /org/{slug}/hosts) and start its agent");
   }
   const allocated = await db
     .select({ hostId: app.hostId, mb: sql<number>`COALESCE(SUM(${app.memoryLimit}), 0)` })
@@ -50,7 +50,7 @@ export async function placeApp(db: Database, env: Env, row: AppRow): Promise<Hos
   };
   const candidates = online.filter((h) => room(h) >= row.memoryLimit).sort((a, b) => room(b) - room(a));
   if (!candidates.length) {
-    throw new ApiError(409, "no_host_available", `No online Docker host of this org has ${row.memoryLimit} MB of memory left for this app`);
+    throw new ApiError("no_host_available", `No online Docker host of this org has ${row.memoryLimit} MB of memory left for this app`);
   }
   return candidates[0]!;
 }

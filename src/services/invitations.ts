@@ -114,7 +114,7 @@ export async function acceptInvitation(db: Database, token: string, accepter: { 
     throw notFound("Invitation", "invitation_not_found");
   }
   if (inv.email !== accepter.email.toLowerCase()) {
-    throw new ApiError(403, "invitation_email_mismatch", "This invitation was sent to another email address");
+    throw new ApiError("invitation_email_mismatch", "This invitation was sent to another email address");
   }
   if (inv.projectId) return acceptProjectInvitation(db, inv, inv.projectId, accepter);
   const seated = await db.query.orgMember.findFirst({

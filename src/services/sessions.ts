@@ -62,7 +62,7 @@ export async function newSession(c: Context<AppEnv>, userId: string): Promise<st
 export async function rotateRefreshToken(c: Context<AppEnv>, presented: string) {
   const db = c.var.db;
   const row = await db.query.refreshToken.findFirst({ where: eq(refreshToken.hash, await sha256Hex(presented)) });
-  const invalid = new ApiError(401, "invalid_refresh", "Refresh token is invalid or has expired");
+  const invalid = new ApiError("invalid_refresh", "Refresh token is invalid or has expired");
   // An expired token (its session was ended, the password reset, the family replayed) is refused
   // before the claim below, so presenting it is not mistaken for a replay.
   if (!row || row.expiresAt.getTime() <= Date.now()) throw invalid;

@@ -46,6 +46,17 @@ export async function api<T = any>(path: string, opts: CallOptions = {}): Promis
   return { status: res.status, body: parsed as T, headers: res.headers, text };
 }
 
+/**
+ * An answer as another tenant could compare it: every error carries its own request id,
+ * so that is left out; anything else that differed would tell them something.
+ */
+export function answerOf(res: CallResult): unknown {
+  const body = res.body as { error?: Record<string, unknown> } | null;
+  if (!body || typeof body !== "object" || !body.error) return res.body;
+  const { request_id: _requestId, ...error } = body.error;
+  return { ...body, error };
+}
+
 /** Raw fetch for paths outside /api/v1 (better-auth's /api/auth/*). */
 export const fetchWorker = (url: string, init?: RequestInit) => worker.fetch(`http://berth.test${url}`, init);
 

@@ -1,6 +1,6 @@
 /** backlex orgs: GET /orgs, POST /org, GET /org/{slug}/overview, PATCH and DELETE /org/{slug}. */
 import { describe, expect, it, vi } from "vitest";
-import { api, createOrgKey, expectApiError, orgWithEveryRole, signUp, type TestUser } from "./helpers";
+import { answerOf, api, createOrgKey, expectApiError, orgWithEveryRole, signUp, type TestUser } from "./helpers";
 
 // Every sign-up hashes a password; fixtures of several users take a few seconds under load.
 vi.setConfig({ testTimeout: 60_000 });
@@ -418,7 +418,7 @@ describe("tenancy: org routes", () => {
         expect(`${method} ${path} → ${res.status}`).toBe(`${method} ${path} → 404`);
         expectApiError(res, 404, "not_found");
         const none = await api(missing[i]![1], { method, body, token });
-        expect(res.body, `${method} ${path}`).toEqual(none.body);
+        expect(answerOf(res), `${method} ${path}`).toEqual(answerOf(none));
       }
     }
 
