@@ -11,7 +11,7 @@ import type { AppEnv } from "../env";
 import { ApiError, errorResponses } from "../lib/errors";
 import type { RpcMethod } from "../protocol/agent";
 import { statsHistory } from "../services/app-reports";
-import { AppParams, loadApp } from "./apps";
+import { AppParams, loadApp } from "./apps/index";
 import { json } from "./schemas";
 
 const router = createRouter();

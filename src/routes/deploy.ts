@@ -12,7 +12,7 @@ import { presentApp, presentDeployment, recordAppEvent } from "../services/apps"
 import { recordAudit } from "../services/audit";
 import { startDeploy, submitAppAction } from "../services/deployments";
 import { presentJob } from "../services/jobs";
-import { AppParams, AppSchema, DeploymentSchema, loadApp } from "./apps";
+import { AppParams, AppSchema, DeploymentSchema, loadApp } from "./apps/index";
 import { Job, json, slugParam } from "./schemas";
 
 const router = createRouter();

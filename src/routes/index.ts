@@ -6,7 +6,7 @@ import account from "./account";
 import agent from "./agent";
 import apiKeys from "./api-keys";
 import appRuntime from "./app-runtime";
-import apps from "./apps";
+import apps from "./apps/index";
 import audit from "./audit";
 import auth from "./auth";
 import deploy from "./deploy";

@@ -6,7 +6,7 @@ import { hostMailbox } from "../durable/clients";
 import { errorResponses, forbidden } from "../lib/errors";
 import { hostStatus } from "../services/hosts";
 import { callerScope, dashboard, resources, visibleHosts } from "../services/overview";
-import { AppSchema } from "./apps";
+import { AppSchema } from "./apps/index";
 import { json } from "./schemas";
 import { uptimeSeconds } from "./system";
 
