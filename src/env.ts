@@ -33,6 +33,15 @@ export interface Env {
   AGENT_HEARTBEAT_SECONDS?: string;
   AGENT_LEASE_TTL_SECONDS?: string;
   JOB_QUEUE_GRACE_SECONDS?: string;
+  /** Job history retention; defaults in src/services/retention-settings.ts. */
+  JOB_LOG_RETENTION_DAYS?: string;
+  JOB_LOG_MAX_MB?: string;
+  JOB_RETENTION_DAYS?: string;
+  JOB_RETENTION_MAX?: string;
+  JOB_EVENT_RETENTION_DAYS?: string;
+  JOB_PRUNE_INTERVAL_MINUTES?: string;
+  /** R2: archived job output (and, later, image tarballs and exports). */
+  ARCHIVE: R2Bucket;
 }
 
 /** Per-request values, made once by middleware and read from `c.var`. */

@@ -19,6 +19,9 @@ export default defineConfig({
                 ENVIRONMENT: "test",
                 MAIL_TRANSPORT: "outbox",
                 BASE_DOMAIN: "localhost",
+                // Small retention caps, so test/worker/retention.test.ts can reach them quickly.
+                JOB_RETENTION_MAX: "10",
+                JOB_LOG_MAX_MB: "1",
                 TEST_MIGRATIONS: await readD1Migrations(here("../migrations")),
               },
             },

@@ -5,7 +5,8 @@
  * - project/job-store.ts: the jobs table and its state machine;
  * - project/event-feed.ts: the event feed and its subscribers;
  * - project/job-logs.ts: the jobs' output;
- * - project/app-log-fanout.ts: live container logs of the project's apps.
+ * - project/app-log-fanout.ts: live container logs of the project's apps;
+ * - project/retention.ts: old output to R2, old jobs and events dropped.
  *
  * The facade ties them together: every transition is an event, wakes whoever waits on the
  * job, and is followed into the records it is about (deployments, apps); jobs go to the
@@ -21,6 +22,7 @@ import { AppLogFanout } from "./project/app-log-fanout";
 import { EVENTS_SCHEMA, EventFeed, type JobEvent } from "./project/event-feed";
 import { JOB_LOGS_SCHEMA, JobLogs } from "./project/job-logs";
 import { JOBS_SCHEMA, type JobRecord, JobStore, type NewJob } from "./project/job-store";
+import { RETENTION_SCHEMA, Retention } from "./project/retention";
 import { migrate } from "./sql-schema";
 
 export type { JobEvent } from "./project/event-feed";
@@ -34,6 +36,7 @@ export class ProjectDO extends DurableObject<Env> {
   private readonly events: EventFeed;
   private readonly logs: JobLogs;
   private readonly fanout: AppLogFanout;
+  private readonly retention: Retention;
   private readonly waiters = new Map<string, Set<() => void>>();
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -42,7 +45,8 @@ export class ProjectDO extends DurableObject<Env> {
     this.events = new EventFeed(ctx);
     this.logs = new JobLogs(ctx.storage.sql);
     this.fanout = new AppLogFanout(ctx, env);
-    ctx.blockConcurrencyWhile(async () => migrate(ctx.storage, [JOBS_SCHEMA, EVENTS_SCHEMA, JOB_LOGS_SCHEMA]));
+    this.retention = new Retention(ctx.storage.sql, env);
+    ctx.blockConcurrencyWhile(async () => migrate(ctx.storage, [JOBS_SCHEMA, EVENTS_SCHEMA, JOB_LOGS_SCHEMA, RETENTION_SCHEMA]));
   }
 
   // ------------------------------------------------------------ reading
@@ -55,10 +59,13 @@ export class ProjectDO extends DurableObject<Env> {
     return this.jobs.list(filter);
   }
 
-  /** The job's log of its latest attempt, in order. */
+  /** The job's log of its latest attempt, in order: from this object, or from R2 once archived. */
   async getLogs(id: string): Promise<Array<{ stream: string; offset: number; data: string; at: number }>> {
     const job = this.jobs.get(id);
-    return job ? this.logs.read(id, job.attempts) : [];
+    if (!job) return [];
+    const archived = await this.retention.readArchived(id, job.attempts);
+    if (archived) return archived.map(({ stream, offset, data, at }) => ({ stream, offset, data, at }));
+    return this.logs.read(id, job.attempts);
   }
 
   async eventsSince(seq: number, limit = 500): Promise<JobEvent[]> {
@@ -189,11 +196,12 @@ export class ProjectDO extends DurableObject<Env> {
     }
   }
 
-  // ------------------------------------------------------------ deadlines and refused hand-offs
+  // ------------------------------------------------------------ deadlines, refused hand-offs, retention
 
   private async scheduleAlarm() {
-    const next = this.jobs.nextWakeAt(Date.now() + QUEUE_RETRY_MS);
-    if (next === null) return;
+    const wakes = [this.jobs.nextWakeAt(Date.now() + QUEUE_RETRY_MS), this.retention.nextRunAt()].filter((t): t is number => t !== null);
+    if (!wakes.length) return;
+    const next = Math.min(...wakes);
     const current = await this.ctx.storage.getAlarm();
     if (current === null || current > next) await this.ctx.storage.setAlarm(next);
   }
@@ -207,6 +215,10 @@ export class ProjectDO extends DurableObject<Env> {
       await this.failJob(j.id, reason);
     }
     for (const id of this.jobs.unsent()) await this.send(id);
+    const pruned = await this.retention.runIfDue();
+    if (pruned && (pruned.archived || pruned.forgotten || pruned.eventsDropped)) {
+      console.log(JSON.stringify({ level: "info", msg: "pruned job history", ...pruned }));
+    }
     await this.scheduleAlarm();
   }
 
