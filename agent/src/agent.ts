@@ -279,7 +279,7 @@ export class Agent {
       const onMessage = (event: MessageEvent) => {
         lastHeard = Date.now();
         if (event.data === "pong") return;
-        let msg;
+        let msg: ReturnType<typeof ServerMessage.safeParse> | null;
         try {
           msg = ServerMessage.safeParse(JSON.parse(String(event.data)));
         } catch {

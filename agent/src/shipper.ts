@@ -60,7 +60,7 @@ export class LogShipper {
 
   /** Sends what is buffered; one request at a time, in order. Throws ApiFailure. */
   flush(): Promise<void> {
-    if (this.inFlight) return this.inFlight;
+    if (this.inFlight !== null) return this.inFlight;
     if (!this.pending.length) return Promise.resolve();
     this.inFlight = this.sendBatch().finally(() => {
       this.inFlight = null;

@@ -616,8 +616,7 @@ async function* jsonLines(res: IncomingMessage): AsyncGenerator<unknown> {
   };
   for await (const c of chunks(res)) {
     buf += decoder.decode(c, { stream: true });
-    let nl: number;
-    while ((nl = buf.indexOf("\n")) >= 0) {
+    for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
       yield* parse(buf.slice(0, nl));
       buf = buf.slice(nl + 1);
     }
@@ -637,8 +636,7 @@ async function* demuxLines(res: IncomingMessage): AsyncGenerator<LogLine> {
 
   function* take(stream: "stdout" | "stderr", data: Buffer, final: boolean): Generator<LogLine> {
     let b: Buffer = pending[stream].length ? Buffer.concat([pending[stream], data]) : data;
-    let nl: number;
-    while ((nl = b.indexOf(0x0a)) >= 0) {
+    for (let nl = b.indexOf(0x0a); nl >= 0; nl = b.indexOf(0x0a)) {
       yield parseLogLine(stream, b.subarray(0, nl).toString("utf8"));
       b = b.subarray(nl + 1);
     }
