@@ -59,13 +59,17 @@ export function handleZodError(
   return errorJson(c, "invalid_request", `Invalid request${where}: ${issues[0]?.path || "body"}: ${issues[0]?.message}`, { issues });
 }
 
+/** What every route can answer with. */
+const COMMON_CODES: ErrorCode[] = ["invalid_request", "invalid_json", "unauthorized", "forbidden", "not_found", "rate_limited"];
+
 /**
- * OpenAPI `responses` entries for the codes a route can answer with, grouped by status,
- * each description naming its codes. Spread into a route's `responses`.
+ * OpenAPI `responses` entries for the codes a route can answer with (the common ones
+ * included), grouped by status, each description naming its codes. Spread into a route's
+ * `responses`.
  */
 export function errorResponsesFor(...codes: ErrorCode[]) {
   const byStatus = new Map<number, ErrorCode[]>();
-  for (const code of codes) byStatus.set(statusOf(code), [...(byStatus.get(statusOf(code)) ?? []), code]);
+  for (const code of new Set([...COMMON_CODES, ...codes])) byStatus.set(statusOf(code), [...(byStatus.get(statusOf(code)) ?? []), code]);
   const out: Record<number, { description: string; content: { "application/json": { schema: typeof ErrorEnvelope } } }> = {};
   for (const [status, list] of byStatus) {
     out[status] = {
@@ -76,7 +80,6 @@ export function errorResponsesFor(...codes: ErrorCode[]) {
   return out;
 }
 
-/** What every route can answer with. */
-export const errorResponses = errorResponsesFor("invalid_request", "invalid_json", "unauthorized", "forbidden", "not_found", "rate_limited");
+export const errorResponses = errorResponsesFor();
 
 export const conflictResponse = errorResponsesFor("slug_taken", "already_member", "last_owner", "personal_org", "registry_exists");

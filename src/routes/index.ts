@@ -9,6 +9,7 @@ import appRuntime from "./app-runtime";
 import apps from "./apps/index";
 import audit from "./audit";
 import auth from "./auth";
+import catalog from "./catalog";
 import deploy from "./deploy";
 import hosts from "./hosts";
 import jobs from "./jobs";
@@ -39,7 +40,7 @@ export function apiV1() {
     scheme: "bearer",
     description: "A host credential (`bha_…`) from `POST /agent/join`; good for that host's agent routes only.",
   });
-  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appRuntime, apiKeys, audit, hosts, jobs, agent, deploy, registries]) {
+  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appRuntime, apiKeys, audit, hosts, jobs, agent, deploy, registries, catalog]) {
     api.route("/", family);
   }
 

@@ -152,6 +152,10 @@ const NOT_TENANT_SCOPED: Record<string, string> = {
   "POST /api-keys": "a personal key of the caller's",
   "GET /registries": "the caller's orgs' registries (registries.test.ts)",
   "POST /registries": "stored in the caller's org (registries.test.ts)",
+  "GET /plans": "the catalog is the same for everyone",
+  "GET /images": "the catalog is the same for everyone",
+  "GET /catalog/apps": "the catalog is the same for everyone",
+  "GET /catalog/apps/{slug}": "the catalog is the same for everyone",
 };
 
 const isPublic = (op: Operation) => Boolean(op.security && (op.security.length === 0 || op.security.some((s) => Object.keys(s).length === 0)));
