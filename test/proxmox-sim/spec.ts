@@ -69,7 +69,7 @@ export class Spec {
   check(op: Operation, params: Params): Record<string, string> {
     const errors: Record<string, string> = {};
     for (const [name, value] of Object.entries(params)) {
-      const def = op.params.get(name);
+      const def = op.params.get(name) ?? indexed(op, name);
       if (!def) {
         errors[name] = "property is not defined in schema and the schema does not allow additional properties";
         continue;
@@ -82,6 +82,22 @@ export class Spec {
     }
     return errors;
   }
+}
+
+/**
+ * How many of each numbered key ("net[n]" in the document) PVE accepts; the document
+ * does not say, so these are qemu-server's and pve-container's limits.
+ */
+const INDEX_LIMIT: Record<string, number> = {
+  ide: 4, sata: 6, scsi: 31, virtio: 16, net: 32, ipconfig: 32, unused: 256, serial: 4, parallel: 3,
+  usb: 14, hostpci: 16, numa: 8, mp: 256, dev: 256, link: 8, acmedomain: 5, virtiofs: 10,
+};
+
+function indexed(op: Operation, name: string) {
+  const m = /^([a-z]+)(\d+)$/.exec(name);
+  if (!m) return undefined;
+  const def = op.params.get(`${m[1]}[n]`);
+  return def && Number(m[2]) < (INDEX_LIMIT[m[1] as string] ?? 32) && !/^0\d/.test(m[2] as string) ? def : undefined;
 }
 
 const BOOL = /^(1|on|yes|true|0|off|no|false)$/i;
