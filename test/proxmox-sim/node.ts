@@ -248,6 +248,7 @@ export class SimNode {
     const out: Record<string, string | number> = { digest: this.digest(vm) };
     for (const [k, v] of Object.entries(vm.config)) out[k] = ["cores", "sockets", "template"].includes(k) ? Number(v) : v;
     if (vm.config.cipassword) out.cipassword = "**********";
+    if (vm.lock) out.lock = vm.lock;
     return out;
   }
 
