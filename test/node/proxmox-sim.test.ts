@@ -135,6 +135,26 @@ describe("requests outside the reference spec", () => {
     expect(sim.violations).toHaveLength(6);
   });
 
+  it("checks a JSON body the same way as a form", async () => {
+    sim.violations.length = 0;
+    const res = await new Promise<Answer>((resolve, reject) => {
+      const payload = JSON.stringify({ newid: "x1", full: true, bogus: 1 });
+      const req = request(`${sim.url}/api2/json/nodes/pve/qemu/9000/clone`, {
+        method: "POST", ca: sim.certPem, timeout: 20_000,
+        headers: { authorization: `PVEAPIToken=${sim.tokenId}=${sim.tokenSecret}`, "content-type": "application/json", "content-length": Buffer.byteLength(payload) },
+      }, (r) => {
+        let text = "";
+        r.on("data", (c: Buffer) => (text += c));
+        r.on("end", () => resolve({ status: r.statusCode ?? 0, reason: r.statusMessage ?? "", body: JSON.parse(text) }));
+      });
+      req.on("error", reject);
+      req.end(payload);
+    });
+    expect(res.status).toBe(400);
+    expect(res.body?.errors).toEqual({ newid: "type check ('integer') failed - got 'x1'", bogus: "property is not defined in schema and the schema does not allow additional properties" });
+    expect(sim.violations).toHaveLength(1);
+  });
+
   it("records nothing for valid calls", async () => {
     sim.violations.length = 0;
     await ok(sim, "GET", "/version");
@@ -153,6 +173,8 @@ describe("tokens and privileges", () => {
     expect((await call(sim, "GET", "/version", {}, null)).reason).toBe("No ticket");
     expect((await call(sim, "GET", "/version", {}, `PVEAPIToken=${sim.tokenId}=wrong`)).status).toBe(401);
     expect((await call(sim, "GET", "/version", {}, `PVEAPIToken=nobody@pam!x=${sim.tokenSecret}`)).status).toBe(401);
+    expect((await call(sim, "GET", "/version", {}, `PVEAPIToken=${sim.tokenId}:${sim.tokenSecret}`)).status).toBe(401);
+    expect((await call(sim, "GET", "/version", {}, `Bearer ${sim.tokenSecret}`)).status).toBe(401);
   });
 
   it("answers 403 with Proxmox's message for a token without the privilege", async () => {

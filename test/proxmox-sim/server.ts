@@ -174,10 +174,11 @@ export async function startProxmoxSim(opts: SimOptions = {}): Promise<ProxmoxSim
 
   function authenticate(req: IncomingMessage): Caller {
     const header = req.headers.authorization ?? "";
-    const m = /^PVEAPIToken=(([^@!\s]+@[^!\s]+)![^=\s]+)[=:](\S+)$/.exec(header);
+    // Exactly PVEAPIToken=USER@REALM!TOKENID=SECRET: a driver that sends another spelling fails here too.
+    const m = /^PVEAPIToken=([^@!\s=]+@[^!\s=]+![^=\s]+)=(\S+)$/.exec(header);
     if (!header) throw new ApiError(401, "No ticket");
     const tok = m ? tokens.get(m[1] as string) : undefined;
-    if (!m || !tok || tok.secret !== m[3]) throw new ApiError(401, "invalid token value!");
+    if (!m || !tok || tok.secret !== m[2]) throw new ApiError(401, "invalid token value!");
     const privs = tok.privileges;
     return { user: m[1] as string, can: (_path, priv) => privs === "all" || privs.has(priv) };
   }
