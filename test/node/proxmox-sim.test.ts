@@ -7,6 +7,7 @@
 import { spawn } from "node:child_process";
 import { execFile } from "node:child_process";
 import { request } from "node:https";
+import { cpus } from "node:os";
 import type { TLSSocket } from "node:tls";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -206,7 +207,9 @@ describe("VM lifecycle backed by a container", () => {
     expect(cfg.lock).toBe("clone");
     const locked = await call(sim, "PUT", `/nodes/pve/qemu/${vmid}/config`, { cores: 2 });
     expect([locked.status, locked.reason]).toEqual([500, "VM is locked (clone)"]);
-    expect((await call(sim, "POST", `/nodes/pve/qemu/${vmid}/status/start`)).reason).toBe("VM is locked (clone)");
+    // Power actions are accepted and their task fails, as qemu-server checks the lock in the worker.
+    const lockedStart = await waitTask(sim, await ok<string>(sim, "POST", `/nodes/pve/qemu/${vmid}/status/start`));
+    expect(lockedStart.exitstatus).toBe("VM is locked (clone)");
     expect((await call(sim, "DELETE", `/nodes/pve/qemu/${vmid}`)).reason).toBe("VM is locked (clone)");
     const again = await call(sim, "POST", "/nodes/pve/qemu/9000/clone", { newid: vmid, full: 1 });
     expect([again.status, again.reason]).toEqual([500, `unable to create VM ${vmid}: config file already exists`]);
@@ -249,6 +252,8 @@ describe("VM lifecycle backed by a container", () => {
     expect([notRunning.status, notRunning.reason]).toEqual([500, `VM ${vmid} is not running`]);
     expect((await waitTask(sim, await ok<string>(sim, "POST", `/nodes/pve/qemu/${vmid}/status/start`))).exitstatus).toBe("OK");
     expect(await containerRunning(container(sim, vmid))).toBe(true);
+    const limits = (await run("docker", ["inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}", container(sim, vmid)])).stdout.trim();
+    expect(limits).toBe(`${1024 * 1024 ** 2} ${Math.min(2, cpus().length) * 1e9}`);
     const cur = await ok<Record<string, unknown>>(sim, "GET", `/nodes/pve/qemu/${vmid}/status/current`);
     expect(cur).toMatchObject({ status: "running", qmpstatus: "running", vmid, name: "web-1", cpus: 2, maxmem: 1024 * 1024 ** 2, agent: 1 });
     expect(typeof cur.uptime).toBe("number");

@@ -60,6 +60,12 @@ export async function createContainer(simId: string, vmid: number, image: string
   ], 60_000);
 }
 
+/** The VM's cores and memory as container limits; applied at start, as a VM's hardware is fixed at boot. */
+export async function setLimits(simId: string, vmid: number, memoryMiB: number, cores: number, cpuLimit: number): Promise<void> {
+  const mem = Math.max(memoryMiB, 16);
+  await must(["update", "--memory", `${mem}m`, "--memory-swap", `${mem * 2}m`, "--cpus", String(Math.min(cores, cpuLimit)), containerName(simId, vmid)], 30_000);
+}
+
 export const startContainer = (simId: string, vmid: number) => must(["start", containerName(simId, vmid)], 30_000);
 /** Pulling the plug. */
 export const killContainer = async (simId: string, vmid: number) => { await docker(["kill", containerName(simId, vmid)], { timeoutMs: 30_000 }); };
