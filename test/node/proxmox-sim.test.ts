@@ -205,6 +205,8 @@ describe("VM lifecycle backed by a container", () => {
     expect(upid).toContain(":qmclone:9000:root@pam!berth:");
     const cfg = await ok<Record<string, unknown>>(sim, "GET", `/nodes/pve/qemu/${vmid}/config`);
     expect(cfg.lock).toBe("clone");
+    const running = await ok<{ status: string }>(sim, "GET", `/nodes/pve/tasks/${encodeURIComponent(upid)}/status`);
+    expect(running.status).toBe("running");
     const locked = await call(sim, "PUT", `/nodes/pve/qemu/${vmid}/config`, { cores: 2 });
     expect([locked.status, locked.reason]).toEqual([500, "VM is locked (clone)"]);
     // Power actions are accepted and their task fails, as qemu-server checks the lock in the worker.
@@ -213,8 +215,6 @@ describe("VM lifecycle backed by a container", () => {
     expect((await call(sim, "DELETE", `/nodes/pve/qemu/${vmid}`)).reason).toBe("VM is locked (clone)");
     const again = await call(sim, "POST", "/nodes/pve/qemu/9000/clone", { newid: vmid, full: 1 });
     expect([again.status, again.reason]).toEqual([500, `unable to create VM ${vmid}: config file already exists`]);
-    const running = await ok<{ status: string }>(sim, "GET", `/nodes/pve/tasks/${encodeURIComponent(upid)}/status`);
-    expect(running.status).toBe("running");
     const task = await waitTask(sim, upid);
     expect(task.exitstatus).toBe("OK");
     expect(task.log).toContain("create full clone of drive scsi0 (local-lvm:base-9000-disk-0)");
@@ -280,6 +280,9 @@ describe("VM lifecycle backed by a container", () => {
       return s.exited ? s : undefined;
     });
     expect(st).toEqual({ exited: true, exitcode: 3, "out-data": "got hello\n", "err-data": "oops\n" });
+    const oneString = await call(sim, "POST", `/nodes/pve/qemu/${vmid}/agent/exec`, { command: "ls -la" });
+    expect(oneString.status).toBe(500);
+    expect(oneString.reason).toContain("Failed to execute child process");
 
     expect(await ok(sim, "POST", `/nodes/pve/qemu/${vmid}/agent/set-user-password`, { username: "root", password: "S3cret-root!" })).toEqual({ result: {} });
     const hash = /^root:([^:]+):/m.exec(await dockerExec(sim, vmid, "cat", "/etc/shadow"))?.[1] as string;

@@ -110,6 +110,12 @@ export async function interfaces(simId: string, vmid: number): Promise<GuestInte
   return list;
 }
 
+/** Whether the guest can launch `program` (a path, or a name looked up in PATH), as qemu-ga's spawn would. */
+export async function canLaunch(simId: string, vmid: number, program: string): Promise<boolean> {
+  const r = await docker(["exec", containerName(simId, vmid), "/bin/busybox", "sh", "-c", `case "$1" in */*) [ -x "$1" ] ;; *) command -v "$1" >/dev/null ;; esac`, "sh", program], { timeoutMs: 15_000 });
+  return r.code === 0;
+}
+
 /** Runs a program inside the guest; stdin from `input`. */
 export function execInGuest(simId: string, vmid: number, command: string[], input: string | undefined, timeoutMs: number): Promise<DockerResult> {
   return docker(["exec", "-i", containerName(simId, vmid), ...command], { input, timeoutMs });

@@ -491,6 +491,8 @@ export class SimNode {
         const cmd = ([] as string[]).concat(p.command ?? []);
         // PVE passes a single string on as one argv element; a blank command has no program.
         if (!cmd.length || !cmd[0]) throw new ApiError(500, "Agent error: Invalid parameter 'path'");
+        // qemu-ga fails the exec call itself when the program cannot be started (e.g. "ls -la" sent as one string).
+        if (!(await guest.canLaunch(this.simId, vmid, cmd[0]))) throw new ApiError(500, `Agent error: Guest agent command failed, error was 'Failed to execute child process "${cmd[0]}" (No such file or directory)'`);
         const pid = this.nextExecPid++;
         const state: { exited: boolean; exitcode?: number; out?: string; err?: string } = { exited: false };
         vm.execs.set(pid, state);
