@@ -330,6 +330,8 @@ describe("faults", () => {
     const task = await waitTask(sim, upid);
     expect(task.exitstatus).toContain("insufficient free space");
     expect(task.log.at(-1)).toBe(`TASK ERROR: ${task.exitstatus}`);
+    const failed = await ok<{ upid: string; status: string }[]>(sim, "GET", "/nodes/pve/tasks", { errors: 1, typefilter: "qmclone" });
+    expect(failed).toEqual([expect.objectContaining({ upid, status: task.exitstatus })]);
     expect((await call(sim, "GET", "/nodes/pve/qemu/120/config")).status).toBe(500);
     expect(await containerRunning(`berth-pvesim-${sim.simId}-120`)).toBeNull();
   });

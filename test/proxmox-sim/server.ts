@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as guest from "./guest.ts";
 import { ApiError, type Caller, SimNode, type TemplateSpec, type Timings } from "./node.ts";
-import { type Params, Spec } from "./spec.ts";
+import { type Params, parseBool, Spec } from "./spec.ts";
 
 export interface TokenSpec {
   /** user@realm!name */
@@ -231,8 +231,21 @@ export async function startProxmoxSim(opts: SimOptions = {}): Promise<ProxmoxSim
       case "POST /nodes/{node}/qemu/{vmid}/agent/set-user-password":
       case "POST /nodes/{node}/qemu/{vmid}/agent/file-write":
         return node.agent(template.split("/").pop() as string, p, caller);
-      case "GET /nodes/{node}/tasks":
-        return [...node.tasks.byUpid.values()].filter((t) => t.user === caller.user || caller.can(`/nodes/${nodeName}`, "Sys.Audit")).map((t) => node.tasks.status(t)).reverse();
+      case "GET /nodes/{node}/tasks": {
+        // Newest first; finished tasks carry their end status in `status`, as the archive lists them.
+        const source = String(p.source ?? "archive");
+        const list = [...node.tasks.byUpid.values()].reverse().filter((t) =>
+          (t.user === caller.user || caller.can(`/nodes/${nodeName}`, "Sys.Audit")) &&
+          (source === "all" || (source === "active") === (t.exitstatus === undefined)) &&
+          (p.vmid === undefined || t.id === String(p.vmid)) &&
+          (p.typefilter === undefined || t.type === String(p.typefilter)) &&
+          (!parseBool(p.errors) || (t.exitstatus !== undefined && t.exitstatus !== "OK")));
+        const start = Number(p.start ?? 0);
+        return list.slice(start, start + Number(p.limit ?? 50)).map((t) => {
+          const { status: _running, exitstatus, ...rest } = node.tasks.status(t) as Record<string, unknown>;
+          return { ...rest, ...(exitstatus !== undefined ? { status: exitstatus } : {}) };
+        });
+      }
       case "GET /nodes/{node}/tasks/{upid}/status":
       case "GET /nodes/{node}/tasks/{upid}/log": {
         const upid = String(p.upid);
