@@ -219,6 +219,8 @@ describe("VM lifecycle backed by a container", () => {
     expect(task.exitstatus).toBe("OK");
     expect(task.log).toContain("create full clone of drive scsi0 (local-lvm:base-9000-disk-0)");
     expect(task.log.at(-1)).toBe("TASK OK");
+    const rec = sim.tasks.byUpid.get(upid);
+    expect((rec?.endedMs ?? 0) - (rec?.startedMs ?? 0)).toBeGreaterThanOrEqual(600);
     const after = await ok<Record<string, unknown>>(sim, "GET", `/nodes/pve/qemu/${vmid}/config`);
     expect(after.lock).toBeUndefined();
     expect(after).toMatchObject({ name: "web-1", description: "ins_1 job_1", scsi0: `local-lvm:vm-${vmid}-disk-0,size=2G` });

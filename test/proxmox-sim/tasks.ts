@@ -13,6 +13,9 @@ export interface TaskRecord {
   id: string;
   user: string;
   endtime?: number;
+  /** Millisecond start and end, for benchmarks that compare Berth's time with the node's own. */
+  startedMs: number;
+  endedMs?: number;
   exitstatus?: string;
   log: string[];
   done: Promise<void>;
@@ -47,7 +50,7 @@ export class Tasks {
     const pstart = Math.floor(process.uptime() * 100) + 1_000_000;
     const starttime = Math.floor(Date.now() / 1000);
     const upid = `UPID:${this.node}:${hex8(pid)}:${hex8(pstart)}:${hex8(starttime)}:${type}:${id}:${user}:`;
-    const rec: TaskRecord = { upid, node: this.node, pid, pstart, starttime, type, id, user, log: [], done: Promise.resolve() };
+    const rec: TaskRecord = { upid, node: this.node, pid, pstart, starttime, type, id, user, startedMs: Date.now(), log: [], done: Promise.resolve() };
     const ctx: TaskContext = {
       log: (line) => rec.log.push(line),
       sleep: (ms) => new Promise((r) => setTimeout(r, ms + this.delay())),
@@ -68,7 +71,8 @@ export class Tasks {
         rec.log.push(`TASK ERROR: ${message}`);
         await Promise.resolve(onFail?.()).catch(() => {});
       } finally {
-        rec.endtime = Math.floor(Date.now() / 1000);
+        rec.endedMs = Date.now();
+        rec.endtime = Math.floor(rec.endedMs / 1000);
       }
     })();
     this.byUpid.set(upid, rec);
