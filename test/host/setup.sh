@@ -29,7 +29,7 @@ PRIVATE_DATA=/var/lib/berth-registry-private
 # The private registry's one account, for the registry-credential tests (test data, not a secret).
 PRIVATE_USER=berth
 PRIVATE_PASSWORD=berth-registry-test
-PACKAGES=(docker.io caddy docker-registry busybox-static curl apache2-utils)
+PACKAGES=(docker.io caddy docker-registry busybox-static curl apache2-utils openssl)
 
 started=$SECONDS
 mkdir -p "$STATE"
