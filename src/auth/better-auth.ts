@@ -17,7 +17,7 @@ import { APIError, createAuthMiddleware } from "better-auth/api";
 import { bearer, username } from "better-auth/plugins";
 import { eq } from "drizzle-orm";
 import type { Database } from "../db/client";
-import { expireRefreshTokens, expireRefreshTokensOfSession } from "../db/refresh-tokens";
+import { expireOrphanedRefreshTokens, expireRefreshTokens, expireRefreshTokensOfSession } from "../db/refresh-tokens";
 import { account, session, user, verification } from "../db/schema";
 import { authSecret, type Env } from "../env";
 import { newId, type IdPrefix } from "../lib/ids";
@@ -77,6 +77,14 @@ function sessionPolicy(db: Database) {
         },
       ],
       after: [
+        {
+          // Routes that end many sessions at once: every refresh token whose session went ends too.
+          matcher: (ctx: { path?: string }) => ["/revoke-sessions", "/revoke-other-sessions", "/change-password"].includes(ctx.path ?? ""),
+          handler: createAuthMiddleware(async (ctx) => {
+            const userId = ctx.context.session?.user.id ?? ctx.context.newSession?.user.id;
+            if (userId) await expireOrphanedRefreshTokens(db, userId);
+          }),
+        },
         {
           matcher: (ctx: { path?: string }) => ctx.path === "/list-sessions",
           handler: createAuthMiddleware(async (ctx) => {

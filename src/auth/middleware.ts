@@ -47,6 +47,10 @@ type Presented = { token: string; via: "bearer" | "query" } | { token: null; via
 
 const isWebSocketUpgrade = (c: Context<AppEnv>) => c.req.header("upgrade")?.toLowerCase() === "websocket";
 
+/** The WebSocket endpoints, the only places a credential may come in the URL. */
+const WEBSOCKET_PATHS = [/\/apps\/[^/]+\/logs\/stream$/, /\/projects\/[^/]+\/events$/];
+const isWebSocketEndpoint = (c: Context<AppEnv>) => WEBSOCKET_PATHS.some((p) => p.test(c.req.path));
+
 /**
  * The credential a request carries: a bearer header; `?token=` only on a WebSocket upgrade,
  * where a browser cannot send a header (a token in any other URL ends up in logs and
@@ -58,7 +62,7 @@ function presentedCredential(c: Context<AppEnv>): Presented {
     const token = header.replace(/^bearer\s+/i, "").trim();
     if (token) return { token, via: "bearer" };
   }
-  if (c.req.method === "GET" && isWebSocketUpgrade(c)) {
+  if (c.req.method === "GET" && isWebSocketUpgrade(c) && isWebSocketEndpoint(c)) {
     const query = c.req.query("token");
     if (query) return { token: query, via: "query" };
   }
@@ -93,10 +97,12 @@ export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (via === "none") return next();
   // The cookie rides along on any request a browser makes, including a form on another site.
   if (via === "cookie") requireTrustedOrigin(c);
-  const headers = new Headers(c.req.raw.headers);
-  if (token) headers.set("authorization", `Bearer ${token}`);
+  // A presented token is checked alone: were the cookie passed along too, better-auth would
+  // fall back to it when the token is bad, and a cross-site request could ride on it unchecked.
+  const headers = token ? new Headers({ authorization: `Bearer ${token}` }) : new Headers({ cookie: c.req.header("cookie") ?? "" });
   const result = await authOf(c).api.getSession({ headers, query: { disableRefresh: true } }).catch(() => null);
-  if (result?.session) {
+  const presentedSession = token?.split(".")[0];
+  if (result?.session && (!presentedSession || result.session.token === presentedSession)) {
     c.set("principal", {
       type: "user",
       userId: result.user.id,

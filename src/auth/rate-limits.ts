@@ -60,7 +60,7 @@ const str = (v: unknown) => (typeof v === "string" ? v : "");
  * better-auth's routes that check a password, send mail or reveal an account, with the
  * field that names the account. `session` means the signed-in caller's own account.
  */
-const BETTER_AUTH_LIMITS: Record<string, { kind: AttemptKind; account: (body: Body) => AccountRef | "session" }> = {
+const BETTER_AUTH_LIMITS: Record<string, { kind: AttemptKind; account: (body: Body) => AccountRef | "session"; when?: (body: Body) => boolean }> = {
   "/sign-in/email": { kind: "password", account: (b) => ({ email: str(b.email) }) },
   // better-auth signs in by `username` here and ignores any `email` sent alongside it.
   "/sign-in/username": { kind: "password", account: (b) => ({ username: str(b.username) }) },
@@ -73,6 +73,8 @@ const BETTER_AUTH_LIMITS: Record<string, { kind: AttemptKind; account: (body: Bo
   "/send-verification-email": { kind: "mail", account: (b) => ({ email: str(b.email) }) },
   "/reset-password": { kind: "token", account: () => null },
   "/is-username-available": { kind: "lookup", account: () => null },
+  // Setting a username says whether someone else has it.
+  "/update-user": { kind: "lookup", account: () => "session", when: (b) => "username" in b },
 };
 
 /** Applies BETTER_AUTH_LIMITS in front of better-auth's handler (mounted at /api/auth). */
@@ -81,6 +83,7 @@ export const limitBetterAuth: MiddlewareHandler<AppEnv> = async (c, next) => {
   const rule = BETTER_AUTH_LIMITS[route];
   if (!rule || c.req.method !== "POST") return next();
   const body = ((await c.req.raw.clone().json().catch(() => null)) ?? {}) as Body;
+  if (rule.when && !rule.when(body)) return next();
   let account = rule.account(body);
   if (account === "session") {
     const signedIn = await authOf(c).api.getSession({ headers: c.req.raw.headers, query: { disableRefresh: true } }).catch(() => null);

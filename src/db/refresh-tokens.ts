@@ -3,7 +3,7 @@
  * Tokens are expired rather than marked used, so presenting one later, even one already used,
  * is a plain 401 and does not look like a replay.
  */
-import { and, eq, gt, inArray, or } from "drizzle-orm";
+import { and, eq, gt, inArray, isNull, notInArray, or } from "drizzle-orm";
 import { sha256Hex } from "../lib/crypto";
 import type { Database } from "./client";
 import { refreshToken, session } from "./schema";
@@ -19,7 +19,8 @@ export async function expireRefreshTokens(db: Database, userId: string) {
 
 /**
  * A session has ended (signed out, revoked, replaced): the refresh token issued with it ends
- * too, so it cannot mint a new session. Rows made before session ids were kept match by hash.
+ * too, so it cannot mint a new session. A token already used stays as it is, so presenting
+ * it again is still seen as a replay. Rows made before session ids were kept match by hash.
  */
 export async function expireRefreshTokensOfSession(db: Database, ended: { id: string; token: string }) {
   const now = new Date();
@@ -29,6 +30,7 @@ export async function expireRefreshTokensOfSession(db: Database, ended: { id: st
     .where(
       and(
         or(eq(refreshToken.sessionId, ended.id), eq(refreshToken.sessionTokenHash, await sha256Hex(ended.token))),
+        isNull(refreshToken.usedAt),
         gt(refreshToken.expiresAt, now),
       ),
     );
@@ -47,4 +49,19 @@ export async function endRefreshFamily(db: Database, familyId: string) {
     .returning({ sessionId: refreshToken.sessionId });
   const sessionIds = members.map((m) => m.sessionId).filter((id): id is string => Boolean(id));
   if (sessionIds.length > 0) await db.delete(session).where(inArray(session.id, sessionIds));
+}
+
+/**
+ * After a route that ends many sessions at once (revoke-sessions, revoke-other-sessions,
+ * change-password): every refresh token of the user whose session is gone ends too. The
+ * per-session hook cannot be relied on there: better-auth notifies at most its find limit
+ * of deleted rows.
+ */
+export async function expireOrphanedRefreshTokens(db: Database, userId: string) {
+  const now = new Date();
+  const live = db.select({ id: session.id }).from(session).where(eq(session.userId, userId));
+  await db
+    .update(refreshToken)
+    .set({ expiresAt: now })
+    .where(and(eq(refreshToken.userId, userId), gt(refreshToken.expiresAt, now), or(isNull(refreshToken.sessionId), notInArray(refreshToken.sessionId, live))));
 }

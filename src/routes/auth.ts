@@ -191,6 +191,8 @@ router.openapi(
   }),
   async (c) => {
     const presented = c.req.valid("json")?.refresh_token;
+    // Every refresh makes a session: limited per address like other token submissions.
+    await enforceAttemptLimit(c, "token", null);
     if (presented) return c.json(await rotateRefreshToken(c, presented), 200);
     // Suble: no refresh_token and no credential at all is a malformed request, not a failed sign-in.
     if (!c.get("principal") && !c.get("authError")) throw new ApiError("invalid_request", "refresh_token is required");

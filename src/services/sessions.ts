@@ -55,9 +55,9 @@ export async function newSession(c: Context<AppEnv>, userId: string): Promise<st
 }
 
 /**
- * Exchanges a refresh token for a new pair in the same family. A token presented
- * twice means it leaked: the family ends, including a pair that a racing rotation
- * of the same token is issuing at that moment.
+ * Exchanges a refresh token for a new pair in the same family; the presented pair's
+ * session ends. A token presented twice means it leaked: the family ends, including a
+ * pair that a racing rotation of the same token is issuing at that moment.
  */
 export async function rotateRefreshToken(c: Context<AppEnv>, presented: string) {
   const db = c.var.db;
@@ -67,6 +67,15 @@ export async function rotateRefreshToken(c: Context<AppEnv>, presented: string) 
   // before the claim below, so presenting it is not mistaken for a replay.
   if (!row || row.expiresAt.getTime() <= Date.now()) throw invalid;
   const familyId = row.familyId ?? row.id;
+  // Its session must still be alive, or have merely expired: a session lives at least its
+  // TTL, so one gone sooner was ended (by a route whose notice never reached its token).
+  if (row.sessionId && row.createdAt.getTime() + SESSION_TTL_SECONDS * 1000 > Date.now()) {
+    const alive = await db.query.session.findFirst({ columns: { id: true }, where: eq(session.id, row.sessionId) });
+    if (!alive) {
+      await endRefreshFamily(db, familyId);
+      throw invalid;
+    }
+  }
   const claimed = await db
     .update(refreshToken)
     .set({ usedAt: new Date() })
@@ -85,6 +94,9 @@ export async function rotateRefreshToken(c: Context<AppEnv>, presented: string) 
     await endRefreshFamily(db, familyId);
     throw invalid;
   }
+  // The pair replaces the one presented: its session ends, so rotations do not pile up sessions.
+  const previous = row.sessionId ? await db.query.session.findFirst({ columns: { token: true }, where: eq(session.id, row.sessionId) }) : undefined;
+  if (previous) await endSession(c, previous.token);
   return pair;
 }
 

@@ -93,7 +93,9 @@ describe("ending a session ends its refresh token, whichever route ends it", { t
 
   it("a session that merely expired can still be renewed: that is what a refresh token is for", async () => {
     const u = await signUp();
-    await env.DB.prepare("UPDATE session SET expires_at = ? WHERE token = ?").bind(Date.now() - 1_000, u.token).run();
+    // Eight days on: the session has run out its week, the refresh token (30 days) has not.
+    await env.DB.prepare("UPDATE session SET expires_at = ?, created_at = ? WHERE token = ?").bind(Date.now() - 1_000, Date.now() - 8 * 86_400_000, u.token).run();
+    await env.DB.prepare("UPDATE refresh_token SET created_at = ? WHERE user_id = ?").bind(Date.now() - 8 * 86_400_000, u.id).run();
     // better-auth drops the expired session when it is presented.
     expectApiError(await api("/me", { token: u.token }), 401, "unauthorized");
     const renewed = await refresh(u.refreshToken);
@@ -121,14 +123,22 @@ describe("a replayed refresh token ends its whole family", { timeout: 30_000 }, 
     expect((await refresh(elsewhere.refreshToken)).status).toBe(200);
   });
 
-  it("presenting a refresh token whose session was signed out is not a replay: the family's other sessions live", async () => {
+  it("a rotation replaces the pair: the old access token ends with it", async () => {
     const u = await signUp();
     const rotated = await refresh(u.refreshToken);
     expect(rotated.status).toBe(200);
+    expectApiError(await api("/me", { token: u.token }), 401, "unauthorized");
+    expect((await api("/me", { token: rotated.body.access_token })).status).toBe(200);
+  });
+
+  it("presenting a refresh token whose session was signed out is refused, not taken for a replay", async () => {
+    const u = await signUp();
+    const elsewhere = await signInAgain(u);
+    const rotated = await refresh(u.refreshToken);
     expect((await api("/auth/logout", { token: rotated.body.access_token, method: "POST" })).status).toBe(200);
     await expectRefreshRefused(rotated.body.refresh_token);
-    // The first session of the family was not signed out and still works.
-    expect((await api("/me", { token: u.token })).status).toBe(200);
+    expect((await api("/me", { token: elsewhere.token })).status).toBe(200);
+    expect((await refresh(elsewhere.refreshToken)).status).toBe(200);
   });
 });
 
@@ -166,5 +176,63 @@ describe("session lists", { timeout: 30_000 }, () => {
     await betterAuth("/revoke-session", a.token, { token: bSession });
     expect((await api("/me", { token: b.token })).status).toBe(200);
     expect((await refresh(b.refreshToken)).status).toBe(200);
+  });
+});
+
+describe("findings of a security review", { timeout: 120_000 }, () => {
+  it("revoke-sessions ends every refresh token, with more sessions than better-auth notifies one by one (100)", async () => {
+    const u = await signUp();
+    // 105 sessions of one person, each with a live refresh token.
+    const pairs: Array<{ token: string; refreshToken: string }> = [];
+    for (let i = 0; i < 105; i++) {
+      const token = `bulk${i}${crypto.randomUUID().replaceAll("-", "")}`;
+      const sessionId = `ses_bulk${i}${Date.now().toString(36)}`;
+      await env.DB.prepare("INSERT INTO session (id, expires_at, token, user_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(sessionId, Date.now() + 86_400_000, token, u.id, Date.now(), Date.now())
+        .run();
+      const refreshToken = `rft_${crypto.randomUUID().replaceAll("-", "")}${crypto.randomUUID().replaceAll("-", "")}`;
+      const hash = [...new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(refreshToken)))].map((b) => b.toString(16).padStart(2, "0")).join("");
+      await env.DB.prepare("INSERT INTO refresh_token (id, user_id, hash, session_id, family_id, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        .bind(`rft_bulk${i}${Date.now().toString(36)}`, u.id, hash, sessionId, `fam_${i}`, Date.now() + 86_400_000, Date.now())
+        .run();
+      pairs.push({ token, refreshToken });
+    }
+    const all = await betterAuth("/revoke-sessions", u.token, {});
+    expect(all.status, all.text).toBe(200);
+    for (const p of [pairs[0]!, pairs[50]!, pairs[104]!]) {
+      expectApiError(await api("/me", { token: p.token }), 401, "unauthorized");
+      await expectRefreshRefused(p.refreshToken);
+    }
+    await expectRefreshRefused(u.refreshToken);
+  });
+
+  it("a bad bearer or ?token= is checked alone: the session cookie is not used in its place", async () => {
+    const u = await signUp();
+    const login = await api("/auth/login", { body: { email: u.email, password: u.password } });
+    const cookie = login.headers.getSetCookie().find((c) => c.startsWith("better-auth.session_token="))!.split(";")[0]!;
+    const evil = "https://evil.example";
+    const upgrade = await fetchWorker(`/api/v1/projects/${u.projectId}/events?token=x.y`, { headers: { upgrade: "websocket", cookie, origin: evil } });
+    expect(upgrade.status).toBe(401);
+    const write = await api(`/org/${u.orgSlug}/projects`, { cookie, headers: { origin: evil, authorization: "Bearer x.y" }, body: { name: "Planted" } });
+    expectApiError(write, 401, "unauthorized");
+    expect((await api(`/org/${u.orgSlug}/projects`, { token: u.token })).text).not.toContain("Planted");
+  });
+
+  it("?token= counts only on the WebSocket endpoints, even with an upgrade header", async () => {
+    const u = await signUp();
+    const res = await fetchWorker(`/api/v1/projects?token=${encodeURIComponent(u.token)}`, { headers: { upgrade: "websocket" } });
+    expect(res.status).toBe(401);
+  });
+
+  it("setting a username through update-user is limited like is-username-available", async () => {
+    const u = await signUp();
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) {
+      statuses.push((await betterAuth("/update-user", u.token, { username: `probe_${i}_${Date.now().toString(36)}` })).status);
+    }
+    expect(statuses.slice(0, 10).every((s) => s === 200), JSON.stringify(statuses)).toBe(true);
+    expect(statuses[10]).toBe(429);
+    // Other profile changes are not counted.
+    expect((await betterAuth("/update-user", u.token, { name: "Still me" })).status).toBe(200);
   });
 });
