@@ -31,6 +31,14 @@ app.use(
 app.use("/api/auth/*", limitBetterAuth);
 app.on(["GET", "POST"], "/api/auth/*", (c) => authOf(c).handler(c.req.raw));
 
+// DevPocket's clients put `/api/` before every path on an origin-only base: with the base
+// `…/api/v1` they call `/api/v1/api/…`, which is the same route as `/api/v1/…`.
+app.all("/api/v1/api/*", (c) => {
+  const url = new URL(c.req.url);
+  url.pathname = url.pathname.replace(/^\/api\/v1\/api\//, "/api/v1/");
+  return app.fetch(new Request(url, c.req.raw), c.env, c.executionCtx);
+});
+
 // The mail outbox exists only in local development and tests.
 app.use("/api/v1/dev/*", async (c, next) => {
   if (!(isLocal(c.env) && c.env.MAIL_TRANSPORT === "outbox")) return c.notFound();
