@@ -93,7 +93,7 @@ router.openapi(
       params: AppParams,
       query: z.object({ minutes: z.coerce.number().int().min(1).max(1440).default(60).openapi({ param: { name: "minutes", in: "query" } }) }),
     },
-    responses: { 200: json(z.array(Stats.extend({ time: z.string() })), "Samples, oldest first"), ...errorResponses },
+    responses: { 200: json(z.array(Stats.extend({ time: z.string(), cpu_pct: z.number(), net_rx_mb: z.number(), net_tx_mb: z.number(), created_at: z.string() }).openapi("AppStatsSample")), "Samples, oldest first"), ...errorResponses },
   }),
   async (c) => {
     const { app: row } = await loadApp(c, c.req.valid("param").appId, "project:read");

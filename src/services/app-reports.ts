@@ -97,5 +97,12 @@ export async function statsHistory(db: Database, appId: string, minutes: number)
     memory_max_mb: r.memoryMaxMb,
     net_rx_bytes: r.netRxBytes,
     net_tx_bytes: r.netTxBytes,
+    // Dockup's documented names for the same sample, for its clients.
+    cpu_pct: r.cpuPercent,
+    net_rx_mb: r.netRxBytes / MB,
+    net_tx_mb: r.netTxBytes / MB,
+    created_at: r.at.toISOString(),
   }));
 }
+
+const MB = 1024 * 1024;

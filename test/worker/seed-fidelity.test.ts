@@ -1,4 +1,5 @@
 /** Seed fidelity: each seed's existing client works by changing only the base URL. */
+import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { api, signUp } from "./helpers";
 
@@ -17,5 +18,23 @@ describe("DevPocket's /api/ prefix", () => {
     expect(missing.status).toBe(404);
     expect(missing.body.error).toMatchObject({ code: "not_found", request_id: expect.any(String) });
     expect((await api("/api/account")).status).toBe(401);
+  });
+});
+
+describe("Dockup stats history", () => {
+  it("carries the documented field names: cpu_pct, memory_mb, net_rx_mb, net_tx_mb, created_at", async () => {
+    const user = await signUp();
+    const project = await api(`/org/${user.orgSlug}/projects`, { token: user.token, body: { name: "Stats" } });
+    expect(project.status, project.text).toBe(201);
+    const app = await api(`/projects/${project.body.project.id}/apps`, { token: user.token, body: { name: "Statty", image: "nginx:1" } });
+    expect(app.status, app.text).toBe(201);
+    const at = Date.now() - 30_000;
+    await env.DB.prepare("INSERT INTO app_stat (app_id, at, cpu_percent, memory_mb, memory_max_mb, net_rx_bytes, net_tx_bytes) VALUES (?, ?, 12.5, 64, 256, ?, ?)")
+      .bind(app.body.id, at, 2 * 1024 * 1024, 1024 * 1024)
+      .run();
+    const history = await api(`/apps/${app.body.id}/stats/history`, { token: user.token });
+    expect(history.status, history.text).toBe(200);
+    expect(history.body).toHaveLength(1);
+    expect(history.body[0]).toMatchObject({ cpu_pct: 12.5, memory_mb: 64, net_rx_mb: 2, net_tx_mb: 1, created_at: new Date(at).toISOString() });
   });
 });
