@@ -54,7 +54,7 @@ router.openapi(
     request: jsonBody(
       z.object({
         name: name(100),
-        url: z.string().trim().min(1).max(255).regex(/^([a-z]+:\/\/)?[a-z0-9.-]+(:\d{1,5})?\/?$/i, "a registry host, e.g. ghcr.io or 127.0.0.1:5001"),
+        url: z.string().trim().min(1).max(255).regex(/^([a-z]+:\/\/)?[a-z0-9.-]+(:\d{1,5})?(\/[\w.\/-]*)?$/i, "a registry host, e.g. ghcr.io or 127.0.0.1:5001"),
         username: z.string().min(1).max(255).optional(),
         password: z.string().min(1).max(4096).optional(),
         org: orgQuery,

@@ -38,3 +38,16 @@ describe("Dockup stats history", () => {
     expect(history.body[0]).toMatchObject({ cpu_pct: 12.5, memory_mb: 64, net_rx_mb: 2, net_tx_mb: 1, created_at: new Date(at).toISOString() });
   });
 });
+
+describe("Dockup registries", () => {
+  it("accepts URLs with a scheme and a path and keeps the host[:port] the agent uses", async () => {
+    const owner = await signUp();
+    for (const [url, host] of [["https://ghcr.io/", "ghcr.io"], ["https://registry.example.com/v2/", "registry.example.com"], ["http://127.0.0.1:5001/v2", "127.0.0.1:5001"]]) {
+      const created = await api("/registries", { token: owner.token, body: { name: host, url, username: "u", password: "p" } });
+      expect(created.status, created.text).toBe(201);
+      expect(created.body.url).toBe(host);
+    }
+    const bad = await api("/registries", { token: owner.token, body: { name: "bad", url: "https://exa mple.com/v2/", username: "u", password: "p" } });
+    expect(bad.status).toBe(400);
+  });
+});
