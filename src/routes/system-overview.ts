@@ -27,7 +27,7 @@ const Resources = z
   .openapi("SystemResources");
 
 const Container = z
-  .object({ id: z.string(), name: z.string(), image: z.string(), state: z.string(), status: z.string(), created: z.string(), app_id: z.string().nullable(), host_id: z.string() })
+  .object({ id: z.string(), name: z.string(), image: z.string(), state: z.string(), status: z.string(), created: z.string(), ip: z.string().nullable().default(null), app_id: z.string().nullable(), host_id: z.string() })
   .openapi("HostContainer");
 
 router.openapi(
@@ -76,8 +76,10 @@ router.openapi(
     path: "/system/containers",
     tags,
     summary: "Every Docker container on the hosts you manage (owner and admin), as their agents see them now",
-    description: "Hosts whose agent is not connected are left out and named in `unreachable`.",
-    responses: { 200: json(z.object({ containers: z.array(Container), unreachable: z.array(z.string()) }), "Containers"), ...errorResponses },
+    description:
+      "The array Dockup documents. Hosts whose agent is not connected are left out and named, comma-separated, in the " +
+      "`X-Berth-Unreachable` header.",
+    responses: { 200: json(z.array(Container), "Containers"), ...errorResponses },
   }),
   async (c) => {
     const scope = await callerScope(c.var.db, requirePrincipal(c));
@@ -94,7 +96,8 @@ router.openapi(
         for (const ct of listed.data) containers.push({ ...ct, host_id: h.id });
       }),
     );
-    return c.json({ containers, unreachable }, 200);
+    if (unreachable.length) c.header("X-Berth-Unreachable", unreachable.join(","));
+    return c.json(containers, 200);
   },
 );
 

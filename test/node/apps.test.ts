@@ -128,7 +128,7 @@ describe("apps on a real Docker host", () => {
     // The host's containers, as its agent sees them now.
     const listed = await api.call("GET", "/system/containers");
     expect(listed.status).toBe(200);
-    expect(listed.body.containers.find((c: any) => c.id === app.container_id)).toMatchObject({ app_id: appId, state: "running" });
+    expect(listed.body.find((c: any) => c.id === app.container_id)).toMatchObject({ app_id: appId, state: "running" });
     expect((await api.call("GET", "/system/resources")).body).toMatchObject({ containers_running: 1, hosts_online: 1 });
 
     // The request shows in the app's logs, with ISO times and stdout and stderr kept apart.
