@@ -5,11 +5,9 @@
  * writes only from trusted origins.
  */
 import { describe, expect, it } from "vitest";
-import { api, expectApiError, fetchWorker, signUp, uniqueEmail } from "./helpers";
+import { api, expectApiError, fetchWorker, signUp, uniqueEmail, uniqueIp } from "./helpers";
 
 const ORIGIN = "http://berth.test";
-let ipCounter = 0;
-const uniqueIp = () => `10.${(Date.now() >> 16) & 255}.${(Date.now() >> 8) & 255}.${++ipCounter & 255}`;
 
 async function betterAuth(path: string, body: unknown, headers: Record<string, string> = {}) {
   const res = await fetchWorker(`/api/auth${path}`, {

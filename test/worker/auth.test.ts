@@ -4,13 +4,9 @@
  * and bearer sessions, better-auth's own endpoints, and sign-in rate limiting.
  */
 import { describe, expect, it } from "vitest";
-import { api, createOrgKey, fetchWorker, lastMailTo, signUp, uniqueEmail } from "./helpers";
+import { api, createOrgKey, fetchWorker, lastMailTo, signUp, uniqueEmail, uniqueIp } from "./helpers";
 
 const PASSWORD = "correct horse battery";
-
-/** A fresh client address, so the per-address limiter of one test never touches another. */
-let ipCounter = 0;
-const uniqueIp = () => `10.${(Date.now() >> 16) & 255}.${(Date.now() >> 8) & 255}.${++ipCounter & 255}`;
 
 /** The `name=value` of better-auth's session cookie from a response, for a `Cookie` header. */
 function sessionCookie(headers: Headers): string {

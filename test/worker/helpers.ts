@@ -60,6 +60,15 @@ export function answerOf(res: CallResult): unknown {
 /** Raw fetch for paths outside /api/v1 (better-auth's /api/auth/*). */
 export const fetchWorker = (url: string, init?: RequestInit) => worker.fetch(`http://berth.test${url}`, init);
 
+/**
+ * A client address no other test uses (the rate limiters are shared by every test file and
+ * keyed on it): 24 random bits. It is only ever a header value; nothing is sent to it.
+ */
+export function uniqueIp(): string {
+  const [a, b, c] = crypto.getRandomValues(new Uint8Array(3));
+  return `10.${a}.${b}.${c}`;
+}
+
 let counter = 0;
 export const uniqueEmail = (tag = "user") => `${tag}-${Date.now().toString(36)}-${++counter}-${Math.random().toString(36).slice(2, 6)}@example.com`;
 
