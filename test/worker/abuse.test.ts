@@ -5,7 +5,7 @@
  * writes only from trusted origins.
  */
 import { describe, expect, it } from "vitest";
-import { api, expectApiError, fetchWorker, signUp, uniqueEmail, uniqueIp } from "./helpers";
+import { api, expectApiError, fetchWorker, inOneLimitWindow, signUp, uniqueEmail, uniqueIp } from "./helpers";
 
 const ORIGIN = "http://berth.test";
 
@@ -35,6 +35,7 @@ async function signUpWithUsername() {
 
 describe("one sign-in limit per account, whichever route or field names it", { timeout: 60_000 }, () => {
   it("counts Berth's login and better-auth's sign-in/email and sign-in/username together, decoy fields and new addresses included", async () => {
+    await inOneLimitWindow();
     const u = await signUpWithUsername();
     const tries = [
       () => api("/auth/login", { body: { email: u.email, password: "wrong password" }, headers: { "cf-connecting-ip": uniqueIp() } }),
@@ -53,6 +54,7 @@ describe("one sign-in limit per account, whichever route or field names it", { t
   });
 
   it("limits an address across accounts", async () => {
+    await inOneLimitWindow();
     const ip = uniqueIp();
     const statuses: number[] = [];
     for (let i = 0; i < 61; i++) {
@@ -66,6 +68,7 @@ describe("one sign-in limit per account, whichever route or field names it", { t
 
 describe("better-auth's password, mail and lookup routes are limited", { timeout: 60_000 }, () => {
   it("request-password-reset, per account", async () => {
+    await inOneLimitWindow();
     const u = await signUp();
     for (let i = 0; i < 10; i++) {
       const res = await betterAuth("/request-password-reset", { email: u.email }, { "cf-connecting-ip": uniqueIp() });
@@ -77,6 +80,7 @@ describe("better-auth's password, mail and lookup routes are limited", { timeout
   });
 
   it("change-password, per account of the signed-in session", async () => {
+    await inOneLimitWindow();
     const u = await signUp();
     for (let i = 0; i < 10; i++) {
       const res = await betterAuth("/change-password", { currentPassword: "not my password", newPassword: "whatever it is" }, { authorization: `Bearer ${u.token}` });
@@ -89,6 +93,7 @@ describe("better-auth's password, mail and lookup routes are limited", { timeout
   });
 
   it("is-username-available, per address", async () => {
+    await inOneLimitWindow();
     const ip = uniqueIp();
     for (let i = 0; i < 60; i++) {
       const res = await betterAuth("/is-username-available", { username: `probe_${i}_${Date.now().toString(36)}` }, { "cf-connecting-ip": ip });

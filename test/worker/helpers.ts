@@ -69,6 +69,17 @@ export function uniqueIp(): string {
   return `10.${a}.${b}.${c}`;
 }
 
+/**
+ * The rate limiters count in windows aligned to the wall clock (a 60 s window starts on
+ * the minute); a burst that straddles a window's end starts over half-way and never
+ * reaches its limit. Waits, at most `marginMs`, until a burst that takes less than that
+ * fits in one window.
+ */
+export async function inOneLimitWindow(marginMs = 20_000, periodMs = 60_000) {
+  const left = periodMs - (Date.now() % periodMs);
+  if (left < marginMs) await new Promise((r) => setTimeout(r, left + 50));
+}
+
 let counter = 0;
 export const uniqueEmail = (tag = "user") => `${tag}-${Date.now().toString(36)}-${++counter}-${Math.random().toString(36).slice(2, 6)}@example.com`;
 

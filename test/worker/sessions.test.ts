@@ -4,7 +4,7 @@
  * whole family (access tokens too), and session lists carry no other session's secret.
  */
 import { describe, expect, it } from "vitest";
-import { api, env, expectApiError, fetchWorker, signUp, type TestUser } from "./helpers";
+import { api, env, expectApiError, fetchWorker, inOneLimitWindow, signUp, type TestUser } from "./helpers";
 
 const ORIGIN = "http://berth.test";
 
@@ -225,6 +225,7 @@ describe("findings of a security review", { timeout: 120_000 }, () => {
   });
 
   it("setting a username through update-user is limited like is-username-available", async () => {
+    await inOneLimitWindow();
     const u = await signUp();
     const statuses: number[] = [];
     for (let i = 0; i < 11; i++) {
