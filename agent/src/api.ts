@@ -3,6 +3,7 @@
  * about them: `fatal` (refused for good: stop and say why), `stale` (a lease
  * is gone: drop that work), or `retry` (unreachable, overloaded: try again).
  */
+import { failureKind, type LeaseOp } from "../../src/protocol/lease-answers.ts";
 import { retryAfterMs } from "./backoff.ts";
 
 export class ApiFailure extends Error {
@@ -20,9 +21,7 @@ export class ApiFailure extends Error {
   }
 }
 
-const FATAL_CODES = new Set(["invalid_host_credential", "invalid_join_token", "join_token_expired"]);
-
-export type LeaseOp = "start" | "renew" | "logs" | "finish";
+export type { LeaseOp };
 /** Sends a lease report over the agent's socket; null when the socket is not up. */
 export type SocketReporter = (op: LeaseOp, leaseId: string, body: unknown) => Promise<{ status: number; body: any }> | null;
 
@@ -53,7 +52,7 @@ export class ControlPlane {
         const res = await viaSocket;
         if (res.status === 200) return res.body as T;
         const code: string = res.body?.error?.code ?? `http_${res.status}`;
-        throw new ApiFailure(res.status >= 500 ? "retry" : "stale", res.status, code, res.body?.error?.message ?? "refused");
+        throw new ApiFailure(failureKind(res.status, code), res.status, code, res.body?.error?.message ?? "refused");
       } catch (err) {
         if (!(err instanceof ApiFailure) || err.kind !== "retry") throw err;
         // The socket went away mid-report: say it again over HTTP (reports are idempotent).
@@ -84,12 +83,7 @@ export class ControlPlane {
     if (res.ok) return parsed as T;
     const code: string = parsed?.error?.code ?? `http_${res.status}`;
     const message: string = parsed?.error?.message ?? (text.slice(0, 200) || res.statusText);
-    if (res.status === 409 && code === "lease_stale") throw new ApiFailure("stale", 409, code, message);
-    // Refused for good only when the control plane itself says so; a 403 from something in between (a proxy, a WAF) is retried.
-    if (FATAL_CODES.has(code) || res.status === 401) throw new ApiFailure("fatal", res.status, code, message);
-    if (res.status === 403) throw new ApiFailure("retry", res.status, code, message, retryAfterMs(res.headers.get("retry-after")));
-    if (res.status === 429 || res.status >= 500) throw new ApiFailure("retry", res.status, code, message, retryAfterMs(res.headers.get("retry-after")));
-    // Other 4xx: a bug on one side; retrying the same request will not help, but the agent should keep running.
-    throw new ApiFailure("stale", res.status, code, message);
+    const kind = failureKind(res.status, code);
+    throw new ApiFailure(kind, res.status, code, message, kind === "retry" ? retryAfterMs(res.headers.get("retry-after")) : 0);
   }
 }

@@ -16,6 +16,7 @@ import {
   AGENT_PROTOCOL_VERSION, AgentMessage, FinishRequest, type FinishRequest as Outcome, type JobProgress, type Lease, LogAppendRequest, type LogChunk,
   RenewRequest, type RpcMethod,
 } from "../protocol/agent";
+import { answerLeaseReport, type LeaseOp } from "../protocol/lease-answers";
 import { agentSettings } from "../services/host-settings";
 import { recordHeartbeat } from "../services/hosts";
 import { projectJobs } from "./clients";
@@ -220,30 +221,24 @@ export class HostDO extends DurableObject<Env> {
   }
 
   /** A lease report that came over the socket: the same checks and answers as the HTTP routes. */
-  private async report(op: "start" | "renew" | "logs" | "finish", leaseId: string, raw: unknown): Promise<{ status: number; body: unknown }> {
+  private async report(op: LeaseOp, leaseId: string, raw: unknown): Promise<{ status: number; body: unknown }> {
     const invalid = (error: { issues: unknown }) => ({ status: 400, body: { error: { code: "invalid_request", message: `Invalid ${op} report`, details: error } } });
-    const stale = (reason: string) => ({ status: 409, body: { error: { code: "lease_stale", message: reason } } });
-    if (op === "start") {
-      const res = await this.start(leaseId);
-      return res.ok ? { status: 200, body: { ok: true } } : stale(res.reason);
-    }
+    if (op === "start") return answerLeaseReport(await this.start(leaseId), () => ({ ok: true }));
     if (op === "renew") {
       const input = RenewRequest.safeParse(raw ?? {});
       if (!input.success) return invalid(input.error);
       const res = await this.renew(leaseId, input.data.progress);
-      return res.ok ? { status: 200, body: { ok: true, lease_ttl: res.lease_ttl } } : stale(res.reason);
+      return answerLeaseReport(res, () => ({ ok: true, lease_ttl: res.lease_ttl }));
     }
     if (op === "logs") {
       const input = LogAppendRequest.safeParse(raw);
       if (!input.success) return invalid(input.error);
       const res = await this.appendLogs(leaseId, input.data.chunks);
-      if (res.ok) return { status: 200, body: { expected: res.expected, gap: res.gap } };
-      return "retry" in res ? { status: 503, body: { error: { code: "not_started", message: res.reason } } } : stale(res.reason);
+      return answerLeaseReport(res, () => (res.ok ? { expected: res.expected, gap: res.gap } : {}));
     }
     const input = FinishRequest.safeParse(raw);
     if (!input.success) return invalid(input.error);
-    const res = await this.finish(leaseId, input.data);
-    return res.ok ? { status: 200, body: { ok: true } } : stale(res.reason);
+    return answerLeaseReport(await this.finish(leaseId, input.data), () => ({ ok: true }));
   }
 
   async webSocketClose(ws: WebSocket, code: number) {

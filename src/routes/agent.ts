@@ -11,10 +11,12 @@ import { createRouter } from "../app";
 import { app } from "../db/schema";
 import { hostMailbox } from "../durable/clients";
 import type { AppEnv } from "../env";
+import type { ErrorCode } from "../lib/error-codes";
 import { ApiError, errorResponses } from "../lib/errors";
 import {
   AppReport, ClaimRequest, ClaimResponse, FinishRequest, HeartbeatRequest, JoinRequest, JoinResponse, LogAppendRequest, LogAppendResponse, RenewRequest,
 } from "../protocol/agent";
+import { answerLeaseReport, type LeaseResult } from "../protocol/lease-answers";
 import { applyAppReport } from "../services/app-reports";
 import { readAppEnvVars } from "../services/apps";
 import { registryAuthFor } from "../services/registries";
@@ -122,8 +124,11 @@ router.openapi(
   },
 );
 
-function staleLease(reason: string): never {
-  throw new ApiError("lease_stale", reason);
+/** The same answer the HostDO gives the socket path, as a response or an error envelope. */
+function answer(c: Context<AppEnv>, res: LeaseResult, ok: () => Record<string, unknown>) {
+  const a = answerLeaseReport(res, ok);
+  if (a.status !== 200) throw new ApiError(a.body.error.code as ErrorCode, a.body.error.message);
+  return c.json(a.body as never, 200);
 }
 
 router.openapi(
@@ -137,9 +142,7 @@ router.openapi(
     responses: { 200: json(Ok, "Started"), 409: conflict, ...errorResponses },
   }),
   async (c) => {
-    const res = await hostMailbox(c.env, hostOf(c).id).start(c.req.valid("param").lease);
-    if (!res.ok) staleLease(res.reason);
-    return c.json({ ok: true }, 200);
+    return answer(c, await hostMailbox(c.env, hostOf(c).id).start(c.req.valid("param").lease), () => ({ ok: true }));
   },
 );
 
@@ -155,8 +158,7 @@ router.openapi(
   }),
   async (c) => {
     const res = await hostMailbox(c.env, hostOf(c).id).renew(c.req.valid("param").lease, c.req.valid("json").progress);
-    if (!res.ok) staleLease(res.reason);
-    return c.json({ ok: true, lease_ttl: res.lease_ttl ?? 0 }, 200);
+    return answer(c, res, () => ({ ok: true, lease_ttl: res.lease_ttl ?? 0 }));
   },
 );
 
@@ -172,9 +174,7 @@ router.openapi(
   }),
   async (c) => {
     const res = await hostMailbox(c.env, hostOf(c).id).appendLogs(c.req.valid("param").lease, c.req.valid("json").chunks);
-    if (!res.ok && "retry" in res) throw new ApiError("not_started", res.reason);
-    if (!res.ok) staleLease(res.reason);
-    return c.json({ expected: res.expected, gap: res.gap }, 200);
+    return answer(c, res, () => ({ expected: res.expected, gap: res.gap }));
   },
 );
 
@@ -189,9 +189,7 @@ router.openapi(
     responses: { 200: json(Ok, "Recorded"), 409: conflict, ...errorResponses },
   }),
   async (c) => {
-    const res = await hostMailbox(c.env, hostOf(c).id).finish(c.req.valid("param").lease, c.req.valid("json"));
-    if (!res.ok) staleLease(res.reason);
-    return c.json({ ok: true }, 200);
+    return answer(c, await hostMailbox(c.env, hostOf(c).id).finish(c.req.valid("param").lease, c.req.valid("json")), () => ({ ok: true }));
   },
 );
 
@@ -240,7 +238,7 @@ router.openapi(
   }),
   async (c) => {
     const leased = await hostMailbox(c.env, hostOf(c).id).leased(c.req.valid("param").lease);
-    if (!leased) staleLease("This lease is no longer valid; drop the work");
+    if (!leased) throw new ApiError("lease_stale", "This lease is no longer valid; drop the work");
     if (leased.payload.type !== "app.deploy") return c.json({ env: {}, registry_auth: null }, 200);
     const [row] = await c.var.db.select({ envCiphertext: app.envCiphertext, orgId: app.orgId }).from(app).where(eq(app.id, leased.payload.app_id));
     if (!row) return c.json({ env: {}, registry_auth: null }, 200);
