@@ -1,6 +1,6 @@
 /**
  * Suble's catalog: `GET /plans`, `GET /images`, and its one-click apps, which Berth serves at
- * `/catalog/apps` because Dockup's apps hold `/apps` (README, "Where Berth deviates").
+ * `/catalog/apps` because Dockup's apps hold `/apps` (README, "Endpoints served").
  * Any signed-in person or key may read it.
  */
 import { createRoute, z } from "@hono/zod-openapi";
