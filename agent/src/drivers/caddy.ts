@@ -157,6 +157,12 @@ export class CaddyAdmin {
     return route ? upstreamOf(route) : null;
   }
 
+  /** Requests Caddy is proxying to `upstream` right now ("127.0.0.1:PORT"); 0 when it has none. */
+  async inFlight(upstream: string): Promise<number> {
+    const upstreams = (await this.getOrNull("/reverse_proxy/upstreams")) as Array<{ address?: string; num_requests?: number }> | null;
+    return upstreams?.find((u) => u.address === upstream)?.num_requests ?? 0;
+  }
+
   /** Every app route in the `berth` server, in order. */
   async routes(): Promise<CaddyRoute[]> {
     const routes = (await this.getOrNull(`${this.serverPath}/routes`)) as any[] | null;

@@ -41,6 +41,19 @@ export function appTask(drivers: AppDrivers, payload: AppPayload): Task {
   }
 }
 
+/** Longest a deploy waits for requests in flight to the previous container before stopping it. */
+const DRAIN_TIMEOUT_MS = 5_000;
+
+/** Resolves once Caddy proxies nothing more to `upstream`, or after `timeoutMs`. */
+async function drained(caddy: CaddyAdmin, upstream: string, timeoutMs: number) {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const n = await caddy.inFlight(upstream).catch(() => 0);
+    if (n === 0) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** Caddy instances whose ingress server this process has set up; checked again only when a route change fails (Caddy restarted). */
 const ingressReady = new WeakSet<CaddyAdmin>();
 
@@ -164,7 +177,10 @@ async function deploy({ docker, caddy }: AppDrivers, ctx: TaskContext, p: Deploy
   }
 
   ctx.progress(4, total, `Routing ${p.hostname} to the new container`);
+  const previous = await caddy.routeFor(p.app_id).catch(() => null);
   await route(caddy, p.app_id, p.hostname, `127.0.0.1:${hostPort}`);
+  // Requests already on their way to the previous container finish before it stops.
+  if (previous && previous !== `127.0.0.1:${hostPort}`) await drained(caddy, previous, DRAIN_TIMEOUT_MS);
 
   ctx.progress(5, total, "Stopping the previous container");
   for (const old of await appContainers(docker, p.app_id)) {
