@@ -194,10 +194,10 @@ async function loadHostJob(c: Context<AppEnv>, permission: "host:read" | "host:m
   const { slug, id, job } = c.req.param() as { slug: string; id: string; job: string };
   const { org } = await authorizeOrg(c, slug, permission);
   const row = await loadHost(c, org.id, id, { includeDeleted: true });
-  const stub = projectJobs(c.env, hostScope(row.id));
-  const record = await stub.getJob(job);
+  const jobs = projectJobs(c.env, hostScope(row.id));
+  const record = await jobs.getJob(job);
   if (!record) throw notFound("Job", "job_not_found");
-  return { stub, record, org };
+  return { jobs, record, org };
 }
 
 router.openapi(
@@ -240,8 +240,8 @@ router.openapi(
     responses: { 200: json(z.object({ logs: z.array(JobLogLine) }), "Log lines"), ...errorResponses },
   }),
   async (c) => {
-    const { stub, record } = await loadHostJob(c, "host:manage");
-    return c.json({ logs: presentLogs(await stub.getLogs(record.id)) as z.infer<typeof JobLogLine>[] }, 200);
+    const { jobs, record } = await loadHostJob(c, "host:manage");
+    return c.json({ logs: presentLogs(await jobs.getLogs(record.id)) as z.infer<typeof JobLogLine>[] }, 200);
   },
 );
 
@@ -255,8 +255,8 @@ router.openapi(
     responses: { 200: json(z.object({ job: Job, done: z.boolean() }), "The job as it is when the wait ends"), ...errorResponses },
   }),
   async (c) => {
-    const { stub, record } = await loadHostJob(c, "host:read");
-    const after = (await stub.waitForJob(record.id, c.req.valid("query").timeout * 1000)) ?? record;
+    const { jobs, record } = await loadHostJob(c, "host:read");
+    const after = (await jobs.waitForJob(record.id, c.req.valid("query").timeout * 1000)) ?? record;
     return c.json({ job: presentJob(after), done: isTerminal(after.status) }, 200);
   },
 );
@@ -271,9 +271,9 @@ router.openapi(
     responses: { 200: json(z.object({ job: Job }), "Cancelled"), 409: json(z.object({ error: z.object({ code: z.string(), message: z.string() }) }), "Already ended (`job_finished`)"), ...errorResponses },
   }),
   async (c) => {
-    const { stub, record, org } = await loadHostJob(c, "host:manage");
+    const { jobs, record, org } = await loadHostJob(c, "host:manage");
     if (isTerminal(record.status)) throw new ApiError("job_finished", `The job already ended (${record.status})`);
-    const after = await stub.cancelJob(record.id);
+    const after = await jobs.cancelJob(record.id);
     await recordAudit(c, { orgId: org.id, action: "job.cancel", targetType: "job", targetId: record.id });
     return c.json({ job: presentJob(after!) }, 200);
   },
