@@ -3,7 +3,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "./env";
-import { ApiError, errorBody, errorJson, handleZodError, unauthorized } from "./lib/errors";
+import { ApiError, errorJson, handleZodError, inDialect, unauthorized } from "./lib/errors";
 
 /** Routes that declare `security: []` (or an optional `{}`) are public; agent routes check their host credential themselves. */
 function isGated(route: { security?: Array<Record<string, string[]>> }) {
@@ -23,10 +23,16 @@ const requireCredential: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
 };
 
+/**
+ * A router whose routes enforce their declared security and document their errors in
+ * their path's dialect (lib/dialects.ts). Families are mounted at `/`, so a route's path
+ * here is its path under `/api/v1`.
+ */
 export function createRouter() {
   const router = new OpenAPIHono<AppEnv>({ defaultHook: handleZodError });
   const openapi = router.openapi.bind(router);
-  router.openapi = ((route, handler, hook) => {
+  router.openapi = ((declared, handler, hook) => {
+    const route = { ...declared, responses: inDialect(declared.responses, declared) };
     if (!isGated(route)) return openapi(route, handler, hook);
     const own = route.middleware ? (Array.isArray(route.middleware) ? route.middleware : [route.middleware]) : [];
     return openapi({ ...route, middleware: [requireCredential, ...own] }, handler, hook);
@@ -37,21 +43,15 @@ export function createRouter() {
 export function createApp() {
   const app = createRouter();
   app.onError((err, c) => {
-    const requestId = c.get("requestId");
-    if (err instanceof ApiError) {
-      return c.json(errorBody(err.code, err.message, err.details, requestId), err.status);
+    if (err instanceof ApiError) return errorJson(c, err.code, err.message, err.details);
+    if (err instanceof HTTPException && err.status < 500) {
+      // Hono raises these for bodies that are not JSON and similar client mistakes. A
+      // required JSON body sent with another content type (415) is, as documented, a body
+      // that is not JSON.
+      if (err.status === 413) return errorJson(c, "payload_too_large", err.message || "The body is too large");
+      return errorJson(c, "invalid_json", err.status === 415 ? "The request body must be JSON (Content-Type: application/json)" : err.message || "Bad request");
     }
-    if (err instanceof HTTPException) {
-      // Hono raises these for bodies that are not JSON and similar client mistakes.
-      if (err.status === 415) {
-        // A required JSON body sent with another content type: as documented, a body that is not JSON is 400 invalid_json.
-        return errorJson(c, "invalid_json", "The request body must be JSON (Content-Type: application/json)");
-      }
-      const status = err.status;
-      const code = status === 400 ? "invalid_json" : status === 413 ? "payload_too_large" : "http_error";
-      return c.json(errorBody(code, err.message || "Bad request", undefined, requestId), status);
-    }
-    console.error(JSON.stringify({ level: "error", requestId, path: c.req.path, error: describeError(err) }));
+    console.error(JSON.stringify({ level: "error", requestId: c.get("requestId"), path: c.req.path, error: describeError(err) }));
     return errorJson(c, "internal_error", "Something went wrong on our side");
   });
   app.notFound((c) => errorJson(c, "not_found", `No route for ${c.req.method} ${c.req.path}`));

@@ -1,8 +1,11 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+/** A seed document (../shared/seeds/), for the tests that take their expected codes from it. */
+const seed = (file: string) => readFileSync(here(`../../shared/seeds/${file}`), "utf8");
 
 export default defineConfig({
   root: here(".."),
@@ -23,6 +26,9 @@ export default defineConfig({
                 JOB_RETENTION_MAX: "10",
                 JOB_LOG_MAX_MB: "1",
                 TEST_MIGRATIONS: await readD1Migrations(here("../migrations")),
+                // The seeds' own documents: test/worker/dialects.test.ts reads its expected codes from them.
+                SEED_SUBLE: seed("001_712ea82ddb872eaf.txt"),
+                SEED_BACKLEX: seed("002_ed5fbb156ace5f76.txt"),
               },
             },
           })),

@@ -72,14 +72,14 @@ export async function authorizeOrg(c: Ctx, slug: string, permission: Permission)
 export async function authorizeProject(c: Ctx, projectId: string, permission: Permission) {
   const p = requirePrincipal(c);
   const project = await findProject(c.var.db, projectId);
-  if (!project) throw notFound("Project");
+  if (!project) throw notFound("Project", "project_not_found");
   return authorizeLoadedProject(c, p, project, permission);
 }
 
 export async function authorizeLoadedProject(c: Ctx, p: Principal, project: ProjectRow, permission: Permission) {
   let role: Role | null;
   if (p.type === "api_key" && p.key.kind === "org") {
-    if (p.key.orgId !== project.orgId) throw notFound("Project");
+    if (p.key.orgId !== project.orgId) throw notFound("Project", "project_not_found");
     if (p.key.projectId && p.key.projectId !== project.id) throw forbidden("API key is not valid for this project");
     role = orgKeyRole(p, project.orgId);
   } else {
@@ -88,7 +88,7 @@ export async function authorizeLoadedProject(c: Ctx, p: Principal, project: Proj
       await projectGrantRole(c.var.db, project.id, p.userId),
     );
   }
-  if (!role) throw notFound("Project");
+  if (!role) throw notFound("Project", "project_not_found");
   check(p, role, permission);
   return { project, role, principal: p };
 }

@@ -8,6 +8,8 @@ export const ERROR_CODES = {
   invalid_request: { status: 400, means: "The request fails validation; `details.issues` lists each problem" },
   invalid_json: { status: 400, means: "The body is not JSON" },
   invalid_token: { status: 400, means: "A reset token is invalid, used or expired" },
+  invalid_name: { status: 400, means: "The name is missing, blank or not allowed (Suble's projects)" },
+  invalid_email: { status: 400, means: "The email is missing or not an address (Suble's project members)" },
   payload_too_large: { status: 413, means: "The body is too large" },
   upgrade_required: { status: 426, means: "A WebSocket endpoint was called without an upgrade" },
   // who is calling
@@ -23,6 +25,7 @@ export const ERROR_CODES = {
   rate_limited: { status: 429, means: "Too many attempts; wait a minute" },
   // what it is about
   not_found: { status: 404, means: "Not found, or not visible to this credential" },
+  project_not_found: { status: 404, means: "No such project, or not visible to this credential" },
   user_not_found: { status: 404, means: "No such user" },
   invitation_not_found: { status: 404, means: "No pending invitation for that token" },
   api_key_not_found: { status: 404, means: "No such live API key" },

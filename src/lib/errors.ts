@@ -1,7 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { ERROR_CODES, type ErrorCode, statusOf } from "./error-codes";
+import { apiPath, dialectOf, documentedCodes, speak } from "./dialects";
+import { type ErrorCode, statusOf } from "./error-codes";
 
 /** The one error envelope every failure uses: `{"error":{"code","message","details"}}`. */
 export const ErrorEnvelope = z
@@ -39,9 +40,20 @@ export function errorBody(code: string, message: string, details?: unknown, requ
   return { error: { code, message, details: details ?? null, ...(requestId ? { request_id: requestId } : {}) } };
 }
 
-/** The envelope for this request, as a response. */
+/**
+ * The envelope for this request, as a response, in the dialect of the route family the
+ * request is for (lib/dialects.ts): every error Berth answers with goes through here.
+ */
 export function errorJson(c: Context, code: ErrorCode, message: string, details?: unknown) {
-  return c.json(errorBody(code, message, details, c.get("requestId")), statusOf(code) as ContentfulStatusCode);
+  const route = { method: c.req.method, path: apiPath(c.req.path) };
+  const fields = code === "invalid_request" ? failingFields(details) : [];
+  const spoken = speak(dialectOf(route.path), code, route, fields);
+  return c.json(errorBody(spoken.code, message, details, c.get("requestId")), spoken.status as ContentfulStatusCode);
+}
+
+function failingFields(details: unknown): string[] {
+  const issues = (details as { issues?: Array<{ path?: unknown }> } | undefined)?.issues;
+  return Array.isArray(issues) ? issues.map((i) => String(i.path ?? "")) : [];
 }
 
 /** Validation failures from zod become 400 `invalid_request`, listing each issue by path. */
@@ -62,22 +74,50 @@ export function handleZodError(
 /** What every route can answer with. */
 const COMMON_CODES: ErrorCode[] = ["invalid_request", "invalid_json", "unauthorized", "forbidden", "not_found", "rate_limited"];
 
+type ErrorResponse = { description: string; content: { "application/json": { schema: typeof ErrorEnvelope } } };
+
+/** The Berth codes behind each error response entry, so a route's entries can be re-said in its path's dialect. */
+const codesOfResponse = new WeakMap<object, ErrorCode[]>();
+
 /**
  * OpenAPI `responses` entries for the codes a route can answer with (the common ones
  * included), grouped by status, each description naming its codes. Spread into a route's
- * `responses`.
+ * `responses`; `createRouter` re-says them in the route's dialect (`inDialect`).
  */
 export function errorResponsesFor(...codes: ErrorCode[]) {
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of new Set([...COMMON_CODES, ...codes])) byStatus.set(statusOf(code), [...(byStatus.get(statusOf(code)) ?? []), code]);
-  const out: Record<number, { description: string; content: { "application/json": { schema: typeof ErrorEnvelope } } }> = {};
+  const out: Record<number, ErrorResponse> = {};
   for (const [status, list] of byStatus) {
-    out[status] = {
-      description: list.map((code) => `\`${code}\`: ${ERROR_CODES[code].means}.`).join(" "),
-      content: { "application/json": { schema: ErrorEnvelope } },
-    };
+    out[status] = describe(documentedCodes(list, { method: "GET", path: "/" }));
+    codesOfResponse.set(out[status], list);
   }
   return out;
+}
+
+function describe(spoken: Array<{ code: string; means: string }>): ErrorResponse {
+  return {
+    description: spoken.map((e) => `\`${e.code}\`: ${e.means}.`).join(" "),
+    content: { "application/json": { schema: ErrorEnvelope } },
+  };
+}
+
+/** A route's `responses` with its error entries said in the dialect of its path (statuses and codes). */
+export function inDialect<R extends Record<string, unknown>>(responses: R, route: { method: string; path: string }): R {
+  const codes: ErrorCode[] = [];
+  const kept: Record<string, unknown> = {};
+  for (const [status, entry] of Object.entries(responses)) {
+    const behind = entry && typeof entry === "object" ? codesOfResponse.get(entry) : undefined;
+    if (behind) codes.push(...behind);
+    else kept[status] = entry;
+  }
+  if (!codes.length) return responses;
+  // A route that names a project in its path answers for one it cannot see.
+  if (/\{project(Id|Slug)?\}|^\/projects\/\{id\}/.test(route.path)) codes.push("project_not_found");
+  const byStatus = new Map<number, Array<{ code: string; status: number; means: string }>>();
+  for (const spoken of documentedCodes(codes, route)) byStatus.set(spoken.status, [...(byStatus.get(spoken.status) ?? []), spoken]);
+  for (const [status, list] of byStatus) kept[status] = describe(list);
+  return kept as R;
 }
 
 export const errorResponses = errorResponsesFor();

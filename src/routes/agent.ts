@@ -12,7 +12,7 @@ import { app } from "../db/schema";
 import { hostMailbox } from "../durable/clients";
 import type { AppEnv } from "../env";
 import type { ErrorCode } from "../lib/error-codes";
-import { ApiError, errorResponses } from "../lib/errors";
+import { ApiError, errorResponses, errorResponsesFor } from "../lib/errors";
 import {
   AppReport, ClaimRequest, ClaimResponse, FinishRequest, HeartbeatRequest, JoinRequest, JoinResponse, LogAppendRequest, LogAppendResponse, RenewRequest,
 } from "../protocol/agent";
@@ -30,7 +30,7 @@ const router = createRouter();
 const tags = ["Agent"];
 const security = [{ agent: [] }];
 
-const conflict = json(z.object({ error: z.object({ code: z.string(), message: z.string() }) }), "The lease is stale (`lease_stale`): drop the work");
+const conflict = errorResponsesFor("lease_stale");
 
 /** Resolves the host from its credential; anything else is 401 `invalid_host_credential`, which the agent treats as final. */
 const hostAuth: MiddlewareHandler<AgentEnv> = async (c, next) => {
@@ -75,7 +75,7 @@ router.openapi(
     security,
     summary: "WebSocket to the host's mailbox: leases are pushed as they arrive",
     description: "After upgrading, send `hello` {agent_version, facts, held}; the server answers `hello` and pushes `lease` and `cancel` messages. Send `heartbeat` every `heartbeat_interval` seconds.",
-    responses: { 101: { description: "Switching to the WebSocket" }, 426: json(z.object({ error: z.object({ code: z.string(), message: z.string() }) }), "Not a WebSocket upgrade"), ...errorResponses },
+    responses: { 101: { description: "Switching to the WebSocket" }, ...errorResponsesFor("upgrade_required") },
   }),
   async (c) => {
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
@@ -139,7 +139,7 @@ router.openapi(
     security,
     summary: "The agent starts the leased work",
     request: { params: LeaseParams },
-    responses: { 200: json(Ok, "Started"), 409: conflict, ...errorResponses },
+    responses: { 200: json(Ok, "Started"), ...conflict },
   }),
   async (c) => {
     return answer(c, await hostMailbox(c.env, hostOf(c).id).start(c.req.valid("param").lease), () => ({ ok: true }));
@@ -154,7 +154,7 @@ router.openapi(
     security,
     summary: "Keep the lease alive (at a third of its TTL), optionally with progress",
     request: { params: LeaseParams, ...jsonBody(RenewRequest) },
-    responses: { 200: json(z.object({ ok: z.boolean(), lease_ttl: z.number() }), "Renewed"), 409: conflict, ...errorResponses },
+    responses: { 200: json(z.object({ ok: z.boolean(), lease_ttl: z.number() }), "Renewed"), ...conflict },
   }),
   async (c) => {
     const res = await hostMailbox(c.env, hostOf(c).id).renew(c.req.valid("param").lease, c.req.valid("json").progress);
@@ -170,7 +170,7 @@ router.openapi(
     security,
     summary: "Append output chunks (deduplicated by offset; a gap answers where to resend from)",
     request: { params: LeaseParams, ...jsonBody(LogAppendRequest) },
-    responses: { 200: json(LogAppendResponse, "What the control plane now holds per stream"), 409: conflict, ...errorResponses },
+    responses: { 200: json(LogAppendResponse, "What the control plane now holds per stream"), ...conflict },
   }),
   async (c) => {
     const res = await hostMailbox(c.env, hostOf(c).id).appendLogs(c.req.valid("param").lease, c.req.valid("json").chunks);
@@ -186,7 +186,7 @@ router.openapi(
     security,
     summary: "Report the outcome; the job ends once",
     request: { params: LeaseParams, ...jsonBody(FinishRequest) },
-    responses: { 200: json(Ok, "Recorded"), 409: conflict, ...errorResponses },
+    responses: { 200: json(Ok, "Recorded"), ...conflict },
   }),
   async (c) => {
     return answer(c, await hostMailbox(c.env, hostOf(c).id).finish(c.req.valid("param").lease, c.req.valid("json")), () => ({ ok: true }));
@@ -232,8 +232,7 @@ router.openapi(
         }),
         "The secrets",
       ),
-      409: conflict,
-      ...errorResponses,
+      ...conflict,
     },
   }),
   async (c) => {

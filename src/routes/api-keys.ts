@@ -7,7 +7,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { createRouter } from "../app";
 import { authorizeOrg, authorizeProject, requireUser } from "../auth/access";
 import { API_KEY_SCOPES } from "../db/schema";
-import { errorResponses, forbidden, notFound } from "../lib/errors";
+import { errorResponses, forbidden, notFound, errorResponsesFor } from "../lib/errors";
 import { adoptApiKey, createApiKey, listApiKeys, presentApiKey, revokeApiKey } from "../services/api-keys";
 import { recordAudit } from "../services/audit";
 import { ApiKey, json, jsonBody, name, slugParam } from "./schemas";
@@ -79,7 +79,7 @@ router.openapi(
     tags: ["API keys"],
     summary: "Revoke a personal key; it stops working at once",
     request: { params: z.object({ id: slugParam("id") }) },
-    responses: { 204: { description: "Revoked" }, ...errorResponses },
+    responses: { 204: { description: "Revoked" }, ...errorResponsesFor("api_key_not_found") },
   }),
   async (c) => {
     const p = requireSession(c);
@@ -149,7 +149,7 @@ router.openapi(
     tags: ["API keys"],
     summary: "Revoke an org key; it stops working at once (owner, admin)",
     request: { params: OrgParams.extend({ id: slugParam("id") }) },
-    responses: { 204: { description: "Revoked" }, ...errorResponses },
+    responses: { 204: { description: "Revoked" }, ...errorResponsesFor("api_key_not_found") },
   }),
   async (c) => {
     const { slug, id } = c.req.valid("param");
@@ -246,7 +246,7 @@ router.openapi(
     tags: ["API keys"],
     summary: "Revoke a project key; it stops working at once",
     request: { params: ProjectParams.extend({ key: slugParam("key") }) },
-    responses: { 204: { description: "Revoked" }, ...errorResponses },
+    responses: { 204: { description: "Revoked" }, ...errorResponsesFor("api_key_not_found") },
   }),
   async (c) => {
     const { project: id, key } = c.req.valid("param");

@@ -8,7 +8,7 @@ import type { Context } from "hono";
 import { createRouter } from "../app";
 import { hostMailbox, projectScope, projectJobs } from "../durable/clients";
 import type { AppEnv } from "../env";
-import { ApiError, errorResponses } from "../lib/errors";
+import { ApiError, errorResponsesFor } from "../lib/errors";
 import type { RpcMethod } from "../protocol/agent";
 import { statsHistory } from "../services/app-reports";
 import { AppParams, loadApp } from "./apps/index";
@@ -16,8 +16,6 @@ import { json } from "./schemas";
 
 const router = createRouter();
 const tags = ["Apps"];
-const ErrorShape = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
-const unreachable = { 503: json(ErrorShape, "The app's host agent is not connected or did not answer (`host_unreachable`)") };
 
 const LogLine = z
   .object({ time: z.string().openapi({ description: "ISO 8601" }), stream: z.enum(["stdout", "stderr"]), text: z.string() })
@@ -49,7 +47,7 @@ router.openapi(
       params: AppParams,
       query: z.object({ tail: z.coerce.number().int().min(1).max(5000).default(100).openapi({ param: { name: "tail", in: "query" } }) }),
     },
-    responses: { 200: json(z.array(LogLine), "Log lines, oldest first"), ...unreachable, ...errorResponses },
+    responses: { 200: json(z.array(LogLine), "Log lines, oldest first"), ...errorResponsesFor("app_not_found", "host_unreachable", "agent_error") },
   }),
   async (c) => {
     const { app: row } = await loadApp(c, c.req.valid("param").appId, "project:read");
@@ -68,9 +66,7 @@ router.openapi(
     request: { params: AppParams },
     responses: {
       200: json(Stats, "A sample"),
-      409: json(ErrorShape, "Nothing running (`not_running`)"),
-      ...unreachable,
-      ...errorResponses,
+      ...errorResponsesFor("app_not_found", "not_running", "host_unreachable", "agent_error"),
     },
   }),
   async (c) => {
@@ -93,7 +89,7 @@ router.openapi(
       params: AppParams,
       query: z.object({ minutes: z.coerce.number().int().min(1).max(1440).default(60).openapi({ param: { name: "minutes", in: "query" } }) }),
     },
-    responses: { 200: json(z.array(Stats.extend({ time: z.string(), cpu_pct: z.number(), net_rx_mb: z.number(), net_tx_mb: z.number(), created_at: z.string() }).openapi("AppStatsSample")), "Samples, oldest first"), ...errorResponses },
+    responses: { 200: json(z.array(Stats.extend({ time: z.string(), cpu_pct: z.number(), net_rx_mb: z.number(), net_tx_mb: z.number(), created_at: z.string() }).openapi("AppStatsSample")), "Samples, oldest first"), ...errorResponsesFor("app_not_found") },
   }),
   async (c) => {
     const { app: row } = await loadApp(c, c.req.valid("param").appId, "project:read");
@@ -115,7 +111,7 @@ router.openapi(
       params: AppParams,
       query: z.object({ tail: z.coerce.number().int().min(0).max(5000).default(100).openapi({ param: { name: "tail", in: "query" } }) }),
     },
-    responses: { 101: { description: "Switching to the WebSocket" }, 426: json(ErrorShape, "Not a WebSocket upgrade (`upgrade_required`)"), ...errorResponses },
+    responses: { 101: { description: "Switching to the WebSocket" }, ...errorResponsesFor("app_not_found", "upgrade_required") },
   }),
   async (c) => {
     const { app: row } = await loadApp(c, c.req.valid("param").appId, "project:read");

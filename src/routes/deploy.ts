@@ -7,7 +7,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { createRouter } from "../app";
 import type { AppEnv } from "../env";
-import { ApiError, errorResponses } from "../lib/errors";
+import { ApiError, errorResponsesFor } from "../lib/errors";
 import { presentApp, presentDeployment, recordAppEvent } from "../services/apps";
 import { recordAudit } from "../services/audit";
 import { startDeploy, submitAppAction } from "../services/deployments";
@@ -18,7 +18,6 @@ import { Job, json, slugParam } from "./schemas";
 const router = createRouter();
 const tags = ["Deploy"];
 const image = z.string().trim().min(1).max(512).regex(/^\S+$/, "an image reference has no spaces");
-const ErrorShape = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
 
 async function deploy(c: Context<AppEnv>, idOrSlug: string, newImage?: string) {
   const { app: found, project, principal } = await loadApp(c, idOrSlug, "deploy");
@@ -37,8 +36,7 @@ router.openapi(
     request: { params: AppParams },
     responses: {
       202: json(DeploymentSchema.extend({ deployment: DeploymentSchema, job: Job }), "Deployment started (status pending)"),
-      409: json(ErrorShape, "No online Docker host of the org has room (`no_host_available`)"),
-      ...errorResponses,
+      ...errorResponsesFor("app_not_found", "no_host_available"),
     },
   }),
   async (c) => {
@@ -61,8 +59,7 @@ router.openapi(
     },
     responses: {
       202: json(z.object({ app: AppSchema, deployment: DeploymentSchema, job: Job, slug: z.string(), message: z.string() }), "Deployment started"),
-      409: json(ErrorShape, "No online Docker host of the org has room (`no_host_available`)"),
-      ...errorResponses,
+      ...errorResponsesFor("app_not_found", "no_host_available"),
     },
   }),
   async (c) => {
@@ -83,7 +80,7 @@ for (const action of ["start", "stop", "restart"] as const) {
       tags,
       summary: `${action[0]!.toUpperCase()}${action.slice(1)} the app's container`,
       request: { params: AppParams },
-      responses: { 202: json(z.object({ app: AppSchema, job: Job }), "Accepted"), 409: json(ErrorShape, "Never deployed (`not_deployed`)"), ...errorResponses },
+      responses: { 202: json(z.object({ app: AppSchema, job: Job }), "Accepted"), ...errorResponsesFor("app_not_found", "not_deployed") },
     }),
     async (c) => {
       const { app: row, project } = await loadApp(c, c.req.valid("param").appId, "deploy");

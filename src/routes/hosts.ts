@@ -10,7 +10,7 @@ import { authorizeOrg } from "../auth/access";
 import { HOST_KINDS } from "../db/schema";
 import { hostScope, hostMailbox, projectJobs } from "../durable/clients";
 import type { AppEnv } from "../env";
-import { ApiError, errorResponses, notFound } from "../lib/errors";
+import { ApiError, errorResponses, notFound, errorResponsesFor } from "../lib/errors";
 import { recordAudit } from "../services/audit";
 import { createHost, deleteHost, findHost, listHosts, presentHost, rotateJoinToken } from "../services/hosts";
 import { presentJob, presentLogs, submitHostExec } from "../services/jobs";
@@ -268,7 +268,7 @@ router.openapi(
     tags,
     summary: "Cancel a host job; the agent stops the command",
     request: { params: HostJobParams },
-    responses: { 200: json(z.object({ job: Job }), "Cancelled"), 409: json(z.object({ error: z.object({ code: z.string(), message: z.string() }) }), "Already ended (`job_finished`)"), ...errorResponses },
+    responses: { 200: json(z.object({ job: Job }), "Cancelled"), ...errorResponsesFor("host_not_found", "job_not_found", "job_finished") },
   }),
   async (c) => {
     const { jobs, record, org } = await loadHostJob(c, "host:manage");

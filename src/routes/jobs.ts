@@ -8,7 +8,7 @@ import { createRouter } from "../app";
 import { authorizeProject } from "../auth/access";
 import { projectScope, projectJobs } from "../durable/clients";
 import type { AppEnv } from "../env";
-import { ApiError, errorResponses, notFound } from "../lib/errors";
+import { ApiError, errorResponses, notFound, errorResponsesFor } from "../lib/errors";
 import { recordAudit } from "../services/audit";
 import { presentJob, presentLogs } from "../services/jobs";
 import { ProjectParams } from "./projects";
@@ -109,8 +109,7 @@ router.openapi(
     request: { params: JobParams },
     responses: {
       200: json(z.object({ job: Job }), "The job, cancelled"),
-      409: json(z.object({ error: z.object({ code: z.string(), message: z.string() }) }), "The job already ended (`job_finished`)"),
-      ...errorResponses,
+      ...errorResponsesFor("job_not_found", "job_finished"),
     },
   }),
   async (c) => {
@@ -142,7 +141,7 @@ router.openapi(
       params: ProjectParams,
       query: z.object({ since: z.coerce.number().int().min(0).optional().openapi({ param: { name: "since", in: "query" } }) }),
     },
-    responses: { 101: { description: "Switching to the WebSocket" }, 426: json(z.object({ error: z.object({ code: z.string(), message: z.string() }) }), "Not a WebSocket upgrade (`upgrade_required`)"), ...errorResponses },
+    responses: { 101: { description: "Switching to the WebSocket" }, ...errorResponsesFor("upgrade_required") },
   }),
   async (c) => {
     const { project } = c.req.valid("param");

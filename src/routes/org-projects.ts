@@ -30,7 +30,7 @@ async function authorizeOrgProject(c: Context<AppEnv>, slug: string, projectSlug
   const p = requirePrincipal(c);
   const o = await findOrgBySlug(c.var.db, slug);
   const project = o ? await findProjectBySlug(c.var.db, o.id, projectSlug) : undefined;
-  if (!o || !project) throw notFound("Project");
+  if (!o || !project) throw notFound("Project", "project_not_found");
   return { org: o, ...(await authorizeLoadedProject(c, p, project, permission)) };
 }
 

@@ -14,6 +14,7 @@ import {
   listUserProjects,
   presentProject,
   projectMemberCount,
+  projectMemberCounts,
   softDeleteProject,
   updateProject,
 } from "../services/projects";
@@ -42,7 +43,8 @@ router.openapi(
         if (!own || (orgFilter !== own.slug && orgFilter !== own.id)) throw notFound("Organization");
       }
       const rows = await listOrgProjects(c.var.db, p.key.orgId!, p.key.projectId);
-      return c.json(rows.map((r) => presentProject(r, { role: p.key.role ?? undefined })), 200);
+      const members = await projectMemberCounts(c.var.db, rows);
+      return c.json(rows.map((r) => presentProject(r, { role: p.key.role ?? undefined, memberCount: members.get(r.id) })), 200);
     }
     let orgId: string | undefined;
     if (orgFilter) {
@@ -51,7 +53,8 @@ router.openapi(
       if (!orgId) throw notFound("Organization");
     }
     const rows = await listUserProjects(c.var.db, p.userId, orgId);
-    return c.json(rows.map((r) => presentProject(r.project, { role: r.role })), 200);
+    const members = await projectMemberCounts(c.var.db, rows.map((r) => r.project));
+    return c.json(rows.map((r) => presentProject(r.project, { role: r.role, memberCount: members.get(r.project.id) })), 200);
   },
 );
 

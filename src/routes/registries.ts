@@ -6,7 +6,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { createRouter } from "../app";
 import { authorizeOrg, requirePrincipal } from "../auth/access";
-import { errorResponses, notFound } from "../lib/errors";
+import { errorResponses, notFound, errorResponsesFor } from "../lib/errors";
 import { recordAudit } from "../services/audit";
 import { findOrgById } from "../services/orgs";
 import { createRegistry, deleteRegistry, findRegistry, listRegistries, presentRegistry } from "../services/registries";
@@ -60,7 +60,7 @@ router.openapi(
         org: orgQuery,
       }),
     ),
-    responses: { 201: json(Registry, "Added"), 409: json(z.object({ error: z.object({ code: z.string(), message: z.string() }) }), "Already configured (`registry_exists`)"), ...errorResponses },
+    responses: { 201: json(Registry, "Added"), ...errorResponsesFor("registry_exists") },
   }),
   async (c) => {
     const input = c.req.valid("json");
@@ -78,7 +78,7 @@ router.openapi(
     tags,
     summary: "Remove a registry's credentials",
     request: { params: z.object({ id: slugParam("id") }) },
-    responses: { 200: json(Ok, "Removed"), ...errorResponses },
+    responses: { 200: json(Ok, "Removed"), ...errorResponsesFor("registry_not_found") },
   }),
   async (c) => {
     requirePrincipal(c);

@@ -130,12 +130,36 @@ export async function updateProject(db: Database, projectId: string, patch: { na
     .set({ ...patch, updatedAt: new Date() })
     .where(and(eq(project.id, projectId), isNull(project.deletedAt)))
     .returning();
-  if (!row) throw notFound("Project");
+  if (!row) throw notFound("Project", "project_not_found");
   return row;
 }
 
 export async function softDeleteProject(db: Database, projectId: string) {
   await db.update(project).set({ deletedAt: new Date(), updatedAt: new Date() }).where(eq(project.id, projectId));
+}
+
+/**
+ * Suble's `memberCount` for many projects in one round trip: each project's org members
+ * plus its project-only grants.
+ */
+export async function projectMemberCounts(db: Database, projects: ProjectRow[]): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  if (!projects.length) return counts;
+  const orgIds = [...new Set(projects.map((p) => p.orgId))];
+  const [seats, grants] = await db.batch([
+    db.select({ orgId: orgMember.orgId, n: count() }).from(orgMember).where(inArray(orgMember.orgId, orgIds)).groupBy(orgMember.orgId),
+    db
+      .select({ projectId: projectMember.projectId, n: count() })
+      .from(projectMember)
+      .innerJoin(project, eq(project.id, projectMember.projectId))
+      .leftJoin(orgMember, and(eq(orgMember.orgId, project.orgId), eq(orgMember.userId, projectMember.userId)))
+      .where(and(inArray(projectMember.projectId, projects.map((p) => p.id)), isNull(orgMember.id)))
+      .groupBy(projectMember.projectId),
+  ]);
+  const perOrg = new Map(seats.map((s) => [s.orgId, s.n]));
+  const perProject = new Map(grants.map((g) => [g.projectId, g.n]));
+  for (const p of projects) counts.set(p.id, (perOrg.get(p.orgId) ?? 0) + (perProject.get(p.id) ?? 0));
+  return counts;
 }
 
 export async function projectMemberCount(db: Database, p: ProjectRow): Promise<number> {

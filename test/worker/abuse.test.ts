@@ -139,10 +139,11 @@ describe("the same text rules on every route that writes a visible name", { time
   it("Berth's routes refuse the same names for people, orgs and projects", async () => {
     const u = await signUp();
     for (const name of bad) {
-      expectApiError(await api("/account", { token: u.token, method: "PATCH", body: { name } }), 400, "invalid_request");
-      expectApiError(await api("/org", { token: u.token, body: { name } }), 400, "invalid_request");
-      expectApiError(await api("/projects", { token: u.token, body: { name } }), 400, "invalid_request");
-      expectApiError(await api(`/projects/${u.projectId}`, { token: u.token, method: "PATCH", body: { name } }), 400, "invalid_request");
+      expectApiError(await api("/account", { token: u.token, method: "PATCH", body: { name } }), 422, "VALIDATION");
+      expectApiError(await api("/org", { token: u.token, body: { name } }), 422, "VALIDATION");
+      // Suble's code for a bad project name.
+      expectApiError(await api("/projects", { token: u.token, body: { name } }), 400, "invalid_name");
+      expectApiError(await api(`/projects/${u.projectId}`, { token: u.token, method: "PATCH", body: { name } }), 400, "invalid_name");
     }
     expectApiError(await api("/auth/register", { body: { email: uniqueEmail("bidi"), password: "correct horse battery", name: "evil\u202Etxt" } }), 400, "invalid_request");
     expect((await api("/org", { token: u.token, body: { name: "Zoë's Café 東京" } })).status).toBe(201);
@@ -163,11 +164,11 @@ describe("cookie-authenticated writes must come from a trusted origin", { timeou
     const slug = project.body.project.slug;
 
     const pause = await api(`/org/${u.orgSlug}/projects/${slug}/pause`, { cookie, headers: evil, method: "POST" });
-    expectApiError(pause, 403, "origin_not_allowed");
+    expectApiError(pause, 403, "ORIGIN_NOT_ALLOWED");
     expect((await api(`/org/${u.orgSlug}/projects/${slug}`, { token: u.token })).body.project.status).toBe("active");
 
     // A form post without any Origin (old browsers, or a script replaying the cookie) is refused too.
-    expectApiError(await api(`/org/${u.orgSlug}/projects/${slug}/pause`, { cookie, method: "POST" }), 403, "origin_not_allowed");
+    expectApiError(await api(`/org/${u.orgSlug}/projects/${slug}/pause`, { cookie, method: "POST" }), 403, "ORIGIN_NOT_ALLOWED");
 
     const host = await api(`/org/${u.orgSlug}/hosts`, { token: u.token, body: { name: "box", kind: "docker" } });
     expect(host.status, host.text).toBe(201);

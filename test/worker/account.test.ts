@@ -29,14 +29,14 @@ describe("GET /account", () => {
   });
 
   it("is refused without a credential, with a dead one, and to org API keys", async () => {
-    expectError(await api("/account"), 401, "unauthorized");
-    expectError(await api("/account", { token: "not-a-session" }), 401, "unauthorized");
+    expectError(await api("/account"), 401, "UNAUTHORIZED");
+    expectError(await api("/account", { token: "not-a-session" }), 401, "UNAUTHORIZED");
     const u = await signUp();
     const key = await createOrgKey(u, u.orgSlug, "full");
-    expectError(await api("/account", { token: key.key }), 403, "forbidden");
-    expectError(await api("/account", { token: key.key, method: "PATCH", body: { name: "Key" } }), 403, "forbidden");
+    expectError(await api("/account", { token: key.key }), 403, "FORBIDDEN");
+    expectError(await api("/account", { token: key.key, method: "PATCH", body: { name: "Key" } }), 403, "FORBIDDEN");
     await api("/auth/logout", { token: u.token, method: "POST" });
-    expectError(await api("/account", { token: u.token }), 401, "unauthorized");
+    expectError(await api("/account", { token: u.token }), 401, "UNAUTHORIZED");
   });
 
   it("serves a personal dkp_ key as its user", async () => {
@@ -104,7 +104,7 @@ describe("PATCH /account", () => {
     expect((await api("/account", { token: b.token })).body.account.name).toBe("Bobby");
   });
 
-  it("rejects invalid fields with 400 invalid_request and changes nothing", async () => {
+  it("rejects invalid fields with 422 VALIDATION (backlex) and changes nothing", async () => {
     const u = await signUp({ name: "Unchanged" });
     const cases: Array<[unknown, string]> = [
       [{ name: "" }, "name"],
@@ -121,13 +121,13 @@ describe("PATCH /account", () => {
     ];
     for (const [body, field] of cases) {
       const res = await api("/account", { token: u.token, method: "PATCH", body });
-      expectError(res, 400, "invalid_request");
+      expectError(res, 422, "VALIDATION");
       expect(issuePaths(res).some((p) => p === field || p.startsWith(`${field}.`)), `${JSON.stringify(body).slice(0, 80)} → ${res.text.slice(0, 300)}`).toBe(true);
     }
     const notObject = await api("/account", { token: u.token, method: "PATCH", raw: "[1,2,3]" });
-    expectError(notObject, 400, "invalid_request");
+    expectError(notObject, 422, "VALIDATION");
     const malformed = await api("/account", { token: u.token, method: "PATCH", raw: "{name:" });
-    expectError(malformed, 400, "invalid_json");
+    expectError(malformed, 400, "INVALID_JSON");
     const got = await api("/account", { token: u.token });
     expect(got.body.account).toMatchObject({ name: "Unchanged", title: null, timezone: null, preferences: null });
   });
@@ -142,6 +142,6 @@ describe("PATCH /account", () => {
   });
 
   it("is refused without a credential", async () => {
-    expectError(await api("/account", { method: "PATCH", body: { name: "Nobody" } }), 401, "unauthorized");
+    expectError(await api("/account", { method: "PATCH", body: { name: "Nobody" } }), 401, "UNAUTHORIZED");
   });
 });

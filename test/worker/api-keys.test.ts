@@ -102,7 +102,7 @@ describe("personal dkp_ keys", () => {
     const viewerKey = await personalKey(t.viewer);
     const devKey = await personalKey(t.developer);
     expect((await api(`/projects/${p.id}`, { token: viewerKey.key })).body.role).toBe("viewer");
-    expectError(await api(`/org/${t.slug}/projects`, { token: viewerKey.key, body: { name: "Viewer made" } }), 403, "forbidden");
+    expectError(await api(`/org/${t.slug}/projects`, { token: viewerKey.key, body: { name: "Viewer made" } }), 403, "FORBIDDEN");
     expectError(await api(`/projects/${p.id}`, { token: devKey.key, method: "DELETE" }), 403, "forbidden");
     const edit = await api(`/projects/${p.id}`, { token: devKey.key, method: "PATCH", body: { name: "Dev renamed" } });
     expect(edit.status, edit.text).toBe(200);
@@ -120,10 +120,10 @@ describe("personal dkp_ keys", () => {
     const key = await personalKey(t.owner);
     expectError(await api("/api-keys", { token: key.key, body: { name: "minted by a key" } }), 403, "forbidden");
     expectError(await api(`/api-keys/${key.id}`, { token: key.key, method: "DELETE" }), 403, "forbidden");
-    expectError(await api(`/org/${t.slug}/api-keys`, { token: key.key, body: { name: "minted", scope: "full" } }), 403, "forbidden");
+    expectError(await api(`/org/${t.slug}/api-keys`, { token: key.key, body: { name: "minted", scope: "full" } }), 403, "FORBIDDEN");
     const outsider = await signUp();
-    expectError(await api(`/org/${t.slug}/invitations`, { token: key.key, body: { email: outsider.email, role: "admin" } }), 403, "forbidden");
-    expectError(await api(`/org/${t.slug}`, { token: key.key, method: "DELETE" }), 403, "forbidden");
+    expectError(await api(`/org/${t.slug}/invitations`, { token: key.key, body: { email: outsider.email, role: "admin" } }), 403, "FORBIDDEN");
+    expectError(await api(`/org/${t.slug}`, { token: key.key, method: "DELETE" }), 403, "FORBIDDEN");
     // The key still reads, and the org and its keys are as they were.
     expect((await api(`/org/${t.slug}/overview`, { token: key.key })).status).toBe(200);
     const list = await api("/api-keys", { token: t.owner.token });
@@ -206,17 +206,17 @@ describe("org pak_ keys", () => {
 
   it("only owner and admin read or manage org keys", async () => {
     for (const who of [t.developer, t.viewer]) {
-      expectError(await api(`/org/${t.slug}/api-keys`, { token: who.token }), 403, "forbidden");
-      expectError(await api(`/org/${t.slug}/api-keys`, { token: who.token, body: { name: "mine", scope: "full" } }), 403, "forbidden");
+      expectError(await api(`/org/${t.slug}/api-keys`, { token: who.token }), 403, "FORBIDDEN");
+      expectError(await api(`/org/${t.slug}/api-keys`, { token: who.token, body: { name: "mine", scope: "full" } }), 403, "FORBIDDEN");
     }
     const key = await createOrgKey(t.owner, t.slug, "read-only");
-    expectError(await api(`/org/${t.slug}/api-keys/${key.id}`, { token: t.developer.token, method: "DELETE" }), 403, "forbidden");
+    expectError(await api(`/org/${t.slug}/api-keys/${key.id}`, { token: t.developer.token, method: "DELETE" }), 403, "FORBIDDEN");
     expect((await api(`/org/${t.slug}/projects`, { token: key.key })).status).toBe(200);
   });
 
   it("validates scope and expiry", async () => {
     for (const body of [{ name: "x" }, { name: "x", scope: "admin" }, { name: "", scope: "full" }, { name: "x", scope: "full", expiresInDays: -1 }, { name: "x", scope: "full", expiresInDays: 1.5 }]) {
-      expectError(await api(`/org/${t.slug}/api-keys`, { token: t.owner.token, body }), 400, "invalid_request");
+      expectError(await api(`/org/${t.slug}/api-keys`, { token: t.owner.token, body }), 422, "VALIDATION");
     }
   });
 
@@ -238,11 +238,11 @@ describe("org pak_ keys", () => {
     expectError(await api(`/projects?org=${t.owner.orgSlug}`, { token: key.key }), 404, "not_found");
 
     expectError(await api("/projects", { token: key.key, body: { name: "RO made" } }), 403, "forbidden");
-    expectError(await api(`/org/${t.slug}/projects`, { token: key.key, body: { name: "RO made" } }), 403, "forbidden");
+    expectError(await api(`/org/${t.slug}/projects`, { token: key.key, body: { name: "RO made" } }), 403, "FORBIDDEN");
     expectError(await api(`/projects/${project.id}`, { token: key.key, method: "PATCH", body: { name: "RO renamed" } }), 403, "forbidden");
     expectError(await api(`/projects/${project.id}`, { token: key.key, method: "DELETE" }), 403, "forbidden");
-    expectError(await api(`/org/${t.slug}`, { token: key.key, method: "PATCH", body: { name: "RO org" } }), 403, "forbidden");
-    expectError(await api(`/org/${t.slug}/audit`, { token: key.key }), 403, "forbidden");
+    expectError(await api(`/org/${t.slug}`, { token: key.key, method: "PATCH", body: { name: "RO org" } }), 403, "FORBIDDEN");
+    expectError(await api(`/org/${t.slug}/audit`, { token: key.key }), 403, "FORBIDDEN");
     const after = await api(`/projects/${project.id}`, { token: t.owner.token });
     expect(after.body.name).toBe("Org keyed");
     expect((await api(`/org/${t.slug}/projects`, { token: t.owner.token })).body.projects.map((p: any) => p.name)).not.toContain("RO made");
@@ -252,7 +252,7 @@ describe("org pak_ keys", () => {
     const key = await createOrgKey(t.owner, t.slug, "deploy");
     expect((await api(`/org/${t.slug}/projects`, { token: key.key })).status).toBe(200);
     expect((await api(`/org/${t.slug}/projects/${project.slug}`, { token: key.key })).status).toBe(200);
-    expectError(await api(`/org/${t.slug}/projects`, { token: key.key, body: { name: "Deploy made" } }), 403, "forbidden");
+    expectError(await api(`/org/${t.slug}/projects`, { token: key.key, body: { name: "Deploy made" } }), 403, "FORBIDDEN");
     expectError(await api("/projects", { token: key.key, body: { name: "Deploy made" } }), 403, "forbidden");
     expectError(await api(`/projects/${project.id}`, { token: key.key, method: "PATCH", body: { name: "x" } }), 403, "forbidden");
   });
@@ -273,18 +273,18 @@ describe("org pak_ keys", () => {
     expect(renamed.status, renamed.text).toBe(200);
     expect((await api(`/org/${t.slug}/audit?limit=1`, { token: key.key })).status).toBe(200);
 
-    expectError(await api(`/org/${t.slug}/api-keys`, { token: key.key, body: { name: "child", scope: "full" } }), 403, "forbidden");
-    expectError(await api(`/org/${t.slug}/api-keys`, { token: key.key }), 403, "forbidden");
+    expectError(await api(`/org/${t.slug}/api-keys`, { token: key.key, body: { name: "child", scope: "full" } }), 403, "FORBIDDEN");
+    expectError(await api(`/org/${t.slug}/api-keys`, { token: key.key }), 403, "FORBIDDEN");
     expectError(await api(`/projects/${project.id}/api-keys`, { token: key.key, body: { name: "child" } }), 403, "forbidden");
-    expectError(await api(`/org/${t.slug}/api-keys/${key.id}`, { token: key.key, method: "DELETE" }), 403, "forbidden");
+    expectError(await api(`/org/${t.slug}/api-keys/${key.id}`, { token: key.key, method: "DELETE" }), 403, "FORBIDDEN");
     const outsider = await signUp();
-    expectError(await api(`/org/${t.slug}/invitations`, { token: key.key, body: { email: outsider.email, role: "admin" } }), 403, "forbidden");
+    expectError(await api(`/org/${t.slug}/invitations`, { token: key.key, body: { email: outsider.email, role: "admin" } }), 403, "FORBIDDEN");
     const members = await api(`/org/${t.slug}/members`, { token: key.key });
     const viewerSeat = members.body.members.find((m: any) => m.userId === t.viewer.id);
-    expectError(await api(`/org/${t.slug}/members/${viewerSeat.id}`, { token: key.key, method: "PATCH", body: { role: "admin" } }), 403, "forbidden");
-    expectError(await api(`/org/${t.slug}/members/${viewerSeat.id}`, { token: key.key, method: "DELETE" }), 403, "forbidden");
+    expectError(await api(`/org/${t.slug}/members/${viewerSeat.id}`, { token: key.key, method: "PATCH", body: { role: "admin" } }), 403, "FORBIDDEN");
+    expectError(await api(`/org/${t.slug}/members/${viewerSeat.id}`, { token: key.key, method: "DELETE" }), 403, "FORBIDDEN");
     expectError(await api(`/projects/${project.id}/members`, { token: key.key, body: { email: outsider.email } }), 403, "forbidden");
-    expectError(await api(`/org/${t.slug}`, { token: key.key, method: "DELETE" }), 403, "forbidden");
+    expectError(await api(`/org/${t.slug}`, { token: key.key, method: "DELETE" }), 403, "FORBIDDEN");
 
     const after = await api(`/org/${t.slug}/members`, { token: t.owner.token });
     expect(after.body.members.find((m: any) => m.userId === t.viewer.id).role).toBe("viewer");
@@ -297,11 +297,11 @@ describe("org pak_ keys", () => {
     expect((await api(`/org/${t.slug}/projects`, { token: key.key })).status).toBe(200);
     const del = await api(`/org/${t.slug}/api-keys/${key.id}`, { token: t.admin.token, method: "DELETE" });
     expect(del.status, del.text).toBe(204);
-    expectError(await api(`/org/${t.slug}/projects`, { token: key.key }), 401, "unauthorized");
+    expectError(await api(`/org/${t.slug}/projects`, { token: key.key }), 401, "UNAUTHORIZED");
     expectError(await api("/projects", { token: key.key }), 401, "unauthorized");
     const list = await api(`/org/${t.slug}/api-keys`, { token: t.owner.token });
     expect(ids(list.body.keys)).not.toContain(key.id);
-    expectError(await api(`/org/${t.slug}/api-keys/${key.id}`, { token: t.owner.token, method: "DELETE" }), 404, "api_key_not_found");
+    expectError(await api(`/org/${t.slug}/api-keys/${key.id}`, { token: t.owner.token, method: "DELETE" }), 404, "API_KEY_NOT_FOUND");
   });
 
   it("expiresInDays sets the expiry; past it the key is refused with 401", async () => {
@@ -317,7 +317,7 @@ describe("org pak_ keys", () => {
     const moved = await env.DB.prepare("UPDATE api_key SET expires_at = ? WHERE id = ?").bind(Date.now() - 1000, key.id).run();
     expect(moved.meta.changes).toBe(1);
     const res = await api(`/org/${t.slug}/projects`, { token: key.key });
-    expectError(res, 401, "unauthorized");
+    expectError(res, 401, "UNAUTHORIZED");
     expect(res.body.error.message).toMatch(/expired/i);
     expectError(await api("/projects", { token: key.key, method: "GET" }), 401, "unauthorized");
   });
@@ -362,9 +362,9 @@ describe("org pak_ keys", () => {
     opened.webSocket!.close();
 
     // On a plain GET a token in the URL would end up in logs and browser history: it is not a credential there.
-    expectError(await api(`/org/${t.slug}/projects?token=${key.key}`), 401, "unauthorized");
+    expectError(await api(`/org/${t.slug}/projects?token=${key.key}`), 401, "UNAUTHORIZED");
     expectError(await api(`/projects?token=${key.key}`), 401, "unauthorized");
-    expectError(await api(`/org/${t.slug}/projects?token=${key.key}`, { body: { name: "Query made" } }), 401, "unauthorized");
+    expectError(await api(`/org/${t.slug}/projects?token=${key.key}`, { body: { name: "Query made" } }), 401, "UNAUTHORIZED");
     expectError(await api(`/projects/${project.id}?token=${key.key}`, { method: "PATCH", body: { name: "Query renamed" } }), 401, "unauthorized");
     expectError(await api(`/projects/${project.id}?token=${key.key}`, { method: "DELETE" }), 401, "unauthorized");
     expect((await api(`/projects/${project.id}`, { token: t.owner.token })).body.name).toBe("Org keyed");
@@ -461,21 +461,21 @@ describe("Suble project keys", () => {
     expectError(await api(`/projects/${p2.id}`, { token: key.key }), 403, "forbidden");
     expectError(await api(`/projects/${p2.id}`, { token: key.key, method: "PATCH", body: { name: "Hijacked" } }), 403, "forbidden");
     expectError(await api(`/projects/${p2.id}`, { token: key.key, method: "DELETE" }), 403, "forbidden");
-    expectError(await api(`/org/${t.slug}/projects/${p2.slug}`, { token: key.key }), 403, "forbidden");
+    expectError(await api(`/org/${t.slug}/projects/${p2.slug}`, { token: key.key }), 403, "FORBIDDEN");
     expectError(await api(`/projects/${p2.id}/members`, { token: key.key }), 403, "forbidden");
     // Org-wide routes are out of reach for a key bound to one project.
-    expectError(await api(`/org/${t.slug}/projects`, { token: key.key, body: { name: "New one" } }), 403, "forbidden");
+    expectError(await api(`/org/${t.slug}/projects`, { token: key.key, body: { name: "New one" } }), 403, "FORBIDDEN");
     expectError(await api("/projects", { token: key.key, body: { name: "New one" } }), 403, "forbidden");
-    expectError(await api(`/org/${t.slug}/api-keys`, { token: key.key }), 403, "forbidden");
+    expectError(await api(`/org/${t.slug}/api-keys`, { token: key.key }), 403, "FORBIDDEN");
     // Keys cannot make keys.
     expectError(await api(`/projects/${p1.id}/api-keys`, { token: key.key, body: { name: "child" } }), 403, "forbidden");
     expect((await api(`/projects/${p2.id}`, { token: t.owner.token })).body.name).toBe("Sibling project");
 
     const other = await signUp({ name: "Other org" });
     expectError(await api(`/projects/${other.projectId}`, { token: key.key }), 404, "not_found");
-    expectError(await api(`/projects/${other.projectId}/members`, { token: key.key }), 404, "not_found");
-    expectError(await api(`/org/${other.orgSlug}/projects`, { token: key.key }), 404, "not_found");
-    expectError(await api(`/org/${other.orgSlug}/overview`, { token: key.key }), 404, "not_found");
+    expectError(await api(`/projects/${other.projectId}/members`, { token: key.key }), 404, "project_not_found");
+    expectError(await api(`/org/${other.orgSlug}/projects`, { token: key.key }), 404, "NOT_FOUND");
+    expectError(await api(`/org/${other.orgSlug}/overview`, { token: key.key }), 404, "NOT_FOUND");
   });
 
   it("a read-only project key cannot change its project", async () => {

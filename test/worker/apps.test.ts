@@ -233,8 +233,8 @@ describe("apps: create, read, update, delete", () => {
   it("an unknown app is 404; an unknown project is 404", async () => {
     expectApiError(await api("/apps/app_doesnotexist0000", { token: alice.token }), 404, "app_not_found");
     expectApiError(await api("/apps/no-such-slug-anywhere", { token: alice.token }), 404, "app_not_found");
-    expectApiError(await api("/projects/prj_doesnotexist0000/apps", { token: alice.token }), 404, "not_found");
-    expectApiError(await api("/projects/prj_doesnotexist0000/apps", { token: alice.token, body: { name: "x", image: "nginx" } }), 404, "not_found");
+    expectApiError(await api("/projects/prj_doesnotexist0000/apps", { token: alice.token }), 404, "project_not_found");
+    expectApiError(await api("/projects/prj_doesnotexist0000/apps", { token: alice.token, body: { name: "x", image: "nginx" } }), 404, "project_not_found");
   });
 
   it("an app of a deleted project is gone too", async () => {
@@ -644,8 +644,8 @@ describe("apps: who may do what", () => {
     const mallory = await signUp({ name: "Mallory" });
     const malloryKey = await createOrgKey(mallory, mallory.orgSlug, "full");
     for (const token of [mallory.token, malloryKey.key]) {
-      expectApiError(await api(`/projects/${p1}/apps`, { token }), 404, "not_found");
-      expectApiError(await api(`/projects/${p1}/apps`, { token, body: { name: "Planted", image: "nginx" } }), 404, "not_found");
+      expectApiError(await api(`/projects/${p1}/apps`, { token }), 404, "project_not_found");
+      expectApiError(await api(`/projects/${p1}/apps`, { token, body: { name: "Planted", image: "nginx" } }), 404, "project_not_found");
       for (const ref of [app1.id, app1.slug]) {
         expectApiError(await api(`/apps/${ref}`, { token }), 404, "app_not_found");
         expectApiError(await api(`/apps/${ref}`, { token, method: "PUT", body: { name: "Mine now", env_vars: {} } }), 404, "app_not_found");

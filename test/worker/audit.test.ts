@@ -202,7 +202,7 @@ describe("recording", () => {
       await from(`/org/${t.slug}/invitations`, { token: t.owner.token, body: { email: t.viewer.email, role: "admin" } }),
       await from(`/org/${t.slug}`, { token: t.owner.token, method: "PATCH", body: { defaultRegion: "mars" } }),
     ];
-    expect(calls.map((c) => c.res.status)).toEqual([200, 200, 200, 403, 409, 403, 409, 400]);
+    expect(calls.map((c) => c.res.status)).toEqual([200, 200, 200, 403, 409, 403, 409, 422]);
     expect(await audit(t.slug, t.owner)).toEqual(before);
   });
 });
@@ -278,12 +278,12 @@ describe("GET /org/{slug}/audit", () => {
     expect(all.at(-1)!.action).toBe("org.create");
   });
 
-  it("rejects malformed filters with 400 invalid_request", async () => {
+  it("rejects malformed filters with 422 VALIDATION (backlex)", async () => {
     const t = await orgWithEveryRole();
     for (const query of ["from=not-a-date", "to=yesterday", "limit=0", "limit=201", "limit=abc", "offset=-1", "offset=1.5"]) {
       const res = await api(`/org/${t.slug}/audit?${query}`, { token: t.owner.token });
-      expect(`${query} → ${res.status}`).toBe(`${query} → 400`);
-      expectApiError(res, 400, "invalid_request");
+      expect(`${query} → ${res.status}`).toBe(`${query} → 422`);
+      expectApiError(res, 422, "VALIDATION");
     }
   });
 
@@ -291,19 +291,19 @@ describe("GET /org/{slug}/audit", () => {
     const t = await orgWithEveryRole();
     expect(await audit(t.slug, t.owner)).not.toEqual([]);
     expect((await audit(t.slug, t.admin)).length).toBeGreaterThan(0);
-    for (const who of [t.developer, t.viewer]) expectApiError(await api(`/org/${t.slug}/audit`, { token: who.token }), 403, "forbidden");
+    for (const who of [t.developer, t.viewer]) expectApiError(await api(`/org/${t.slug}/audit`, { token: who.token }), 403, "FORBIDDEN");
     for (const scope of ["read-only", "deploy"] as const) {
       const key = await createOrgKey(t.owner, t.slug, scope);
-      expectApiError(await api(`/org/${t.slug}/audit`, { token: key.key }), 403, "forbidden");
+      expectApiError(await api(`/org/${t.slug}/audit`, { token: key.key }), 403, "FORBIDDEN");
     }
-    expectApiError(await api(`/org/${t.slug}/audit`), 401, "unauthorized");
+    expectApiError(await api(`/org/${t.slug}/audit`), 401, "UNAUTHORIZED");
     const outsider = await signUp();
-    expectApiError(await api(`/org/${t.slug}/audit`, { token: outsider.token }), 404, "not_found");
+    expectApiError(await api(`/org/${t.slug}/audit`, { token: outsider.token }), 404, "NOT_FOUND");
     const outsiderKey = await createOrgKey(outsider, outsider.orgSlug, "full");
-    expectApiError(await api(`/org/${t.slug}/audit`, { token: outsiderKey.key }), 404, "not_found");
+    expectApiError(await api(`/org/${t.slug}/audit`, { token: outsiderKey.key }), 404, "NOT_FOUND");
     // A removed admin loses the log with the seat.
     expect((await api(`/org/${t.slug}/members/${t.admin.id}`, { token: t.owner.token, method: "DELETE" })).status).toBe(204);
-    expectApiError(await api(`/org/${t.slug}/audit`, { token: t.admin.token }), 404, "not_found");
+    expectApiError(await api(`/org/${t.slug}/audit`, { token: t.admin.token }), 404, "NOT_FOUND");
   });
 
   it("keeps each org's log to itself", async () => {
@@ -324,6 +324,6 @@ describe("GET /org/{slug}/audit", () => {
     const t = await orgWithEveryRole();
     expect((await audit(t.slug, t.owner)).length).toBeGreaterThan(0);
     expect((await api(`/org/${t.slug}`, { token: t.owner.token, method: "DELETE" })).status).toBe(200);
-    expectApiError(await api(`/org/${t.slug}/audit`, { token: t.owner.token }), 404, "not_found");
+    expectApiError(await api(`/org/${t.slug}/audit`, { token: t.owner.token }), 404, "NOT_FOUND");
   });
 });

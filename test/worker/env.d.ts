@@ -5,6 +5,9 @@ declare global {
   namespace Cloudflare {
     interface Env extends AppBindings {
       TEST_MIGRATIONS: D1Migration[];
+      /** The Suble and backlex seed documents (OpenAPI JSON), as text. */
+      SEED_SUBLE: string;
+      SEED_BACKLEX: string;
     }
   }
 }

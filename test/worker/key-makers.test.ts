@@ -48,20 +48,20 @@ describe("an org key answers to its maker", { timeout: 60_000 }, () => {
     const removed = await api(`/org/${t.slug}/members/${await seatOf(t, admin)}`, { token: t.owner.token, method: "DELETE" });
     expect(removed.status, removed.text).toBe(204);
     const refused = await api(`/org/${t.slug}/projects`, { token: key.key });
-    expectApiError(refused, 401, "unauthorized");
+    expectApiError(refused, 401, "UNAUTHORIZED");
     expect(refused.body.error.message).toMatch(/adopt/);
-    expectApiError(await api(`/org/${t.slug}/projects`, { token: key.key, body: { name: "After leaving" } }), 401, "unauthorized");
+    expectApiError(await api(`/org/${t.slug}/projects`, { token: key.key, body: { name: "After leaving" } }), 401, "UNAUTHORIZED");
 
     // Only an owner adopts; an admin, a developer and another org's owner cannot.
-    expectApiError(await api(`/org/${t.slug}/api-keys/${key.id}/adopt`, { token: t.admin.token, method: "POST" }), 403, "forbidden");
-    expectApiError(await api(`/org/${t.slug}/api-keys/${key.id}/adopt`, { token: t.developer.token, method: "POST" }), 403, "forbidden");
+    expectApiError(await api(`/org/${t.slug}/api-keys/${key.id}/adopt`, { token: t.admin.token, method: "POST" }), 403, "FORBIDDEN");
+    expectApiError(await api(`/org/${t.slug}/api-keys/${key.id}/adopt`, { token: t.developer.token, method: "POST" }), 403, "FORBIDDEN");
     const stranger = await signUp();
-    expectApiError(await api(`/org/${t.slug}/api-keys/${key.id}/adopt`, { token: stranger.token, method: "POST" }), 404, "not_found");
-    expectApiError(await api(`/org/${stranger.orgSlug}/api-keys/${key.id}/adopt`, { token: stranger.token, method: "POST" }), 404, "api_key_not_found");
-    expectApiError(await api(`/org/${t.slug}/api-keys/apk_nope/adopt`, { token: t.owner.token, method: "POST" }), 404, "api_key_not_found");
+    expectApiError(await api(`/org/${t.slug}/api-keys/${key.id}/adopt`, { token: stranger.token, method: "POST" }), 404, "NOT_FOUND");
+    expectApiError(await api(`/org/${stranger.orgSlug}/api-keys/${key.id}/adopt`, { token: stranger.token, method: "POST" }), 404, "API_KEY_NOT_FOUND");
+    expectApiError(await api(`/org/${t.slug}/api-keys/apk_nope/adopt`, { token: t.owner.token, method: "POST" }), 404, "API_KEY_NOT_FOUND");
     // A key cannot adopt a key, not even a full one of the owner's.
     const ownerKey = await createOrgKey(t.owner, t.slug, "full");
-    expectApiError(await api(`/org/${t.slug}/api-keys/${key.id}/adopt`, { token: ownerKey.key, method: "POST" }), 403, "forbidden");
+    expectApiError(await api(`/org/${t.slug}/api-keys/${key.id}/adopt`, { token: ownerKey.key, method: "POST" }), 403, "FORBIDDEN");
 
     const adopted = await api(`/org/${t.slug}/api-keys/${key.id}/adopt`, { token: t.owner.token, method: "POST" });
     expect(adopted.status, adopted.text).toBe(200);
@@ -83,9 +83,9 @@ describe("an org key answers to its maker", { timeout: 60_000 }, () => {
     expect(demoted.status, demoted.text).toBe(200);
     // A viewer may read but not change, pause or delete.
     expect((await api(`/org/${t.slug}/projects/${p.slug}`, { token: key.key })).status).toBe(200);
-    expectApiError(await api(`/org/${t.slug}/projects/${p.slug}/pause`, { token: key.key, method: "POST" }), 403, "forbidden");
-    expectApiError(await api(`/org/${t.slug}/projects/${p.slug}`, { token: key.key, method: "PATCH", body: { name: "Renamed" } }), 403, "forbidden");
-    expectApiError(await api(`/org/${t.slug}/projects`, { token: key.key, body: { name: "Made by demoted key" } }), 403, "forbidden");
+    expectApiError(await api(`/org/${t.slug}/projects/${p.slug}/pause`, { token: key.key, method: "POST" }), 403, "FORBIDDEN");
+    expectApiError(await api(`/org/${t.slug}/projects/${p.slug}`, { token: key.key, method: "PATCH", body: { name: "Renamed" } }), 403, "FORBIDDEN");
+    expectApiError(await api(`/org/${t.slug}/projects`, { token: key.key, body: { name: "Made by demoted key" } }), 403, "FORBIDDEN");
     expect((await api(`/org/${t.slug}/projects/${p.slug}`, { token: t.owner.token })).body.project.status).toBe("active");
 
     // Promoted back to admin, the key's own cap (admin, scope full) applies again.
@@ -95,8 +95,8 @@ describe("an org key answers to its maker", { timeout: 60_000 }, () => {
 
   it("a key made by an owner is capped at admin: it cannot delete the org or manage keys", async () => {
     const key = await keyMadeBy(t.owner, t);
-    expectApiError(await api(`/org/${t.slug}`, { token: key.key, method: "DELETE" }), 403, "forbidden");
-    expectApiError(await api(`/org/${t.slug}/api-keys`, { token: key.key, body: { name: "minted", scope: "full" } }), 403, "forbidden");
+    expectApiError(await api(`/org/${t.slug}`, { token: key.key, method: "DELETE" }), 403, "FORBIDDEN");
+    expectApiError(await api(`/org/${t.slug}/api-keys`, { token: key.key, body: { name: "minted", scope: "full" } }), 403, "FORBIDDEN");
   });
 });
 
@@ -137,8 +137,8 @@ describe("personal keys keep to their scope on account routes", { timeout: 60_00
       expect((await api("/account", { token: key })).status).toBe(200);
       expect((await api("/auth/me", { token: key })).status).toBe(200);
       expect((await api("/orgs", { token: key })).status).toBe(200);
-      expectApiError(await api("/account", { token: key, method: "PATCH", body: { name: "Hijacked" } }), 403, "forbidden");
-      expectApiError(await api("/org", { token: key, body: { name: "Made by key" } }), 403, "forbidden");
+      expectApiError(await api("/account", { token: key, method: "PATCH", body: { name: "Hijacked" } }), 403, "FORBIDDEN");
+      expectApiError(await api("/org", { token: key, body: { name: "Made by key" } }), 403, "FORBIDDEN");
       expectApiError(await api("/api-keys", { token: key, body: { name: "minted" } }), 403, "forbidden");
     }
     expect((await api("/account", { token: u.token })).body.account.name).toBe("Scoped");

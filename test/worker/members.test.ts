@@ -103,7 +103,7 @@ describe("GET /org/{slug}/members", () => {
 
   it("answers 401 without a credential", async () => {
     const t = await orgWithEveryRole();
-    expectApiError(await api(`/org/${t.slug}/members`), 401, "unauthorized");
+    expectApiError(await api(`/org/${t.slug}/members`), 401, "UNAUTHORIZED");
   });
 });
 
@@ -142,7 +142,7 @@ describe("POST /org/{slug}/invitations", () => {
   it("cannot invite an owner, and validates the body", async () => {
     const t = await orgWithEveryRole();
     for (const body of [{ email: uniqueEmail(), role: "owner" }, { email: "not-an-email", role: "viewer" }, { email: uniqueEmail() }, {}]) {
-      expectApiError(await api(`/org/${t.slug}/invitations`, { token: t.owner.token, body }), 400, "invalid_request");
+      expectApiError(await api(`/org/${t.slug}/invitations`, { token: t.owner.token, body }), 422, "VALIDATION");
     }
     expect((await members(t, t.owner)).filter((m) => m.status === "pending")).toEqual([]);
   });
@@ -150,7 +150,7 @@ describe("POST /org/{slug}/invitations", () => {
   it("answers 409 already_member for someone already seated", async () => {
     const t = await orgWithEveryRole();
     for (const who of [t.owner, t.viewer]) {
-      expectApiError(await api(`/org/${t.slug}/invitations`, { token: t.admin.token, body: { email: who.email, role: "admin" } }), 409, "already_member");
+      expectApiError(await api(`/org/${t.slug}/invitations`, { token: t.admin.token, body: { email: who.email, role: "admin" } }), 409, "ALREADY_MEMBER");
     }
     expect(await roleOf(t, t.viewer)).toBe("viewer");
     expect((await members(t, t.owner)).filter((m) => m.status === "pending")).toEqual([]);
@@ -165,7 +165,7 @@ describe("POST /org/{slug}/invitations", () => {
     const pending = (await members(t, t.owner)).filter((m) => m.status === "pending");
     expect(pending.map((m) => [m.id, m.email, m.role])).toEqual([[second.id, email, "developer"]]);
     const joiner = await signUp({ email });
-    expectApiError(await accept(joiner, first.token), 404, "invitation_not_found");
+    expectApiError(await accept(joiner, first.token), 404, "INVITATION_NOT_FOUND");
     const ok = await accept(joiner, second.token);
     expect(ok.status, ok.text).toBe(200);
     expect(ok.body.role).toBe("developer");
@@ -184,10 +184,10 @@ describe("POST /org/{slug}/invitations", () => {
   it("refuses developers, viewers and org keys (a leaked key cannot seat anyone)", async () => {
     const t = await orgWithEveryRole();
     for (const who of [t.developer, t.viewer]) {
-      expectApiError(await api(`/org/${t.slug}/invitations`, { token: who.token, body: { email: uniqueEmail(), role: "viewer" } }), 403, "forbidden");
+      expectApiError(await api(`/org/${t.slug}/invitations`, { token: who.token, body: { email: uniqueEmail(), role: "viewer" } }), 403, "FORBIDDEN");
     }
     const key = await createOrgKey(t.owner, t.slug, "full");
-    expectApiError(await api(`/org/${t.slug}/invitations`, { token: key.key, body: { email: uniqueEmail(), role: "viewer" } }), 403, "forbidden");
+    expectApiError(await api(`/org/${t.slug}/invitations`, { token: key.key, body: { email: uniqueEmail(), role: "viewer" } }), 403, "FORBIDDEN");
     expect((await members(t, t.owner)).filter((m) => m.status === "pending")).toEqual([]);
   });
 });
@@ -205,21 +205,21 @@ describe("POST /org/{slug}/members/{id}/resend", () => {
     // Still one pending invitation, with the same id.
     expect((await members(t, t.owner)).filter((m) => m.status === "pending").map((m) => m.id)).toEqual([inv.id]);
     const joiner = await signUp({ email });
-    expectApiError(await accept(joiner, inv.token), 404, "invitation_not_found");
+    expectApiError(await accept(joiner, inv.token), 404, "INVITATION_NOT_FOUND");
     const ok = await accept(joiner, fresh);
     expect(ok.status, ok.text).toBe(200);
     expect(await roleOf(t, joiner)).toBe("developer");
     // Once accepted there is nothing left to resend.
-    expectApiError(await api(`/org/${t.slug}/members/${inv.id}/resend`, { token: t.owner.token, method: "POST" }), 404, "not_found");
+    expectApiError(await api(`/org/${t.slug}/members/${inv.id}/resend`, { token: t.owner.token, method: "POST" }), 404, "NOT_FOUND");
   });
 
   it("answers 404 for a member id or an unknown id, 403 to developers and viewers", async () => {
     const t = await orgWithEveryRole();
     const inv = await invite(t, t.owner, uniqueEmail("resend"));
-    expectApiError(await api(`/org/${t.slug}/members/${await seatId(t, t.viewer)}/resend`, { token: t.owner.token, method: "POST" }), 404, "not_found");
-    expectApiError(await api(`/org/${t.slug}/members/inv_nope/resend`, { token: t.owner.token, method: "POST" }), 404, "not_found");
+    expectApiError(await api(`/org/${t.slug}/members/${await seatId(t, t.viewer)}/resend`, { token: t.owner.token, method: "POST" }), 404, "NOT_FOUND");
+    expectApiError(await api(`/org/${t.slug}/members/inv_nope/resend`, { token: t.owner.token, method: "POST" }), 404, "NOT_FOUND");
     for (const who of [t.developer, t.viewer]) {
-      expectApiError(await api(`/org/${t.slug}/members/${inv.id}/resend`, { token: who.token, method: "POST" }), 403, "forbidden");
+      expectApiError(await api(`/org/${t.slug}/members/${inv.id}/resend`, { token: who.token, method: "POST" }), 403, "FORBIDDEN");
     }
   });
 });
@@ -229,14 +229,14 @@ describe("DELETE /org/{slug}/members/{invitationId}", () => {
     const t = await orgWithEveryRole();
     const email = uniqueEmail("revoked");
     const inv = await invite(t, t.owner, email);
-    for (const who of [t.developer, t.viewer]) expectApiError(await remove(t, who, inv.id), 403, "forbidden");
+    for (const who of [t.developer, t.viewer]) expectApiError(await remove(t, who, inv.id), 403, "FORBIDDEN");
     const res = await remove(t, t.admin, inv.id);
     expect(res.status, res.text).toBe(204);
     expect(res.text).toBe("");
     expect((await members(t, t.owner)).filter((m) => m.status === "pending")).toEqual([]);
     const joiner = await signUp({ email });
-    expectApiError(await accept(joiner, inv.token), 404, "invitation_not_found");
-    expectApiError(await remove(t, t.admin, inv.id), 404, "not_found");
+    expectApiError(await accept(joiner, inv.token), 404, "INVITATION_NOT_FOUND");
+    expectApiError(await remove(t, t.admin, inv.id), 404, "NOT_FOUND");
   });
 });
 
@@ -253,7 +253,7 @@ describe("POST /invitations/accept", () => {
     expect(orgs.body.orgs.find((o: any) => o.slug === t.slug)).toMatchObject({ role: "admin" });
     expect((await api(`/org/${t.slug}/overview`, { token: joiner.token })).body.role).toBe("admin");
     // The token is single-use.
-    expectApiError(await accept(joiner, inv.token), 404, "invitation_not_found");
+    expectApiError(await accept(joiner, inv.token), 404, "INVITATION_NOT_FOUND");
   });
 
   it("refuses another user with 403 invitation_email_mismatch, and the invitee can still accept", async () => {
@@ -261,9 +261,9 @@ describe("POST /invitations/accept", () => {
     const email = uniqueEmail("intended");
     const inv = await invite(t, t.owner, email, "developer");
     const other = await signUp();
-    expectApiError(await accept(other, inv.token), 403, "invitation_email_mismatch");
+    expectApiError(await accept(other, inv.token), 403, "INVITATION_EMAIL_MISMATCH");
     // A member of the org holding someone else's token is refused too.
-    expectApiError(await accept(t.viewer, inv.token), 403, "invitation_email_mismatch");
+    expectApiError(await accept(t.viewer, inv.token), 403, "INVITATION_EMAIL_MISMATCH");
     expect((await api(`/org/${t.slug}/overview`, { token: other.token })).status).toBe(404);
     expect(await roleOf(t, t.viewer)).toBe("viewer");
     const intended = await signUp({ email });
@@ -273,9 +273,9 @@ describe("POST /invitations/accept", () => {
 
   it("answers 404 invitation_not_found for an unknown token", async () => {
     const u = await signUp();
-    expectApiError(await accept(u, `inv_${"0".repeat(64)}`), 404, "invitation_not_found");
-    expectApiError(await accept(u, "garbage"), 404, "invitation_not_found");
-    expectApiError(await api("/invitations/accept", { token: u.token, body: {} }), 400, "invalid_request");
+    expectApiError(await accept(u, `inv_${"0".repeat(64)}`), 404, "INVITATION_NOT_FOUND");
+    expectApiError(await accept(u, "garbage"), 404, "INVITATION_NOT_FOUND");
+    expectApiError(await api("/invitations/accept", { token: u.token, body: {} }), 422, "VALIDATION");
   });
 
   it("lets someone who left be invited again; a seated member cannot be (409 already_member)", async () => {
@@ -284,12 +284,12 @@ describe("POST /invitations/accept", () => {
     const joiner = await signUp({ email });
     const first = await invite(t, t.owner, email, "viewer");
     expect((await accept(joiner, first.token)).status).toBe(200);
-    expectApiError(await api(`/org/${t.slug}/invitations`, { token: t.owner.token, body: { email, role: "admin" } }), 409, "already_member");
+    expectApiError(await api(`/org/${t.slug}/invitations`, { token: t.owner.token, body: { email, role: "admin" } }), 409, "ALREADY_MEMBER");
     expect((await remove(t, joiner, joiner.id)).status).toBe(204);
     const second = await invite(t, t.owner, email, "developer");
-    expectApiError(await accept(joiner, first.token), 404, "invitation_not_found");
+    expectApiError(await accept(joiner, first.token), 404, "INVITATION_NOT_FOUND");
     expect((await accept(joiner, second.token)).status).toBe(200);
-    expectApiError(await accept(joiner, second.token), 404, "invitation_not_found");
+    expectApiError(await accept(joiner, second.token), 404, "INVITATION_NOT_FOUND");
     expect(await roleOf(t, joiner)).toBe("developer");
   });
 
@@ -297,12 +297,12 @@ describe("POST /invitations/accept", () => {
     const t = await orgWithEveryRole();
     const email = uniqueEmail("keyed");
     const inv = await invite(t, t.owner, email, "admin");
-    expectApiError(await api("/invitations/accept", { body: { token: inv.token } }), 401, "unauthorized");
+    expectApiError(await api("/invitations/accept", { body: { token: inv.token } }), 401, "UNAUTHORIZED");
     const joiner = await signUp({ email });
     const personal = await api("/api-keys", { token: joiner.token, body: { name: "ro", scope: "read-only" } });
-    expectApiError(await api("/invitations/accept", { token: personal.body.key, body: { token: inv.token } }), 403, "forbidden");
+    expectApiError(await api("/invitations/accept", { token: personal.body.key, body: { token: inv.token } }), 403, "FORBIDDEN");
     const orgKey = await createOrgKey(joiner, joiner.orgSlug, "full");
-    expectApiError(await api("/invitations/accept", { token: orgKey.key, body: { token: inv.token } }), 403, "forbidden");
+    expectApiError(await api("/invitations/accept", { token: orgKey.key, body: { token: inv.token } }), 403, "FORBIDDEN");
     expect(await roleOf(t, joiner)).toBeUndefined();
     expect((await accept(joiner, inv.token)).status).toBe(200);
   });
@@ -311,7 +311,7 @@ describe("POST /invitations/accept", () => {
 describe("PATCH /org/{slug}/members/{id}", () => {
   it("lets the owner change a role, by membership id or user id; the new role takes effect", async () => {
     const t = await orgWithEveryRole();
-    expectApiError(await api(`/org/${t.slug}/api-keys`, { token: t.developer.token }), 403, "forbidden");
+    expectApiError(await api(`/org/${t.slug}/api-keys`, { token: t.developer.token }), 403, "FORBIDDEN");
     const res = await patchRole(t, t.owner, await seatId(t, t.developer), "admin");
     expect(res.status, res.text).toBe(200);
     expect(res.body).toEqual({ ok: true });
@@ -320,7 +320,7 @@ describe("PATCH /org/{slug}/members/{id}", () => {
     const byUser = await patchRole(t, t.owner, t.developer.id, "viewer");
     expect(byUser.status, byUser.text).toBe(200);
     expect(await roleOf(t, t.developer)).toBe("viewer");
-    expectApiError(await api(`/org/${t.slug}/projects`, { token: t.developer.token, body: { name: "Nope" } }), 403, "forbidden");
+    expectApiError(await api(`/org/${t.slug}/projects`, { token: t.developer.token, body: { name: "Nope" } }), 403, "FORBIDDEN");
   });
 
   it("lets an admin manage roles below owner", async () => {
@@ -333,10 +333,10 @@ describe("PATCH /org/{slug}/members/{id}", () => {
 
   it("forbids an admin to change an owner or make anyone owner", async () => {
     const t = await orgWithEveryRole();
-    expectApiError(await patchRole(t, t.admin, t.owner.id, "viewer"), 403, "forbidden");
-    expectApiError(await patchRole(t, t.admin, t.owner.id, "admin"), 403, "forbidden");
-    expectApiError(await patchRole(t, t.admin, t.viewer.id, "owner"), 403, "forbidden");
-    expectApiError(await patchRole(t, t.admin, t.admin.id, "owner"), 403, "forbidden");
+    expectApiError(await patchRole(t, t.admin, t.owner.id, "viewer"), 403, "FORBIDDEN");
+    expectApiError(await patchRole(t, t.admin, t.owner.id, "admin"), 403, "FORBIDDEN");
+    expectApiError(await patchRole(t, t.admin, t.viewer.id, "owner"), 403, "FORBIDDEN");
+    expectApiError(await patchRole(t, t.admin, t.admin.id, "owner"), 403, "FORBIDDEN");
     expect((await members(t, t.owner)).map((m) => m.role)).toEqual(["owner", "admin", "developer", "viewer"]);
   });
 
@@ -346,16 +346,16 @@ describe("PATCH /org/{slug}/members/{id}", () => {
     expect(await roleOf(t, t.admin)).toBe("owner");
     expect((await patchRole(t, t.admin, t.owner.id, "developer")).status).toBe(200);
     expect(await roleOf(t, t.owner)).toBe("developer");
-    expectApiError(await api(`/org/${t.slug}`, { token: t.owner.token, method: "DELETE" }), 403, "forbidden");
+    expectApiError(await api(`/org/${t.slug}`, { token: t.owner.token, method: "DELETE" }), 403, "FORBIDDEN");
   });
 
   it("never demotes the last owner (409 last_owner)", async () => {
     const t = await orgWithEveryRole();
     const res = await patchRole(t, t.owner, t.owner.id, "admin");
-    expectApiError(res, 409, "last_owner");
+    expectApiError(res, 409, "LAST_OWNER");
     expect(await roleOf(t, t.owner)).toBe("owner");
     // Same seat addressed by membership id.
-    expectApiError(await patchRole(t, t.owner, await seatId(t, t.owner), "viewer"), 409, "last_owner");
+    expectApiError(await patchRole(t, t.owner, await seatId(t, t.owner), "viewer"), 409, "LAST_OWNER");
     // Setting the same role is no demotion.
     expect((await patchRole(t, t.owner, t.owner.id, "owner")).status).toBe(200);
     expect(await roleOf(t, t.owner)).toBe("owner");
@@ -364,8 +364,8 @@ describe("PATCH /org/{slug}/members/{id}", () => {
   it("refuses developers and viewers with 403", async () => {
     const t = await orgWithEveryRole();
     for (const who of [t.developer, t.viewer]) {
-      expectApiError(await patchRole(t, who, t.viewer.id, "admin"), 403, "forbidden");
-      expectApiError(await patchRole(t, who, who.id, "admin"), 403, "forbidden");
+      expectApiError(await patchRole(t, who, t.viewer.id, "admin"), 403, "FORBIDDEN");
+      expectApiError(await patchRole(t, who, who.id, "admin"), 403, "FORBIDDEN");
     }
     expect((await members(t, t.owner)).map((m) => m.role)).toEqual(["owner", "admin", "developer", "viewer"]);
   });
@@ -375,12 +375,12 @@ describe("PATCH /org/{slug}/members/{id}", () => {
     const other = await signUp();
     const [otherSeat] = await members({ slug: other.orgSlug }, other);
     const inv = await invite(t, t.owner, uniqueEmail());
-    expectApiError(await patchRole(t, t.owner, "mem_doesnotexist", "viewer"), 404, "not_found");
-    expectApiError(await patchRole(t, t.owner, inv.id, "admin"), 404, "not_found");
-    expectApiError(await patchRole(t, t.owner, otherSeat!.id, "viewer"), 404, "not_found");
-    expectApiError(await patchRole(t, t.owner, other.id, "viewer"), 404, "not_found");
+    expectApiError(await patchRole(t, t.owner, "mem_doesnotexist", "viewer"), 404, "NOT_FOUND");
+    expectApiError(await patchRole(t, t.owner, inv.id, "admin"), 404, "NOT_FOUND");
+    expectApiError(await patchRole(t, t.owner, otherSeat!.id, "viewer"), 404, "NOT_FOUND");
+    expectApiError(await patchRole(t, t.owner, other.id, "viewer"), 404, "NOT_FOUND");
     expect(await members({ slug: other.orgSlug }, other)).toEqual([otherSeat]);
-    expectApiError(await patchRole(t, t.owner, t.viewer.id, "superuser"), 400, "invalid_request");
+    expectApiError(await patchRole(t, t.owner, t.viewer.id, "superuser"), 422, "VALIDATION");
   });
 });
 
@@ -390,17 +390,17 @@ describe("DELETE /org/{slug}/members/{id}", () => {
     const res = await remove(t, t.admin, await seatId(t, t.viewer));
     expect(res.status, res.text).toBe(204);
     expect(await roleOf(t, t.viewer)).toBeUndefined();
-    expectApiError(await api(`/org/${t.slug}/overview`, { token: t.viewer.token }), 404, "not_found");
+    expectApiError(await api(`/org/${t.slug}/overview`, { token: t.viewer.token }), 404, "NOT_FOUND");
     expect((await remove(t, t.owner, t.admin.id)).status).toBe(204);
-    expectApiError(await api(`/org/${t.slug}/members`, { token: t.admin.token }), 404, "not_found");
+    expectApiError(await api(`/org/${t.slug}/members`, { token: t.admin.token }), 404, "NOT_FOUND");
     expect((await members(t, t.owner)).map((m) => m.userId)).toEqual([t.owner.id, t.developer.id]);
-    expectApiError(await remove(t, t.owner, t.admin.id), 404, "not_found");
+    expectApiError(await remove(t, t.owner, t.admin.id), 404, "NOT_FOUND");
   });
 
   it("forbids an admin to remove an owner", async () => {
     const t = await orgWithEveryRole();
-    expectApiError(await remove(t, t.admin, t.owner.id), 403, "forbidden");
-    expectApiError(await remove(t, t.admin, await seatId(t, t.owner)), 403, "forbidden");
+    expectApiError(await remove(t, t.admin, t.owner.id), 403, "FORBIDDEN");
+    expectApiError(await remove(t, t.admin, await seatId(t, t.owner)), 403, "FORBIDDEN");
     expect(await roleOf(t, t.owner)).toBe("owner");
   });
 
@@ -408,7 +408,7 @@ describe("DELETE /org/{slug}/members/{id}", () => {
     const t = await orgWithEveryRole();
     for (const who of [t.developer, t.viewer]) {
       for (const target of [t.owner, t.admin, t.developer, t.viewer].filter((u) => u !== who)) {
-        expectApiError(await remove(t, who, target.id), 403, "forbidden");
+        expectApiError(await remove(t, who, target.id), 403, "FORBIDDEN");
       }
     }
     expect((await members(t, t.owner))).toHaveLength(4);
@@ -420,7 +420,7 @@ describe("DELETE /org/{slug}/members/{id}", () => {
     expect((await remove(t, t.developer, await seatId(t, t.developer))).status).toBe(204);
     expect((await remove(t, t.admin, t.admin.id)).status).toBe(204);
     for (const who of [t.viewer, t.developer, t.admin]) {
-      expectApiError(await api(`/org/${t.slug}/overview`, { token: who.token }), 404, "not_found");
+      expectApiError(await api(`/org/${t.slug}/overview`, { token: who.token }), 404, "NOT_FOUND");
       expect((await api("/orgs", { token: who.token })).body.orgs.map((o: any) => o.slug)).toEqual([who.orgSlug]);
     }
     expect((await members(t, t.owner)).map((m) => m.userId)).toEqual([t.owner.id]);
@@ -428,12 +428,12 @@ describe("DELETE /org/{slug}/members/{id}", () => {
 
   it("never removes the last owner, even when they leave (409 last_owner); a co-owned org lets one go", async () => {
     const t = await orgWithEveryRole();
-    expectApiError(await remove(t, t.owner, t.owner.id), 409, "last_owner");
+    expectApiError(await remove(t, t.owner, t.owner.id), 409, "LAST_OWNER");
     expect(await roleOf(t, t.owner)).toBe("owner");
     expect((await patchRole(t, t.owner, t.admin.id, "owner")).status).toBe(200);
     expect((await remove(t, t.owner, t.owner.id)).status).toBe(204);
-    expectApiError(await api(`/org/${t.slug}/overview`, { token: t.owner.token }), 404, "not_found");
-    expectApiError(await remove(t, t.admin, t.admin.id), 409, "last_owner");
+    expectApiError(await api(`/org/${t.slug}/overview`, { token: t.owner.token }), 404, "NOT_FOUND");
+    expectApiError(await remove(t, t.admin, t.admin.id), 409, "LAST_OWNER");
     expect(await roleOf(t, t.admin, t.admin)).toBe("owner");
   });
 
@@ -441,9 +441,9 @@ describe("DELETE /org/{slug}/members/{id}", () => {
     const t = await orgWithEveryRole();
     const personal = await api("/api-keys", { token: t.viewer.token, body: { name: "full", scope: "full" } });
     expect(personal.status, personal.text).toBe(201);
-    expectApiError(await api(`/org/${t.slug}/members/${t.viewer.id}`, { token: personal.body.key, method: "DELETE" }), 403, "forbidden");
+    expectApiError(await api(`/org/${t.slug}/members/${t.viewer.id}`, { token: personal.body.key, method: "DELETE" }), 403, "FORBIDDEN");
     const orgKey = await createOrgKey(t.owner, t.slug, "full");
-    expectApiError(await api(`/org/${t.slug}/members/${t.developer.id}`, { token: orgKey.key, method: "DELETE" }), 403, "forbidden");
+    expectApiError(await api(`/org/${t.slug}/members/${t.developer.id}`, { token: orgKey.key, method: "DELETE" }), 403, "FORBIDDEN");
     expect((await members(t, t.owner))).toHaveLength(4);
   });
 
@@ -451,8 +451,8 @@ describe("DELETE /org/{slug}/members/{id}", () => {
     const t = await orgWithEveryRole();
     const other = await signUp();
     const [otherSeat] = await members({ slug: other.orgSlug }, other);
-    expectApiError(await remove(t, t.owner, otherSeat!.id), 404, "not_found");
-    expectApiError(await remove(t, t.owner, other.id), 404, "not_found");
+    expectApiError(await remove(t, t.owner, otherSeat!.id), 404, "NOT_FOUND");
+    expectApiError(await remove(t, t.owner, other.id), 404, "NOT_FOUND");
     expect(await members({ slug: other.orgSlug }, other)).toEqual([otherSeat]);
   });
 });
@@ -473,11 +473,11 @@ describe("members of another org", () => {
     ] as Array<[string, string, unknown?]>) {
       const res = await api(path, { method, body, token: outsider.token });
       expect(`${method} ${path} → ${res.status}`).toBe(`${method} ${path} → 404`);
-      expectApiError(res, 404, "not_found");
+      expectApiError(res, 404, "NOT_FOUND");
     }
     expect(await members(t, t.owner)).toEqual(before);
     // Their own pending token still works for the intended person only.
-    expectApiError(await accept(outsider, inv.token), 403, "invitation_email_mismatch");
+    expectApiError(await accept(outsider, inv.token), 403, "INVITATION_EMAIL_MISMATCH");
   });
 
   it("a second org's admin cannot touch the first even when seated in both", async () => {
@@ -485,7 +485,7 @@ describe("members of another org", () => {
     const b = await orgWithEveryRole();
     // a's viewer becomes admin in b: still only a viewer in a.
     await seatExisting(b.owner, a.viewer, "admin", b.slug);
-    expectApiError(await patchRole(a, a.viewer, a.developer.id, "viewer"), 403, "forbidden");
+    expectApiError(await patchRole(a, a.viewer, a.developer.id, "viewer"), 403, "FORBIDDEN");
     expect((await patchRole(b, a.viewer, b.developer.id, "viewer")).status).toBe(200);
     expect(await roleOf(a, a.developer)).toBe("developer");
   });

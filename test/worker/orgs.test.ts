@@ -85,11 +85,11 @@ describe("GET /orgs", () => {
   });
 
   it("needs a signed-in person: 401 without or with a dead credential, 403 for an org key", async () => {
-    expectApiError(await api("/orgs"), 401, "unauthorized");
-    expectApiError(await api("/orgs", { token: "not-a-session" }), 401, "unauthorized");
+    expectApiError(await api("/orgs"), 401, "UNAUTHORIZED");
+    expectApiError(await api("/orgs", { token: "not-a-session" }), 401, "UNAUTHORIZED");
     const u = await signUp();
     const key = await createOrgKey(u, u.orgSlug, "full");
-    expectApiError(await api("/orgs", { token: key.key }), 403, "forbidden");
+    expectApiError(await api("/orgs", { token: key.key }), 403, "FORBIDDEN");
   });
 });
 
@@ -157,7 +157,7 @@ describe("POST /org", () => {
     const results = await Promise.all([1, 2, 3, 4, 5].map(() => api("/org", { token: u.token, body: { name } })));
     for (const r of results) {
       expect([201, 409], r.text).toContain(r.status);
-      if (r.status === 409) expectApiError(r, 409, "slug_taken");
+      if (r.status === 409) expectApiError(r, 409, "SLUG_TAKEN");
     }
     const created = results.filter((r) => r.status === 201).map((r) => r.body.org.slug as string);
     expect(created.length).toBeGreaterThan(0);
@@ -178,22 +178,22 @@ describe("POST /org", () => {
       [{ name: "Valid Name", defaultRegion: "moon" }, "defaultRegion"],
     ] as const) {
       const res = await api("/org", { token: u.token, body });
-      expectApiError(res, 400, "invalid_request");
+      expectApiError(res, 422, "VALIDATION");
       expect(res.body.error.details.issues.map((i: any) => i.path)).toContain(field);
     }
-    expectApiError(await api("/org", { token: u.token, raw: "{not json" }), 400, "invalid_json");
+    expectApiError(await api("/org", { token: u.token, raw: "{not json" }), 400, "INVALID_JSON");
     expect(await orgSlugs(u)).toEqual([u.orgSlug]);
   });
 
   it("needs a credential that may write: 401 anonymous, 403 org keys and read-only or deploy personal keys", async () => {
-    expectApiError(await api("/org", { body: { name: "Anonymous Co" } }), 401, "unauthorized");
+    expectApiError(await api("/org", { body: { name: "Anonymous Co" } }), 401, "UNAUTHORIZED");
     const u = await signUp();
     const orgKey = await createOrgKey(u, u.orgSlug, "full");
-    expectApiError(await api("/org", { token: orgKey.key, body: { name: "Key Co" } }), 403, "forbidden");
+    expectApiError(await api("/org", { token: orgKey.key, body: { name: "Key Co" } }), 403, "FORBIDDEN");
     for (const scope of ["read-only", "deploy"]) {
       const k = await api("/api-keys", { token: u.token, body: { name: scope, scope } });
       expect(k.status, k.text).toBe(201);
-      expectApiError(await api("/org", { token: k.body.key, body: { name: `Via ${scope} key` } }), 403, "forbidden");
+      expectApiError(await api("/org", { token: k.body.key, body: { name: `Via ${scope} key` } }), 403, "FORBIDDEN");
     }
     expect(await orgSlugs(u)).toEqual([u.orgSlug]);
     const full = await api("/api-keys", { token: u.token, body: { name: "full", scope: "full" } });
@@ -239,7 +239,7 @@ describe("GET /org/{slug}/overview", () => {
 
   it("answers 404 for an unknown slug", async () => {
     const u = await signUp();
-    expectApiError(await api(`/org/no-such-org-${tag()}/overview`, { token: u.token }), 404, "not_found");
+    expectApiError(await api(`/org/no-such-org-${tag()}/overview`, { token: u.token }), 404, "NOT_FOUND");
   });
 });
 
@@ -280,7 +280,7 @@ describe("PATCH /org/{slug}", () => {
     const t = await orgWithEveryRole();
     const before = (await api(`/org/${t.slug}/overview`, { token: t.owner.token })).body.org;
     for (const who of [t.developer, t.viewer]) {
-      expectApiError(await api(`/org/${t.slug}`, { token: who.token, method: "PATCH", body: { name: "Hijacked" } }), 403, "forbidden");
+      expectApiError(await api(`/org/${t.slug}`, { token: who.token, method: "PATCH", body: { name: "Hijacked" } }), 403, "FORBIDDEN");
     }
     expect((await api(`/org/${t.slug}/overview`, { token: t.owner.token })).body.org).toEqual(before);
   });
@@ -294,7 +294,7 @@ describe("PATCH /org/{slug}", () => {
       [{ ipAllowlist: "10.0.0.1" }, "ipAllowlist"],
     ] as const) {
       const res = await api(`/org/${t.slug}`, { token: t.owner.token, method: "PATCH", body });
-      expectApiError(res, 400, "invalid_request");
+      expectApiError(res, 422, "VALIDATION");
       expect(res.body.error.details.issues.map((i: any) => i.path)).toContain(field);
     }
   });
@@ -304,7 +304,7 @@ describe("DELETE /org/{slug}", () => {
   it("lets only the owner delete: admin, developer and viewer get 403 and the org stays", async () => {
     const t = await orgWithEveryRole();
     for (const who of [t.admin, t.developer, t.viewer]) {
-      expectApiError(await api(`/org/${t.slug}`, { token: who.token, method: "DELETE" }), 403, "forbidden");
+      expectApiError(await api(`/org/${t.slug}`, { token: who.token, method: "DELETE" }), 403, "FORBIDDEN");
     }
     expect((await api(`/org/${t.slug}/overview`, { token: t.viewer.token })).status).toBe(200);
     const members = await api(`/org/${t.slug}/members`, { token: t.owner.token });
@@ -323,13 +323,13 @@ describe("DELETE /org/{slug}", () => {
     expect(res.body).toEqual({ ok: true });
 
     for (const who of [t.owner, t.admin, t.developer, t.viewer]) {
-      expectApiError(await api(`/org/${t.slug}/overview`, { token: who.token }), 404, "not_found");
+      expectApiError(await api(`/org/${t.slug}/overview`, { token: who.token }), 404, "NOT_FOUND");
       expect(await orgSlugs(who)).toEqual([who.orgSlug]);
     }
     expectApiError(await api(`/projects/${proj.body.project.id}`, { token: t.owner.token }), 404, "not_found");
-    expectApiError(await api(`/org/${t.slug}/overview`, { token: key.key }), 401, "unauthorized");
+    expectApiError(await api(`/org/${t.slug}/overview`, { token: key.key }), 401, "UNAUTHORIZED");
     // Deleting again finds nothing; the slug is free for a new org.
-    expectApiError(await api(`/org/${t.slug}`, { token: t.owner.token, method: "DELETE" }), 404, "not_found");
+    expectApiError(await api(`/org/${t.slug}`, { token: t.owner.token, method: "DELETE" }), 404, "NOT_FOUND");
   });
 
   it("frees the slug for the next org of that name", async () => {
@@ -344,7 +344,7 @@ describe("DELETE /org/{slug}", () => {
 
   it("refuses to delete a personal org with 409 personal_org", async () => {
     const u = await signUp();
-    expectApiError(await api(`/org/${u.orgSlug}`, { token: u.token, method: "DELETE" }), 409, "personal_org");
+    expectApiError(await api(`/org/${u.orgSlug}`, { token: u.token, method: "DELETE" }), 409, "PERSONAL_ORG");
     expect(await orgSlugs(u)).toEqual([u.orgSlug]);
     expect((await api(`/projects/${u.projectId}`, { token: u.token })).status).toBe(200);
   });
@@ -354,7 +354,7 @@ describe("DELETE /org/{slug}", () => {
     const org = await createOrg(u, { name: `Keyed ${tag()}` });
     for (const scope of ["full", "deploy", "read-only"] as const) {
       const key = await createOrgKey(u, org.slug, scope);
-      expectApiError(await api(`/org/${org.slug}`, { token: key.key, method: "DELETE" }), 403, "forbidden");
+      expectApiError(await api(`/org/${org.slug}`, { token: key.key, method: "DELETE" }), 403, "FORBIDDEN");
     }
     expect(await orgSlugs(u)).toContain(org.slug);
   });
@@ -393,7 +393,7 @@ describe("tenancy: org routes", () => {
     for (const [method, path, body] of orgRoutes(t.slug, ids)) {
       const res = await api(path, { method, body });
       expect(`${method} ${path} → ${res.status}`).toBe(`${method} ${path} → 401`);
-      expectApiError(res, 401, "unauthorized");
+      expectApiError(res, 401, "UNAUTHORIZED");
     }
   });
 
@@ -416,7 +416,7 @@ describe("tenancy: org routes", () => {
       for (const token of [outsider.token, outsiderKey.key]) {
         const res = await api(path, { method, body, token });
         expect(`${method} ${path} → ${res.status}`).toBe(`${method} ${path} → 404`);
-        expectApiError(res, 404, "not_found");
+        expectApiError(res, 404, path.includes("/projects/") ? "PROJECT_NOT_FOUND" : "NOT_FOUND");
         const none = await api(missing[i]![1], { method, body, token });
         expect(answerOf(res), `${method} ${path}`).toEqual(answerOf(none));
       }

@@ -47,10 +47,10 @@ describe("project members", () => {
     expect(res.status, res.text).toBe(200);
     expect(res.body).toHaveLength(4);
     const byEmail = Object.fromEntries(res.body.map((m: any) => [m.email, m]));
-    expect(byEmail[t.owner.email]).toMatchObject({ userId: t.owner.id, role: "owner", source: "org", status: "accepted", fullname: "Owner" });
-    expect(byEmail[t.admin.email]).toMatchObject({ role: "admin", source: "org" });
-    expect(byEmail[t.developer.email]).toMatchObject({ role: "developer", source: "org" });
-    expect(byEmail[t.viewer.email]).toMatchObject({ role: "viewer", source: "org" });
+    expect(byEmail[t.owner.email]).toMatchObject({ userId: t.owner.id, role: "owner", berthRole: "owner", source: "org", status: "accepted", fullname: "Owner" });
+    expect(byEmail[t.admin.email]).toMatchObject({ role: "member", berthRole: "admin", source: "org" });
+    expect(byEmail[t.developer.email]).toMatchObject({ berthRole: "developer", source: "org" });
+    expect(byEmail[t.viewer.email]).toMatchObject({ berthRole: "viewer", source: "org" });
   });
 
   it("a grant lets a non-member see exactly that project, and nothing else of the org", async () => {
@@ -72,20 +72,20 @@ describe("project members", () => {
 
     // The org's other project, and the org itself, stay invisible.
     expectError(await api(`/projects/${p2.id}`, { token: guest.token }), 404, "not_found");
-    expectError(await api(`/projects/${p2.id}/members`, { token: guest.token }), 404, "not_found");
-    expectError(await api(`/org/${t.slug}/projects/${p2.slug}`, { token: guest.token }), 404, "not_found");
-    expectError(await api(`/org/${t.slug}/overview`, { token: guest.token }), 404, "not_found");
-    expectError(await api(`/org/${t.slug}/members`, { token: guest.token }), 404, "not_found");
+    expectError(await api(`/projects/${p2.id}/members`, { token: guest.token }), 404, "project_not_found");
+    expectError(await api(`/org/${t.slug}/projects/${p2.slug}`, { token: guest.token }), 404, "PROJECT_NOT_FOUND");
+    expectError(await api(`/org/${t.slug}/overview`, { token: guest.token }), 404, "NOT_FOUND");
+    expectError(await api(`/org/${t.slug}/members`, { token: guest.token }), 404, "NOT_FOUND");
     const orgList = await api(`/org/${t.slug}/projects`, { token: guest.token });
     if (orgList.status === 200) expect(ids(orgList.body.projects)).toEqual([p1.id]);
-    else expectError(orgList, 404, "not_found");
+    else expectError(orgList, 404, "NOT_FOUND");
     const orgs = await api("/orgs", { token: guest.token });
     expect(orgs.body.orgs.map((o: any) => o.slug)).not.toContain(t.slug);
 
     // The grant shows in the project's member list, as a project grant.
     const members = await api(`/projects/${p1.id}/members`, { token: t.owner.token });
     expect(members.body).toHaveLength(5);
-    expect(members.body.find((m: any) => m.email === guest.email)).toMatchObject({ userId: guest.id, role: "developer", source: "project", status: "accepted" });
+    expect(members.body.find((m: any) => m.email === guest.email)).toMatchObject({ userId: guest.id, berthRole: "developer", source: "project", status: "accepted" });
     // ...and not in the other project's.
     const others = await api(`/projects/${p2.id}/members`, { token: t.owner.token });
     expect(others.body.map((m: any) => m.email)).not.toContain(guest.email);
@@ -106,9 +106,9 @@ describe("project members", () => {
     expect(renamed.status, renamed.text).toBe(200);
     expect(renamed.body.environment).toBe("staging");
     expectError(await api(`/projects/${p1.id}`, { token: guest.token, method: "DELETE" }), 403, "forbidden");
-    expectError(await api(`/org/${t.slug}/projects/${p1.slug}/pause`, { token: guest.token, method: "POST" }), 403, "forbidden");
+    expectError(await api(`/org/${t.slug}/projects/${p1.slug}/pause`, { token: guest.token, method: "POST" }), 403, "FORBIDDEN");
     const members = await api(`/projects/${p1.id}/members`, { token: t.owner.token });
-    expect(members.body.find((m: any) => m.email === guest.email).role).toBe("developer");
+    expect(members.body.find((m: any) => m.email === guest.email).berthRole).toBe("developer");
   });
 
   it("an admin grant may pause the project and manage its grants, but only that project", async () => {
@@ -143,9 +143,9 @@ describe("project members", () => {
     // The member list shows the role the person actually has on this project.
     const members = await api(`/projects/${p1.id}/members`, { token: t.owner.token });
     expect(members.body.filter((m: any) => m.email === t.viewer.email)).toHaveLength(1);
-    expect(members.body.find((m: any) => m.email === t.viewer.email).role).toBe("developer");
+    expect(members.body.find((m: any) => m.email === t.viewer.email).berthRole).toBe("developer");
     const p2Members = await api(`/projects/${p2.id}/members`, { token: t.owner.token });
-    expect(p2Members.body.find((m: any) => m.email === t.viewer.email).role).toBe("viewer");
+    expect(p2Members.body.find((m: any) => m.email === t.viewer.email).berthRole).toBe("viewer");
 
     // Org developer granted viewer: the weaker grant does not demote them.
     await grant(p2.id, t.developer, "viewer");
@@ -153,7 +153,7 @@ describe("project members", () => {
     const devEdit = await api(`/projects/${p2.id}`, { token: t.developer.token, method: "PATCH", body: { name: "Other one" } });
     expect(devEdit.status, devEdit.text).toBe(200);
     const p2After = await api(`/projects/${p2.id}/members`, { token: t.owner.token });
-    expect(p2After.body.find((m: any) => m.email === t.developer.email).role).toBe("developer");
+    expect(p2After.body.find((m: any) => m.email === t.developer.email).berthRole).toBe("developer");
 
     // Removing the grant puts the org viewer back to viewer.
     const del = await api(memberPath(p1.id, t.viewer.email), { token: t.owner.token, method: "DELETE" });
@@ -197,7 +197,7 @@ describe("project members", () => {
     expectError(await api(`/projects/${p2.id}/members`, { token: t.owner.token, body: { email: guest.email } }), 409, "already_member");
     expectError(await api(`/projects/${p2.id}/members`, { token: t.owner.token, body: { email: t.admin.email } }), 409, "already_member");
     expectError(await api(`/projects/${p2.id}/members`, { token: t.owner.token, body: { email: t.owner.email } }), 409, "already_member");
-    expectError(await api(`/projects/${p2.id}/members`, { token: t.owner.token, body: { email: "not-an-email" } }), 400, "invalid_request");
+    expectError(await api(`/projects/${p2.id}/members`, { token: t.owner.token, body: { email: "not-an-email" } }), 400, "invalid_email");
     expectError(await api(`/projects/${p2.id}/members`, { token: t.owner.token, body: { email: guest.email, role: "owner" } }), 400, "invalid_request");
     expectError(await api(memberPath(p2.id, guest.email), { token: t.owner.token, method: "PATCH", body: { role: "owner" } }), 400, "invalid_request");
     // The grant is unchanged by the failed attempts.
@@ -228,28 +228,28 @@ describe("project members", () => {
     expectError(await api(`/projects/${p1.id}`, { token: guest.token }), 404, "not_found");
     expect(ids((await api("/projects", { token: guest.token })).body)).toEqual([guest.projectId]);
     const listed = await api(`/projects/${p1.id}/members`, { token: t.owner.token });
-    expect(listed.body.find((m: any) => m.email === guest.email)).toMatchObject({ userId: null, role: "viewer", status: "pending", source: "project" });
+    expect(listed.body.find((m: any) => m.email === guest.email)).toMatchObject({ userId: null, berthRole: "viewer", status: "pending", source: "project" });
     expect(listed.body.find((m: any) => m.email === stranger)).toMatchObject({ userId: null, status: "pending" });
 
     // A pending invitation's role can change before it is accepted; someone else cannot accept it.
     expect((await api(memberPath(p1.id, guest.email), { token: t.owner.token, method: "PATCH", body: { role: "developer" } })).status).toBe(204);
     const token = tokenIn((await lastMailTo(guest.email)).text, "inv_");
     const other = await signUp({ name: "Not invited" });
-    expectError(await api("/invitations/accept", { token: other.token, body: { token } }), 403, "invitation_email_mismatch");
+    expectError(await api("/invitations/accept", { token: other.token, body: { token } }), 403, "INVITATION_EMAIL_MISMATCH");
     const accepted = await api("/invitations/accept", { token: guest.token, body: { token } });
     expect(accepted.status, accepted.text).toBe(200);
     expect(accepted.body).toMatchObject({ orgSlug: t.slug, role: "developer", projectId: p1.id });
     expect((await api(`/projects/${p1.id}`, { token: guest.token })).body.role).toBe("developer");
     // The grant is one project's, not an org seat.
-    expectError(await api(`/org/${t.slug}/overview`, { token: guest.token }), 404, "not_found");
-    expectError(await api("/invitations/accept", { token: guest.token, body: { token } }), 404, "invitation_not_found");
+    expectError(await api(`/org/${t.slug}/overview`, { token: guest.token }), 404, "NOT_FOUND");
+    expectError(await api("/invitations/accept", { token: guest.token, body: { token } }), 404, "INVITATION_NOT_FOUND");
 
     // Revoking a pending invitation kills its token.
     const late = await signUp({ name: "Too late" });
     await api(`/projects/${p1.id}/members`, { token: t.owner.token, body: { email: late.email } });
     const lateToken = tokenIn((await lastMailTo(late.email)).text, "inv_");
     expect((await api(memberPath(p1.id, late.email), { token: t.admin.token, method: "DELETE" })).status).toBe(204);
-    expectError(await api("/invitations/accept", { token: late.token, body: { token: lateToken } }), 404, "invitation_not_found");
+    expectError(await api("/invitations/accept", { token: late.token, body: { token: lateToken } }), 404, "INVITATION_NOT_FOUND");
     expectError(await api(`/projects/${p1.id}`, { token: late.token }), 404, "not_found");
     // Project invitations are not org invitations: the org's pending list does not show them.
     const orgPending = await api(`/org/${t.slug}/members`, { token: t.owner.token });
@@ -258,17 +258,18 @@ describe("project members", () => {
 
   it("outsiders get 404 on every member route, and change nothing", async () => {
     const outsider = await signUp({ name: "Outsider" });
-    const routes: [string, string, unknown?][] = [
-      ["GET", `/projects/${p1.id}/members`],
-      ["POST", `/projects/${p1.id}/members`, { email: outsider.email, role: "admin" }],
-      ["PATCH", memberPath(p1.id, t.developer.email), { role: "viewer" }],
-      ["DELETE", memberPath(p1.id, t.developer.email)],
-      ["GET", `/projects/prj_nonexistent00000/members`],
+    // Suble's codes: adding a member says not_found, the other member routes project_not_found.
+    const routes: [string, string, string, unknown?][] = [
+      ["GET", `/projects/${p1.id}/members`, "project_not_found"],
+      ["POST", `/projects/${p1.id}/members`, "not_found", { email: outsider.email, role: "admin" }],
+      ["PATCH", memberPath(p1.id, t.developer.email), "project_not_found", { role: "viewer" }],
+      ["DELETE", memberPath(p1.id, t.developer.email), "project_not_found"],
+      ["GET", `/projects/prj_nonexistent00000/members`, "project_not_found"],
     ];
-    for (const [method, path, body] of routes) {
+    for (const [method, path, code, body] of routes) {
       const res = await api(path, { method, body, token: outsider.token });
       expect(res.status, `${method} ${path}: ${res.text}`).toBe(404);
-      expect(res.body.error.code).toBe("not_found");
+      expect(res.body.error.code).toBe(code);
     }
     expectError(await api(`/projects/${p1.id}`, { token: outsider.token }), 404, "not_found");
     const members = await api(`/projects/${p1.id}/members`, { token: t.owner.token });
@@ -293,7 +294,7 @@ describe("project members", () => {
     expect((await api(`/projects/${p.id}`, { token: guest.token })).status).toBe(200);
     expect((await api(`/projects/${p.id}`, { token: t.owner.token, method: "DELETE" })).status).toBe(200);
     expectError(await api(`/projects/${p.id}`, { token: guest.token }), 404, "not_found");
-    expectError(await api(`/projects/${p.id}/members`, { token: t.owner.token }), 404, "not_found");
+    expectError(await api(`/projects/${p.id}/members`, { token: t.owner.token }), 404, "project_not_found");
     expect(ids((await api("/projects", { token: guest.token })).body)).toEqual([guest.projectId]);
   });
 });

@@ -73,9 +73,9 @@ describe("Dockup/Suble /projects", () => {
     expect(b.body.slug).toMatch(/^twin-/);
   });
 
-  it("rejects an invalid body with 400 invalid_request", async () => {
-    expectError(await api("/projects", { token: alice.token, body: { name: "" } }), 400, "invalid_request");
-    expectError(await api("/projects", { token: alice.token, body: {} }), 400, "invalid_request");
+  it("rejects an invalid body with 400 invalid_name (Suble) or invalid_request", async () => {
+    expectError(await api("/projects", { token: alice.token, body: { name: "" } }), 400, "invalid_name");
+    expectError(await api("/projects", { token: alice.token, body: {} }), 400, "invalid_name");
     expectError(await api("/projects", { token: alice.token, body: { name: "x", slug: "Not A Slug" } }), 400, "invalid_request");
     expectError(await api("/projects", { token: alice.token, raw: "{nope" }), 400, "invalid_json");
   });
@@ -110,7 +110,7 @@ describe("Dockup/Suble /projects", () => {
     expectError(await api(`/projects/${id}`, { token: alice.token }), 404, "not_found");
     expectError(await api(`/projects/${id}`, { token: alice.token, method: "PATCH", body: { name: "Zombie" } }), 404, "not_found");
     expectError(await api(`/projects/${id}`, { token: alice.token, method: "DELETE" }), 404, "not_found");
-    expectError(await api(`/org/${alice.orgSlug}/projects/doomed`, { token: alice.token }), 404, "not_found");
+    expectError(await api(`/org/${alice.orgSlug}/projects/doomed`, { token: alice.token }), 404, "PROJECT_NOT_FOUND");
 
     // The slug is free again.
     const reborn = await api("/projects", { token: alice.token, body: { name: "Doomed again", slug: "doomed" } });
@@ -197,7 +197,7 @@ describe("/projects inside a team org", () => {
     const res = await api("/projects", { token: t.viewer.token, body: { name: "Viewer app", org: t.slug } });
     expectError(res, 403, "forbidden");
     const orgRes = await api(`/org/${t.slug}/projects`, { token: t.viewer.token, body: { name: "Viewer app" } });
-    expectError(orgRes, 403, "forbidden");
+    expectError(orgRes, 403, "FORBIDDEN");
     const list = await api(`/org/${t.slug}/projects`, { token: t.owner.token });
     expect(list.body.projects.map((p: any) => p.name)).not.toContain("Viewer app");
   });
@@ -239,9 +239,9 @@ describe("backlex /org/{slug}/projects", () => {
     expect(q.region).toBe("fra");
   });
 
-  it("rejects bad input with 400 invalid_request", async () => {
+  it("rejects bad input with 422 VALIDATION (backlex)", async () => {
     for (const body of [{ name: "x" }, { name: "Good name", region: "mars" }, { name: "Good name", dbType: "postgres" }, {}]) {
-      expectError(await api(`/org/${t.slug}/projects`, { token: t.owner.token, body }), 400, "invalid_request");
+      expectError(await api(`/org/${t.slug}/projects`, { token: t.owner.token, body }), 422, "VALIDATION");
     }
   });
 
@@ -271,12 +271,12 @@ describe("backlex /org/{slug}/projects", () => {
     expect(res.status, res.text).toBe(200);
     expect(res.body.project).toMatchObject({ id: p.id, slug: p.slug, name: "Readable", role: "viewer" });
     expect(res.body.latestTemplateVersion).toBeNull();
-    expectError(await api(`/org/${t.slug}/projects/no-such-project`, { token: t.owner.token }), 404, "not_found");
+    expectError(await api(`/org/${t.slug}/projects/no-such-project`, { token: t.owner.token }), 404, "PROJECT_NOT_FOUND");
   });
 
   it("PATCH renames (developer and up; viewer 403)", async () => {
     const p = await create("Before");
-    expectError(await api(`/org/${t.slug}/projects/${p.slug}`, { token: t.viewer.token, method: "PATCH", body: { name: "Viewer" } }), 403, "forbidden");
+    expectError(await api(`/org/${t.slug}/projects/${p.slug}`, { token: t.viewer.token, method: "PATCH", body: { name: "Viewer" } }), 403, "FORBIDDEN");
     const res = await api(`/org/${t.slug}/projects/${p.slug}`, { token: t.developer.token, method: "PATCH", body: { name: "After", environment: "development" } });
     expect(res.status, res.text).toBe(200);
     expect(res.body.project).toMatchObject({ id: p.id, name: "After", environment: "development", slug: p.slug });
@@ -288,7 +288,7 @@ describe("backlex /org/{slug}/projects", () => {
     const p = await create("Lifecycle");
     const path = `/org/${t.slug}/projects/${p.slug}`;
     for (const who of [t.developer, t.viewer]) {
-      expectError(await api(`${path}/pause`, { token: who.token, method: "POST" }), 403, "forbidden");
+      expectError(await api(`${path}/pause`, { token: who.token, method: "POST" }), 403, "FORBIDDEN");
     }
     expect((await api(path, { token: t.owner.token })).body.project.status).toBe("active");
 
@@ -303,7 +303,7 @@ describe("backlex /org/{slug}/projects", () => {
     expect(again.body.project.status).toBe("paused");
 
     for (const who of [t.developer, t.viewer]) {
-      expectError(await api(`${path}/resume`, { token: who.token, method: "POST" }), 403, "forbidden");
+      expectError(await api(`${path}/resume`, { token: who.token, method: "POST" }), 403, "FORBIDDEN");
     }
     expect((await api(path, { token: t.owner.token })).body.project.status).toBe("paused");
     const resumed = await api(`${path}/resume`, { token: t.owner.token, method: "POST" });
@@ -320,17 +320,17 @@ describe("backlex /org/{slug}/projects", () => {
   it("DELETE needs project:delete, then the project is gone and its slug free", async () => {
     const p = await create("Removable");
     const path = `/org/${t.slug}/projects/${p.slug}`;
-    expectError(await api(path, { token: t.developer.token, method: "DELETE" }), 403, "forbidden");
-    expectError(await api(path, { token: t.viewer.token, method: "DELETE" }), 403, "forbidden");
+    expectError(await api(path, { token: t.developer.token, method: "DELETE" }), 403, "FORBIDDEN");
+    expectError(await api(path, { token: t.viewer.token, method: "DELETE" }), 403, "FORBIDDEN");
     expect((await api(path, { token: t.viewer.token })).status).toBe(200);
 
     const del = await api(path, { token: t.admin.token, method: "DELETE" });
     expect(del.status, del.text).toBe(200);
     expect(del.body).toEqual({ ok: true });
-    expectError(await api(path, { token: t.owner.token }), 404, "not_found");
-    expectError(await api(path, { token: t.owner.token, method: "PATCH", body: { name: "Zombie" } }), 404, "not_found");
-    expectError(await api(`${path}/pause`, { token: t.owner.token, method: "POST" }), 404, "not_found");
-    expectError(await api(path, { token: t.owner.token, method: "DELETE" }), 404, "not_found");
+    expectError(await api(path, { token: t.owner.token }), 404, "PROJECT_NOT_FOUND");
+    expectError(await api(path, { token: t.owner.token, method: "PATCH", body: { name: "Zombie" } }), 404, "PROJECT_NOT_FOUND");
+    expectError(await api(`${path}/pause`, { token: t.owner.token, method: "POST" }), 404, "PROJECT_NOT_FOUND");
+    expectError(await api(path, { token: t.owner.token, method: "DELETE" }), 404, "PROJECT_NOT_FOUND");
     expectError(await api(`/projects/${p.id}`, { token: t.owner.token }), 404, "not_found");
     expect(ids((await api(`/org/${t.slug}/projects`, { token: t.owner.token })).body.projects)).not.toContain(p.id);
     expect(ids((await api(`/projects`, { token: t.owner.token })).body)).not.toContain(p.id);
@@ -349,10 +349,10 @@ describe("backlex /org/{slug}/projects", () => {
     const list = await api(`/org/${t.slug}/projects`, { token: ro.key });
     expect(list.status, list.text).toBe(200);
     expect(ids(list.body.projects)).toContain(p.id);
-    expectError(await api(`/org/${t.slug}/projects`, { token: ro.key, body: { name: "RO made" } }), 403, "forbidden");
-    expectError(await api(path, { token: ro.key, method: "PATCH", body: { name: "RO" } }), 403, "forbidden");
-    expectError(await api(`${path}/pause`, { token: ro.key, method: "POST" }), 403, "forbidden");
-    expectError(await api(path, { token: ro.key, method: "DELETE" }), 403, "forbidden");
+    expectError(await api(`/org/${t.slug}/projects`, { token: ro.key, body: { name: "RO made" } }), 403, "FORBIDDEN");
+    expectError(await api(path, { token: ro.key, method: "PATCH", body: { name: "RO" } }), 403, "FORBIDDEN");
+    expectError(await api(`${path}/pause`, { token: ro.key, method: "POST" }), 403, "FORBIDDEN");
+    expectError(await api(path, { token: ro.key, method: "DELETE" }), 403, "FORBIDDEN");
     expect((await api(path, { token: t.owner.token })).body.project).toMatchObject({ name: "Keyed", status: "active" });
 
     const made = await api(`/org/${t.slug}/projects`, { token: full.key, body: { name: "Full made" } });
@@ -380,7 +380,7 @@ describe("backlex /org/{slug}/projects", () => {
     for (const [method, url, body] of routes) {
       const res = await api(url, { method, body });
       expect(res.status, `${method} ${url}: ${res.text}`).toBe(401);
-      expect(res.body.error.code).toBe("unauthorized");
+      expect(res.body.error.code).toBe("UNAUTHORIZED");
     }
     expect((await api(path, { token: t.owner.token })).body.project).toMatchObject({ name: "Guarded", status: "active" });
   });
@@ -389,26 +389,27 @@ describe("backlex /org/{slug}/projects", () => {
     const p = await create("Private");
     const outsider = await signUp({ name: "Outsider" });
     const path = `/org/${t.slug}/projects/${p.slug}`;
-    const routes: [string, string, unknown?][] = [
-      ["GET", `/org/${t.slug}/projects`],
-      ["POST", `/org/${t.slug}/projects`, { name: "Planted" }],
-      ["GET", path],
-      ["PATCH", path, { name: "Owned" }],
-      ["DELETE", path],
-      ["POST", `${path}/pause`],
-      ["POST", `${path}/resume`],
-      ["GET", `/org/${t.slug}/projects/made-up`],
-      ["GET", `/projects/${p.id}`],
-      ["PATCH", `/projects/${p.id}`, { name: "Owned" }],
-      ["DELETE", `/projects/${p.id}`],
+    // backlex's codes on its routes (the org, then the project), Suble's on /projects/{project}.
+    const routes: [string, string, string, unknown?][] = [
+      ["GET", `/org/${t.slug}/projects`, "NOT_FOUND"],
+      ["POST", `/org/${t.slug}/projects`, "NOT_FOUND", { name: "Planted" }],
+      ["GET", path, "PROJECT_NOT_FOUND"],
+      ["PATCH", path, "PROJECT_NOT_FOUND", { name: "Owned" }],
+      ["DELETE", path, "PROJECT_NOT_FOUND"],
+      ["POST", `${path}/pause`, "PROJECT_NOT_FOUND"],
+      ["POST", `${path}/resume`, "PROJECT_NOT_FOUND"],
+      ["GET", `/org/${t.slug}/projects/made-up`, "PROJECT_NOT_FOUND"],
+      ["GET", `/projects/${p.id}`, "not_found"],
+      ["PATCH", `/projects/${p.id}`, "not_found", { name: "Owned" }],
+      ["DELETE", `/projects/${p.id}`, "not_found"],
     ];
-    for (const [method, url, body] of routes) {
+    for (const [method, url, code, body] of routes) {
       const res = await api(url, { method, body, token: outsider.token });
       expect(res.status, `${method} ${url}: ${res.text}`).toBe(404);
-      expect(res.body.error.code).toBe("not_found");
+      expect(res.body.error.code).toBe(code);
     }
     // The outsider's own org, addressed with the victim's project slug, is 404 too.
-    expectError(await api(`/org/${outsider.orgSlug}/projects/${p.slug}`, { token: outsider.token }), 404, "not_found");
+    expectError(await api(`/org/${outsider.orgSlug}/projects/${p.slug}`, { token: outsider.token }), 404, "PROJECT_NOT_FOUND");
     const after = await api(path, { token: t.owner.token });
     expect(after.body.project).toMatchObject({ name: "Private", status: "active" });
     const list = await api(`/org/${t.slug}/projects`, { token: t.owner.token });
@@ -416,7 +417,7 @@ describe("backlex /org/{slug}/projects", () => {
   });
 
   it("an unknown org slug is 404", async () => {
-    expectError(await api(`/org/no-such-org-xyz/projects`, { token: t.owner.token }), 404, "not_found");
+    expectError(await api(`/org/no-such-org-xyz/projects`, { token: t.owner.token }), 404, "NOT_FOUND");
   });
 });
 

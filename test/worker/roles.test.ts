@@ -26,6 +26,8 @@ interface Action<S = any> {
   /** Run as the owner before the attempt. */
   prepare?: (scene: Scene) => Promise<S>;
   attempt: (scene: Scene, credential: string, s: S) => Promise<CallResult>;
+  /** The refusal's code: backlex's `FORBIDDEN` on its /org routes unless said otherwise (Suble's `forbidden`). */
+  refused?: string;
   /** Checks, as the owner, that the change happened exactly when it was allowed. */
   after?: (scene: Scene, allowed: boolean, s: S) => Promise<void>;
 }
@@ -119,6 +121,7 @@ const ACTIONS: Partial<Record<Permission, Action>> = {
     ok: 204,
     prepare: ownerProject,
     attempt: (sc, cred, p) => api(`/projects/${p.id}/members`, { token: cred, body: { email: sc.outsider.email, role: "viewer" } }),
+    refused: "forbidden",
     after: async (sc, allowed, p) => {
       // An invitation was made exactly when allowed: it shows as pending in the member list.
       const members = await api(`/projects/${p.id}/members`, { token: sc.owner.token });
@@ -175,7 +178,7 @@ async function expectOutcome(action: Action, scene: Scene, credential: string, a
   const s = action.prepare ? await action.prepare(scene) : undefined;
   const res = await action.attempt(scene, credential, s);
   expect(`${label} → ${res.status}`, res.text).toBe(`${label} → ${allowed ? action.ok : 403}`);
-  if (!allowed) expectApiError(res, 403, "forbidden");
+  if (!allowed) expectApiError(res, 403, action.refused ?? "FORBIDDEN");
   await action.after?.(scene, allowed, s);
 }
 

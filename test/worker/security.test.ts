@@ -12,7 +12,11 @@ interface Operation {
   method: string;
   path: string;
   security: Array<Record<string, string[]>> | undefined;
+  responses: Record<string, { description?: string }>;
 }
+
+/** The error codes an operation's document names for a status (each description lists them in backticks). */
+const documented = (op: Operation, status: number) => [...(op.responses[String(status)]?.description ?? "").matchAll(/`([A-Za-z_]+)`/g)].map((m) => m[1] ?? "");
 
 /** The ids of one tenant's resources, by the path parameter that names them. */
 interface Tenant {
@@ -219,8 +223,8 @@ describe("security cases for every documented operation", { timeout: 120_000 }, 
 
   beforeAll(async () => {
     const doc = await api("/openapi.json");
-    ops = Object.entries(doc.body.paths as Record<string, Record<string, { security?: Operation["security"] }>>).flatMap(([path, byMethod]) =>
-      Object.entries(byMethod).map(([method, op]) => ({ method, path, security: op.security })),
+    ops = Object.entries(doc.body.paths as Record<string, Record<string, Omit<Operation, "method" | "path">>>).flatMap(([path, byMethod]) =>
+      Object.entries(byMethod).map(([method, op]) => ({ method, path, security: op.security, responses: op.responses })),
     );
     [a, b] = await Promise.all([makeTenant(), makeTenant()]);
   });
@@ -234,13 +238,16 @@ describe("security cases for every documented operation", { timeout: 120_000 }, 
     expect(stale, "cases for operations the document no longer lists").toEqual([]);
   });
 
-  it("answers 401 without a credential, or with a garbage one, on every secured operation, before reading the body", async () => {
+  it("answers 401 without a credential, or with a garbage one, on every secured operation, before reading the body, with the code its document names", async () => {
     const wrong: string[] = [];
     for (const op of ops.filter((o) => !isPublic(o) && !isAgent(o))) {
       const path = fill(op.path, a);
+      // `unauthorized` in Berth's and Suble's dialect, `UNAUTHORIZED` in backlex's.
+      const named = documented(op, 401);
+      if (!named.some((code) => /^unauthorized$/i.test(code))) wrong.push(`${key(op)}: its document names no 401 unauthorized (${named.join(", ")})`);
       for (const token of [undefined, "garbage", `pak_${"0".repeat(64)}`]) {
         const res = await call(op, path, token);
-        if (res.status !== 401 || res.body?.error?.code !== "unauthorized") wrong.push(`${key(op)} (${token ?? "none"}): ${res.status} ${res.text.slice(0, 120)}`);
+        if (res.status !== 401 || !named.includes(res.body?.error?.code)) wrong.push(`${key(op)} (${token ?? "none"}): ${res.status} ${res.text.slice(0, 120)}`);
       }
     }
     expect(wrong).toEqual([]);
@@ -262,7 +269,7 @@ describe("security cases for every documented operation", { timeout: 120_000 }, 
     for (const op of ops.filter((o) => key(o) in OTHER_TENANT)) {
       const body = OTHER_TENANT[key(op)]!.body?.(a);
       const res = await call(op, fill(op.path, a), b.owner.token, body);
-      if (res.status !== 404) wrong.push(`${key(op)}: ${res.status} ${res.text.slice(0, 160)}`);
+      if (res.status !== 404 || !documented(op, 404).includes(res.body?.error?.code)) wrong.push(`${key(op)}: ${res.status} ${res.text.slice(0, 160)} (documented: ${documented(op, 404).join(", ")})`);
     }
     expect(wrong).toEqual([]);
 

@@ -214,7 +214,7 @@ describe("findings of a security review", { timeout: 120_000 }, () => {
     const upgrade = await fetchWorker(`/api/v1/projects/${u.projectId}/events?token=x.y`, { headers: { upgrade: "websocket", cookie, origin: evil } });
     expect(upgrade.status).toBe(401);
     const write = await api(`/org/${u.orgSlug}/projects`, { cookie, headers: { origin: evil, authorization: "Bearer x.y" }, body: { name: "Planted" } });
-    expectApiError(write, 401, "unauthorized");
+    expectApiError(write, 401, "UNAUTHORIZED");
     expect((await api(`/org/${u.orgSlug}/projects`, { token: u.token })).text).not.toContain("Planted");
   });
 

@@ -148,7 +148,7 @@ describe("tenancy: org A cannot reach org B", () => {
         const ghost = await api(path(GHOST), { method, body: bodyFor(body, GHOST), token });
         const label = `${method} ${path(target)} → ${res.status} ${res.text}`;
         if (res.status !== 404) failures.push(label);
-        else if (!/not_found$/.test(res.body?.error?.code ?? "")) failures.push(`${label} (code)`);
+        else if (!/not_found$/i.test(res.body?.error?.code ?? "")) failures.push(`${label} (code)`);
         else if (JSON.stringify(answerOf(res)) !== JSON.stringify(answerOf(ghost))) failures.push(`${label} differs from ghost: ${ghost.text}`);
       }
       expect(failures).toEqual([]);
@@ -171,7 +171,7 @@ describe("tenancy: org A cannot reach org B", () => {
     expect(members.body.members.filter((m: any) => m.status === "pending").map((m: any) => m.email)).toEqual(["pending-b@example.com"]);
 
     const projectMembers = await api(`/projects/${target.projectId}/members`, { token: b.owner.token });
-    expect(projectMembers.body.find((m: any) => m.email === bGuest.email)).toMatchObject({ role: "viewer", source: "project" });
+    expect(projectMembers.body.find((m: any) => m.email === bGuest.email)).toMatchObject({ berthRole: "viewer", source: "project" });
     expect(projectMembers.body.map((m: any) => m.email)).not.toContain("planted@example.com");
 
     // B's keys still work, and none were planted.
@@ -207,7 +207,7 @@ describe("tenancy: org A cannot reach org B", () => {
     for (const [method, path, body] of cross) {
       const res = await api(path, { method, body, token: a.owner.token });
       expect(res.status, `${method} ${path}: ${res.text}`).toBe(404);
-      expect(res.body.error.code).toMatch(/not_found$/);
+      expect(res.body.error.code).toMatch(/not_found$/i);
     }
     // Still alive.
     expect((await api(`/org/${b.slug}/projects`, { token: bOrgKey.key })).status).toBe(200);

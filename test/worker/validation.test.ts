@@ -15,8 +15,18 @@ function expectEnvelope(res: CallResult, status: number, code: string) {
   expect(res.body.error.message.length).toBeGreaterThan(0);
 }
 
+/** How a seed says "this request is invalid": backlex `422 VALIDATION`, Suble its field codes (`invalid_name`), the others `400 invalid_request`. */
+type Invalid = { status: number; code: string };
+const INVALID: Invalid = { status: 400, code: "invalid_request" };
+const BACKLEX_INVALID: Invalid = { status: 422, code: "VALIDATION" };
+const SUBLE_INVALID_NAME: Invalid = { status: 400, code: "invalid_name" };
+
 function expectInvalid(res: CallResult, ...fields: string[]) {
-  expectEnvelope(res, 400, "invalid_request");
+  expectInvalidAs(INVALID, res, ...fields);
+}
+
+function expectInvalidAs(as: Invalid, res: CallResult, ...fields: string[]) {
+  expectEnvelope(res, as.status, as.code);
   const issues = res.body.error.details?.issues;
   expect(Array.isArray(issues), res.text.slice(0, 500)).toBe(true);
   expect(issues.length).toBeGreaterThan(0);
@@ -34,25 +44,28 @@ const HUGE_EMAIL = `${"a".repeat(100_000)}@example.com`;
 async function routes(owner: TestUser) {
   const projects = await api("/projects", { token: owner.token });
   const projectId: string = projects.body[0].id;
+  // Each with the seed whose error dialect its family speaks (src/lib/dialects.ts).
   return [
-    { method: "POST", path: "/auth/register", token: undefined },
-    { method: "POST", path: "/auth/signup", token: undefined },
-    { method: "POST", path: "/auth/login", token: undefined },
-    { method: "POST", path: "/auth/refresh", token: undefined },
-    { method: "POST", path: "/auth/password/forgot", token: undefined },
-    { method: "POST", path: "/auth/password/reset", token: undefined },
-    { method: "POST", path: "/org", token: owner.token },
-    { method: "PATCH", path: `/org/${owner.orgSlug}`, token: owner.token },
-    { method: "POST", path: "/projects", token: owner.token },
-    { method: "PATCH", path: `/projects/${projectId}`, token: owner.token },
-    { method: "POST", path: `/org/${owner.orgSlug}/projects`, token: owner.token },
-    { method: "POST", path: "/api-keys", token: owner.token },
-    { method: "POST", path: `/org/${owner.orgSlug}/api-keys`, token: owner.token },
-    { method: "POST", path: `/projects/${projectId}/api-keys`, token: owner.token },
-    { method: "POST", path: `/org/${owner.orgSlug}/invitations`, token: owner.token },
-    { method: "PATCH", path: "/account", token: owner.token },
-  ];
+    { method: "POST", path: "/auth/register", token: undefined, seed: "berth" },
+    { method: "POST", path: "/auth/signup", token: undefined, seed: "berth" },
+    { method: "POST", path: "/auth/login", token: undefined, seed: "berth" },
+    { method: "POST", path: "/auth/refresh", token: undefined, seed: "berth" },
+    { method: "POST", path: "/auth/password/forgot", token: undefined, seed: "berth" },
+    { method: "POST", path: "/auth/password/reset", token: undefined, seed: "berth" },
+    { method: "POST", path: "/org", token: owner.token, seed: "backlex" },
+    { method: "PATCH", path: `/org/${owner.orgSlug}`, token: owner.token, seed: "backlex" },
+    { method: "POST", path: "/projects", token: owner.token, seed: "suble" },
+    { method: "PATCH", path: `/projects/${projectId}`, token: owner.token, seed: "suble" },
+    { method: "POST", path: `/org/${owner.orgSlug}/projects`, token: owner.token, seed: "backlex" },
+    { method: "POST", path: "/api-keys", token: owner.token, seed: "berth" },
+    { method: "POST", path: `/org/${owner.orgSlug}/api-keys`, token: owner.token, seed: "backlex" },
+    { method: "POST", path: `/projects/${projectId}/api-keys`, token: owner.token, seed: "suble" },
+    { method: "POST", path: `/org/${owner.orgSlug}/invitations`, token: owner.token, seed: "backlex" },
+    { method: "PATCH", path: "/account", token: owner.token, seed: "backlex" },
+  ] as const;
 }
+
+const invalidJson = (seed: string) => (seed === "backlex" ? "INVALID_JSON" : "invalid_json");
 
 describe("malformed JSON", { timeout: 30_000 }, () => {
   it("answers 400 invalid_json on every route that takes a body", async () => {
@@ -61,7 +74,7 @@ describe("malformed JSON", { timeout: 30_000 }, () => {
     for (const r of await routes(owner)) {
       for (const raw of bodies) {
         const res = await api(r.path, { method: r.method, token: r.token, raw });
-        expectEnvelope(res, 400, "invalid_json");
+        expectEnvelope(res, 400, invalidJson(r.seed));
       }
     }
   });
@@ -72,8 +85,9 @@ describe("malformed JSON", { timeout: 30_000 }, () => {
       for (const raw of ["[]", "null", '"a string"', "42", "true"]) {
         const res = await api(r.path, { method: r.method, token: r.token, raw });
         // Even the routes whose body is optional (/auth/refresh, /api-keys, PATCH /account) want an object.
-        expect(res.status, `${r.method} ${r.path} ${raw} → ${res.text.slice(0, 300)}`).toBe(400);
-        expect(res.body.error.code).toBe("invalid_request");
+        const as = r.seed === "backlex" ? BACKLEX_INVALID : INVALID;
+        expect(res.status, `${r.method} ${r.path} ${raw} → ${res.text.slice(0, 300)}`).toBe(as.status);
+        expect(res.body.error.code).toBe(as.code);
       }
     }
   });
@@ -82,7 +96,7 @@ describe("malformed JSON", { timeout: 30_000 }, () => {
     const owner = await signUp();
     for (const r of await routes(owner)) {
       const empty = await api(r.path, { method: r.method, token: r.token, raw: "" });
-      expectEnvelope(empty, 400, "invalid_json");
+      expectEnvelope(empty, 400, invalidJson(r.seed));
       for (const type of ["text/plain", "application/x-www-form-urlencoded"]) {
         const res = await api(r.path, {
           method: r.method,
@@ -90,7 +104,7 @@ describe("malformed JSON", { timeout: 30_000 }, () => {
           raw: JSON.stringify({ name: "n", email: uniqueEmail(), password: "correct horse battery" }),
           headers: { "content-type": type },
         });
-        expectEnvelope(res, 400, "invalid_json");
+        expectEnvelope(res, 400, invalidJson(r.seed));
       }
     }
   });
@@ -131,27 +145,27 @@ describe("field validation", { timeout: 30_000 }, () => {
   it("org, project and API key creation: wrong types, missing and oversized fields are 400 invalid_request", async () => {
     const owner = await signUp();
     const t = owner.token;
-    expectInvalid(await api("/org", { token: t, body: {} }), "name");
-    expectInvalid(await api("/org", { token: t, body: { name: HUGE } }), "name");
-    expectInvalid(await api("/org", { token: t, body: { name: 7 } }), "name");
-    expectInvalid(await api("/org", { token: t, body: { name: "Good Name", residency: "mars" } }), "residency");
+    expectInvalidAs(BACKLEX_INVALID, await api("/org", { token: t, body: {} }), "name");
+    expectInvalidAs(BACKLEX_INVALID, await api("/org", { token: t, body: { name: HUGE } }), "name");
+    expectInvalidAs(BACKLEX_INVALID, await api("/org", { token: t, body: { name: 7 } }), "name");
+    expectInvalidAs(BACKLEX_INVALID, await api("/org", { token: t, body: { name: "Good Name", residency: "mars" } }), "residency");
 
-    expectInvalid(await api("/projects", { token: t, body: {} }), "name");
-    expectInvalid(await api("/projects", { token: t, body: { name: HUGE } }), "name");
+    expectInvalidAs(SUBLE_INVALID_NAME, await api("/projects", { token: t, body: {} }), "name");
+    expectInvalidAs(SUBLE_INVALID_NAME, await api("/projects", { token: t, body: { name: HUGE } }), "name");
     expectInvalid(await api("/projects", { token: t, body: { name: "ok", slug: "Not A Slug!" } }), "slug");
     expectInvalid(await api("/projects", { token: t, body: { name: "ok", environment: "moon" } }), "environment");
-    expectInvalid(await api("/projects", { token: t, body: { name: ["array"] } }), "name");
-    expectInvalid(await api(`/org/${owner.orgSlug}/projects`, { token: t, body: { name: HUGE } }), "name");
+    expectInvalidAs(SUBLE_INVALID_NAME, await api("/projects", { token: t, body: { name: ["array"] } }), "name");
+    expectInvalidAs(BACKLEX_INVALID, await api(`/org/${owner.orgSlug}/projects`, { token: t, body: { name: HUGE } }), "name");
 
     expectInvalid(await api("/api-keys", { token: t, body: { name: HUGE } }), "name");
     expectInvalid(await api("/api-keys", { token: t, body: { name: "k", scope: "god-mode" } }), "scope");
     expectInvalid(await api("/api-keys", { token: t, body: { name: "k", expiresInDays: -1 } }), "expiresInDays");
     expectInvalid(await api("/api-keys", { token: t, body: { name: "k", expiresInDays: 1.5 } }), "expiresInDays");
     expectInvalid(await api("/api-keys", { token: t, body: { name: "k", expiresInDays: "30" } }), "expiresInDays");
-    expectInvalid(await api(`/org/${owner.orgSlug}/api-keys`, { token: t, body: { name: "k" } }), "scope");
-    expectInvalid(await api(`/org/${owner.orgSlug}/api-keys`, { token: t, body: { name: HUGE, scope: "full" } }), "name");
-    expectInvalid(await api(`/org/${owner.orgSlug}/api-keys`, { token: t, body: { name: "k", scope: "full", expiresInDays: 1e9 } }), "expiresInDays");
-    expectInvalid(await api(`/org/${owner.orgSlug}/api-keys`, { token: t, body: { name: "k", scope: "full", mcpTools: Array(65).fill("t") } }), "mcpTools");
+    expectInvalidAs(BACKLEX_INVALID, await api(`/org/${owner.orgSlug}/api-keys`, { token: t, body: { name: "k" } }), "scope");
+    expectInvalidAs(BACKLEX_INVALID, await api(`/org/${owner.orgSlug}/api-keys`, { token: t, body: { name: HUGE, scope: "full" } }), "name");
+    expectInvalidAs(BACKLEX_INVALID, await api(`/org/${owner.orgSlug}/api-keys`, { token: t, body: { name: "k", scope: "full", expiresInDays: 1e9 } }), "expiresInDays");
+    expectInvalidAs(BACKLEX_INVALID, await api(`/org/${owner.orgSlug}/api-keys`, { token: t, body: { name: "k", scope: "full", mcpTools: Array(65).fill("t") } }), "mcpTools");
 
     // None of the refused requests created anything.
     const orgs = await api("/orgs", { token: t });
@@ -258,18 +272,18 @@ describe("passwords stay secret", { timeout: 30_000 }, () => {
 describe("unknown routes", () => {
   it("answer the 404 envelope", async () => {
     const owner = await signUp();
-    for (const [method, path] of [
-      ["GET", "/nope"],
-      ["GET", "/auth/nope"],
-      ["POST", "/auth/login/extra"],
-      ["DELETE", "/auth/login"],
-      ["PUT", "/account"],
-      ["GET", "/org"],
+    for (const [method, path, code] of [
+      ["GET", "/nope", "not_found"],
+      ["GET", "/auth/nope", "not_found"],
+      ["POST", "/auth/login/extra", "not_found"],
+      ["DELETE", "/auth/login", "not_found"],
+      ["PUT", "/account", "NOT_FOUND"],
+      ["GET", "/org", "NOT_FOUND"],
     ] as const) {
       const anonymous = await api(path, { method });
-      expectEnvelope(anonymous, 404, "not_found");
+      expectEnvelope(anonymous, 404, code);
       expect(anonymous.body.error.message).toContain(path);
-      expectEnvelope(await api(path, { method, token: owner.token }), 404, "not_found");
+      expectEnvelope(await api(path, { method, token: owner.token }), 404, code);
     }
     const outside = await fetchWorker("/definitely/not/here");
     expect(outside.status).toBe(404);

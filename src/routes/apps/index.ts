@@ -9,7 +9,7 @@ import { createRouter } from "../../app";
 import { authorizeLoadedProject, authorizeProject, requirePrincipal } from "../../auth/access";
 import type { Permission } from "../../auth/permissions";
 import type { AppEnv } from "../../env";
-import { ApiError, badRequest, conflictResponse, errorResponses, notFound } from "../../lib/errors";
+import { ApiError, badRequest, conflictResponse, errorResponses, notFound, errorResponsesFor } from "../../lib/errors";
 import {
   createApp,
   dockupStatus,
@@ -135,7 +135,7 @@ router.openapi(
     tags,
     summary: "An app, with its container's state",
     request: { params: AppParams },
-    responses: { 200: json(z.object({ app: AppSchema, container_state: ContainerState }), "The app"), ...errorResponses },
+    responses: { 200: json(z.object({ app: AppSchema, container_state: ContainerState }), "The app"), ...errorResponsesFor("app_not_found") },
   }),
   async (c) => {
     const { app } = await loadApp(c, c.req.valid("param").appId, "project:read");
@@ -150,7 +150,7 @@ router.openapi(
     tags,
     summary: "Change an app's settings: image, env vars, resources, command, repository",
     request: { params: AppParams, ...jsonBody(UpdateAppInput) },
-    responses: { 200: json(AppSchema, "The app as it is now"), ...conflictResponse, ...errorResponses },
+    responses: { 200: json(AppSchema, "The app as it is now"), ...conflictResponse, ...errorResponsesFor("app_not_found") },
   }),
   async (c) => {
     const input = c.req.valid("json");
@@ -175,7 +175,7 @@ router.openapi(
     tags,
     summary: "Delete an app: its container and route are removed from its host; its slug is free at once",
     request: { params: AppParams },
-    responses: { 200: json(Ok, "Deleted"), ...errorResponses },
+    responses: { 200: json(Ok, "Deleted"), ...errorResponsesFor("app_not_found") },
   }),
   async (c) => {
     const { app, project } = await loadApp(c, c.req.valid("param").appId, "deploy");
@@ -194,7 +194,7 @@ router.openapi(
     tags,
     summary: "The app's deployment history, newest first",
     request: { params: AppParams, query: LimitQuery },
-    responses: { 200: json(z.array(DeploymentSchema), "Deployments"), ...errorResponses },
+    responses: { 200: json(z.array(DeploymentSchema), "Deployments"), ...errorResponsesFor("app_not_found") },
   }),
   async (c) => {
     const { app } = await loadApp(c, c.req.valid("param").appId, "project:read");
@@ -210,7 +210,7 @@ router.openapi(
     tags,
     summary: "The app's events (settings changes, deploys, errors, status changes), newest first",
     request: { params: AppParams, query: LimitQuery },
-    responses: { 200: json(z.array(AppEventSchema), "Events"), ...errorResponses },
+    responses: { 200: json(z.array(AppEventSchema), "Events"), ...errorResponsesFor("app_not_found") },
   }),
   async (c) => {
     const { app } = await loadApp(c, c.req.valid("param").appId, "project:read");
