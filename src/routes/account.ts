@@ -5,7 +5,7 @@ import { createRouter } from "../app";
 import { requireUser } from "../auth/access";
 import { user } from "../db/schema";
 import { errorResponses, notFound } from "../lib/errors";
-import { recordAudit } from "../services/audit";
+import { audited, withAlso } from "../services/audit";
 import { findUser } from "../services/users";
 import { displayText, json, jsonBody, name, Ok } from "./schemas";
 
@@ -79,11 +79,11 @@ router.openapi(
     const p = requireUser(c, "account:update");
     const input = c.req.valid("json");
     const { preferences, ...rest } = input;
-    await c.var.db
+    const update = c.var.db
       .update(user)
       .set({ ...rest, ...(preferences ? { preferences: JSON.stringify(preferences) } : {}), updatedAt: new Date() })
       .where(eq(user.id, p.userId));
-    await recordAudit(c, { orgId: null, action: "account.update", targetType: "user", targetId: p.userId, metadata: { fields: Object.keys(input) } });
+    await withAlso(c.var.db, update, audited(c, () => ({ orgId: null, action: "account.update", targetType: "user", targetId: p.userId, metadata: { fields: Object.keys(input) } }))(p.userId));
     return c.json({ ok: true }, 200);
   },
 );

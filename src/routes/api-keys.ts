@@ -9,7 +9,7 @@ import { authorizeOrg, authorizeProject, requireUser } from "../auth/access";
 import { API_KEY_SCOPES } from "../db/schema";
 import { errorResponses, forbidden, notFound, errorResponsesFor } from "../lib/errors";
 import { adoptApiKey, createApiKey, listApiKeys, presentApiKey, revokeApiKey } from "../services/api-keys";
-import { recordAudit } from "../services/audit";
+import { audited } from "../services/audit";
 import { ApiKey, json, jsonBody, name, slugParam } from "./schemas";
 import { ProjectParams } from "./projects";
 
@@ -60,14 +60,17 @@ router.openapi(
   async (c) => {
     const p = requireSession(c);
     const input = c.req.valid("json") ?? {};
-    const { row, secret } = await createApiKey(c.var.db, {
-      kind: "personal",
-      userId: p.userId,
-      name: input.name ?? "default",
-      scope: input.scope,
+    const { row, secret } = await createApiKey(
+      c.var.db,
+      {
+        kind: "personal",
+        userId: p.userId,
+        name: input.name ?? "default",
+        scope: input.scope,
       expiresInDays: input.expiresInDays,
-    });
-    await recordAudit(c, { orgId: null, action: "api_key.create", targetType: "api_key", targetId: row.id, metadata: { kind: "personal", name: row.name, scope: row.scope } });
+      },
+      audited(c, (id) => ({ orgId: null, action: "api_key.create", targetType: "api_key", targetId: id, metadata: { kind: "personal", name: input.name ?? "default", scope: input.scope ?? "full" } })),
+    );
     return c.json(presentApiKey(row, secret), 201);
   },
 );
@@ -84,8 +87,8 @@ router.openapi(
   async (c) => {
     const p = requireSession(c);
     const { id } = c.req.valid("param");
-    if (!(await revokeApiKey(c.var.db, id, { kind: "personal", userId: p.userId }))) throw notFound("API key", "api_key_not_found");
-    await recordAudit(c, { orgId: null, action: "api_key.revoke", targetType: "api_key", targetId: id });
+    const audit = audited(c, () => ({ orgId: null, action: "api_key.revoke", targetType: "api_key", targetId: id }));
+    if (!(await revokeApiKey(c.var.db, id, { kind: "personal", userId: p.userId }, audit))) throw notFound("API key", "api_key_not_found");
     return c.body(null, 204);
   },
 );
@@ -129,15 +132,11 @@ router.openapi(
   async (c) => {
     const input = c.req.valid("json");
     const { org, principal } = await authorizeOrg(c, c.req.valid("param").slug, "apikey:manage");
-    const { row, secret } = await createApiKey(c.var.db, {
-      kind: "org",
-      userId: principal.userId,
-      orgId: org.id,
-      name: input.name,
-      scope: input.scope,
-      expiresInDays: input.expiresInDays,
-    });
-    await recordAudit(c, { orgId: org.id, action: "api_key.create", targetType: "api_key", targetId: row.id, metadata: { name: row.name, scope: row.scope } });
+    const { row, secret } = await createApiKey(
+      c.var.db,
+      { kind: "org", userId: principal.userId, orgId: org.id, name: input.name, scope: input.scope, expiresInDays: input.expiresInDays },
+      audited(c, (id) => ({ orgId: org.id, action: "api_key.create", targetType: "api_key", targetId: id, metadata: { name: input.name, scope: input.scope ?? "full" } })),
+    );
     return c.json({ key: presentApiKey(row, secret) }, 201);
   },
 );
@@ -154,8 +153,8 @@ router.openapi(
   async (c) => {
     const { slug, id } = c.req.valid("param");
     const { org } = await authorizeOrg(c, slug, "apikey:manage");
-    if (!(await revokeApiKey(c.var.db, id, { kind: "org", orgId: org.id }))) throw notFound("API key", "api_key_not_found");
-    await recordAudit(c, { orgId: org.id, action: "api_key.revoke", targetType: "api_key", targetId: id });
+    const audit = audited(c, () => ({ orgId: org.id, action: "api_key.revoke", targetType: "api_key", targetId: id }));
+    if (!(await revokeApiKey(c.var.db, id, { kind: "org", orgId: org.id }, audit))) throw notFound("API key", "api_key_not_found");
     return c.body(null, 204);
   },
 );
@@ -175,9 +174,8 @@ router.openapi(
   async (c) => {
     const { slug, id } = c.req.valid("param");
     const { org, principal } = await authorizeOrg(c, slug, "apikey:adopt");
-    const row = await adoptApiKey(c.var.db, id, org.id, principal.userId);
+    const row = await adoptApiKey(c.var.db, id, org.id, principal.userId, audited(c, () => ({ orgId: org.id, action: "api_key.adopt", targetType: "api_key", targetId: id })));
     if (!row) throw notFound("API key", "api_key_not_found");
-    await recordAudit(c, { orgId: org.id, action: "api_key.adopt", targetType: "api_key", targetId: id });
     return c.json({ key: presentApiKey(row) }, 200);
   },
 );
@@ -224,17 +222,20 @@ router.openapi(
   async (c) => {
     const input = c.req.valid("json");
     const { project, principal } = await authorizeProject(c, c.req.valid("param").project, "apikey:manage");
-    const { row, secret } = await createApiKey(c.var.db, {
-      kind: "org",
-      userId: principal.userId,
-      orgId: project.orgId,
-      projectId: project.id,
-      name: input.name,
-      scope: input.scope,
-      permissions: input.permissions ?? FULL_PERMISSIONS,
-      expiresInDays: input.expiresInDays,
-    });
-    await recordAudit(c, { orgId: project.orgId, action: "api_key.create", targetType: "api_key", targetId: row.id, metadata: { name: row.name, scope: row.scope, projectId: project.id } });
+    const { row, secret } = await createApiKey(
+      c.var.db,
+      {
+        kind: "org",
+        userId: principal.userId,
+        orgId: project.orgId,
+        projectId: project.id,
+        name: input.name,
+        scope: input.scope,
+        permissions: input.permissions ?? FULL_PERMISSIONS,
+        expiresInDays: input.expiresInDays,
+      },
+      audited(c, (id) => ({ orgId: project.orgId, action: "api_key.create", targetType: "api_key", targetId: id, metadata: { name: input.name, scope: input.scope ?? "full", projectId: project.id } })),
+    );
     return c.json(presentApiKey(row, secret), 201);
   },
 );
@@ -251,10 +252,10 @@ router.openapi(
   async (c) => {
     const { project: id, key } = c.req.valid("param");
     const { project } = await authorizeProject(c, id, "apikey:manage");
-    if (!(await revokeApiKey(c.var.db, key, { kind: "org", orgId: project.orgId, projectId: project.id }))) {
+    const audit = audited(c, () => ({ orgId: project.orgId, action: "api_key.revoke", targetType: "api_key", targetId: key }));
+    if (!(await revokeApiKey(c.var.db, key, { kind: "org", orgId: project.orgId, projectId: project.id }, audit))) {
       throw notFound("API key", "api_key_not_found");
     }
-    await recordAudit(c, { orgId: project.orgId, action: "api_key.revoke", targetType: "api_key", targetId: key });
     return c.body(null, 204);
   },
 );

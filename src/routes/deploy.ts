@@ -8,8 +8,8 @@ import type { Context } from "hono";
 import { createRouter } from "../app";
 import type { AppEnv } from "../env";
 import { ApiError, errorResponsesFor } from "../lib/errors";
-import { presentApp, presentDeployment, recordAppEvent } from "../services/apps";
-import { recordAudit } from "../services/audit";
+import { appEventOf, presentApp, presentDeployment } from "../services/apps";
+import { audited, recordAudit } from "../services/audit";
 import { startDeploy, submitAppAction } from "../services/deployments";
 import { presentJob } from "../services/jobs";
 import { AppParams, AppSchema, DeploymentSchema, loadApp } from "./apps/index";
@@ -21,9 +21,11 @@ const image = z.string().trim().min(1).max(512).regex(/^\S+$/, "an image referen
 
 async function deploy(c: Context<AppEnv>, idOrSlug: string, newImage?: string) {
   const { app: found, project, principal } = await loadApp(c, idOrSlug, "deploy");
-  const { app: row, deployment, job } = await startDeploy(c.var.db, c.env, found, principal.userId, newImage);
-  await recordAppEvent(c.var.db, row.id, "deploy", `Deploy of ${row.image} requested`, { deployment_id: deployment.id, job_id: job.id });
-  await recordAudit(c, { orgId: project.orgId, action: "app.deploy", targetType: "app", targetId: row.id, metadata: { image: row.image, deployment_id: deployment.id } });
+  // The deploy's event and audit rows are written with the deployment's job, in one batch.
+  const { app: row, deployment, job } = await startDeploy(c.var.db, c.env, found, principal.userId, newImage, (started) => [
+    ...appEventOf(c.var.db, "deploy", `Deploy of ${started.image} requested`, { deployment_id: started.deploymentId, job_id: started.jobId })(started.appId),
+    ...audited(c, () => ({ orgId: project.orgId, action: "app.deploy", targetType: "app", targetId: started.appId, metadata: { image: started.image, deployment_id: started.deploymentId } }))(started.appId),
+  ]);
   return { app: row, deployment, job };
 }
 
@@ -86,6 +88,7 @@ for (const action of ["start", "stop", "restart"] as const) {
       const { app: row, project } = await loadApp(c, c.req.valid("param").appId, "deploy");
       const job = await submitAppAction(c.env, row, `app.${action}`);
       if (!job) throw new ApiError("not_deployed", "This app has not been deployed yet: POST /apps/{appId}/deploy");
+      // A job on the app's host, not a D1 write: its audit row is written on its own.
       await recordAudit(c, { orgId: project.orgId, action: `app.${action}`, targetType: "app", targetId: row.id });
       return c.json({ app: presentApp(c.env, row), job: presentJob(job) }, 202);
     },

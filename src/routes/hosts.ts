@@ -11,7 +11,7 @@ import { HOST_KINDS } from "../db/schema";
 import { hostScope, hostMailbox, projectJobs } from "../durable/clients";
 import type { AppEnv } from "../env";
 import { ApiError, errorResponses, notFound, errorResponsesFor } from "../lib/errors";
-import { recordAudit } from "../services/audit";
+import { audited, recordAudit } from "../services/audit";
 import { createHost, deleteHost, findHost, listHosts, presentHost, rotateJoinToken } from "../services/hosts";
 import { presentJob, presentLogs, submitHostExec } from "../services/jobs";
 import { Job, JobLogLine, json, jsonBody, name, Ok, OrgSlugParams, slugParam, WaitQuery } from "./schemas";
@@ -98,10 +98,11 @@ router.openapi(
   async (c) => {
     const { org, principal } = await authorizeOrg(c, c.req.valid("param").slug, "host:manage");
     const input = c.req.valid("json");
-    const { row, joinToken, joinTokenExpiresAt } = await createHost(c.var.db, {
-      orgId: org.id, name: input.name, kind: input.kind, region: input.region, labels: input.labels, createdBy: principal.userId,
-    });
-    await recordAudit(c, { orgId: org.id, action: "host.create", targetType: "host", targetId: row.id, metadata: { name: row.name, kind: row.kind } });
+    const { row, joinToken, joinTokenExpiresAt } = await createHost(
+      c.var.db,
+      { orgId: org.id, name: input.name, kind: input.kind, region: input.region, labels: input.labels, createdBy: principal.userId },
+      audited(c, (id) => ({ orgId: org.id, action: "host.create", targetType: "host", targetId: id, metadata: { name: input.name, kind: input.kind } })),
+    );
     return c.json(
       { host: presentHost(c.env, row), join_token: joinToken, join_token_expires_at: joinTokenExpiresAt.toISOString(), agent_command: agentCommand(c, joinToken) },
       201,
@@ -138,8 +139,7 @@ router.openapi(
     const { slug, id } = c.req.valid("param");
     const { org } = await authorizeOrg(c, slug, "host:manage");
     const row = await loadHost(c, org.id, id);
-    await deleteHost(c.var.db, c.env, row);
-    await recordAudit(c, { orgId: org.id, action: "host.delete", targetType: "host", targetId: row.id, metadata: { name: row.name } });
+    await deleteHost(c.var.db, c.env, row, audited(c, () => ({ orgId: org.id, action: "host.delete", targetType: "host", targetId: row.id, metadata: { name: row.name } })));
     return c.json({ ok: true }, 200);
   },
 );
@@ -157,8 +157,7 @@ router.openapi(
     const { slug, id } = c.req.valid("param");
     const { org } = await authorizeOrg(c, slug, "host:manage");
     const row = await loadHost(c, org.id, id);
-    const { joinToken, joinTokenExpiresAt } = await rotateJoinToken(c.var.db, row.id);
-    await recordAudit(c, { orgId: org.id, action: "host.join_token", targetType: "host", targetId: row.id });
+    const { joinToken, joinTokenExpiresAt } = await rotateJoinToken(c.var.db, row.id, audited(c, () => ({ orgId: org.id, action: "host.join_token", targetType: "host", targetId: row.id })));
     return c.json({ join_token: joinToken, join_token_expires_at: joinTokenExpiresAt.toISOString(), agent_command: agentCommand(c, joinToken) }, 201);
   },
 );
@@ -183,6 +182,7 @@ router.openapi(
     const row = await loadHost(c, org.id, id);
     const input = c.req.valid("json");
     const job = await submitHostExec(c.env, row.id, input.command, input.timeout_seconds);
+    // A job on the host, not a D1 write: its audit row is written on its own.
     // The command itself may hold secrets: the audit keeps only its length.
     await recordAudit(c, { orgId: org.id, action: "host.exec", targetType: "job", targetId: job.id, metadata: { host_id: row.id, command_length: input.command.length } });
     return c.json({ job: presentJob(job) }, 202);
@@ -274,6 +274,7 @@ router.openapi(
     const { jobs, record, org } = await loadHostJob(c, "host:manage");
     if (isTerminal(record.status)) throw new ApiError("job_finished", `The job already ended (${record.status})`);
     const after = await jobs.cancelJob(record.id);
+    // The job's state lives in its project's Durable Object: the audit row is written on its own.
     await recordAudit(c, { orgId: org.id, action: "job.cancel", targetType: "job", targetId: record.id });
     return c.json({ job: presentJob(after!) }, 200);
   },

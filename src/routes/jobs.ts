@@ -120,6 +120,7 @@ router.openapi(
       throw new ApiError("job_finished", `The job already ended (${before.status})`);
     }
     const after = await projectJobs(c.env, projectScope(project)).cancelJob(job);
+    // The job's state lives in its project's Durable Object: the audit row is written on its own.
     await recordAudit(c, { orgId: row.orgId, action: "job.cancel", targetType: "job", targetId: job, metadata: { project_id: project } });
     return c.json({ job: presentJob(after!) }, 200);
   },

@@ -7,7 +7,7 @@ import { outranks } from "../auth/permissions";
 import { ROLES, type Role } from "../db/schema";
 import type { AppEnv } from "../env";
 import { conflictResponse, errorResponses, forbidden, notFound } from "../lib/errors";
-import { recordAudit } from "../services/audit";
+import { audited } from "../services/audit";
 import {
   acceptInvitation,
   createInvitation,
@@ -15,6 +15,7 @@ import {
   listPendingInvitations,
   resendInvitation,
   revokeInvitation,
+  type InvitationRow,
 } from "../services/invitations";
 import { createMailer } from "../services/mail";
 import { changeMemberRole, findMember, findOrgById, listMembers, membershipRole, removeMember } from "../services/orgs";
@@ -112,14 +113,13 @@ router.openapi(
     const target = await findMember(c.var.db, org.id, id);
     if (!target) throw notFound("Member");
     assertMayManage(role, target.role, newRole);
-    await changeMemberRole(c.var.db, org.id, target.id, newRole);
-    await recordAudit(c, {
-      orgId: org.id,
-      action: "member.role_change",
-      targetType: "user",
-      targetId: target.userId,
-      metadata: { from: target.role, to: newRole },
-    });
+    await changeMemberRole(
+      c.var.db,
+      org.id,
+      target.id,
+      newRole,
+      audited(c, () => ({ orgId: org.id, action: "member.role_change", targetType: "user", targetId: target.userId, metadata: { from: target.role, to: newRole } })),
+    );
     return c.json({ ok: true }, 200);
   },
 );
@@ -142,21 +142,18 @@ router.openapi(
     const target = await findMember(c.var.db, self.org.id, id);
     if (target && target.userId === p.userId) {
       requireSignedIn(c, "leave an org");
-      await removeMember(c.var.db, self.org.id, target.id);
-      await recordAudit(c, { orgId: self.org.id, action: "member.leave", targetType: "user", targetId: target.userId });
+      await removeMember(c.var.db, self.org.id, target.id, audited(c, () => ({ orgId: self.org.id, action: "member.leave", targetType: "user", targetId: target.userId })));
       return c.body(null, 204);
     }
     const { org, role } = await authorizeOrg(c, slug, "member:manage");
     if (target) {
       assertMayManage(role, target.role);
-      await removeMember(c.var.db, org.id, target.id);
-      await recordAudit(c, { orgId: org.id, action: "member.remove", targetType: "user", targetId: target.userId, metadata: { role: target.role } });
+      await removeMember(c.var.db, org.id, target.id, audited(c, () => ({ orgId: org.id, action: "member.remove", targetType: "user", targetId: target.userId, metadata: { role: target.role } })));
       return c.body(null, 204);
     }
     const inv = await findPendingInvitation(c.var.db, org.id, id);
     if (!inv) throw notFound("Member");
-    await revokeInvitation(c.var.db, inv);
-    await recordAudit(c, { orgId: org.id, action: "invitation.revoke", targetType: "invitation", targetId: inv.id, metadata: { email: inv.email } });
+    await revokeInvitation(c.var.db, inv, audited(c, () => ({ orgId: org.id, action: "invitation.revoke", targetType: "invitation", targetId: inv.id, metadata: { email: inv.email } })));
     return c.body(null, 204);
   },
 );
@@ -175,8 +172,7 @@ router.openapi(
     const { org } = await authorizeOrg(c, slug, "member:manage");
     const inv = await findPendingInvitation(c.var.db, org.id, id);
     if (!inv) throw notFound("Invitation");
-    await resendInvitation(c.var.db, mailerOf(c), org, inv, baseUrlOf(c));
-    await recordAudit(c, { orgId: org.id, action: "invitation.resend", targetType: "invitation", targetId: inv.id });
+    await resendInvitation(c.var.db, mailerOf(c), org, inv, baseUrlOf(c), audited(c, () => ({ orgId: org.id, action: "invitation.resend", targetType: "invitation", targetId: inv.id })));
     return c.json({ ok: true }, 200);
   },
 );
@@ -201,14 +197,12 @@ router.openapi(
     const input = c.req.valid("json");
     const { org, role, principal } = await authorizeOrg(c, c.req.valid("param").slug, "member:manage");
     if (outranks(input.role, role)) throw forbidden("You cannot invite someone above your own role");
-    const inv = await createInvitation(c.var.db, mailerOf(c), {
-      org,
-      email: input.email,
-      role: input.role,
-      invitedBy: principal.userId,
-      baseUrl: baseUrlOf(c),
-    });
-    await recordAudit(c, { orgId: org.id, action: "invitation.create", targetType: "invitation", targetId: inv.id, metadata: { email: inv.email, role: inv.role } });
+    const inv = await createInvitation(
+      c.var.db,
+      mailerOf(c),
+      { org, email: input.email, role: input.role, invitedBy: principal.userId, baseUrl: baseUrlOf(c) },
+      audited(c, (id) => ({ orgId: org.id, action: "invitation.create", targetType: "invitation", targetId: id, metadata: { email: input.email, role: input.role } })),
+    );
     return c.json({ invite: { id: inv.id, email: inv.email, role: inv.role, expiresAt: inv.expiresAt.toISOString() } }, 201);
   },
 );
@@ -230,10 +224,20 @@ router.openapi(
     const p = requireSignedIn(c, "accept invitations");
     const u = await findUser(c.var.db, p.userId);
     if (!u) throw notFound("User");
-    const inv = await acceptInvitation(c.var.db, c.req.valid("json").token, u);
+    const inv = await acceptInvitation(
+      c.var.db,
+      c.req.valid("json").token,
+      u,
+      audited(c, (accepted: InvitationRow) => ({
+        orgId: accepted.orgId,
+        action: "invitation.accept",
+        targetType: "invitation",
+        targetId: accepted.id,
+        metadata: { role: accepted.role, ...(accepted.projectId ? { projectId: accepted.projectId } : {}) },
+      })),
+    );
     const o = await findOrgById(c.var.db, inv.orgId);
     if (!o || (!inv.projectId && !(await membershipRole(c.var.db, inv.orgId, u.id)))) throw notFound("Organization");
-    await recordAudit(c, { orgId: inv.orgId, action: "invitation.accept", targetType: "invitation", targetId: inv.id, metadata: { role: inv.role, ...(inv.projectId ? { projectId: inv.projectId } : {}) } });
     return c.json({ orgSlug: o.slug, role: inv.role, ...(inv.projectId ? { projectId: inv.projectId } : {}) }, 200);
   },
 );

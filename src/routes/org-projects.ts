@@ -6,7 +6,7 @@ import { authorizeLoadedProject, authorizeOrg, requirePrincipal } from "../auth/
 import type { Permission } from "../auth/permissions";
 import type { AppEnv } from "../env";
 import { conflictResponse, errorResponses, notFound } from "../lib/errors";
-import { recordAudit } from "../services/audit";
+import { audited } from "../services/audit";
 import { findOrgBySlug } from "../services/orgs";
 import {
   createProject,
@@ -78,14 +78,11 @@ router.openapi(
   async (c) => {
     const input = c.req.valid("json");
     const { org, role, principal } = await authorizeOrg(c, c.req.valid("param").slug, "project:create");
-    const created = await createProject(c.var.db, {
-      orgId: org.id,
-      name: input.name,
-      region: input.region ?? org.defaultRegion,
-      environment: input.environment,
-      createdBy: principal.userId,
-    });
-    await recordAudit(c, { orgId: org.id, action: "project.create", targetType: "project", targetId: created.id, metadata: { name: created.name } });
+    const created = await createProject(
+      c.var.db,
+      { orgId: org.id, name: input.name, region: input.region ?? org.defaultRegion, environment: input.environment, createdBy: principal.userId },
+      audited(c, (id) => ({ orgId: org.id, action: "project.create", targetType: "project", targetId: id, metadata: { name: input.name } })),
+    );
     return c.json({ project: presentProject(created, { role, orgSlug: org.slug }) }, 201);
   },
 );
@@ -127,8 +124,8 @@ router.openapi(
     const { slug, projectSlug } = c.req.valid("param");
     const patch = c.req.valid("json");
     const { org, project, role } = await authorizeOrgProject(c, slug, projectSlug, "project:update");
-    const updated = Object.keys(patch).length ? await updateProject(c.var.db, project.id, patch) : project;
-    await recordAudit(c, { orgId: org.id, action: "project.update", targetType: "project", targetId: project.id, metadata: { fields: Object.keys(patch) } });
+    const audit = audited(c, () => ({ orgId: org.id, action: "project.update", targetType: "project", targetId: project.id, metadata: { fields: Object.keys(patch) } }));
+    const updated = Object.keys(patch).length ? await updateProject(c.var.db, project.id, patch, audit) : project;
     return c.json({ project: presentProject(updated, { role, orgSlug: org.slug }) }, 200);
   },
 );
@@ -145,8 +142,7 @@ router.openapi(
   async (c) => {
     const { slug, projectSlug } = c.req.valid("param");
     const { org, project } = await authorizeOrgProject(c, slug, projectSlug, "project:delete");
-    await softDeleteProject(c.var.db, project.id);
-    await recordAudit(c, { orgId: org.id, action: "project.delete", targetType: "project", targetId: project.id, metadata: { slug: project.slug } });
+    await softDeleteProject(c.var.db, project.id, audited(c, () => ({ orgId: org.id, action: "project.delete", targetType: "project", targetId: project.id, metadata: { slug: project.slug } })));
     return c.json({ ok: true }, 200);
   },
 );
@@ -167,10 +163,9 @@ for (const [action, status] of [
     async (c) => {
       const { slug, projectSlug } = c.req.valid("param");
       const { org, project, role } = await authorizeOrgProject(c, slug, projectSlug, "project:lifecycle");
-      const updated = project.status === status ? project : await updateProject(c.var.db, project.id, { status });
-      if (updated !== project) {
-        await recordAudit(c, { orgId: org.id, action: `project.${action}`, targetType: "project", targetId: project.id });
-      }
+      const audit = audited(c, () => ({ orgId: org.id, action: `project.${action}`, targetType: "project", targetId: project.id }));
+      // Pausing a paused project changes nothing and records nothing.
+      const updated = project.status === status ? project : await updateProject(c.var.db, project.id, { status }, audit);
       return c.json({ project: presentProject(updated, { role, orgSlug: org.slug }) }, 200);
     },
   );

@@ -2,8 +2,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { createRouter } from "../app";
 import { authorizeOrg, requireUser } from "../auth/access";
-import { errorResponses } from "../lib/errors";
-import { recordAudit } from "../services/audit";
+import { errorResponses, errorResponsesFor } from "../lib/errors";
+import { audited } from "../services/audit";
 import { createOrg, deleteOrg, listUserOrgs, orgProjectCount, presentOrg, updateOrg } from "../services/orgs";
 import { listOrgProjects, listUserProjects, presentProject } from "../services/projects";
 import { json, jsonBody, name, Ok, Org, OrgSlugParams, Project } from "./schemas";
@@ -49,13 +49,16 @@ router.openapi(
   async (c) => {
     const p = requireUser(c, "org:create");
     const input = c.req.valid("json");
-    const created = await createOrg(c.var.db, {
-      name: input.name,
-      ownerId: p.userId,
-      residency: input.residency,
-      defaultRegion: input.defaultRegion,
-    });
-    await recordAudit(c, { orgId: created.id, action: "org.create", targetType: "org", targetId: created.id, metadata: { name: created.name } });
+    const created = await createOrg(
+      c.var.db,
+      {
+        name: input.name,
+        ownerId: p.userId,
+        residency: input.residency,
+        defaultRegion: input.defaultRegion,
+      },
+      audited(c, (id) => ({ orgId: id, action: "org.create", targetType: "org", targetId: id, metadata: { name: input.name } })),
+    );
     return c.json({ org: presentOrg(created) }, 201);
   },
 );
@@ -103,8 +106,7 @@ router.openapi(
   async (c) => {
     const { org } = await authorizeOrg(c, c.req.valid("param").slug, "org:update");
     const patch = c.req.valid("json");
-    const updated = await updateOrg(c.var.db, org.id, patch);
-    await recordAudit(c, { orgId: org.id, action: "org.update", targetType: "org", targetId: org.id, metadata: { fields: Object.keys(patch) } });
+    const updated = await updateOrg(c.var.db, org.id, patch, audited(c, () => ({ orgId: org.id, action: "org.update", targetType: "org", targetId: org.id, metadata: { fields: Object.keys(patch) } })));
     return c.json({ org: presentOrg(updated) }, 200);
   },
 );
@@ -116,13 +118,12 @@ router.openapi(
     tags: ["Orgs"],
     summary: "Delete the organization with its projects and keys (owner)",
     request: { params: OrgSlugParams },
-    responses: { 200: json(Ok, "Deleted"), 409: json(z.any(), "personal_org: a personal org cannot be deleted"), ...errorResponses },
+    responses: { 200: json(Ok, "Deleted"), ...errorResponsesFor("personal_org") },
   }),
   async (c) => {
     const { org } = await authorizeOrg(c, c.req.valid("param").slug, "org:delete");
-    await deleteOrg(c.var.db, org);
     // The org's own audit trail goes with it; the deletion is kept in the actor's trail.
-    await recordAudit(c, { orgId: null, action: "org.delete", targetType: "org", targetId: org.id, metadata: { slug: org.slug } });
+    await deleteOrg(c.var.db, org, audited(c, () => ({ orgId: null, action: "org.delete", targetType: "org", targetId: org.id, metadata: { slug: org.slug } })));
     return c.json({ ok: true }, 200);
   },
 );

@@ -5,7 +5,7 @@ import { authorizeProject } from "../auth/access";
 import type { Role } from "../db/schema";
 import { enforceAttemptLimit } from "../auth/rate-limits";
 import { conflictResponse, errorResponses, notFound } from "../lib/errors";
-import { recordAudit } from "../services/audit";
+import { audited } from "../services/audit";
 import { inviteToProject, updatePendingProjectInvitation } from "../services/invitations";
 import { createMailer } from "../services/mail";
 import { findOrgById } from "../services/orgs";
@@ -81,15 +81,12 @@ router.openapi(
     const org = await findOrgById(c.var.db, project.orgId);
     if (!org) throw notFound("Project", "project_not_found");
     const role = input.role ?? "developer";
-    const inv = await inviteToProject(c.var.db, createMailer(c.env, c.var.db), {
-      org,
-      project,
-      email: input.email,
-      role,
-      invitedBy: principal.userId,
-      baseUrl: c.env.PUBLIC_URL || new URL(c.req.url).origin,
-    });
-    await recordAudit(c, { orgId: project.orgId, action: "project.member_invite", targetType: "invitation", targetId: inv.id, metadata: { projectId: project.id, role } });
+    await inviteToProject(
+      c.var.db,
+      createMailer(c.env, c.var.db),
+      { org, project, email: input.email, role, invitedBy: principal.userId, baseUrl: c.env.PUBLIC_URL || new URL(c.req.url).origin },
+      audited(c, (id) => ({ orgId: project.orgId, action: "project.member_invite", targetType: "invitation", targetId: id, metadata: { projectId: project.id, role } })),
+    );
     return c.body(null, 204);
   },
 );
@@ -115,9 +112,9 @@ router.openapi(
       if (!(await listProjectMembers(c.var.db, project)).some((m) => m.email === address.toLowerCase())) throw notFound("Project member");
       return c.body(null, 204);
     }
-    const changed = (await updateProjectMember(c.var.db, project, address, role)) || (await updatePendingProjectInvitation(c.var.db, project.id, address, { role }));
+    const audit = audited(c, () => ({ orgId: project.orgId, action: "project.member_update", targetType: "project", targetId: project.id, metadata: { email: address, role } }));
+    const changed = (await updateProjectMember(c.var.db, project, address, role, audit)) || (await updatePendingProjectInvitation(c.var.db, project.id, address, { role }, audit));
     if (!changed) throw notFound("Project member");
-    await recordAudit(c, { orgId: project.orgId, action: "project.member_update", targetType: "project", targetId: project.id, metadata: { email: address, role } });
     return c.body(null, 204);
   },
 );
@@ -134,9 +131,9 @@ router.openapi(
   async (c) => {
     const { project: id, email: address } = c.req.valid("param");
     const { project } = await authorizeProject(c, id, "project:members");
-    const removed = (await removeProjectMember(c.var.db, project, address)) || (await updatePendingProjectInvitation(c.var.db, project.id, address, "revoke"));
+    const audit = audited(c, () => ({ orgId: project.orgId, action: "project.member_remove", targetType: "project", targetId: project.id, metadata: { email: address } }));
+    const removed = (await removeProjectMember(c.var.db, project, address, audit)) || (await updatePendingProjectInvitation(c.var.db, project.id, address, "revoke", audit));
     if (!removed) throw notFound("Project member");
-    await recordAudit(c, { orgId: project.orgId, action: "project.member_remove", targetType: "project", targetId: project.id, metadata: { email: address } });
     return c.body(null, 204);
   },
 );

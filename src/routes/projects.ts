@@ -6,7 +6,7 @@ import { authorizeOrg, authorizeProject, requirePrincipal } from "../auth/access
 import type { AppEnv } from "../env";
 import { conflictResponse, errorResponses, notFound } from "../lib/errors";
 import { SLUG_PATTERN } from "../lib/slug";
-import { recordAudit } from "../services/audit";
+import { audited } from "../services/audit";
 import { findOrgById, listUserOrgs } from "../services/orgs";
 import {
   createProject,
@@ -95,16 +95,19 @@ router.openapi(
   async (c) => {
     const input = c.req.valid("json");
     const { org, role, principal } = await authorizeOrg(c, await targetOrgSlug(c, input.org), "project:create");
-    const created = await createProject(c.var.db, {
-      orgId: org.id,
-      name: input.name,
-      slug: input.slug,
-      category: input.category,
-      environment: input.environment,
+    const created = await createProject(
+      c.var.db,
+      {
+        orgId: org.id,
+        name: input.name,
+        slug: input.slug,
+        category: input.category,
+        environment: input.environment,
       createdBy: principal.userId,
-      region: org.defaultRegion,
-    });
-    await recordAudit(c, { orgId: org.id, action: "project.create", targetType: "project", targetId: created.id, metadata: { name: created.name } });
+        region: org.defaultRegion,
+      },
+      audited(c, (id) => ({ orgId: org.id, action: "project.create", targetType: "project", targetId: id, metadata: { name: input.name } })),
+    );
     return c.json(presentProject(created, { role, memberCount: await projectMemberCount(c.var.db, created), orgSlug: org.slug }), 201);
   },
 );
@@ -145,10 +148,8 @@ router.openapi(
     const input = c.req.valid("json");
     const { project, role } = await authorizeProject(c, c.req.valid("param").project, "project:update");
     const patch = { ...(input.name ? { name: input.name } : {}), ...(input.environment ? { environment: input.environment } : {}) };
-    const updated = Object.keys(patch).length ? await updateProject(c.var.db, project.id, patch) : project;
-    if (Object.keys(patch).length) {
-      await recordAudit(c, { orgId: project.orgId, action: "project.update", targetType: "project", targetId: project.id, metadata: { fields: Object.keys(patch) } });
-    }
+    const audit = audited(c, () => ({ orgId: project.orgId, action: "project.update", targetType: "project", targetId: project.id, metadata: { fields: Object.keys(patch) } }));
+    const updated = Object.keys(patch).length ? await updateProject(c.var.db, project.id, patch, audit) : project;
     return c.json(presentProject(updated, { role, memberCount: await projectMemberCount(c.var.db, updated) }), 200);
   },
 );
@@ -164,8 +165,7 @@ router.openapi(
   }),
   async (c) => {
     const { project } = await authorizeProject(c, c.req.valid("param").project, "project:delete");
-    await softDeleteProject(c.var.db, project.id);
-    await recordAudit(c, { orgId: project.orgId, action: "project.delete", targetType: "project", targetId: project.id, metadata: { slug: project.slug } });
+    await softDeleteProject(c.var.db, project.id, audited(c, () => ({ orgId: project.orgId, action: "project.delete", targetType: "project", targetId: project.id, metadata: { slug: project.slug } })));
     return c.json({ ok: true }, 200);
   },
 );

@@ -7,7 +7,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { createRouter } from "../app";
 import { authorizeOrg, requirePrincipal } from "../auth/access";
 import { errorResponses, notFound, errorResponsesFor } from "../lib/errors";
-import { recordAudit } from "../services/audit";
+import { audited } from "../services/audit";
 import { findOrgById } from "../services/orgs";
 import { createRegistry, deleteRegistry, findRegistry, listRegistries, presentRegistry } from "../services/registries";
 import { targetOrgSlug } from "./projects";
@@ -65,8 +65,12 @@ router.openapi(
   async (c) => {
     const input = c.req.valid("json");
     const { org, principal } = await authorizeOrg(c, await targetOrgSlug(c, input.org), "org:update");
-    const row = await createRegistry(c.var.db, c.env, { orgId: org.id, name: input.name, url: input.url, username: input.username, password: input.password, createdBy: principal.userId });
-    await recordAudit(c, { orgId: org.id, action: "registry.create", targetType: "registry", targetId: row.id, metadata: { url: row.url, username: row.username } });
+    const row = await createRegistry(
+      c.var.db,
+      c.env,
+      { orgId: org.id, name: input.name, url: input.url, username: input.username, password: input.password, createdBy: principal.userId },
+      audited(c, (created: { id: string; url: string }) => ({ orgId: org.id, action: "registry.create", targetType: "registry", targetId: created.id, metadata: { url: created.url, username: input.username ?? null } })),
+    );
     return c.json(presentRegistry(row), 201);
   },
 );
@@ -90,8 +94,7 @@ router.openapi(
       if (err?.status === 404) throw notFound("Registry", "registry_not_found");
       throw err;
     });
-    await deleteRegistry(c.var.db, row.id);
-    await recordAudit(c, { orgId: org.id, action: "registry.delete", targetType: "registry", targetId: row.id, metadata: { url: row.url } });
+    await deleteRegistry(c.var.db, row.id, audited(c, () => ({ orgId: org.id, action: "registry.delete", targetType: "registry", targetId: row.id, metadata: { url: row.url } })));
     return c.json({ ok: true }, 200);
   },
 );

@@ -9,6 +9,7 @@ import { minRole, strongerRole } from "../auth/permissions";
 import { apiKey, type ApiKeyScope, orgMember, projectMember, type Role } from "../db/schema";
 import { newSecret, sha256Hex } from "../lib/crypto";
 import { newId } from "../lib/ids";
+import { type Also, NOTHING, withAlso } from "./audit";
 
 export const KEY_PREFIXES = { personal: "dkp_", org: "pak_" } as const;
 const SHOWN_PREFIX_LENGTH = 16;
@@ -32,12 +33,14 @@ export async function createApiKey(
     permissions?: number | null;
     expiresInDays?: number | null;
   },
+  also: Also = NOTHING,
 ): Promise<{ row: ApiKeyRow; secret: string }> {
   const secret = newSecret(KEY_PREFIXES[input.kind]);
-  const [row] = await db
+  const id = newId("apk");
+  const insert = db
     .insert(apiKey)
     .values({
-      id: newId("apk"),
+      id,
       kind: input.kind,
       userId: input.userId,
       orgId: input.orgId ?? null,
@@ -50,6 +53,7 @@ export async function createApiKey(
       expiresAt: input.expiresInDays ? new Date(Date.now() + input.expiresInDays * 86_400_000) : null,
     })
     .returning();
+  const [row] = await withAlso(db, insert, also(id));
   return { row: row!, secret };
 }
 
@@ -90,12 +94,10 @@ export async function verifyApiKey(db: Database, secret: string): Promise<KeyChe
  * An owner takes a key over (someone who made it is leaving): from now on it answers to
  * the owner's access. Returns the key, or null when there is no live key of that id in the org.
  */
-export async function adoptApiKey(db: Database, id: string, orgId: string, ownerId: string): Promise<ApiKeyRow | null> {
-  const [row] = await db
-    .update(apiKey)
-    .set({ userId: ownerId })
-    .where(and(eq(apiKey.id, id), eq(apiKey.kind, "org"), eq(apiKey.orgId, orgId), isNull(apiKey.revokedAt)))
-    .returning();
+export async function adoptApiKey(db: Database, id: string, orgId: string, ownerId: string, also: Also = NOTHING): Promise<ApiKeyRow | null> {
+  const live = and(eq(apiKey.id, id), eq(apiKey.kind, "org"), eq(apiKey.orgId, orgId), isNull(apiKey.revokedAt));
+  if (!(await db.query.apiKey.findFirst({ where: live, columns: { id: true } }))) return null;
+  const [row] = await withAlso(db, db.update(apiKey).set({ userId: ownerId }).where(live).returning(), also(id));
   return row ?? null;
 }
 
@@ -131,17 +133,16 @@ export async function revokeApiKey(
   db: Database,
   id: string,
   where: { kind: "personal"; userId: string } | { kind: "org"; orgId: string; projectId?: string },
+  also: Also = NOTHING,
 ): Promise<boolean> {
   const owner =
     where.kind === "personal"
       ? and(eq(apiKey.kind, "personal"), eq(apiKey.userId, where.userId))
       : and(eq(apiKey.kind, "org"), eq(apiKey.orgId, where.orgId), where.projectId ? eq(apiKey.projectId, where.projectId) : undefined);
-  const rows = await db
-    .update(apiKey)
-    .set({ revokedAt: new Date() })
-    .where(and(eq(apiKey.id, id), owner, isNull(apiKey.revokedAt)))
-    .returning({ id: apiKey.id });
-  return rows.length > 0;
+  const live = and(eq(apiKey.id, id), owner, isNull(apiKey.revokedAt));
+  if (!(await db.query.apiKey.findFirst({ where: live, columns: { id: true } }))) return false;
+  await withAlso(db, db.update(apiKey).set({ revokedAt: new Date() }).where(live), also(id));
+  return true;
 }
 
 /** The public shape of a key: never the hash, the secret only when just created. */

@@ -5,6 +5,7 @@
  * the names with masked values, never the values.
  */
 import { and, desc, eq, isNull, or, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../db/client";
 import { app, appEvent, deployment, type AppStatus } from "../db/schema";
 import type { Env } from "../env";
@@ -12,6 +13,9 @@ import { conflict, notFound } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { decryptJson, encryptJson } from "../lib/secrets";
 import { availableSlug } from "../lib/slug";
+import { type Also, NOTHING, withAlso } from "./audit";
+
+const NOTHING_CHANGED = () => [];
 
 export type AppRow = typeof app.$inferSelect;
 export type DeploymentRow = typeof deployment.$inferSelect;
@@ -75,7 +79,12 @@ export async function readAppEnvVars(env: Env, row: Pick<AppRow, "envCiphertext"
  * Creates an app. A requested slug must be free everywhere (409 slug_taken); a slug
  * derived from the name gets a suffix when it is not.
  */
-export async function createApp(db: Database, env: Env, input: CreateAppInput): Promise<AppRow> {
+export async function createApp(
+  db: Database,
+  env: Env,
+  input: CreateAppInput,
+  also: (created: { id: string; slug: string; envKeys: string[] }) => BatchItem<"sqlite">[] = NOTHING_CHANGED,
+): Promise<AppRow> {
   const taken = (slug: string) => conflict("slug_taken", `An app with slug "${slug}" already exists`);
   const sealed = await sealEnv(env, input.envVars ?? {});
   // Two creates can both find a slug free; the unique index decides, and the loser picks again.
@@ -88,10 +97,11 @@ export async function createApp(db: Database, env: Env, input: CreateAppInput): 
       slug = await availableSlug(input.name, (s) => slugInUse(db, s), "app");
     }
     try {
-      const [row] = await db
+      const id = newId("app");
+      const insert = db
         .insert(app)
         .values({
-          id: newId("app"),
+          id,
           projectId: input.projectId,
           orgId: input.orgId,
           name: input.name,
@@ -109,6 +119,7 @@ export async function createApp(db: Database, env: Env, input: CreateAppInput): 
           createdBy: input.createdBy,
         })
         .returning();
+      const [row] = await withAlso(db, insert, also({ id, slug, envKeys: sealed.envKeys }));
       return row!;
     } catch (err) {
       if (!isUniqueViolation(err, "app.slug")) throw err;
@@ -144,7 +155,13 @@ export function listProjectApps(db: Database, projectId: string) {
  * that changed (`env_vars` when the set of names or any value did). Setting a field
  * to its current value is not a change.
  */
-export async function updateApp(db: Database, env: Env, row: AppRow, patch: AppSettings): Promise<{ app: AppRow; changed: string[] }> {
+export async function updateApp(
+  db: Database,
+  env: Env,
+  row: AppRow,
+  patch: AppSettings,
+  also: (change: { id: string; changed: string[]; envKeys: string[] }) => BatchItem<"sqlite">[] = NOTHING_CHANGED,
+): Promise<{ app: AppRow; changed: string[] }> {
   const set: Partial<typeof app.$inferInsert> = {};
   const changed: string[] = [];
   const field = <K extends keyof AppRow>(name: string, column: K, value: AppRow[K] | undefined) => {
@@ -178,11 +195,12 @@ export async function updateApp(db: Database, env: Env, row: AppRow, patch: AppS
     }
   }
   if (!changed.length) return { app: row, changed };
-  const [updated] = await db
+  const update = db
     .update(app)
     .set({ ...set, updatedAt: new Date() })
     .where(and(eq(app.id, row.id), isNull(app.deletedAt)))
     .returning();
+  const [updated] = await withAlso(db, update, also({ id: row.id, changed, envKeys: set.envKeys ?? row.envKeys }));
   if (!updated) throw notFound("App");
   return { app: updated, changed };
 }
@@ -193,17 +211,16 @@ function sameVars(a: EnvVars, b: EnvVars): boolean {
 }
 
 /** Soft delete: the row stays for history, the slug is free at once. */
-export async function softDeleteApp(db: Database, appId: string) {
-  await db.update(app).set({ deletedAt: new Date(), updatedAt: new Date() }).where(and(eq(app.id, appId), isNull(app.deletedAt)));
+export async function softDeleteApp(db: Database, appId: string, also: Also = NOTHING) {
+  await withAlso(db, db.update(app).set({ deletedAt: new Date(), updatedAt: new Date() }).where(and(eq(app.id, appId), isNull(app.deletedAt))), also(appId));
 }
 
-/** An entry in the app's event feed (`deploy`, `error`, `status`, `created`, `updated`); `data` holds no secrets. */
-export async function recordAppEvent(db: Database, appId: string, type: string, message: string, data?: Record<string, unknown>): Promise<AppEventRow> {
-  const [row] = await db
-    .insert(appEvent)
-    .values({ id: newId("aev"), appId, type, message, data: data ?? null })
-    .returning();
-  return row!;
+/**
+ * An entry for the app's event feed (`deploy`, `error`, `status`, `created`, `updated`), to
+ * write in the batch of the change it tells of; `data` holds no secrets.
+ */
+export function appEventOf(db: Database, type: string, message: string, data?: Record<string, unknown>): Also {
+  return (appId) => [db.insert(appEvent).values({ id: newId("aev"), appId, type, message, data: data ?? null })];
 }
 
 export function listAppEvents(db: Database, appId: string, limit = 50) {

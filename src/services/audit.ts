@@ -1,5 +1,6 @@
 /** The audit log: who did what to which target, from where. */
 import { and, desc, eq, gte, lte } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
 import type { Context } from "hono";
 import { actorOf } from "../auth/principal";
 import type { Database } from "../db/client";
@@ -16,16 +17,54 @@ export interface AuditEntry {
   metadata?: Record<string, unknown>;
 }
 
-/** Records a mutating call by the current principal. */
+/**
+ * Statements a service writes in the same D1 batch as its own mutation, given the id of
+ * what it wrote: the audit row of the call. A mutation and its audit row commit together
+ * or not at all.
+ */
+export type Also = (targetId: string) => BatchItem<"sqlite">[];
+
+/** Nothing more to write. */
+export const NOTHING: Also = () => [];
+
+
+/**
+ * The audit row of a mutating call by the current principal, for a service to write in
+ * the batch of its mutation: `entry` gets the id of what the service wrote (for creates,
+ * known only there).
+ */
+export function audited<T = string>(c: Context<AppEnv>, entry: (written: T) => AuditEntry, actorOverride?: { userId: string }): (written: T) => BatchItem<"sqlite">[] {
+  return (written) => {
+    const row = auditInsert(c, entry(written), actorOverride);
+    return row ? [row] : [];
+  };
+}
+
+/** Runs `first` and `also` as one atomic D1 batch; answers `first`'s result. */
+export async function withAlso<T extends BatchItem<"sqlite">>(db: Database, first: T, also: BatchItem<"sqlite">[]) {
+  if (!also.length) return (await first) as Awaited<T>;
+  const [result] = await db.batch([first, ...also]);
+  return result as Awaited<T>;
+}
+
+/**
+ * Records a mutating call by the current principal on its own: for work that is not a D1
+ * write (a job on a host, a Durable Object's state), which cannot share a batch with it.
+ */
 export async function recordAudit(c: Context<AppEnv>, entry: AuditEntry, actorOverride?: { userId: string }) {
+  const row = auditInsert(c, entry, actorOverride);
+  if (row) await row;
+}
+
+function auditInsert(c: Context<AppEnv>, entry: AuditEntry, actorOverride?: { userId: string }) {
   const p = c.var.principal;
   const actor = p
     ? actorOf(p)
     : actorOverride
       ? { actorType: "user" as const, actorId: actorOverride.userId, actorUserId: actorOverride.userId }
       : null;
-  if (!actor) return;
-  await c.var.db.insert(auditEvent).values({
+  if (!actor) return null;
+  return c.var.db.insert(auditEvent).values({
     id: newId("aud"),
     orgId: entry.orgId,
     ...actor,

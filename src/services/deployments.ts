@@ -4,6 +4,7 @@
  * online; otherwise it goes to the online Docker host of its org with the
  * most memory left (host memory minus the limits of the apps placed there).
  */
+import type { BatchItem } from "drizzle-orm/batch";
 import { and, eq, isNull, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { app, deployment, host } from "../db/schema";
@@ -15,6 +16,7 @@ import type { JobPayload } from "../protocol/agent";
 import { agentSettings } from "./host-settings";
 import { hostStatus, type HostRow } from "./hosts";
 import { hasRegistryAuth } from "./registries";
+import { withAlso } from "./audit";
 
 export type AppRow = typeof app.$inferSelect;
 type AppAction = "app.start" | "app.stop" | "app.restart" | "app.remove";
@@ -63,7 +65,15 @@ function appRef(env: Env, row: AppRow) {
  * Starts a deploy: a deployment record and its job. `newImage` changes the
  * app's image, only once a host to run it on was found.
  */
-export async function startDeploy(db: Database, env: Env, found: AppRow, createdBy: string | null, newImage?: string) {
+/** `also` is written with the deployment's job id, in one batch: the deploy's event and audit rows. */
+export async function startDeploy(
+  db: Database,
+  env: Env,
+  found: AppRow,
+  createdBy: string | null,
+  newImage: string | undefined,
+  also: (started: { appId: string; image: string; deploymentId: string; jobId: string }) => BatchItem<"sqlite">[] = () => [],
+) {
   const target = await placeApp(db, env, found);
   let row = found;
   if (newImage && newImage !== row.image) {
@@ -103,7 +113,7 @@ export async function startDeploy(db: Database, env: Env, found: AppRow, created
     await db.update(deployment).set({ status: "failed", error: "The deploy could not be queued; try again", finishedAt: new Date() }).where(eq(deployment.id, deploymentId));
     throw err;
   }
-  const [updated] = await db.update(deployment).set({ jobId: job.id }).where(eq(deployment.id, deploymentId)).returning();
+  const [updated] = await withAlso(db, db.update(deployment).set({ jobId: job.id }).where(eq(deployment.id, deploymentId)).returning(), also({ appId: row.id, image: row.image, deploymentId, jobId: job.id }));
   // The app moves to `target` when this deploy succeeds (jobs/outcomes.ts), not before: until then its
   // lifecycle actions, logs and stats still go where its container is.
   if (!row.hostId) await db.update(app).set({ hostId: target.id }).where(and(eq(app.id, row.id), isNull(app.hostId)));

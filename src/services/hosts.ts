@@ -10,6 +10,7 @@ import type { Env } from "../env";
 import { sha256Hex, newSecret } from "../lib/crypto";
 import { newId } from "../lib/ids";
 import type { HostFacts } from "../protocol/agent";
+import { type Also, NOTHING, withAlso } from "./audit";
 import { agentSettings } from "./host-settings";
 
 export type HostRow = typeof host.$inferSelect;
@@ -27,12 +28,14 @@ async function newJoinToken() {
 export async function createHost(
   db: Database,
   input: { orgId: string; name: string; kind: HostKind; region?: string | null; labels?: Record<string, string>; createdBy: string | null },
+  also: Also = NOTHING,
 ) {
   const join = await newJoinToken();
-  const [row] = await db
+  const id = newId("hst");
+  const insert = db
     .insert(host)
     .values({
-      id: newId("hst"),
+      id,
       orgId: input.orgId,
       name: input.name,
       kind: input.kind,
@@ -43,13 +46,14 @@ export async function createHost(
       createdBy: input.createdBy,
     })
     .returning();
+  const [row] = await withAlso(db, insert, also(id));
   return { row: row!, joinToken: join.token, joinTokenExpiresAt: join.expiresAt };
 }
 
 /** A fresh join token for a host (re-installing its agent); the old credential keeps working until the exchange. */
-export async function rotateJoinToken(db: Database, hostId: string) {
+export async function rotateJoinToken(db: Database, hostId: string, also: Also = NOTHING) {
   const join = await newJoinToken();
-  await db.update(host).set({ joinTokenHash: join.hash, joinTokenExpiresAt: join.expiresAt }).where(eq(host.id, hostId));
+  await withAlso(db, db.update(host).set({ joinTokenHash: join.hash, joinTokenExpiresAt: join.expiresAt }).where(eq(host.id, hostId)), also(hostId));
   return { joinToken: join.token, joinTokenExpiresAt: join.expiresAt };
 }
 
@@ -67,11 +71,9 @@ export async function findHost(db: Database, orgId: string, id: string, opts: { 
 }
 
 /** Deletes a host: its credential stops working on the next request and its socket is closed now. */
-export async function deleteHost(db: Database, env: Env, row: HostRow) {
-  await db
-    .update(host)
-    .set({ deletedAt: new Date(), credentialHash: null, joinTokenHash: null, joinTokenExpiresAt: null })
-    .where(eq(host.id, row.id));
+export async function deleteHost(db: Database, env: Env, row: HostRow, also: Also = NOTHING) {
+  const deleted = db.update(host).set({ deletedAt: new Date(), credentialHash: null, joinTokenHash: null, joinTokenExpiresAt: null }).where(eq(host.id, row.id));
+  await withAlso(db, deleted, also(row.id));
   await hostMailbox(env, row.id).revoke();
 }
 

@@ -5,6 +5,7 @@ import { org, orgMember, project, user, type Role } from "../db/schema";
 import { conflict, notFound } from "../lib/errors";
 import { newId } from "../lib/ids";
 import { availableSlug } from "../lib/slug";
+import { type Also, NOTHING, withAlso } from "./audit";
 import { projectValues } from "./projects";
 
 export type OrgRow = typeof org.$inferSelect;
@@ -15,6 +16,7 @@ const slugTaken = (db: Database) => async (slug: string) =>
 export async function createOrg(
   db: Database,
   input: { name: string; ownerId: string; personal?: boolean; residency?: string; defaultRegion?: string },
+  also: Also = NOTHING,
 ): Promise<OrgRow> {
   // Two creates with one name can both find the slug free; the unique index decides, and the loser picks again.
   for (let attempt = 0; ; attempt++) {
@@ -35,6 +37,7 @@ export async function createOrg(
           })
           .returning(),
         db.insert(orgMember).values({ id: newId("mem"), orgId: id, userId: input.ownerId, role: "owner" }),
+        ...also(id),
       ]);
       return row!;
     } catch (err) {
@@ -88,19 +91,16 @@ export async function updateOrg(
   db: Database,
   orgId: string,
   patch: { name?: string; defaultRegion?: string; ipAllowlist?: string[]; webhookUrl?: string | null },
+  also: Also = NOTHING,
 ): Promise<OrgRow> {
-  const [row] = await db
-    .update(org)
-    .set({ ...patch, updatedAt: new Date() })
-    .where(eq(org.id, orgId))
-    .returning();
+  const [row] = await withAlso(db, db.update(org).set({ ...patch, updatedAt: new Date() }).where(eq(org.id, orgId)).returning(), also(orgId));
   return row!;
 }
 
 /** Deleting an org removes its members, projects and keys (cascade); a personal org goes only with its user. */
-export async function deleteOrg(db: Database, target: OrgRow): Promise<void> {
+export async function deleteOrg(db: Database, target: OrgRow, also: Also = NOTHING): Promise<void> {
   if (target.personal) throw conflict("personal_org", "A personal org cannot be deleted");
-  await db.delete(org).where(eq(org.id, target.id));
+  await withAlso(db, db.delete(org).where(eq(org.id, target.id)), also(target.id));
 }
 
 export function listMembers(db: Database, orgId: string) {
@@ -133,23 +133,23 @@ async function ownerCount(db: Database, orgId: string): Promise<number> {
   return row?.n ?? 0;
 }
 
-export async function changeMemberRole(db: Database, orgId: string, memberId: string, role: Role) {
+export async function changeMemberRole(db: Database, orgId: string, memberId: string, role: Role, also: Also = NOTHING) {
   const member = await findMember(db, orgId, memberId);
   if (!member) throw notFound("Member");
   if (member.role === "owner" && role !== "owner" && (await ownerCount(db, orgId)) <= 1) {
     throw conflict("last_owner", "The last owner cannot be demoted; make someone else owner first");
   }
-  await db.update(orgMember).set({ role }).where(eq(orgMember.id, member.id));
+  await withAlso(db, db.update(orgMember).set({ role }).where(eq(orgMember.id, member.id)), also(member.userId));
   return { ...member, role };
 }
 
-export async function removeMember(db: Database, orgId: string, memberId: string) {
+export async function removeMember(db: Database, orgId: string, memberId: string, also: Also = NOTHING) {
   const member = await findMember(db, orgId, memberId);
   if (!member) throw notFound("Member");
   if (member.role === "owner" && (await ownerCount(db, orgId)) <= 1) {
     throw conflict("last_owner", "The last owner cannot be removed; make someone else owner first");
   }
-  await db.delete(orgMember).where(eq(orgMember.id, member.id));
+  await withAlso(db, db.delete(orgMember).where(eq(orgMember.id, member.id)), also(member.userId));
   return member;
 }
 

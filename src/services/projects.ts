@@ -5,6 +5,7 @@ import { invitation, org, orgMember, project, projectMember, user, type Role } f
 import { strongerRole } from "../auth/permissions";
 import { conflict, notFound } from "../lib/errors";
 import { newId } from "../lib/ids";
+import { type Also, NOTHING, withAlso } from "./audit";
 import { availableSlug } from "../lib/slug";
 
 export type ProjectRow = typeof project.$inferSelect;
@@ -40,6 +41,7 @@ async function slugInUse(db: Database, orgId: string, slug: string) {
 export async function createProject(
   db: Database,
   input: { orgId: string; name: string; slug?: string; createdBy: string | null; region?: string; environment?: string; category?: string },
+  also: Also = NOTHING,
 ): Promise<ProjectRow> {
   const taken = (slug: string) => conflict("slug_taken", `A project with slug "${slug}" already exists`);
   // Two creates with one name can both find a slug free; the unique index decides, and the loser picks again.
@@ -52,7 +54,8 @@ export async function createProject(
       slug = await availableSlug(input.name, (s) => slugInUse(db, input.orgId, s), "project");
     }
     try {
-      const [row] = await db.insert(project).values(projectValues({ ...input, slug })).returning();
+      const values = projectValues({ ...input, slug });
+      const [row] = await withAlso(db, db.insert(project).values(values).returning(), also(values.id));
       return row!;
     } catch (err) {
       if (!isUniqueViolation(err, "project.org_id")) throw err;
@@ -124,18 +127,22 @@ export async function listUserProjects(db: Database, userId: string, orgId?: str
   });
 }
 
-export async function updateProject(db: Database, projectId: string, patch: { name?: string; environment?: string; status?: "active" | "paused" }) {
-  const [row] = await db
+export async function updateProject(db: Database, projectId: string, patch: { name?: string; environment?: string; status?: "active" | "paused" }, also: Also = NOTHING) {
+  const update = db
     .update(project)
     .set({ ...patch, updatedAt: new Date() })
     .where(and(eq(project.id, projectId), isNull(project.deletedAt)))
     .returning();
+  // The caller loaded the project: it exists unless deleted since, when the batch writes nothing and answers 404.
+  const alive = await db.query.project.findFirst({ where: and(eq(project.id, projectId), isNull(project.deletedAt)), columns: { id: true } });
+  if (!alive) throw notFound("Project", "project_not_found");
+  const [row] = await withAlso(db, update, also(projectId));
   if (!row) throw notFound("Project", "project_not_found");
   return row;
 }
 
-export async function softDeleteProject(db: Database, projectId: string) {
-  await db.update(project).set({ deletedAt: new Date(), updatedAt: new Date() }).where(eq(project.id, projectId));
+export async function softDeleteProject(db: Database, projectId: string, also: Also = NOTHING) {
+  await withAlso(db, db.update(project).set({ deletedAt: new Date(), updatedAt: new Date() }).where(eq(project.id, projectId)), also(projectId));
 }
 
 /**
@@ -233,28 +240,29 @@ export async function assertNotProjectMember(db: Database, p: ProjectRow, email:
 }
 
 /** Changes a grant's role; false when the address has no grant here. */
-export async function updateProjectMember(db: Database, p: ProjectRow, email: string, role: Exclude<Role, "owner">) {
-  const target = await db.query.user.findFirst({ where: eq(user.email, email.toLowerCase()) });
-  const rows = target
-    ? await db
-        .update(projectMember)
-        .set({ role })
-        .where(and(eq(projectMember.projectId, p.id), eq(projectMember.userId, target.id)))
-        .returning({ id: projectMember.id })
-    : [];
-  return rows.length > 0;
+export async function updateProjectMember(db: Database, p: ProjectRow, email: string, role: Exclude<Role, "owner">, also: Also = NOTHING) {
+  const grant = await grantOf(db, p, email);
+  if (!grant) return false;
+  await withAlso(db, db.update(projectMember).set({ role }).where(eq(projectMember.id, grant.id)), also(grant.id));
+  return true;
+}
+
+/** The project grant of an address, if it has one here. */
+async function grantOf(db: Database, p: ProjectRow, email: string) {
+  const [grant] = await db
+    .select({ id: projectMember.id })
+    .from(projectMember)
+    .innerJoin(user, eq(user.id, projectMember.userId))
+    .where(and(eq(projectMember.projectId, p.id), eq(user.email, email.toLowerCase())));
+  return grant;
 }
 
 /** Removes a grant; false when the address has none here. */
-export async function removeProjectMember(db: Database, p: ProjectRow, email: string) {
-  const target = await db.query.user.findFirst({ where: eq(user.email, email.toLowerCase()) });
-  const rows = target
-    ? await db
-        .delete(projectMember)
-        .where(and(eq(projectMember.projectId, p.id), eq(projectMember.userId, target.id)))
-        .returning({ id: projectMember.id })
-    : [];
-  return rows.length > 0;
+export async function removeProjectMember(db: Database, p: ProjectRow, email: string, also: Also = NOTHING) {
+  const grant = await grantOf(db, p, email);
+  if (!grant) return false;
+  await withAlso(db, db.delete(projectMember).where(eq(projectMember.id, grant.id)), also(grant.id));
+  return true;
 }
 
 export function presentProject(p: ProjectRow, extra: { role?: string; memberCount?: number; orgSlug?: string } = {}) {

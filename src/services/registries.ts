@@ -3,12 +3,14 @@
  * org has configured pulls with its credentials, which the agent fetches for
  * that one deploy; the password is stored encrypted and never returned.
  */
+import type { BatchItem } from "drizzle-orm/batch";
 import { and, asc, eq, inArray } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { registry } from "../db/schema";
 import type { Env } from "../env";
 import { conflict } from "../lib/errors";
 import { newId } from "../lib/ids";
+import { type Also, NOTHING, withAlso } from "./audit";
 import { decryptJson, encryptJson } from "../lib/secrets";
 
 export type RegistryRow = typeof registry.$inferSelect;
@@ -33,14 +35,16 @@ export async function createRegistry(
   db: Database,
   env: Env,
   input: { orgId: string; name: string; url: string; username?: string | null; password?: string | null; createdBy: string | null },
+  also: (created: { id: string; url: string }) => BatchItem<"sqlite">[] = () => [],
 ): Promise<RegistryRow> {
   const url = registryHost(input.url);
   const [existing] = await db.select({ id: registry.id }).from(registry).where(and(eq(registry.orgId, input.orgId), eq(registry.url, url)));
   if (existing) throw conflict("registry_exists", `This org already has credentials for ${url}; delete them first`);
-  const [row] = await db
+  const id = newId("reg");
+  const insert = db
     .insert(registry)
     .values({
-      id: newId("reg"),
+      id,
       orgId: input.orgId,
       name: input.name,
       url,
@@ -49,6 +53,7 @@ export async function createRegistry(
       createdBy: input.createdBy,
     })
     .returning();
+  const [row] = await withAlso(db, insert, also({ id, url }));
   return row!;
 }
 
@@ -62,8 +67,8 @@ export async function findRegistry(db: Database, id: string) {
   return row ?? null;
 }
 
-export async function deleteRegistry(db: Database, id: string) {
-  await db.delete(registry).where(eq(registry.id, id));
+export async function deleteRegistry(db: Database, id: string, also: Also = NOTHING) {
+  await withAlso(db, db.delete(registry).where(eq(registry.id, id)), also(id));
 }
 
 /** The org's credentials for the registry an image comes from, or null. */

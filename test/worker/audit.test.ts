@@ -1,4 +1,5 @@
 /** The org audit log: every mutating call is recorded with actor, action, target, address and agent; GET /org/{slug}/audit reads it. */
+import { env } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
 import { api, type CallOptions, createOrgKey, expectApiError, lastMailTo, orgWithEveryRole, signUp, tokenIn, type TestUser, uniqueEmail } from "./helpers";
 
@@ -325,5 +326,52 @@ describe("GET /org/{slug}/audit", () => {
     expect((await audit(t.slug, t.owner)).length).toBeGreaterThan(0);
     expect((await api(`/org/${t.slug}`, { token: t.owner.token, method: "DELETE" })).status).toBe(200);
     expectApiError(await api(`/org/${t.slug}/audit`, { token: t.owner.token }), 404, "NOT_FOUND");
+  });
+});
+
+describe("a mutation and its audit row commit together", () => {
+  /**
+   * A trigger refuses audit rows for one org: if a change were written apart from its
+   * audit row, it would stay while the audit write failed.
+   */
+  async function refuseAuditFor(orgId: string, run: () => Promise<void>) {
+    const name = `refuse_audit_${orgId.replace(/\W/g, "_")}`;
+    await env.DB.prepare(`CREATE TRIGGER ${name} BEFORE INSERT ON audit_event WHEN NEW.org_id = '${orgId}' BEGIN SELECT RAISE(ABORT, 'audit refused'); END`).run();
+    try {
+      await run();
+    } finally {
+      await env.DB.prepare(`DROP TRIGGER ${name}`).run();
+    }
+  }
+
+  it("changes nothing when the audit row cannot be written: org, project, key, member, host", async () => {
+    const consoleError = vi.spyOn(console, "error").mockImplementation(() => {});
+    const t = await orgWithEveryRole();
+    const overview = await api(`/org/${t.slug}/overview`, { token: t.owner.token });
+    const orgId: string = overview.body.org.id;
+    const project = await api(`/org/${t.slug}/projects`, { token: t.owner.token, body: { name: "Kept" } });
+    expect(project.status).toBe(201);
+    await refuseAuditFor(orgId, async () => {
+      expect((await api(`/org/${t.slug}`, { token: t.owner.token, method: "PATCH", body: { name: "Renamed" } })).status).toBe(500);
+      expect((await api(`/org/${t.slug}/projects`, { token: t.owner.token, body: { name: "Ghost" } })).status).toBe(500);
+      expect((await api(`/org/${t.slug}/projects/${project.body.project.slug}`, { token: t.owner.token, method: "DELETE" })).status).toBe(500);
+      expect((await api(`/org/${t.slug}/api-keys`, { token: t.owner.token, body: { name: "ghost", scope: "full" } })).status).toBe(500);
+      expect((await api(`/org/${t.slug}/members/${t.viewer.id}`, { token: t.owner.token, method: "PATCH", body: { role: "admin" } })).status).toBe(500);
+      expect((await api(`/org/${t.slug}/hosts`, { token: t.owner.token, body: { name: "ghost-box", kind: "docker" } })).status).toBe(500);
+    });
+    consoleError.mockRestore();
+    // None of it happened.
+    expect((await api(`/org/${t.slug}/overview`, { token: t.owner.token })).body.org.name).toBe(overview.body.org.name);
+    const projects = await api(`/org/${t.slug}/projects`, { token: t.owner.token });
+    expect(projects.body.projects.map((p: { name: string }) => p.name)).toContain("Kept");
+    expect(projects.body.projects.map((p: { name: string }) => p.name)).not.toContain("Ghost");
+    expect((await api(`/org/${t.slug}/api-keys`, { token: t.owner.token })).body.keys.map((k: { name: string }) => k.name)).not.toContain("ghost");
+    const members = await api(`/org/${t.slug}/members`, { token: t.owner.token });
+    expect(members.body.members.find((m: { userId: string }) => m.userId === t.viewer.id).role).toBe("viewer");
+    expect((await api(`/org/${t.slug}/hosts`, { token: t.owner.token })).text).not.toContain("ghost-box");
+    // With the audit log writable again, the same change goes through with its row.
+    expect((await api(`/org/${t.slug}`, { token: t.owner.token, method: "PATCH", body: { name: "Renamed" } })).status).toBe(200);
+    const events = await audit(t.slug, t.owner);
+    expect(events.filter((e) => e.action === "org.update")).toHaveLength(1);
   });
 });

@@ -167,7 +167,7 @@ describe("the OpenAPI document says what each route answers", () => {
 });
 
 describe("Suble's project members, as its clients send them", () => {
-  const example = (method: string, path: string) => (suble.paths[path]?.[method] as { requestBody?: { content: { "application/json": { example: Record<string, string> } } } }).requestBody?.content["application/json"].example;
+  const example = (method: string, path: string) => (suble.paths[path]![method] as { requestBody?: { content: { "application/json": { example: Record<string, string> } } } }).requestBody?.content["application/json"].example;
 
   it("invites with the documented body (role: member), lists Suble's role names back, and PATCH without a body changes nothing", async () => {
     const team = await signUp();

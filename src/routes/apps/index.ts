@@ -20,12 +20,12 @@ import {
   presentApp,
   presentAppEvent,
   presentDeployment,
-  recordAppEvent,
+  appEventOf,
   softDeleteApp,
   updateApp,
   type AppRow,
 } from "../../services/apps";
-import { recordAudit } from "../../services/audit";
+import { audited } from "../../services/audit";
 import { submitAppAction, submitLimitsUpdate } from "../../services/deployments";
 import { findProject } from "../../services/projects";
 import { json, jsonBody, Ok } from "../schemas";
@@ -106,24 +106,30 @@ router.openapi(
     const input = c.req.valid("json");
     const { project, principal } = await authorizeProject(c, c.req.valid("param").projectId, "deploy");
     await refuseProtoEnvKey(c);
-    const row = await createApp(c.var.db, c.env, {
-      ...appSettings(input),
-      name: input.name,
-      image: input.image,
-      slug: input.slug,
-      projectId: project.id,
-      orgId: project.orgId,
-      createdBy: principal.userId,
-    });
-    await recordAppEvent(c.var.db, row.id, "created", `App created from ${row.image}`, { image: row.image });
-    // Names only: env var values never reach the audit log.
-    await recordAudit(c, {
-      orgId: project.orgId,
-      action: "app.create",
-      targetType: "app",
-      targetId: row.id,
-      metadata: { name: row.name, slug: row.slug, project_id: project.id, image: row.image, env_keys: row.envKeys },
-    });
+    const row = await createApp(
+      c.var.db,
+      c.env,
+      {
+        ...appSettings(input),
+        name: input.name,
+        image: input.image,
+        slug: input.slug,
+        projectId: project.id,
+        orgId: project.orgId,
+        createdBy: principal.userId,
+      },
+      (created) => [
+        ...appEventOf(c.var.db, "created", `App created from ${input.image}`, { image: input.image })(created.id),
+        // Names only: env var values never reach the audit log.
+        ...audited(c, () => ({
+          orgId: project.orgId,
+          action: "app.create",
+          targetType: "app",
+          targetId: created.id,
+          metadata: { name: input.name, slug: created.slug, project_id: project.id, image: input.image, env_keys: created.envKeys },
+        }))(created.id),
+      ],
+    );
     return c.json(presentApp(c.env, row), 201);
   },
 );
@@ -156,14 +162,16 @@ router.openapi(
     const input = c.req.valid("json");
     const { app: before, project } = await loadApp(c, c.req.valid("param").appId, "deploy");
     await refuseProtoEnvKey(c);
-    const { app: after, changed } = await updateApp(c.var.db, c.env, before, appSettings(input));
+    // The app's event and the audit row are written with the change, naming the fields (env var names, never values).
+    const { app: after, changed } = await updateApp(c.var.db, c.env, before, appSettings(input), (change) => {
+      const data = { fields: change.changed, ...(change.changed.includes("env_vars") ? { env_keys: change.envKeys } : {}) };
+      return [
+        ...appEventOf(c.var.db, "updated", `Settings changed: ${change.changed.join(", ")}`, data)(change.id),
+        ...audited(c, () => ({ orgId: project.orgId, action: "app.update", targetType: "app", targetId: change.id, metadata: data }))(change.id),
+      ];
+    });
     // New limits reach the running container at once (docker update), without a restart.
     if (changed.includes("cpu_limit") || changed.includes("memory_limit")) await submitLimitsUpdate(c.env, after);
-    if (changed.length) {
-      const envKeys = changed.includes("env_vars") ? { env_keys: after.envKeys } : {};
-      await recordAppEvent(c.var.db, after.id, "updated", `Settings changed: ${changed.join(", ")}`, { fields: changed, ...envKeys });
-      await recordAudit(c, { orgId: project.orgId, action: "app.update", targetType: "app", targetId: after.id, metadata: { fields: changed, ...envKeys } });
-    }
     return c.json(presentApp(c.env, after), 200);
   },
 );
@@ -179,10 +187,9 @@ router.openapi(
   }),
   async (c) => {
     const { app, project } = await loadApp(c, c.req.valid("param").appId, "deploy");
-    await softDeleteApp(c.var.db, app.id);
+    await softDeleteApp(c.var.db, app.id, audited(c, () => ({ orgId: project.orgId, action: "app.delete", targetType: "app", targetId: app.id, metadata: { name: app.name, slug: app.slug } })));
     // Its container and route go too, as a job on its host.
     await submitAppAction(c.env, app, "app.remove");
-    await recordAudit(c, { orgId: project.orgId, action: "app.delete", targetType: "app", targetId: app.id, metadata: { name: app.name, slug: app.slug } });
     return c.json({ ok: true }, 200);
   },
 );
