@@ -335,9 +335,11 @@ async function cleanup() {
   for (const s of live) s.close();
   if (appId && api) {
     try {
-      const res = await api.call("DELETE", `/apps/${appId}`);
-      if (res.status !== 200) console.error(`DELETE /apps/${appId}: ${res.status} ${JSON.stringify(res.body)}`);
-      const end = Date.now() + 20_000;
+      // Bounded: a control plane still swamped by the stream may not answer soon; then the container goes by hand.
+      const res = await Promise.race([api.call("DELETE", `/apps/${appId}`), sleep(15_000).then(() => null)]);
+      if (!res) console.error(`DELETE /apps/${appId}: no answer within 15 s`);
+      else if (res.status !== 200) console.error(`DELETE /apps/${appId}: ${res.status} ${JSON.stringify(res.body)}`);
+      const end = Date.now() + (res ? 20_000 : 0);
       while ((await engine.list({ "berth.app": appId })).length && Date.now() < end) await sleep(250);
     } catch (err) {
       console.error(`deleting the app: ${(err as Error).message}`);
