@@ -5,7 +5,7 @@
  * the control plane says nobody listens or the socket goes; the control plane
  * asks again from the last line it got when the agent is back.
  */
-import type { AppLogLine } from "../../src/protocol/agent.ts";
+import { APP_LOG_BATCH_MAX, type AppLogLine } from "../../src/protocol/agent.ts";
 import { sleep } from "./backoff.ts";
 import type { DockerEngine } from "./drivers/docker.ts";
 import type { Logger } from "./log.ts";
@@ -50,6 +50,7 @@ export class LogFollower {
     let batch: AppLogLine[] = [];
     let timer: NodeJS.Timeout | null = null;
     const flush = () => {
+      if (timer) clearTimeout(timer);
       timer = null;
       if (!batch.length || signal.aborted) return;
       this.send(appId, batch);
@@ -62,7 +63,10 @@ export class LogFollower {
           for await (const line of this.docker.logs(current.id, { follow: true, since: last ?? undefined, signal })) {
             batch.push(line);
             last = line.time;
-            timer ??= setTimeout(flush, BATCH_MS);
+            // A backlog comes all at once (a reconnect's replay, or lines that piled up while the
+            // agent was busy): a full batch goes at once, as the control plane refuses bigger ones.
+            if (batch.length >= APP_LOG_BATCH_MAX) flush();
+            else timer ??= setTimeout(flush, BATCH_MS);
           }
         } catch (err) {
           if (!signal.aborted) this.log.debug("log follow ended", { app_id: appId, error: (err as Error).message });

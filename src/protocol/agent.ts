@@ -112,6 +112,8 @@ export const HostFacts = z
   .strict();
 export type HostFacts = z.infer<typeof HostFacts>;
 
+/** The most lines one `app_log` message may carry; the agent sends a bigger backlog in several. */
+export const APP_LOG_BATCH_MAX = 1000;
 export const AppLogLine = z.object({ time: z.string().max(40), stream: z.enum(["stdout", "stderr"]), text: z.string().max(64 * 1024) });
 export type AppLogLine = z.infer<typeof AppLogLine>;
 
@@ -137,7 +139,7 @@ export const AgentMessage = z.discriminatedUnion("type", [
   }),
   z.object({ type: z.literal("rpc_reply"), id: z.string().max(64), ok: z.boolean(), result: z.unknown().optional(), error: z.string().max(2000).optional() }),
   /** Lines of a followed app's container, in order. */
-  z.object({ type: z.literal("app_log"), app_id: z.string().max(64), lines: z.array(AppLogLine).max(1000) }),
+  z.object({ type: z.literal("app_log"), app_id: z.string().max(64), lines: z.array(AppLogLine).max(APP_LOG_BATCH_MAX) }),
 ]);
 export type AgentMessage = z.infer<typeof AgentMessage>;
 

@@ -41,6 +41,8 @@ export interface DevServer {
   /** e.g. http://127.0.0.1:41234 (no trailing slash). */
   url: string;
   port: number;
+  /** wrangler's process group (wrangler, workerd, esbuild): benchmarks find their own workerd by it. */
+  pgid: number;
   /** Everything wrangler wrote to stdout and stderr so far (migrations included). */
   output(): string;
   /** Kills wrangler, workerd and esbuild (the whole process group) and removes the persist directory. Idempotent. */
@@ -297,6 +299,7 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
       return {
         url,
         port,
+        pgid: child.pid!,
         output,
         stop: () =>
           (stopped ??= (async () => {
