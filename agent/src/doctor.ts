@@ -1,8 +1,9 @@
-/** `npm run agent -- doctor`: checks the control plane, the credential and the Docker socket, and says what is wrong. */
+/** `npm run agent -- doctor`: checks the control plane, the credential, the Docker socket and (when configured) the Proxmox API, and says what is wrong. */
 import { existsSync } from "node:fs";
 import { ApiFailure, ControlPlane } from "./api.ts";
 import { AGENT_VERSION } from "./agent.ts";
 import { dockerRequest } from "./docker.ts";
+import { type ProxmoxSettings, proxmoxChecks } from "./drivers/proxmox/settings.ts";
 import type { StateDir } from "./state.ts";
 
 interface Check {
@@ -11,7 +12,7 @@ interface Check {
   detail: string;
 }
 
-export async function doctor(opts: { url: string | null; state: StateDir; dockerSocket: string }): Promise<Check[]> {
+export async function doctor(opts: { url: string | null; state: StateDir; dockerSocket: string; proxmox?: ProxmoxSettings | null }): Promise<Check[]> {
   const checks: Check[] = [];
   const identity = opts.state.readIdentity();
   const url = opts.url ?? identity?.url ?? null;
@@ -65,5 +66,6 @@ export async function doctor(opts: { url: string | null; state: StateDir; docker
       });
     }
   }
+  if (opts.proxmox) checks.push(...(await proxmoxChecks(opts.proxmox)));
   return checks;
 }

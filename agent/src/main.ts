@@ -13,6 +13,7 @@ import { ApiFailure, ControlPlane } from "./api.ts";
 import { Agent, AGENT_VERSION, AgentRefused } from "./agent.ts";
 import { Backoff, sleep } from "./backoff.ts";
 import { doctor } from "./doctor.ts";
+import { PROXMOX_FLAGS, PROXMOX_USAGE, parseProxmoxOptions } from "./drivers/proxmox/settings.ts";
 import { collectFacts } from "./facts.ts";
 import { createLogger, type LogFormat } from "./log.ts";
 import { StateDir } from "./state.ts";
@@ -28,7 +29,7 @@ const USAGE = `usage: npm run agent -- [run|doctor] [options]
   --log-format plain|json (env BERTH_LOG_FORMAT, default plain)
   --log-level debug|info|warn|error
   --no-websocket          claim work over HTTP only
-`;
+${PROXMOX_USAGE}`;
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`berth-agent: ${message}\n`);
@@ -49,6 +50,7 @@ async function main() {
       "log-level": { type: "string" },
       "no-websocket": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
+      ...PROXMOX_FLAGS,
     },
   });
   if (values.help) {
@@ -67,9 +69,15 @@ async function main() {
   const dockerSocket = values["docker-socket"] ?? env.BERTH_DOCKER_SOCKET ?? "/var/run/docker.sock";
   let url = values.url ?? env.BERTH_URL ?? null;
   const joinToken = values["join-token"] ?? env.BERTH_JOIN_TOKEN ?? null;
+  let proxmox: ReturnType<typeof parseProxmoxOptions> = null;
+  try {
+    proxmox = parseProxmoxOptions(values, env);
+  } catch (err) {
+    fail((err as Error).message, 64);
+  }
 
   if (command === "doctor") {
-    const checks = await doctor({ url, state, dockerSocket });
+    const checks = await doctor({ url, state, dockerSocket, proxmox });
     for (const c of checks) process.stdout.write(`${c.ok ? "ok  " : "FAIL"} ${c.name.padEnd(14)} ${c.detail}\n`);
     process.exit(checks.every((c) => c.ok) ? 0 : 1);
   }

@@ -57,10 +57,18 @@ wait_for() {
 }
 
 # Starts a command detached from this script (own session, no terminal), logging to a file.
+# The daemon gets no other descriptor of ours: one inherited from `flock /tmp/berth-host.lock …`
+# would keep that lock taken for as long as dockerd (or the registry, or Caddy) runs.
 spawn() {
   local logfile=$1
   shift
-  setsid "$@" >>"$logfile" 2>&1 </dev/null &
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      if ((fd > 2)); then eval "exec $fd>&-"; fi
+    done
+    exec setsid "$@" >>"$logfile" 2>&1 </dev/null
+  ) &
 }
 
 # --- packages ---------------------------------------------------------------

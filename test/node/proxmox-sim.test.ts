@@ -196,6 +196,23 @@ describe("tokens and privileges", () => {
   });
 });
 
+describe("the token's own permissions", () => {
+  it("GET /access/permissions answers the caller's privileges by path; userid is checked by the document's Perl pattern", async () => {
+    sim.violations.length = 0;
+    const all = await ok<Record<string, Record<string, number>>>(sim, "GET", "/access/permissions");
+    expect(Object.keys(all)).toEqual(["/"]);
+    expect(all["/"]).toMatchObject({ "VM.Clone": 1, "VM.GuestAgent.Unrestricted": 1, "Sys.Audit": 1, "Datastore.AllocateSpace": 1 });
+    const as = (id: string) => `PVEAPIToken=${id}=${sim.tokens[id]}`;
+    const ro = await call(sim, "GET", "/access/permissions", { path: "/vms" }, as("audit@pve!ro"));
+    expect(ro.body?.data).toEqual({ "/vms": { "Sys.Audit": 1, "VM.Audit": 1 } });
+    expect(await ok(sim, "GET", "/access/permissions", { userid: sim.tokenId })).toEqual(all);
+    const bad = await call(sim, "GET", "/access/permissions", { userid: "not a user" });
+    expect(bad.body?.errors).toEqual({ userid: "value does not match the regex pattern" });
+    expect(sim.violations).toHaveLength(1);
+    sim.violations.length = 0; // the refused userid was on purpose; later tests count from nothing
+  });
+});
+
 describe("VM lifecycle backed by a container", () => {
   const vmid = 101;
 
@@ -219,6 +236,9 @@ describe("VM lifecycle backed by a container", () => {
     expect(task.exitstatus).toBe("OK");
     expect(task.log).toContain("create full clone of drive scsi0 (local-lvm:base-9000-disk-0)");
     expect(task.log.at(-1)).toBe("TASK OK");
+    // Past the end, the log answers one made-up line, as pvedaemon does.
+    const past = await call(sim, "GET", `/nodes/pve/tasks/${encodeURIComponent(upid)}/log`, { start: task.log.length });
+    expect(past.body).toEqual({ data: [{ n: task.log.length + 1, t: "no content" }], total: task.log.length + 1 });
     const rec = sim.tasks.byUpid.get(upid);
     expect((rec?.endedMs ?? 0) - (rec?.startedMs ?? 0)).toBeGreaterThanOrEqual(600);
     const after = await ok<Record<string, unknown>>(sim, "GET", `/nodes/pve/qemu/${vmid}/config`);

@@ -13,7 +13,7 @@ export interface DockerResult {
   stderr: string;
 }
 
-export function docker(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<DockerResult> {
+export function docker(args: string[], opts: { input?: string | Buffer; timeoutMs?: number } = {}): Promise<DockerResult> {
   return new Promise((resolve) => {
     const child = spawn("docker", args, { stdio: ["pipe", "pipe", "pipe"] });
     const out: Buffer[] = [];
@@ -29,6 +29,8 @@ export function docker(args: string[], opts: { input?: string; timeoutMs?: numbe
       clearTimeout(timer);
       resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") });
     });
+    // A command that does not read its stdin (or has exited) closes the pipe: EPIPE here is no failure, its exit status tells.
+    child.stdin.on("error", () => {});
     child.stdin.end(opts.input ?? "");
   });
 }
@@ -127,7 +129,7 @@ export function execInGuest(simId: string, vmid: number, command: string[], inpu
  */
 export async function writeGuestFile(simId: string, vmid: number, path: string, content: Buffer): Promise<void> {
   const script = `[ -d "$(dirname "$1")" ] || { echo "No such file or directory" >&2; exit 2; }; cat > "$1"`;
-  const r = await docker(["exec", "-i", containerName(simId, vmid), "/bin/busybox", "sh", "-c", script, "sh", path], { input: content.toString("latin1"), timeoutMs: 30_000 });
+  const r = await docker(["exec", "-i", containerName(simId, vmid), "/bin/busybox", "sh", "-c", script, "sh", path], { input: content, timeoutMs: 30_000 }); // the bytes as they are (a string would be re-encoded as UTF-8)
   if (r.code !== 0) throw new Error(`failed to open file '${path}': ${r.stderr.trim() || `exit ${r.code}`}`);
 }
 

@@ -56,7 +56,24 @@ interface Vm {
 export interface Caller {
   user: string;
   can(path: string, priv: string): boolean;
+  /** Every privilege the caller holds (flat: the same on every path). */
+  privileges: readonly string[];
 }
+
+/**
+ * Proxmox VE 9's privileges (pveum role list), written from memory of its
+ * documentation; VE 9 replaced VM.Monitor with the VM.GuestAgent.* ones.
+ */
+export const ALL_PRIVILEGES: readonly string[] = [
+  "Datastore.Allocate", "Datastore.AllocateSpace", "Datastore.AllocateTemplate", "Datastore.Audit",
+  "Group.Allocate", "Mapping.Audit", "Mapping.Modify", "Mapping.Use", "Permissions.Modify", "Pool.Allocate", "Pool.Audit",
+  "Realm.Allocate", "Realm.AllocateUser", "SDN.Allocate", "SDN.Audit", "SDN.Use",
+  "Sys.AccessNetwork", "Sys.Audit", "Sys.Console", "Sys.Incoming", "Sys.Modify", "Sys.PowerMgmt", "Sys.Syslog", "User.Modify",
+  "VM.Allocate", "VM.Audit", "VM.Backup", "VM.Clone", "VM.Config.CDROM", "VM.Config.CPU", "VM.Config.Cloudinit", "VM.Config.Disk",
+  "VM.Config.HWType", "VM.Config.Memory", "VM.Config.Network", "VM.Config.Options", "VM.Console",
+  "VM.GuestAgent.Audit", "VM.GuestAgent.FileRead", "VM.GuestAgent.FileSystemMgmt", "VM.GuestAgent.FileWrite", "VM.GuestAgent.Unrestricted",
+  "VM.Migrate", "VM.PowerMgmt", "VM.Replicate", "VM.Snapshot", "VM.Snapshot.Rollback",
+];
 
 const GiB = 1024 ** 3;
 const STORAGE = "local-lvm";

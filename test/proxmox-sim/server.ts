@@ -12,7 +12,7 @@ import type { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as guest from "./guest.ts";
-import { ApiError, type Caller, SimNode, type TemplateSpec, type Timings } from "./node.ts";
+import { ALL_PRIVILEGES, ApiError, type Caller, SimNode, type TemplateSpec, type Timings } from "./node.ts";
 import { type Params, parseBool, Spec } from "./spec.ts";
 
 export interface TokenSpec {
@@ -180,7 +180,7 @@ export async function startProxmoxSim(opts: SimOptions = {}): Promise<ProxmoxSim
     const tok = m ? tokens.get(m[1] as string) : undefined;
     if (!m || !tok || tok.secret !== m[2]) throw new ApiError(401, "invalid token value!");
     const privs = tok.privileges;
-    return { user: m[1] as string, can: (_path, priv) => privs === "all" || privs.has(priv) };
+    return { user: m[1] as string, can: (_path, priv) => privs === "all" || privs.has(priv), privileges: privs === "all" ? ALL_PRIVILEGES : [...privs].sort() };
   }
 
   async function route(method: string, template: string, p: Params, caller: Caller): Promise<unknown> {
@@ -194,6 +194,13 @@ export async function startProxmoxSim(opts: SimOptions = {}): Promise<ProxmoxSim
       case "GET /nodes/{node}/status":
         SimNode.require(caller, `/nodes/${nodeName}`, "Sys.Audit");
         return node.nodeStatus();
+      case "GET /access/permissions": {
+        // The caller's own effective permissions, as "path" => {privilege => propagate}. Privileges
+        // are flat here, so the tree is the root alone (or the one path asked for).
+        if (p.userid !== undefined && String(p.userid) !== caller.user) SimNode.require(caller, "/access", "Sys.Audit");
+        if (!caller.privileges.length) return {};
+        return { [String(p.path ?? "/")]: Object.fromEntries(caller.privileges.map((priv) => [priv, 1])) };
+      }
       case "GET /cluster/nextid":
         return node.nextid(p);
       case "GET /nodes/{node}/storage":
@@ -256,7 +263,10 @@ export async function startProxmoxSim(opts: SimOptions = {}): Promise<ProxmoxSim
         if (template.endsWith("/status")) return node.tasks.status(task);
         const start = Number(p.start ?? 0);
         const limit = Number(p.limit ?? 50);
-        return { lines: task.log.slice(start, start + limit).map((t, i) => ({ n: start + i + 1, t })), total: task.log.length };
+        const lines = task.log.slice(start, start + limit).map((t, i) => ({ n: start + i + 1, t }));
+        // As PVE::Tools::dump_logfile: an empty range answers one made-up line (the web UI's grid needs a row).
+        if (!lines.length) return { lines: [{ n: task.log.length + 1, t: "no content" }], total: task.log.length + 1 };
+        return { lines, total: task.log.length };
       }
     }
     return undefined;

@@ -130,7 +130,8 @@ function checkValue(schema: Schema, raw: string | string[]): string | null {
   if (schema.type === "string" || schema.type === undefined) {
     if (schema.maxLength !== undefined && v.length > Number(schema.maxLength)) return `value may only be ${schema.maxLength} characters long`;
     if (schema.enum && !schema.enum.includes(v)) return `value '${v}' does not have a value in the enumeration '${schema.enum.join(", ")}'`;
-    if (schema.pattern && !new RegExp(`^(${schema.pattern})$`).test(v)) return "value does not match the regex pattern";
+    // The document carries Perl's regexes; `(?^i:…)` (a group with default flags plus i) is `(?i:…)` in JavaScript.
+    if (schema.pattern && !new RegExp(`^(${schema.pattern.replace(/\(\?\^/g, "(?")})$`).test(v)) return "value does not match the regex pattern";
   }
   return typeof schema.format === "string" ? checkFormat(schema.format, v) : checkPropertyString(schema.format, v);
 }
