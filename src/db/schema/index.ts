@@ -9,4 +9,5 @@ export * from "./auth";
 export * from "./catalog";
 export * from "./credentials";
 export * from "./hosts";
+export * from "./instances";
 export * from "./tenancy";
