@@ -74,8 +74,7 @@ const SSH_KEY_WAIT_MS = 25_000;
 
 // ---------------------------------------------------------------- access and shaping
 
-async function loadInstance(c: Context<AppEnv>, scope: SubleScope) {
-  const params = c.req.valid("param" as never) as { project: string; instance: string };
+async function loadInstance(c: Context<AppEnv>, params: { project: string; instance: string }, scope: SubleScope) {
   const { project, principal } = await authorizeProject(c, params.project, SUBLE_SCOPES[scope]);
   const row = await findInstance(c.var.db, project.id, params.instance);
   if (!row) throw notFound("Instance", "instance_not_found");
@@ -183,7 +182,7 @@ router.openapi(
     responses: { 200: json(z.object({ instance: InstanceDetail }), "The instance"), ...errors() },
   }),
   async (c) => {
-    const { instance } = await loadInstance(c, "READ_VPS");
+    const { instance } = await loadInstance(c, c.req.valid("param"), "READ_VPS");
     return c.json({ instance: await presentDetail(c, instance) }, 200);
   },
 );
@@ -200,7 +199,7 @@ router.openapi(
   }),
   async (c) => {
     const { name } = c.req.valid("json");
-    const { project, principal, instance } = await loadInstance(c, "VPS_CONTROL");
+    const { project, principal, instance } = await loadInstance(c, c.req.valid("param"), "VPS_CONTROL");
     const renamed = await renameInstance(c.var.db, instance, name);
     if (renamed.name !== instance.name) {
       await recordInstanceEvent(c.var.db, instance.id, "renamed", `Renamed from ${instance.name} to ${renamed.name}`, { meta: { from: instance.name, to: renamed.name }, userId: principal.userId });
@@ -223,7 +222,7 @@ router.openapi(
     responses: { 202: json(z.object({ job: Job.nullable() }), "Deletion queued"), ...errors("operation_in_progress") },
   }),
   async (c) => {
-    const { project, principal, instance } = await loadInstance(c, "VPS_DELETE");
+    const { project, principal, instance } = await loadInstance(c, c.req.valid("param"), "VPS_DELETE");
     const finalBackup = c.req.valid("query").final_backup === "true";
     const job = await submitDelete(c.var.db, c.env, instance, finalBackup, principal.userId);
     await recordAudit(c, { orgId: project.orgId, action: "instance.delete", targetType: "instance", targetId: instance.id, metadata: { name: instance.name, final_backup: finalBackup } });
@@ -242,7 +241,7 @@ router.openapi(
     responses: { 204: { description: "Acknowledged" }, ...errors() },
   }),
   async (c) => {
-    const { principal, instance } = await loadInstance(c, "READ_VPS");
+    const { principal, instance } = await loadInstance(c, c.req.valid("param"), "READ_VPS");
     if (instance.rootPasswordCiphertext) {
       await acknowledgeRootPassword(c.var.db, instance.id);
       await recordInstanceEvent(c.var.db, instance.id, "password.acknowledged", "Root password acknowledged", { userId: principal.userId });
@@ -263,7 +262,7 @@ router.openapi(
   }),
   async (c) => {
     const { type } = c.req.valid("json");
-    const { project, principal, instance } = await loadInstance(c, "VPS_CONTROL");
+    const { project, principal, instance } = await loadInstance(c, c.req.valid("param"), "VPS_CONTROL");
     const job = await submitPowerAction(c.var.db, c.env, instance, type, principal.userId);
     await recordAudit(c, { orgId: project.orgId, action: "instance.power", targetType: "instance", targetId: instance.id, metadata: { action: type } });
     return c.json({ job: presentJob(job) }, 202);
@@ -282,7 +281,7 @@ router.openapi(
   }),
   async (c) => {
     const input = c.req.valid("json");
-    const { project, principal, instance } = await loadInstance(c, "VPS_CONTROL");
+    const { project, principal, instance } = await loadInstance(c, c.req.valid("param"), "VPS_CONTROL");
     const next = await findPlanByCode(c.var.db, input.plan);
     if (!next) throw notFound(`Plan "${input.plan}"`, "plan_not_found");
     const current = await planByCode(c.var.db, instance.planCode);
@@ -305,7 +304,7 @@ router.openapi(
   }),
   async (c) => {
     const input = c.req.valid("json");
-    const { project, principal, instance } = await loadInstance(c, "VPS_DELETE");
+    const { project, principal, instance } = await loadInstance(c, c.req.valid("param"), "VPS_DELETE");
     if (!("image" in input.source)) throw new ApiError("source_not_supported", 'Instances cannot be rebuilt from a project template yet; use {"image": "<os_image uid>"}');
     const image = await findImage(c.var.db, input.source.image);
     if (!image) throw notFound(`Image "${input.source.image}"`, "image_not_found");
@@ -336,7 +335,7 @@ router.openapi(
   }),
   async (c) => {
     const input = c.req.valid("json");
-    const { project, principal, instance } = await loadInstance(c, "VPS_CONTROL");
+    const { project, principal, instance } = await loadInstance(c, c.req.valid("param"), "VPS_CONTROL");
     const image = instance.imageId ? await findImage(c.var.db, instance.imageId) : undefined;
     const password = input.password ?? generatePassword();
     const job = await submitPasswordReset(c.var.db, c.env, instance, image?.defaultUser ?? "root", password, principal.userId);
@@ -362,7 +361,7 @@ router.openapi(
   }),
   async (c) => {
     const { publicKey } = c.req.valid("json");
-    const { project, principal, instance } = await loadInstance(c, "VPS_CONTROL");
+    const { project, principal, instance } = await loadInstance(c, c.req.valid("param"), "VPS_CONTROL");
     const image = instance.imageId ? await findImage(c.var.db, instance.imageId) : undefined;
     const user = image?.defaultUser ?? "root";
     const job = await submitSshKey(c.var.db, c.env, instance, user, publicKey, principal.userId);
@@ -388,7 +387,7 @@ router.openapi(
   }),
   async (c) => {
     const { limit, cursor } = c.req.valid("query");
-    const { instance } = await loadInstance(c, "READ_VPS");
+    const { instance } = await loadInstance(c, c.req.valid("param"), "READ_VPS");
     return c.json(await listInstanceEvents(c.var.db, instance.id, limit, decodeCursor(cursor)), 200);
   },
 );
