@@ -18,7 +18,7 @@ import { JobRun } from "./run.ts";
 import { AppWatcher } from "./watch.ts";
 import { LogFollower } from "./follow.ts";
 import { TaskRun } from "./task.ts";
-import { type AppDrivers, appQuery, appTask } from "./tasks/apps.ts";
+import { type AppDrivers, type AppPayload, appQuery, appTask } from "./tasks/apps.ts";
 import type { StateDir } from "./state.ts";
 
 export const AGENT_VERSION = "0.1.0";
@@ -209,8 +209,12 @@ export class Agent {
     let run: JobRun | TaskRun;
     if (payload.type === "host.exec") {
       run = new JobRun(this.state, this.api, this.log, lease);
+    } else if (payload.type.startsWith("instance.")) {
+      // The Proxmox driver registers these tasks; until it does, say so rather than leave the job to time out.
+      run = new TaskRun(this.state, this.api, this.log, lease, async () => ({ status: "failed", error: "This agent cannot run instance jobs yet (no Proxmox driver)" }));
     } else {
-      run = new TaskRun(this.state, this.api, this.log, lease, appTask(this.drivers, payload), (fn) => this.oneAtATime(payload.app_id, fn));
+      const appPayload = payload as AppPayload;
+      run = new TaskRun(this.state, this.api, this.log, lease, appTask(this.drivers, appPayload), (fn) => this.oneAtATime(appPayload.app_id, fn));
     }
     run.onEnd = end;
     run.onFatal = (err) => this.refuse(err);

@@ -162,7 +162,7 @@ export function createAuth(env: Env, db: Database, mailer: Mailer, baseURL: stri
     // keeps counts in one isolate's memory.
     rateLimit: { enabled: false },
     advanced: {
-      // Native joins (the relations in db/schema.ts): a session is read with its user in one query.
+      // Native joins (the relations in db/schema/auth.ts): a session is read with its user in one query.
       database: { generateId: ({ model }) => newId(ID_PREFIX[model] ?? "usr"), joins: true },
     },
     plugins: [bearer(), username({ minUsernameLength: 3, maxUsernameLength: 30 }), sessionPolicy(db)],

@@ -24,6 +24,9 @@ export const PERMISSIONS = {
   "deploy": ["owner", "admin", "developer"],
   "host:read": ["owner", "admin", "developer", "viewer"],
   "host:manage": ["owner", "admin"],
+  "instance:read": ["owner", "admin", "developer", "viewer"],
+  "instance:create": ["owner", "admin", "developer"],
+  "instance:manage": ["owner", "admin", "developer"],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type Permission = keyof typeof PERMISSIONS;
@@ -34,13 +37,27 @@ export type Permission = keyof typeof PERMISSIONS;
  * enrol a host or run commands on one.
  */
 export const SCOPE_PERMISSIONS: Record<ApiKeyScope, readonly Permission[]> = {
-  "read-only": ["org:read", "member:read", "project:read", "host:read"],
-  deploy: ["org:read", "member:read", "project:read", "host:read", "deploy"],
+  "read-only": ["org:read", "member:read", "project:read", "host:read", "instance:read"],
+  deploy: ["org:read", "member:read", "project:read", "host:read", "deploy", "instance:read", "instance:create", "instance:manage"],
   full: [
     "org:read", "org:update", "member:read", "project:read", "project:create", "project:update",
     "project:delete", "project:lifecycle", "audit:read", "deploy", "host:read",
+    "instance:read", "instance:create", "instance:manage",
   ],
 };
+
+/**
+ * Suble's key scopes, as its document names them on each instance route, and the permission
+ * each one is in this table. A route declares the Suble scope (OpenAPI `security`) and checks
+ * the permission, so a Suble client reads the scope it knows and Berth enforces one table.
+ */
+export const SUBLE_SCOPES = {
+  READ_VPS: "instance:read",
+  ORDER_PRODUCT: "instance:create",
+  VPS_CONTROL: "instance:manage",
+  VPS_DELETE: "instance:manage",
+} as const satisfies Record<string, Permission>;
+export type SubleScope = keyof typeof SUBLE_SCOPES;
 
 /**
  * What concerns the person rather than an org: their profile and the orgs they create.

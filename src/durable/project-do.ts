@@ -55,6 +55,11 @@ export class ProjectDO extends DurableObject<Env> {
     return this.jobs.get(id);
   }
 
+  /** Several jobs at once (the open job of each instance in a list); unknown ids are left out. */
+  async getJobs(ids: string[]): Promise<JobRecord[]> {
+    return this.jobs.many(ids);
+  }
+
   async listJobs(filter: { subject?: string; limit?: number } = {}): Promise<JobRecord[]> {
     return this.jobs.list(filter);
   }

@@ -1,7 +1,7 @@
 /**
  * What a job's progress means for the records in D1: a deploy that starts
  * marks its deployment running and its app starting; one that ends records the
- * container, the status and an app event. Called by ProjectDO on each
+ * container, the status and an app event; instance jobs are instance-outcomes.ts's. Called by ProjectDO on each
  * transition, so the records follow the job whichever way it ended (agent,
  * deadline, cancel, dead letter).
  */
@@ -12,10 +12,12 @@ import type { JobRecord } from "../durable/project-do";
 import type { Env } from "../env";
 import { newId } from "../lib/ids";
 import type { JobPayload } from "../protocol/agent";
+import { isInstancePayload, onInstanceJobEnded, onInstanceJobStarted } from "./instance-outcomes";
 
 const AFTER_ACTION = { "app.start": "running", "app.restart": "running", "app.stop": "stopped" } as const;
 
 export async function onJobStarted(env: Env, job: JobRecord, payload: JobPayload): Promise<void> {
+  if (isInstancePayload(payload)) return onInstanceJobStarted(env, job, payload);
   if (payload.type !== "app.deploy") return;
   const db = createDb(env.DB);
   await db.batch([
@@ -26,6 +28,7 @@ export async function onJobStarted(env: Env, job: JobRecord, payload: JobPayload
 
 export async function onJobEnded(env: Env, job: JobRecord, payload: JobPayload): Promise<void> {
   if (payload.type === "host.exec") return;
+  if (isInstancePayload(payload)) return onInstanceJobEnded(env, job, payload);
   const db = createDb(env.DB);
   const now = new Date();
   const event = (type: string, message: string, data?: Record<string, unknown>) =>

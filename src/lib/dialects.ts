@@ -32,6 +32,7 @@ const SUBLE_ROUTE_CODES: ReadonlyArray<{ method: string; path: RegExp; when: Err
   { method: "POST", path: /^\/projects\/?$/, when: "invalid_request", field: "name", code: "invalid_name" },
   { method: "PATCH", path: /^\/projects\/[^/]+\/?$/, when: "invalid_request", field: "name", code: "invalid_name" },
   { method: "POST", path: /^\/projects\/[^/]+\/members\/?$/, when: "invalid_request", field: "email", code: "invalid_email" },
+  { method: "POST", path: /^\/projects\/[^/]+\/instances\/[^/]+\/ssh-key\/?$/, when: "invalid_request", field: "publicKey", code: "invalid_key" },
   // The project itself, and adding a member to it, answer a missing project with `not_found`;
   // the routes under a project (jobs, keys, instances, …) with `project_not_found`.
   { method: "*", path: /^\/projects\/[^/]+\/?$/, when: "project_not_found", code: "not_found" },

@@ -10,6 +10,9 @@ export const ERROR_CODES = {
   invalid_token: { status: 400, means: "A reset token is invalid, used or expired" },
   invalid_name: { status: 400, means: "The name is missing, blank or not allowed (Suble's projects)" },
   invalid_email: { status: 400, means: "The email is missing or not an address (Suble's project members)" },
+  invalid_key: { status: 400, means: "Not a single-line OpenSSH public key" },
+  plan_too_small: { status: 400, means: "The plan is below what the image needs, or would shrink the instance's disk (disks only grow)" },
+  source_not_supported: { status: 400, means: "Instances can be created from an OS image only for now; templates and one-click apps come later" },
   payload_too_large: { status: 413, means: "The body is too large" },
   upgrade_required: { status: 426, means: "A WebSocket endpoint was called without an upgrade" },
   // who is calling
@@ -33,6 +36,9 @@ export const ERROR_CODES = {
   job_not_found: { status: 404, means: "No such job" },
   app_not_found: { status: 404, means: "No such app" },
   registry_not_found: { status: 404, means: "No such registry" },
+  instance_not_found: { status: 404, means: "No live instance with this id in the project" },
+  plan_not_found: { status: 404, means: "No active plan with this code" },
+  image_not_found: { status: 404, means: "No active OS image with this id" },
   // state
   slug_taken: { status: 409, means: "The slug is in use" },
   email_taken: { status: 409, means: "An account with this email exists" },
@@ -46,6 +52,9 @@ export const ERROR_CODES = {
   no_host_available: { status: 409, means: "No online host of the org can take the work" },
   not_deployed: { status: 409, means: "The app has no deployment yet" },
   not_running: { status: 409, means: "The app has no running container" },
+  name_taken: { status: 409, means: "A live instance of the project has this name" },
+  invalid_state: { status: 409, means: "The instance's status does not allow this action now" },
+  operation_in_progress: { status: 409, means: "The instance is busy with another job, or not running or stopped" },
   env_vars_unreadable: { status: 409, means: "Stored env vars cannot be decrypted with the current key" },
   // the other side
   agent_error: { status: 502, means: "The host's agent could not answer" },

@@ -22,9 +22,63 @@ const appRef = {
   hostname: z.string().max(253),
 };
 
+/** The VM an instance job is about: null vmid and node until its create job reported them. */
+const instanceRef = {
+  instance_id: z.string().max(64),
+  vmid: z.number().int().min(100).max(999_999_999).nullable(),
+  node: z.string().max(64).nullable(),
+};
+
+/** A compute plan as the node applies it: cores, memory, and the boot disk's size (it only grows). */
+export const InstancePlanSpec = z.object({
+  code: z.string().max(64),
+  cores: z.number().int().min(1).max(512),
+  memory_mb: z.number().int().min(128).max(16_777_216),
+  disk_gb: z.number().int().min(1).max(1_048_576),
+});
+export type InstancePlanSpec = z.infer<typeof InstancePlanSpec>;
+
+/** A single-line OpenSSH public key (Suble's rule). */
+export const SSH_PUBLIC_KEY = /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-[a-z0-9-]+) [A-Za-z0-9+/=]+( \S.*)?$/;
+const sshKey = z.string().max(16_384).regex(SSH_PUBLIC_KEY);
+
+/** What an instance's OS looks like to cloud-init: its hostname, its default user and their keys. */
+const guest = {
+  /** The VM template on the node to clone (the OS image's template name). */
+  template: z.string().max(128),
+  hostname: z.string().max(63),
+  /** The image's default user (cloud-init `ciuser`); the password is set for it and for root. */
+  ciuser: z.string().max(32),
+  ssh_keys: z.array(sshKey).max(32),
+  /**
+   * The job sets a password: the agent fetches it for its lease (`GET /agent/leases/{lease}/env`,
+   * `password`), so it never travels in a payload, a queue message or a log.
+   */
+  has_password: z.literal(true),
+};
+
+export const POWER_ACTIONS = ["start", "stop", "shutdown", "reboot", "reset"] as const;
+export type PowerAction = (typeof POWER_ACTIONS)[number];
+
+/**
+ * What an instance job reports when it finishes (`result` of the finish report), all optional:
+ * the VM's id and node (create), its address, its power state after the job, and for an SSH
+ * key whether it was added or already there.
+ */
+export const InstanceJobResult = z.object({
+  vmid: z.number().int().min(100).max(999_999_999).optional(),
+  node: z.string().max(64).optional(),
+  ipv4: z.string().max(45).nullable().optional(),
+  power_state: z.enum(["running", "stopped"]).optional(),
+  added: z.boolean().optional(),
+  already_present: z.boolean().optional(),
+});
+export type InstanceJobResult = z.infer<typeof InstanceJobResult>;
+
 /**
  * Jobs a host runs. Payloads never hold secrets in clear: an app's env vars
- * are fetched by the agent for its lease (`GET /agent/leases/{lease}/env`).
+ * are fetched by the agent for its lease (`GET /agent/leases/{lease}/env`), and so is
+ * an instance's password.
  */
 export const JobPayload = z.discriminatedUnion("type", [
   z.object({
@@ -52,8 +106,34 @@ export const JobPayload = z.discriminatedUnion("type", [
   z.object({ type: z.enum(["app.start", "app.stop", "app.restart", "app.remove"]), ...appRef }),
   /** New limits applied to the running container live (`docker update`), no restart. */
   z.object({ type: z.literal("app.update"), ...appRef, cpu_limit: z.number().positive().max(256), memory_limit_mb: z.number().int().min(4).max(1_048_576) }),
+  /**
+   * Clone `template` into a new VM (`vmid_hint` is the id to try first; the node may give
+   * another), apply the plan, grow the disk, set cloud-init (hostname, user, password, keys),
+   * start it and wait for its address. Finishes with `vmid`, `node`, `ipv4`, `power_state`.
+   */
+  z.object({
+    type: z.literal("instance.create"),
+    instance_id: z.string().max(64),
+    vmid_hint: z.number().int().min(100).max(999_999_999).nullable(),
+    ...guest,
+    plan: InstancePlanSpec,
+    networks: z.array(z.string().max(64)).max(16),
+  }),
+  /** A power action; finishes with the VM's `power_state`. */
+  z.object({ type: z.literal("instance.power"), ...instanceRef, action: z.enum(POWER_ACTIONS) }),
+  /** New cores and memory (applied at the next boot if the VM runs) and a bigger disk; never a smaller one. */
+  z.object({ type: z.literal("instance.resize"), ...instanceRef, plan: InstancePlanSpec, previous_disk_gb: z.number().int().min(1) }),
+  /** Wipe and reinstall from `template`, keeping the vmid and address; `backup` asks for a safety backup first. */
+  z.object({ type: z.literal("instance.rebuild"), ...instanceRef, image_id: z.string().max(64), ...guest, disk_gb: z.number().int().min(1), backup: z.boolean() }),
+  /** Set the password (fetched for the lease) for root and `ciuser`, through the guest agent. */
+  z.object({ type: z.literal("instance.reset_password"), ...instanceRef, ciuser: z.string().max(32), has_password: z.literal(true) }),
+  /** Add one key to `user`'s authorized_keys unless it is there; finishes with `added` or `already_present`. */
+  z.object({ type: z.literal("instance.ssh_key"), ...instanceRef, user: z.string().max(32), public_key: sshKey }),
+  /** Stop and destroy the VM and its disks; `final_backup` asks for a backup first. A VM already gone is success. */
+  z.object({ type: z.literal("instance.delete"), ...instanceRef, hostname: z.string().max(63), final_backup: z.boolean() }),
 ]);
 export type JobPayload = z.infer<typeof JobPayload>;
+export type InstanceJobType = Extract<JobPayload["type"], `instance.${string}`>;
 
 /** A job leased to one agent; every report about it must carry `lease_id`. */
 export const Lease = z.object({
@@ -97,6 +177,19 @@ export type RpcMethod = "app.logs" | "app.stats" | "host.containers";
 export const HeldLease = z.object({ job_id: z.string().max(64), lease_id: z.string().max(64) });
 export type HeldLease = z.infer<typeof HeldLease>;
 
+/** What a Proxmox node offers instances: placement needs its templates and room. */
+export const ProxmoxFacts = z
+  .object({
+    node: z.string().max(64),
+    /** Names of the VM templates on the node (an OS image's `template` must be among them). */
+    templates: z.array(z.string().max(128)).max(1000),
+    storage: z.string().max(64).optional(),
+    storage_bytes: z.number().nonnegative().optional(),
+    storage_free_bytes: z.number().nonnegative().optional(),
+  })
+  .strict();
+export type ProxmoxFacts = z.infer<typeof ProxmoxFacts>;
+
 export const HostFacts = z
   .object({
     hostname: z.string().max(255).optional(),
@@ -108,6 +201,8 @@ export const HostFacts = z
     disk_free_bytes: z.number().nonnegative().optional(),
     docker_version: z.string().max(64).nullable().optional(),
     proxmox_version: z.string().max(64).nullable().optional(),
+    /** A Proxmox node: its name, the VM templates it can clone, and its VM storage. */
+    proxmox: ProxmoxFacts.optional(),
   })
   .strict();
 export type HostFacts = z.infer<typeof HostFacts>;

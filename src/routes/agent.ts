@@ -19,6 +19,7 @@ import {
 import { answerLeaseReport, type LeaseResult } from "../protocol/lease-answers";
 import { applyAppReport } from "../services/app-reports";
 import { readAppEnvVars } from "../services/apps";
+import { instanceJobPassword } from "../services/instances";
 import { registryAuthFor } from "../services/registries";
 import { agentSettings } from "../services/host-settings";
 import { hostByCredential, joinHost, recordHeartbeat, type HostRow } from "../services/hosts";
@@ -221,14 +222,16 @@ router.openapi(
     path: "/agent/leases/{lease}/env",
     tags,
     security,
-    summary: "The secrets of the deploy a lease is for: the app's env vars and its image registry's credentials",
-    description: "Secrets never travel in job payloads; the agent fetches them here while its lease is valid, over its own credential.",
+    summary: "The secrets of the job a lease is for: a deploy's env vars and registry credentials, an instance job's password",
+    description:
+      "Secrets never travel in job payloads; the agent fetches them here while its lease is valid, over its own credential. `password` is set for instance jobs whose payload says `has_password` (create, rebuild, password reset), while that job is the instance's open job.",
     request: { params: LeaseParams },
     responses: {
       200: json(
         z.object({
           env: z.record(z.string(), z.string()),
           registry_auth: z.object({ username: z.string(), password: z.string(), serveraddress: z.string() }).nullable(),
+          password: z.string().nullable().optional(),
         }),
         "The secrets",
       ),
@@ -238,6 +241,9 @@ router.openapi(
   async (c) => {
     const leased = await hostMailbox(c.env, hostOf(c).id).leased(c.req.valid("param").lease);
     if (!leased) throw new ApiError("lease_stale", "This lease is no longer valid; drop the work");
+    if ("has_password" in leased.payload) {
+      return c.json({ env: {}, registry_auth: null, password: await instanceJobPassword(c.var.db, c.env, leased.payload.instance_id, leased.job_id) }, 200);
+    }
     if (leased.payload.type !== "app.deploy") return c.json({ env: {}, registry_auth: null }, 200);
     const [row] = await c.var.db.select({ envCiphertext: app.envCiphertext, orgId: app.orgId }).from(app).where(eq(app.id, leased.payload.app_id));
     if (!row) return c.json({ env: {}, registry_auth: null }, 200);

@@ -12,6 +12,7 @@ import auth from "./auth";
 import catalog from "./catalog";
 import deploy from "./deploy";
 import hosts from "./hosts";
+import instances from "./instances/index";
 import jobs from "./jobs";
 import members from "./members";
 import orgProjects from "./org-projects";
@@ -40,7 +41,7 @@ export function apiV1() {
     scheme: "bearer",
     description: "A host credential (`bha_…`) from `POST /agent/join`; good for that host's agent routes only.",
   });
-  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appRuntime, apiKeys, audit, hosts, jobs, agent, deploy, registries, catalog]) {
+  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appRuntime, apiKeys, audit, hosts, jobs, agent, deploy, registries, catalog, instances]) {
     api.route("/", family);
   }
 

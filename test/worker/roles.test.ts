@@ -7,7 +7,7 @@
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { PERMISSIONS, SCOPE_PERMISSIONS, type Permission } from "../../src/auth/permissions";
 import type { ApiKeyScope, Role } from "../../src/db/schema";
-import { api, type CallResult, createOrgKey, expectApiError, orgWithEveryRole, seatExisting, signUp, type TestUser, uniqueEmail } from "./helpers";
+import { api, type CallResult, createOrgKey, env, expectApiError, orgWithEveryRole, seatExisting, signUp, type TestUser, uniqueEmail } from "./helpers";
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 120_000 });
 
@@ -42,6 +42,34 @@ async function ownerProject(scene: Scene) {
 }
 
 const getProject = (scene: Scene, slug: string) => api(`/org/${scene.slug}/projects/${slug}`, { token: scene.owner.token });
+
+/** A Proxmox node of the scene's org whose agent has just beaten, so an instance can be placed on it. */
+const nodes = new Map<string, string>();
+async function proxmoxNode(scene: Scene) {
+  let credential = nodes.get(scene.slug);
+  const facts = { cpus: 64, memory_bytes: 1024 ** 4, proxmox: { node: "pve1", templates: ["berth-debian-12"], storage_bytes: 1024 ** 5 } };
+  if (!credential) {
+    const enrolled = await api(`/org/${scene.slug}/hosts`, { token: scene.owner.token, body: { name: "matrix node", kind: "proxmox" } });
+    expect(enrolled.status, enrolled.text).toBe(201);
+    const joined = await api("/agent/join", { body: { join_token: enrolled.body.join_token, agent_version: "test", facts } });
+    expect(joined.status, joined.text).toBe(201);
+    credential = joined.body.credential as string;
+    nodes.set(scene.slug, credential);
+  }
+  expect((await api("/agent/heartbeat", { token: credential, body: { agent_version: "test", facts } })).status).toBe(200);
+}
+
+/** An instance at rest in a project of the scene's org, as its create job would leave it. */
+async function ownerInstance(scene: Scene) {
+  const project = await ownerProject(scene);
+  const id = `ins_${crypto.randomUUID().replace(/-/g, "").slice(0, 16)}`;
+  await env.DB.prepare(
+    "INSERT INTO instance (id, project_id, org_id, name, status, power_state, plan_code, image_id) SELECT ?, id, org_id, ?, 'running', 'running', 'bxs-1', 'img_debian12' FROM project WHERE id = ?",
+  )
+    .bind(id, `vm-${++seq}`, project.id)
+    .run();
+  return { projectId: project.id, id };
+}
 
 /** One representative action per permission. */
 const ACTIONS: Partial<Record<Permission, Action>> = {
@@ -158,6 +186,35 @@ const ACTIONS: Partial<Record<Permission, Action>> = {
   "audit:read": {
     ok: 200,
     attempt: (sc, cred) => api(`/org/${sc.slug}/audit`, { token: cred }),
+  },
+  "instance:read": {
+    ok: 200,
+    refused: "forbidden",
+    prepare: ownerInstance,
+    attempt: (_sc, cred, s) => api(`/projects/${s.projectId}/instances/${s.id}`, { token: cred }),
+  },
+  "instance:create": {
+    ok: 202,
+    refused: "forbidden",
+    prepare: async (sc) => {
+      await proxmoxNode(sc);
+      return { projectId: (await ownerProject(sc)).id, name: `vm-${++seq}` };
+    },
+    attempt: (_sc, cred, s) => api(`/projects/${s.projectId}/instances`, { token: cred, body: { name: s.name, plan: "bxs-1", source: { image: "img_debian12" } } }),
+    after: async (sc, allowed, s) => {
+      const list = await api(`/projects/${s.projectId}/instances`, { token: sc.owner.token });
+      expect(list.body.instances.some((i: any) => i.name === s.name)).toBe(allowed);
+    },
+  },
+  "instance:manage": {
+    ok: 200,
+    refused: "forbidden",
+    prepare: ownerInstance,
+    attempt: (_sc, cred, s) => api(`/projects/${s.projectId}/instances/${s.id}`, { token: cred, method: "PATCH", body: { name: `renamed-${s.id.slice(4, 12)}` } }),
+    after: async (sc, allowed, s) => {
+      const got = await api(`/projects/${s.projectId}/instances/${s.id}`, { token: sc.owner.token });
+      expect(got.body.instance.name === `renamed-${s.id.slice(4, 12)}`).toBe(allowed);
+    },
   },
 };
 

@@ -6,7 +6,7 @@
  * OTHER_TENANT and no reason in NOT_TENANT_SCOPED fails the test until it is given one.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { addMember, api, type CallResult, createOrgKey, signUp, type TestUser } from "./helpers";
+import { addMember, api, type CallResult, createOrgKey, env, signUp, type TestUser } from "./helpers";
 
 interface Operation {
   method: string;
@@ -34,6 +34,7 @@ interface Tenant {
   projectKeyId: string;
   personalKeyId: string;
   registryId: string;
+  instanceId: string;
 }
 
 const key = (op: { method: string; path: string }) => `${op.method.toUpperCase()} ${op.path}`;
@@ -47,6 +48,7 @@ function fill(path: string, t: Tenant): string {
     projectSlug: () => t.projectSlug,
     appId: () => t.appId,
     job: () => t.jobId,
+    instance: () => t.instanceId,
     email: () => encodeURIComponent(t.memberEmail),
     key: () => t.projectKeyId,
     lease: () => "lse_00000000000000000",
@@ -135,6 +137,18 @@ const OTHER_TENANT: Record<string, { body?: (t: Tenant) => unknown }> = {
   "POST /projects/{project}/jobs/{job}/cancel": {},
   "GET /projects/{project}/events": {},
   "DELETE /registries/{id}": {},
+  "GET /projects/{project}/instances": {},
+  "POST /projects/{project}/instances": { body: () => ({ name: "planted", plan: "bxs-1", source: { image: "img_debian12" } }) },
+  "GET /projects/{project}/instances/{instance}": {},
+  "PATCH /projects/{project}/instances/{instance}": { body: () => ({ name: "taken-over" }) },
+  "DELETE /projects/{project}/instances/{instance}": {},
+  "POST /projects/{project}/instances/{instance}/password/acknowledge": {},
+  "POST /projects/{project}/instances/{instance}/actions": { body: () => ({ type: "stop" }) },
+  "POST /projects/{project}/instances/{instance}/resize": { body: () => ({ plan: "bxs-4-8" }) },
+  "POST /projects/{project}/instances/{instance}/rebuild": { body: () => ({ source: { image: "img_debian12" } }) },
+  "POST /projects/{project}/instances/{instance}/password": { body: () => ({}) },
+  "POST /projects/{project}/instances/{instance}/ssh-key": { body: () => ({ publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPlanted x" }) },
+  "GET /projects/{project}/instances/{instance}/events": {},
 };
 
 /** Operations about the caller rather than a tenant's resource, and why they cannot leak one. */
@@ -198,6 +212,11 @@ async function makeTenant(): Promise<Tenant> {
     body: { name: "private", url: "127.0.0.1:5001", username: "berth", password: "registry password" },
   });
   expect(registry.status, registry.text).toBe(201);
+  // An instance at rest, as its create job would leave it (placing one needs a Proxmox node; instances.test.ts does that).
+  const instanceId = `ins_${crypto.randomUUID().replace(/-/g, "").slice(0, 16)}`;
+  await env.DB.prepare("INSERT INTO instance (id, project_id, org_id, name, status, power_state, plan_code, image_id, vmid, node) VALUES (?, ?, ?, 'tenant-vm', 'running', 'running', 'bxs-1', 'img_debian12', 100, 'pve1')")
+    .bind(instanceId, owner.projectId, project.body.org_id)
+    .run();
   return {
     owner,
     slug: owner.orgSlug,
@@ -213,6 +232,7 @@ async function makeTenant(): Promise<Tenant> {
     projectKeyId: projectKey.body.id,
     personalKeyId: personal.body.id,
     registryId: registry.body.id ?? registry.body.registry.id,
+    instanceId,
   };
 }
 
@@ -287,5 +307,7 @@ describe("security cases for every documented operation", { timeout: 120_000 }, 
     expect((await api("/api-keys", { token: t })).body.map((k: { id: string }) => k.id)).toContain(a.personalKeyId);
     expect((await api("/registries", { token: t })).text).toContain(a.registryId);
     expect((await api(`/projects/${a.projectId}/members`, { token: t })).text).not.toContain("planted@example.com");
+    expect((await api(`/projects/${a.projectId}/instances/${a.instanceId}`, { token: t })).body.instance).toMatchObject({ name: "tenant-vm", status: "running", job_uid: null });
+    expect((await api(`/projects/${a.projectId}/instances`, { token: t })).body.instances).toHaveLength(1);
   });
 });

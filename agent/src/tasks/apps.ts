@@ -16,7 +16,7 @@ export interface AppDrivers {
   caddy: CaddyAdmin;
 }
 
-type AppPayload = Exclude<JobPayload, { type: "host.exec" }>;
+export type AppPayload = Extract<JobPayload, { type: `app.${string}` }>;
 type DeployPayload = Extract<JobPayload, { type: "app.deploy" }>;
 
 export const LABEL_APP = "berth.app";

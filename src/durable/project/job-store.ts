@@ -35,6 +35,8 @@ export interface JobRecord {
 }
 
 export interface NewJob {
+  /** The id to give the job (`job_…`), when the caller must record it before the job can move; one is made otherwise. */
+  id?: string;
   type: JobPayload["type"];
   hostId: string;
   payload: JobPayload;
@@ -104,6 +106,17 @@ export class JobStore {
     return rows.toArray().map(toRecord);
   }
 
+  /** The jobs with these ids that exist, in no particular order. */
+  many(ids: string[]): JobRecord[] {
+    const out: JobRecord[] = [];
+    // In chunks: SQLite caps the parameters of one statement.
+    for (let i = 0; i < ids.length; i += 90) {
+      const chunk = ids.slice(i, i + 90);
+      out.push(...this.sql.exec(`SELECT * FROM jobs WHERE id IN (${chunk.map(() => "?").join(", ")})`, ...chunk).toArray().map(toRecord));
+    }
+    return out;
+  }
+
   payload(id: string): JobPayload | null {
     const r = this.row(id);
     return r ? (JSON.parse(r.payload as string) as JobPayload) : null;
@@ -116,7 +129,7 @@ export class JobStore {
   }
 
   create(scope: string, spec: NewJob): string {
-    const id = `job_${randomString(16)}`;
+    const id = spec.id ?? `job_${randomString(16)}`;
     const now = Date.now();
     this.sql.exec(
       `INSERT INTO jobs (id, type, status, scope, host_id, subject, payload, idempotent, max_attempts, created_at, deadline_at)

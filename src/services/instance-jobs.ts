@@ -1,0 +1,365 @@
+/**
+ * What acts on an instance's VM, as jobs on its Proxmox node: create (with placement),
+ * power actions, resize, rebuild, password reset, SSH key, delete. Each job is recorded on
+ * the instance (`active_job_id`) before it exists anywhere else, so every transition of it
+ * finds its instance (jobs/instance-outcomes.ts); one job works on an instance at a time.
+ */
+import { and, eq, isNull, max, sql } from "drizzle-orm";
+import type { Database } from "../db/client";
+import { host, instance, type InstanceStatus, type osImage, type plan } from "../db/schema";
+import { projectJobs, projectScope } from "../durable/clients";
+import type { JobRecord } from "../durable/project-do";
+import type { Env } from "../env";
+import { isTerminal } from "../jobs/states";
+import { ApiError } from "../lib/errors";
+import { newId } from "../lib/ids";
+import type { InstancePlanSpec, JobPayload, PowerAction, ProxmoxFacts } from "../protocol/agent";
+import { agentSettings } from "./host-settings";
+import { hostStatus, type HostRow } from "./hosts";
+import { type InstanceRow, insertInstance, recordInstanceEvent, sealPassword } from "./instances";
+
+type PlanRow = typeof plan.$inferSelect;
+type ImageRow = typeof osImage.$inferSelect;
+type InstancePayload = Extract<JobPayload, { type: `instance.${string}` }>;
+
+/** How long each job may take once its node has it. */
+const SECONDS: Record<InstancePayload["type"], number> = {
+  "instance.create": 900,
+  "instance.power": 180,
+  "instance.resize": 600,
+  "instance.rebuild": 900,
+  "instance.reset_password": 120,
+  "instance.ssh_key": 120,
+  "instance.delete": 600,
+};
+
+/** Suble's POWER_PRECONDITIONS: the statuses each action may start from. */
+export const POWER_PRECONDITIONS: Record<PowerAction, readonly InstanceStatus[]> = {
+  start: ["stopped"],
+  stop: ["running", "installing"],
+  shutdown: ["running", "installing"],
+  reboot: ["running", "installing"],
+  reset: ["running", "installing"],
+};
+
+/** Suble's IDLE_FOR_OPS: resize, rebuild and password resets need an instance at rest. */
+const IDLE_FOR_OPS: readonly InstanceStatus[] = ["running", "stopped"];
+
+const planSpec = (p: PlanRow): InstancePlanSpec => ({ code: p.code, cores: p.vcpu, memory_mb: p.memoryMb, disk_gb: p.diskGb });
+const MIB = 1024 * 1024;
+const GIB = 1024 * MIB;
+
+// ---------------------------------------------------------------- placement
+
+function proxmoxFacts(h: HostRow): (ProxmoxFacts & { memory_bytes?: number; disk_bytes?: number }) | null {
+  const facts = h.facts as { proxmox?: ProxmoxFacts; memory_bytes?: number; disk_bytes?: number } | null;
+  return facts?.proxmox ? { ...facts.proxmox, memory_bytes: facts.memory_bytes, disk_bytes: facts.disk_bytes } : null;
+}
+
+/**
+ * The online Proxmox node of the org that has the image's template and room for the plan:
+ * memory and VM storage it reported, less the plans of the live instances already placed
+ * there. The one with the most memory left wins.
+ */
+export async function placeInstance(db: Database, env: Env, orgId: string, image: ImageRow, p: PlanRow): Promise<{ host: HostRow; node: string }> {
+  const hosts = await db
+    .select()
+    .from(host)
+    .where(and(eq(host.orgId, orgId), eq(host.kind, "proxmox"), isNull(host.deletedAt)));
+  const online = hosts.filter((h) => hostStatus(env, h) === "online");
+  if (!online.length) {
+    throw new ApiError("no_host_available", "No Proxmox node of this org is online: enrol one (POST /org/{slug}/hosts, kind proxmox) and start its agent");
+  }
+  const withTemplate = online.filter((h) => proxmoxFacts(h)?.templates.includes(image.template));
+  if (!withTemplate.length) {
+    throw new ApiError("no_host_available", `No online Proxmox node of this org has the template for ${image.displayName} (${image.template})`);
+  }
+  const allocated = await db
+    .select({
+      hostId: instance.hostId,
+      memoryMb: sql<number>`COALESCE(SUM(p.memory_mb), 0)`,
+      diskGb: sql<number>`COALESCE(SUM(p.disk_gb), 0)`,
+    })
+    .from(instance)
+    .innerJoin(sql`plan p`, sql`p.code = ${instance.planCode}`)
+    .where(and(eq(instance.orgId, orgId), isNull(instance.deletedAt)))
+    .groupBy(instance.hostId);
+  const used = new Map(allocated.map((a) => [a.hostId, { memoryMb: Number(a.memoryMb), diskGb: Number(a.diskGb) }]));
+  const room = (h: HostRow) => {
+    const f = proxmoxFacts(h)!;
+    const u = used.get(h.id) ?? { memoryMb: 0, diskGb: 0 };
+    return {
+      memoryMb: (f.memory_bytes ?? 0) / MIB - u.memoryMb,
+      diskGb: (f.storage_bytes ?? f.disk_bytes ?? 0) / GIB - u.diskGb,
+    };
+  };
+  const fits = withTemplate.filter((h) => room(h).memoryMb >= p.memoryMb && room(h).diskGb >= p.diskGb).sort((a, b) => room(b).memoryMb - room(a).memoryMb);
+  const chosen = fits[0];
+  if (!chosen) {
+    throw new ApiError("no_host_available", `No online Proxmox node of this org with ${image.template} has room for plan ${p.code} (${p.memoryMb} MB memory, ${p.diskGb} GB disk)`);
+  }
+  return { host: chosen, node: proxmoxFacts(chosen)!.node };
+}
+
+/** The VM id to try first on a node: one past the highest Berth knows of there (the node may give another). */
+async function vmidHint(db: Database, hostId: string): Promise<number | null> {
+  const [row] = await db.select({ top: max(instance.vmid) }).from(instance).where(eq(instance.hostId, hostId));
+  return row?.top ? row.top + 1 : null;
+}
+
+// ---------------------------------------------------------------- the open job
+
+/** The job working on the instance now, if it has not ended. */
+export async function openJobOf(env: Env, row: InstanceRow): Promise<JobRecord | null> {
+  if (!row.activeJobId) return null;
+  const job = await projectJobs(env, projectScope(row.projectId)).getJob(row.activeJobId);
+  return job && !isTerminal(job.status) ? job : null;
+}
+
+async function refuseWhileBusy(env: Env, row: InstanceRow) {
+  const job = await openJobOf(env, row);
+  if (job) throw new ApiError("operation_in_progress", `The instance is busy with ${job.type} (${job.id}); wait for it to end`);
+}
+
+function requireHost(row: InstanceRow): string {
+  if (!row.hostId) throw new ApiError("invalid_state", "The instance's node is gone from Berth; it cannot be acted on");
+  return row.hostId;
+}
+
+const vmRef = (row: InstanceRow) => ({ instance_id: row.id, vmid: row.vmid, node: row.node });
+
+/**
+ * Records the job on the instance (with `set`), then creates it. If it cannot be created the
+ * instance is put back as it was and the error goes to the caller.
+ */
+async function submit(
+  db: Database,
+  env: Env,
+  row: InstanceRow,
+  payload: InstancePayload,
+  opts: { idempotent: boolean; set?: Partial<typeof instance.$inferInsert>; event: { type: string; message: string; meta?: Record<string, unknown> }; userId: string | null },
+): Promise<JobRecord> {
+  const hostId = requireHost(row);
+  const jobId = newId("job");
+  await db
+    .update(instance)
+    .set({ activeJobId: jobId, activeJobType: payload.type, ...opts.set, updatedAt: new Date() })
+    .where(eq(instance.id, row.id));
+  let job: JobRecord;
+  try {
+    job = await projectJobs(env, projectScope(row.projectId)).createJob(projectScope(row.projectId), {
+      id: jobId,
+      type: payload.type,
+      hostId,
+      payload,
+      subject: row.id,
+      idempotent: opts.idempotent,
+      deadlineSeconds: SECONDS[payload.type] + agentSettings(env).queueGraceSeconds,
+    });
+  } catch (err) {
+    await db
+      .update(instance)
+      .set({ activeJobId: null, activeJobType: null, status: row.status, jobPasswordCiphertext: null, updatedAt: new Date() })
+      .where(and(eq(instance.id, row.id), eq(instance.activeJobId, jobId)));
+    throw err;
+  }
+  await recordInstanceEvent(db, row.id, opts.event.type, opts.event.message, { meta: { job_id: job.id, ...opts.event.meta }, userId: opts.userId });
+  return job;
+}
+
+// ---------------------------------------------------------------- create
+
+export interface CreateInstanceInput {
+  projectId: string;
+  orgId: string;
+  name: string;
+  plan: PlanRow;
+  image: ImageRow;
+  password: string;
+  sshKeys: string[];
+  networks: string[];
+  backupTier: "none" | "basic" | "extended";
+  createdBy: string | null;
+}
+
+/** Places the instance, records it `queued` with its password sealed, and submits `instance.create`. */
+export async function createInstance(db: Database, env: Env, input: CreateInstanceInput) {
+  // A taken name is said before placement; the unique index still decides between two racing creates.
+  const taken = await db.query.instance.findFirst({ where: and(eq(instance.projectId, input.projectId), eq(instance.name, input.name), isNull(instance.deletedAt)), columns: { id: true } });
+  if (taken) throw new ApiError("name_taken", `An instance named "${input.name}" already exists in this project`);
+  const { host: target, node } = await placeInstance(db, env, input.orgId, input.image, input.plan);
+  const sealed = await sealPassword(env, input.password);
+  const jobId = newId("job");
+  const row = await insertInstance(db, {
+    id: newId("ins"),
+    projectId: input.projectId,
+    orgId: input.orgId,
+    name: input.name,
+    status: "queued",
+    backupTier: input.backupTier,
+    planCode: input.plan.code,
+    imageId: input.image.id,
+    hostId: target.id,
+    node,
+    rootPasswordCiphertext: sealed,
+    jobPasswordCiphertext: sealed,
+    sshKeys: input.sshKeys,
+    networks: input.networks,
+    activeJobId: jobId,
+    activeJobType: "instance.create",
+    createdBy: input.createdBy,
+  });
+  const payload: InstancePayload = {
+    type: "instance.create",
+    instance_id: row.id,
+    vmid_hint: await vmidHint(db, target.id),
+    template: input.image.template,
+    hostname: row.name,
+    ciuser: input.image.defaultUser,
+    ssh_keys: input.sshKeys,
+    has_password: true,
+    plan: planSpec(input.plan),
+    networks: input.networks,
+  };
+  let job: JobRecord;
+  try {
+    job = await projectJobs(env, projectScope(row.projectId)).createJob(projectScope(row.projectId), {
+      id: jobId,
+      type: payload.type,
+      hostId: target.id,
+      payload,
+      subject: row.id,
+      // A clone must not happen twice: a create handed out again looks for the VM the first attempt made.
+      idempotent: false,
+      deadlineSeconds: SECONDS["instance.create"] + agentSettings(env).queueGraceSeconds,
+    });
+  } catch (err) {
+    await db
+      .update(instance)
+      .set({ status: "error", errorCode: "create_failed", errorMessage: "The create job could not be queued; delete the instance and try again", activeJobId: null, activeJobType: null, jobPasswordCiphertext: null })
+      .where(eq(instance.id, row.id));
+    throw err;
+  }
+  await recordInstanceEvent(db, row.id, "create.requested", "Instance creation requested", {
+    meta: { job_id: job.id, plan: input.plan.code, image: input.image.id, host_id: target.id },
+    userId: input.createdBy,
+  });
+  return { instance: row, job };
+}
+
+// ---------------------------------------------------------------- acting on an instance
+
+export async function submitPowerAction(db: Database, env: Env, row: InstanceRow, action: PowerAction, userId: string | null) {
+  if (!POWER_PRECONDITIONS[action].includes(row.status)) {
+    throw new ApiError("invalid_state", `Cannot ${action} an instance that is ${row.status} (needs ${POWER_PRECONDITIONS[action].join(" or ")})`);
+  }
+  await refuseWhileBusy(env, row);
+  return submit(db, env, row, { type: "instance.power", ...vmRef(row), action }, {
+    idempotent: true,
+    event: { type: `power.${action}.requested`, message: `Power action ${action} requested` },
+    userId,
+  });
+}
+
+async function requireIdle(env: Env, row: InstanceRow) {
+  if (!IDLE_FOR_OPS.includes(row.status)) {
+    throw new ApiError("operation_in_progress", `The instance is ${row.status}; this needs it running or stopped`);
+  }
+  await refuseWhileBusy(env, row);
+}
+
+/** A new plan; the disk only grows. The instance's plan changes when the job succeeds. */
+export async function submitResize(db: Database, env: Env, row: InstanceRow, current: PlanRow, next: PlanRow, userId: string | null) {
+  if (next.diskGb < current.diskGb) {
+    throw new ApiError("plan_too_small", `Plan ${next.code} has a ${next.diskGb} GB disk; this instance's is ${current.diskGb} GB, and disks only grow`);
+  }
+  await requireIdle(env, row);
+  return submit(db, env, row, { type: "instance.resize", ...vmRef(row), plan: planSpec(next), previous_disk_gb: current.diskGb }, {
+    idempotent: true,
+    set: { status: "resizing" },
+    event: { type: "resize.requested", message: `Resize from ${current.code} to ${next.code} requested`, meta: { from: current.code, to: next.code } },
+    userId,
+  });
+}
+
+/** Reinstalls from `image` with a new root password (shown until acknowledged), keeping the vmid and address. */
+export async function submitRebuild(
+  db: Database,
+  env: Env,
+  row: InstanceRow,
+  opts: { image: ImageRow; plan: PlanRow; sshKeys?: string[]; backup: boolean; password: string; userId: string | null },
+) {
+  if (opts.image.minDiskGb > opts.plan.diskGb) {
+    throw new ApiError("plan_too_small", `${opts.image.displayName} needs a ${opts.image.minDiskGb} GB disk; plan ${opts.plan.code} has ${opts.plan.diskGb} GB`);
+  }
+  await requireIdle(env, row);
+  const sealed = await sealPassword(env, opts.password);
+  const sshKeys = opts.sshKeys ?? row.sshKeys;
+  return submit(
+    db,
+    env,
+    row,
+    {
+      type: "instance.rebuild",
+      ...vmRef(row),
+      image_id: opts.image.id,
+      template: opts.image.template,
+      hostname: row.name,
+      ciuser: opts.image.defaultUser,
+      ssh_keys: sshKeys,
+      has_password: true,
+      disk_gb: opts.plan.diskGb,
+      backup: opts.backup,
+    },
+    {
+      idempotent: false,
+      set: { status: "rebuilding", sshKeys, rootPasswordCiphertext: sealed, jobPasswordCiphertext: sealed, errorCode: null, errorMessage: null },
+      event: { type: "rebuild.requested", message: `Rebuild from ${opts.image.displayName} requested`, meta: { image: opts.image.id, backup: opts.backup } },
+      userId: opts.userId,
+    },
+  );
+}
+
+/** A new root password, returned to the caller once: the one shown on the instance (if any) is forgotten. */
+export async function submitPasswordReset(db: Database, env: Env, row: InstanceRow, ciuser: string, password: string, userId: string | null) {
+  await requireIdle(env, row);
+  return submit(db, env, row, { type: "instance.reset_password", ...vmRef(row), ciuser, has_password: true }, {
+    idempotent: true,
+    set: { jobPasswordCiphertext: await sealPassword(env, password), rootPasswordCiphertext: null },
+    event: { type: "password.reset.requested", message: "Root password reset requested" },
+    userId,
+  });
+}
+
+export async function submitSshKey(db: Database, env: Env, row: InstanceRow, user: string, publicKey: string, userId: string | null) {
+  if (row.vmid === null || !row.node) throw new ApiError("invalid_state", "The instance has no running VM yet");
+  await refuseWhileBusy(env, row);
+  return submit(db, env, row, { type: "instance.ssh_key", ...vmRef(row), user, public_key: publicKey }, {
+    idempotent: true,
+    event: { type: "ssh_key.requested", message: `SSH key authorization for ${user} requested`, meta: { key_type: publicKey.split(" ")[0] } },
+    userId,
+  });
+}
+
+/**
+ * Destroys the VM. A job still working on the instance (a create, a resize) is cancelled
+ * first. An instance whose node is gone from Berth has nothing left to destroy: it is
+ * deleted at once, and there is no job.
+ */
+export async function submitDelete(db: Database, env: Env, row: InstanceRow, finalBackup: boolean, userId: string | null): Promise<JobRecord | null> {
+  if (row.status === "deleting") throw new ApiError("operation_in_progress", "The instance is being deleted already");
+  const busy = await openJobOf(env, row);
+  if (busy) await projectJobs(env, projectScope(row.projectId)).cancelJob(busy.id);
+  if (!row.hostId) {
+    await db.update(instance).set({ status: "deleted", deletedAt: new Date(), activeJobId: null, activeJobType: null, jobPasswordCiphertext: null }).where(eq(instance.id, row.id));
+    await recordInstanceEvent(db, row.id, "delete.succeeded", "Instance deleted (its node was already gone)", { userId });
+    return null;
+  }
+  return submit(db, env, row, { type: "instance.delete", ...vmRef(row), hostname: row.name, final_backup: finalBackup }, {
+    idempotent: true,
+    set: { status: "deleting" },
+    event: { type: "delete.requested", message: "Instance deletion requested", meta: { final_backup: finalBackup } },
+    userId,
+  });
+}
+
