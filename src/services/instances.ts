@@ -12,6 +12,7 @@ import { isTerminal } from "../jobs/states";
 import { conflict } from "../lib/errors";
 import { newId, randomString } from "../lib/ids";
 import { decryptJson, encryptJson } from "../lib/secrets";
+import { type Also, NOTHING, withAlso } from "./audit";
 
 export type InstanceRow = typeof instance.$inferSelect;
 export type InstanceEventRow = typeof instanceEvent.$inferSelect;
@@ -65,14 +66,16 @@ export async function insertInstance(db: Database, values: typeof instance.$infe
   }
 }
 
-export async function renameInstance(db: Database, row: InstanceRow, name: string): Promise<InstanceRow> {
+/** Renames an instance; `also` (its event and audit rows) is written in the same batch. */
+export async function renameInstance(db: Database, row: InstanceRow, name: string, also: Also = NOTHING): Promise<InstanceRow> {
   if (name === row.name) return row;
   try {
-    const [updated] = await db
+    const update = db
       .update(instance)
       .set({ name, updatedAt: new Date() })
       .where(and(eq(instance.id, row.id), isNull(instance.deletedAt)))
       .returning();
+    const [updated] = await withAlso(db, update, also(row.id));
     return updated ?? row;
   } catch (err) {
     if (isUniqueViolation(err)) throw nameTaken(name);
@@ -99,6 +102,11 @@ export async function acknowledgeRootPassword(db: Database, instanceId: string) 
 }
 
 // ---------------------------------------------------------------- events
+
+/** An entry for an instance's event feed, to write in the batch of the change it tells of. */
+export function instanceEventOf(db: Database, type: string, message: string, opts: { meta?: Record<string, unknown>; userId?: string | null } = {}): Also {
+  return (instanceId) => [db.insert(instanceEvent).values({ id: newId("iev"), instanceId, type, message, meta: opts.meta ?? null, userId: opts.userId ?? null })];
+}
 
 export async function recordInstanceEvent(
   db: Database,

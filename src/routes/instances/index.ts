@@ -16,7 +16,7 @@ import { isTerminal } from "../../jobs/states";
 import type { ErrorCode } from "../../lib/error-codes";
 import { ApiError, errorResponsesFor, notFound } from "../../lib/errors";
 import { InstanceJobResult } from "../../protocol/agent";
-import { recordAudit } from "../../services/audit";
+import { audited, recordAudit } from "../../services/audit";
 import { findImage, findPlanByCode } from "../../services/catalog";
 import {
   createInstance,
@@ -39,6 +39,7 @@ import {
   openJobs,
   planByCode,
   presentInstance,
+  instanceEventOf,
   recordInstanceEvent,
   renameInstance,
   revealRootPassword,
@@ -200,11 +201,10 @@ router.openapi(
   async (c) => {
     const { name } = c.req.valid("json");
     const { project, principal, instance } = await loadInstance(c, c.req.valid("param"), "VPS_CONTROL");
-    const renamed = await renameInstance(c.var.db, instance, name);
-    if (renamed.name !== instance.name) {
-      await recordInstanceEvent(c.var.db, instance.id, "renamed", `Renamed from ${instance.name} to ${renamed.name}`, { meta: { from: instance.name, to: renamed.name }, userId: principal.userId });
-      await recordAudit(c, { orgId: project.orgId, action: "instance.rename", targetType: "instance", targetId: instance.id, metadata: { from: instance.name, to: renamed.name } });
-    }
+    const renamed = await renameInstance(c.var.db, instance, name, (id) => [
+      ...instanceEventOf(c.var.db, "renamed", `Renamed from ${instance.name} to ${name}`, { meta: { from: instance.name, to: name }, userId: principal.userId })(id),
+      ...audited(c, () => ({ orgId: project.orgId, action: "instance.rename", targetType: "instance", targetId: id, metadata: { from: instance.name, to: name } }))(id),
+    ]);
     const [shown] = await presentMany(c, project.id, [renamed]);
     return c.json({ instance: shown! }, 200);
   },
