@@ -266,6 +266,42 @@ describe("HostDO leases", () => {
     expect(await h.stub.enqueue(msg)).toBe("host_gone");
   });
 
+  it("hands out the jobs of one app one at a time, in the order they were asked for, also after the agent comes back", async () => {
+    const h = host();
+    const { scope, stub } = project();
+    const deploy = (appId: string, tag: string): NewJob => ({
+      type: "app.deploy",
+      hostId: h.id,
+      subject: appId,
+      idempotent: false,
+      deadlineSeconds: 120,
+      payload: {
+        type: "app.deploy", app_id: appId, slug: appId, hostname: `${appId}-app.localhost`, deployment_id: unique("dep"), image: `registry.test/web:${tag}`,
+        internal_port: 8080, command: null, cpu_limit: 0.5, memory_limit_mb: 64, has_env: false, has_registry_auth: false, health_timeout_seconds: 60,
+      },
+    });
+    const pause = () => new Promise((r) => setTimeout(r, 5));
+    const first = await stub.createJob(scope, deploy("app_a", "v1"));
+    await pause();
+    const second = await stub.createJob(scope, deploy("app_a", "v2"));
+    await pause();
+    const other = await stub.createJob(scope, deploy("app_b", "v1"));
+    await until("all three in the mailbox", () => h.stub.status(), (s) => s.pending === 3);
+
+    // The second deploy of app_a waits for the first; app_b's goes out beside it.
+    const leases = (await h.stub.claim([], 0))!;
+    expect(leases.map((l) => l.job_id)).toEqual([first.id, other.id]);
+    await h.stub.start(leases[0]!.lease_id);
+    // The agent dies mid-deploy and comes back holding nothing: the first deploy goes out again, still ahead of the second.
+    const again = (await h.stub.claim([], 0))!;
+    expect(again.map((l) => [l.job_id, l.attempt])).toEqual([[first.id, 2], [other.id, 2]]);
+    await h.stub.start(again[0]!.lease_id);
+    expect(await h.stub.finish(again[0]!.lease_id, { status: "succeeded" })).toEqual({ ok: true });
+    // Only now is the second one handed out.
+    const next = (await h.stub.claim([{ job_id: other.id, lease_id: again[1]!.lease_id }], 0))!;
+    expect(next.map((l) => l.job_id)).toEqual([second.id]);
+  });
+
   it("pushes leases to a connected agent socket after its hello", async () => {
     const h = host();
     const res = await h.stub.fetch("http://do/agent", { headers: { upgrade: "websocket", "x-berth-host-id": h.id } });

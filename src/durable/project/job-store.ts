@@ -137,6 +137,7 @@ export class JobStore {
       attempt: r.attempts as number,
       idempotent: r.idempotent === 1,
       deadline_at: r.deadline_at as number,
+      created_at: r.created_at as number,
       payload: JSON.parse(r.payload as string),
     };
   }
