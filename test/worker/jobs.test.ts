@@ -71,10 +71,21 @@ describe("ProjectDO job state machine", () => {
     expect(await stub.reportProgress(job.id, 1, { step: 1, total: 1, percent: 100, message: "x" })).toBe(false);
     expect(await stub.finishJob(job.id, 1, { status: "succeeded" })).toBe(false);
     expect(await stub.leaseExpired(job.id, 1)).toEqual({ redeliver: false, attempt: 1 }); // stale report of the old attempt
+    await stub.startJob(job.id, 2);
     expect(await stub.leaseExpired(job.id, 2, "agent vanished again")).toEqual({ redeliver: false, attempt: 2 });
     const lost = (await stub.getJob(job.id))!;
     expect(lost.status).toBe("lost");
     expect(lost.error).toContain("agent vanished again");
+  });
+
+  it("does not give up on a job over hand-outs that no agent started (an agent crash-looping before it got to the work)", async () => {
+    const { scope, stub } = project();
+    const job = await stub.createJob(scope, exec(unique("hst"), { maxAttempts: 2 }));
+    expect(await stub.leaseExpired(job.id, 1, "the agent reconnected without it")).toEqual({ redeliver: true, attempt: 2 });
+    expect(await stub.leaseExpired(job.id, 2, "the agent reconnected without it")).toEqual({ redeliver: true, attempt: 3 });
+    expect(await stub.startJob(job.id, 3)).toBe(true);
+    expect(await stub.finishJob(job.id, 3, { status: "succeeded" })).toBe(true);
+    expect((await stub.getJob(job.id))!).toMatchObject({ status: "succeeded", attempts: 3 });
   });
 
   it("fails a job past its deadline with a reason, whether it was waiting or running", async () => {

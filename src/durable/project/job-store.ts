@@ -202,12 +202,14 @@ export class JobStore {
 
   /**
    * A lease of `attempt` expired: the job goes out again as the next attempt, or is lost
-   * when it has used its attempts. Nothing happens for a stale attempt or an ended job.
+   * when it has used its attempts and this one had started. A hand-out no agent started
+   * (it died before it got to the job) never ran the work, so it does not use the job up;
+   * the job's deadline still bounds it. Nothing happens for a stale attempt or an ended job.
    */
   leaseExpired(id: string, attempt: number, reason: string): "redeliver" | "lost" | "stale" {
     const r = this.row(id);
     if (!r || (r.attempts as number) !== attempt || isTerminal(r.status as string)) return "stale";
-    if (attempt >= (r.max_attempts as number)) {
+    if (attempt >= (r.max_attempts as number) && r.status === "running") {
       this.sql.exec("UPDATE jobs SET status = 'lost', error = ?, finished_at = ? WHERE id = ?", `The host lost this job ${attempt} times (last: ${reason}); giving up`, Date.now(), id);
       return "lost";
     }
