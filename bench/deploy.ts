@@ -31,7 +31,6 @@
  *   npm run bench:deploy [-- --runs 20 --warmup 2 --verbose]   (--verbose: every run's steps)
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -40,6 +39,7 @@ import { type AgentProcess, startAgent } from "../test/node/support/agent.ts";
 import { type Client, client, signedUp } from "../test/node/support/client.ts";
 import { type DevServer, freePort, startDevServer } from "../test/node/support/dev-server.ts";
 import { getWithHost } from "../test/node/support/http.ts";
+import { watchDockerEvents } from "./docker-events.ts";
 import { pct } from "./stats.ts";
 
 const { values } = parseArgs({ options: { runs: { type: "string", default: "20" }, warmup: { type: "string", default: "2" }, verbose: { type: "boolean", default: false } } });
@@ -72,51 +72,6 @@ async function pollUntil(port: number, host: string, ok: (r: { status: number; t
     if (performance.now() > end) throw new Error(`${what()}: no good answer within ${timeoutMs / 1000} s (last: ${last.status} ${last.text.slice(0, 120).trim()})`);
     await sleep(POLL_MS);
   }
-}
-
-// ------------------------------------------------------------------ dockerd's event stream (timestamps of create/start/pull)
-
-interface DockerEvent {
-  type: string;
-  action: string;
-  id: string;
-  attributes: Record<string, string>;
-  /** Unix ms (from timeNano). */
-  at: number;
-}
-
-/** Every container and image event from now until `stop()`, with dockerd's nanosecond timestamps. */
-function watchDockerEvents(socketPath = "/var/run/docker.sock") {
-  const events: DockerEvent[] = [];
-  const filters = encodeURIComponent(JSON.stringify({ type: ["container", "image"] }));
-  let buf = "";
-  const req = request({ socketPath, path: `/events?filters=${filters}`, method: "GET" }, (res) => {
-    res.setEncoding("utf8");
-    res.on("data", (chunk: string) => {
-      buf += chunk;
-      for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
-        const line = buf.slice(0, nl).trim();
-        buf = buf.slice(nl + 1);
-        if (!line) continue;
-        try {
-          const e = JSON.parse(line);
-          events.push({
-            type: String(e.Type ?? ""),
-            action: String(e.Action ?? e.status ?? "").split(":")[0]!.trim(),
-            id: String(e.Actor?.ID ?? e.id ?? ""),
-            attributes: e.Actor?.Attributes ?? {},
-            at: e.timeNano ? Number(BigInt(e.timeNano) / 1000n) / 1000 : Number(e.time ?? 0) * 1000,
-          });
-        } catch {
-          /* not JSON */
-        }
-      }
-    });
-    res.on("error", () => undefined);
-  });
-  req.on("error", () => undefined);
-  req.end();
-  return { events, stop: () => req.destroy() };
 }
 
 // ------------------------------------------------------------------ the bench

@@ -73,8 +73,10 @@ export class HostDO extends DurableObject<Env> {
 
   /** The job ended elsewhere (cancelled, deadline): forget it and tell the agent to stop. */
   async cancel(jobId: string): Promise<void> {
-    const { leaseId } = this.mailbox.remove(jobId);
+    const { found, leaseId } = this.mailbox.remove(jobId);
     if (leaseId) this.agent.broadcast({ type: "cancel", job_id: jobId, lease_id: leaseId });
+    // The next job of the same app may go now.
+    if (found) this.offerWork();
   }
 
   /** The host was deleted: its agent is cut off and every job it held fails. */

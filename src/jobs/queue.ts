@@ -18,6 +18,8 @@ export interface JobsQueueMessage {
   /** Safe to run again from scratch if an earlier attempt may have run. */
   idempotent: boolean;
   deadline_at: number;
+  /** When the job was created: its place in its host's line (absent from messages sent before this field existed). */
+  created_at?: number;
   payload: JobPayload;
 }
 

@@ -10,7 +10,7 @@ describe("Durable Object schema migrations", () => {
     const stub = objectNamed(`schema-${crypto.randomUUID()}`);
     await stub.listJobs();
     await runInDurableObject(stub, async (_instance, state) => {
-      expect(schemaVersion(state.storage, "jobs")).toBe(1);
+      expect(schemaVersion(state.storage, "jobs")).toBe(2);
       expect(schemaVersion(state.storage, "events")).toBe(1);
       expect(schemaVersion(state.storage, "job_logs")).toBe(1);
     });

@@ -71,10 +71,24 @@ describe("ProjectDO job state machine", () => {
     expect(await stub.reportProgress(job.id, 1, { step: 1, total: 1, percent: 100, message: "x" })).toBe(false);
     expect(await stub.finishJob(job.id, 1, { status: "succeeded" })).toBe(false);
     expect(await stub.leaseExpired(job.id, 1)).toEqual({ redeliver: false, attempt: 1 }); // stale report of the old attempt
+    await stub.startJob(job.id, 2);
     expect(await stub.leaseExpired(job.id, 2, "agent vanished again")).toEqual({ redeliver: false, attempt: 2 });
     const lost = (await stub.getJob(job.id))!;
     expect(lost.status).toBe("lost");
     expect(lost.error).toContain("agent vanished again");
+  });
+
+  it("does not give up on a job over hand-outs that no agent started (an agent crash-looping before it got to the work)", async () => {
+    const { scope, stub } = project();
+    const job = await stub.createJob(scope, exec(unique("hst"), { maxAttempts: 2 }));
+    expect(await stub.leaseExpired(job.id, 1, "the agent reconnected without it")).toEqual({ redeliver: true, attempt: 2 });
+    expect(await stub.leaseExpired(job.id, 2, "the agent reconnected without it")).toEqual({ redeliver: true, attempt: 3 });
+    // Started and lost once: one of its two is used, whatever came before.
+    expect(await stub.startJob(job.id, 3)).toBe(true);
+    expect(await stub.leaseExpired(job.id, 3, "the agent reconnected without it")).toEqual({ redeliver: true, attempt: 4 });
+    expect(await stub.startJob(job.id, 4)).toBe(true);
+    expect(await stub.finishJob(job.id, 4, { status: "succeeded" })).toBe(true);
+    expect((await stub.getJob(job.id))!).toMatchObject({ status: "succeeded", attempts: 4 });
   });
 
   it("fails a job past its deadline with a reason, whether it was waiting or running", async () => {
@@ -264,6 +278,42 @@ describe("HostDO leases", () => {
     expect(await h.stub.claim([], 0)).toBeNull();
     const msg: JobsQueueMessage = { job_id: "job_x", scope: "project:x", host_id: h.id, attempt: 1, idempotent: true, deadline_at: Date.now() + 1000, payload: { type: "host.exec", command: "true", timeout_seconds: 1 } };
     expect(await h.stub.enqueue(msg)).toBe("host_gone");
+  });
+
+  it("hands out the jobs of one app one at a time, in the order they were asked for, also after the agent comes back", async () => {
+    const h = host();
+    const { scope, stub } = project();
+    const deploy = (appId: string, tag: string): NewJob => ({
+      type: "app.deploy",
+      hostId: h.id,
+      subject: appId,
+      idempotent: false,
+      deadlineSeconds: 120,
+      payload: {
+        type: "app.deploy", app_id: appId, slug: appId, hostname: `${appId}-app.localhost`, deployment_id: unique("dep"), image: `registry.test/web:${tag}`,
+        internal_port: 8080, command: null, cpu_limit: 0.5, memory_limit_mb: 64, has_env: false, has_registry_auth: false, health_timeout_seconds: 60,
+      },
+    });
+    const pause = () => new Promise((r) => setTimeout(r, 5));
+    const first = await stub.createJob(scope, deploy("app_a", "v1"));
+    await pause();
+    const second = await stub.createJob(scope, deploy("app_a", "v2"));
+    await pause();
+    const other = await stub.createJob(scope, deploy("app_b", "v1"));
+    await until("all three in the mailbox", () => h.stub.status(), (s) => s.pending === 3);
+
+    // The second deploy of app_a waits for the first; app_b's goes out beside it.
+    const leases = (await h.stub.claim([], 0))!;
+    expect(leases.map((l) => l.job_id)).toEqual([first.id, other.id]);
+    await h.stub.start(leases[0]!.lease_id);
+    // The agent dies mid-deploy and comes back holding nothing: the first deploy goes out again, still ahead of the second.
+    const again = (await h.stub.claim([], 0))!;
+    expect(again.map((l) => [l.job_id, l.attempt])).toEqual([[first.id, 2], [other.id, 2]]);
+    await h.stub.start(again[0]!.lease_id);
+    expect(await h.stub.finish(again[0]!.lease_id, { status: "succeeded" })).toEqual({ ok: true });
+    // Only now is the second one handed out.
+    const next = (await h.stub.claim([{ job_id: other.id, lease_id: again[1]!.lease_id }], 0))!;
+    expect(next.map((l) => l.job_id)).toEqual([second.id]);
   });
 
   it("pushes leases to a connected agent socket after its hello", async () => {

@@ -24,8 +24,8 @@ export class Leases {
     private readonly ctx: DurableObjectState,
     private readonly env: Env,
     private readonly mailbox: Mailbox,
-    /** Called when a job went back to pending, so it is offered to the agent again. */
-    private readonly onRequeued: () => void,
+    /** Called when a job went back to pending, or left the mailbox (the next job of its app may go now): offer work to the agent. */
+    private readonly onWorkAvailable: () => void,
   ) {}
 
   private get ttlSeconds() {
@@ -110,12 +110,14 @@ export class Leases {
     // Recorded first: if the owner cannot be reached, the lease stays and the agent's retry can finish it.
     const ok = await this.owner(e).finishJob(e.job_id, e.attempt, outcome);
     this.mailbox.drop(e);
+    this.onWorkAvailable();
     return ok ? { ok: true } : STALE;
   }
 
   /** Forgets a lease whose job ended elsewhere. */
   private drop(e: MailboxEntry): LeaseCheck {
     this.mailbox.drop(e);
+    this.onWorkAvailable();
     return STALE;
   }
 
@@ -144,10 +146,11 @@ export class Leases {
     }
     if (!outcome.redeliver) {
       this.mailbox.drop(e);
+      this.onWorkAvailable();
       return;
     }
     this.mailbox.requeue(e, outcome.attempt);
-    this.onRequeued();
+    this.onWorkAvailable();
   }
 
   private async scheduleAlarm() {

@@ -2,6 +2,11 @@
  * A HostDO's mailbox table: one entry per job handed to the host, `pending` until it is
  * leased, `leased` while an agent holds it, `expiring` while an expired lease is being
  * settled with the job's owner. Pure SQL; the lease protocol is in leases.ts.
+ *
+ * Jobs are handed out in the order they were created (`enqueued_at` is that place in line,
+ * kept when a job goes out again), and the jobs of one app one at a time: while one is out,
+ * the app's later ones wait. So a deploy handed out again after the agent died cannot run
+ * after, and be undone by, a deploy asked for later.
  */
 import type { JobsQueueMessage } from "../../jobs/queue";
 import { randomString } from "../../lib/ids";
@@ -19,6 +24,7 @@ export type MailboxEntry = {
   state: "pending" | "leased" | "expiring";
   lease_id: string | null;
   lease_expires_at: number | null;
+  /** Its place in line: when the job was created. */
   enqueued_at: number;
 };
 
@@ -59,7 +65,7 @@ export class Mailbox {
        ON CONFLICT (job_id) DO UPDATE SET attempt = excluded.attempt, state = 'pending', lease_id = NULL, lease_expires_at = NULL,
          reconcile = excluded.reconcile, enqueued_at = excluded.enqueued_at`,
       job.job_id, job.scope, job.attempt, JSON.stringify(job.payload), job.idempotent ? 1 : 0,
-      job.attempt > 1 && !job.idempotent ? 1 : 0, job.deadline_at, Date.now(),
+      job.attempt > 1 && !job.idempotent ? 1 : 0, job.deadline_at, job.created_at ?? Date.now(),
     );
     return true;
   }
@@ -85,11 +91,23 @@ export class Mailbox {
     return { pending: count("pending"), leased: count("leased") };
   }
 
-  /** Leases up to `limit` pending entries, oldest first, for `ttlSeconds`. */
+  /**
+   * Leases up to `limit` pending entries, oldest first, for `ttlSeconds`; of an app's jobs only
+   * its oldest, and only while none of its others is out.
+   */
   lease(limit: number, ttlSeconds: number): Lease[] {
     const expiresAt = Date.now() + ttlSeconds * 1000;
     const leases: Lease[] = [];
-    for (const e of entries(this.sql.exec("SELECT * FROM mailbox WHERE state = 'pending' ORDER BY enqueued_at LIMIT ?", limit))) {
+    const ready = this.sql.exec(
+      `SELECT * FROM mailbox m WHERE m.state = 'pending' AND NOT EXISTS (
+         SELECT 1 FROM mailbox o
+         WHERE o.job_id <> m.job_id AND json_extract(o.payload, '$.app_id') = json_extract(m.payload, '$.app_id')
+           AND (o.state <> 'pending' OR o.enqueued_at < m.enqueued_at OR (o.enqueued_at = m.enqueued_at AND o.rowid < m.rowid))
+       )
+       ORDER BY m.enqueued_at, m.rowid LIMIT ?`,
+      limit,
+    );
+    for (const e of entries(ready)) {
       const leaseId = `lse_${randomString(20)}`;
       this.sql.exec("UPDATE mailbox SET state = 'leased', lease_id = ?, lease_expires_at = ? WHERE job_id = ?", leaseId, expiresAt, e.job_id);
       leases.push({ job_id: e.job_id, attempt: e.attempt, lease_id: leaseId, lease_ttl: ttlSeconds, reconcile: e.reconcile === 1, payload: JSON.parse(e.payload) });
@@ -128,11 +146,11 @@ export class Mailbox {
     this.sql.exec("UPDATE mailbox SET state = 'leased' WHERE job_id = ? AND lease_id = ? AND state = 'expiring'", e.job_id, e.lease_id);
   }
 
-  /** The job goes out again as `attempt`; work that must not run twice is marked for reconciling. */
+  /** The job goes out again as `attempt`, in its old place in line; work that must not run twice is marked for reconciling. */
   requeue(e: MailboxEntry, attempt: number) {
     this.sql.exec(
-      "UPDATE mailbox SET attempt = ?, state = 'pending', lease_id = NULL, lease_expires_at = NULL, reconcile = ?, enqueued_at = ? WHERE job_id = ? AND lease_id = ?",
-      attempt, e.idempotent === 1 ? 0 : 1, Date.now(), e.job_id, e.lease_id,
+      "UPDATE mailbox SET attempt = ?, state = 'pending', lease_id = NULL, lease_expires_at = NULL, reconcile = ? WHERE job_id = ? AND lease_id = ?",
+      attempt, e.idempotent === 1 ? 0 : 1, e.job_id, e.lease_id,
     );
   }
 

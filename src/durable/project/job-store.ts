@@ -61,6 +61,8 @@ export const JOBS_SCHEMA: SchemaComponent = {
      );
      CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at DESC);
      CREATE INDEX IF NOT EXISTS jobs_open ON jobs(status, deadline_at);`,
+    // Hand-outs lost after the agent started them: only those use the job up.
+    "ALTER TABLE jobs ADD COLUMN lost_started INTEGER NOT NULL DEFAULT 0",
   ],
 };
 
@@ -150,6 +152,7 @@ export class JobStore {
       attempt: r.attempts as number,
       idempotent: r.idempotent === 1,
       deadline_at: r.deadline_at as number,
+      created_at: r.created_at as number,
       payload: JSON.parse(r.payload as string),
     };
   }
@@ -214,16 +217,22 @@ export class JobStore {
 
   /**
    * A lease of `attempt` expired: the job goes out again as the next attempt, or is lost
-   * when it has used its attempts. Nothing happens for a stale attempt or an ended job.
+   * when its host lost it after starting it `max_attempts` times. A hand-out no agent started
+   * (it died before it got to the job) never ran the work, so it does not use the job up;
+   * the job's deadline still bounds it. Nothing happens for a stale attempt or an ended job.
    */
   leaseExpired(id: string, attempt: number, reason: string): "redeliver" | "lost" | "stale" {
     const r = this.row(id);
     if (!r || (r.attempts as number) !== attempt || isTerminal(r.status as string)) return "stale";
-    if (attempt >= (r.max_attempts as number)) {
-      this.sql.exec("UPDATE jobs SET status = 'lost', error = ?, finished_at = ? WHERE id = ?", `The host lost this job ${attempt} times (last: ${reason}); giving up`, Date.now(), id);
+    const lostStarted = (r.lost_started as number) + (r.status === "running" ? 1 : 0);
+    if (lostStarted >= (r.max_attempts as number)) {
+      this.sql.exec(
+        "UPDATE jobs SET status = 'lost', lost_started = ?, error = ?, finished_at = ? WHERE id = ?",
+        lostStarted, `The host lost this job ${lostStarted} times after starting it (last: ${reason}); giving up`, Date.now(), id,
+      );
       return "lost";
     }
-    this.sql.exec("UPDATE jobs SET attempts = attempts + 1, status = 'dispatched', dispatched_at = ? WHERE id = ?", Date.now(), id);
+    this.sql.exec("UPDATE jobs SET attempts = attempts + 1, lost_started = ?, status = 'dispatched', dispatched_at = ? WHERE id = ?", lostStarted, Date.now(), id);
     return "redeliver";
   }
 

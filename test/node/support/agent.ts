@@ -27,7 +27,10 @@ export function startAgent(args: string[], env: Record<string, string> = {}): Ag
   child.stdout!.setEncoding("utf8").on("data", (s: string) => (buffer += s));
   child.stderr!.setEncoding("utf8").on("data", (s: string) => (buffer += s));
   const exited = new Promise<number | string>((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal ?? -1)));
-  process.once("exit", () => child.kill("SIGKILL"));
+  // Killed with this process if still running; forgotten once it ends, so a bench that restarts it many times adds no listeners.
+  const killOnExit = () => child.kill("SIGKILL");
+  process.once("exit", killOnExit);
+  child.once("exit", () => process.off("exit", killOnExit));
   return {
     child,
     output: () => buffer,
