@@ -53,6 +53,7 @@ import { type Client, client, signedUp } from "../test/node/support/client.ts";
 import { type DevServer, freePort, startDevServer } from "../test/node/support/dev-server.ts";
 import { watchDockerEvents } from "./docker-events.ts";
 import { pct } from "./stats.ts";
+import { cleanupOnExit } from "./cleanup.ts";
 
 const { values } = parseArgs({
   options: {
@@ -248,17 +249,8 @@ async function cleanup() {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 }
 
-let cleaning: Promise<void> | undefined;
-const cleanupOnce = () => (cleaning ??= cleanup());
-let interrupted = false;
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  process.once(sig, () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    console.error(`\n${sig}: cleaning up…`);
-    void cleanupOnce().finally(() => process.exit(130));
-  });
-}
+const exit = cleanupOnExit(cleanup);
+const cleanupOnce = exit.cleanup;
 
 const started = performance.now();
 try {
@@ -342,7 +334,7 @@ try {
     const open = () => jobs.filter((j) => j.id && j.doneAt === null);
 
     async function follow(r: JobRec) {
-      while (Date.now() < giveUpAt && !interrupted) {
+      while (Date.now() < giveUpAt && !exit.interrupted) {
         const seconds = Math.max(1, Math.min(20, Math.ceil((giveUpAt - Date.now()) / 1000)));
         const res = await api!.call("GET", `${waitPath(r)}?timeout=${seconds}`).catch((err: Error) => ({ status: 0, body: { error: err.message } }));
         if (res.status === 404) {
@@ -380,7 +372,7 @@ try {
 
     const submissions = (async () => {
       for (let n = 0; n < plan.length; n++) {
-        if (interrupted) throw new Error("interrupted");
+        if (exit.interrupted) throw new Error("interrupted");
         const wait = t0 + plan[n]!.at - Date.now();
         if (wait > 0) await sleep(wait);
         waiters.push(submit(plan[n]!, n));
@@ -397,11 +389,11 @@ try {
           await agent.waitFor(/connected transport=websocket/, 60_000).catch(() => undefined);
           await sleep(killJitter[k]!);
         }
-        if (interrupted) return;
+        if (exit.interrupted) return;
         const inFlight = open();
         const killedAt = Date.now();
         await agent.kill("SIGKILL");
-        if (interrupted) return;
+        if (exit.interrupted) return;
         const restartedAt = Date.now();
         agent = startAgent(agentArgs);
         agents.push(agent);
@@ -700,8 +692,8 @@ slow: ${j.planned.kind} ${j.id} ${Date.parse(j.job.finished_at) - Date.parse(j.j
   if (defects.length || b.appsOff.length || c.appsOff.length) process.exitCode = 1;
 } catch (err) {
   process.exitCode = 1;
-  if (!interrupted) console.error(`\nchaos failed: ${(err as Error).stack ?? err}`);
-  if (agents.length && !interrupted) console.error(`--- agent output (tail) ---\n${agentOutput().slice(-4000)}`);
+  if (!exit.interrupted) console.error(`\nchaos failed: ${(err as Error).stack ?? err}`);
+  if (agents.length && !exit.interrupted) console.error(`--- agent output (tail) ---\n${agentOutput().slice(-4000)}`);
 } finally {
   await cleanupOnce();
   console.log(`\n(whole run ${((performance.now() - started) / 1000).toFixed(0)} s)`);

@@ -41,6 +41,7 @@ import { type DevServer, freePort, startDevServer } from "../test/node/support/d
 import { getWithHost } from "../test/node/support/http.ts";
 import { watchDockerEvents } from "./docker-events.ts";
 import { pct } from "./stats.ts";
+import { cleanupOnExit } from "./cleanup.ts";
 
 const { values } = parseArgs({ options: { runs: { type: "string", default: "20" }, warmup: { type: "string", default: "2" }, verbose: { type: "boolean", default: false } } });
 const RUNS = Number(values.runs);
@@ -179,18 +180,8 @@ async function removeBareContainers() {
   }
 }
 
-let cleaning: Promise<void> | undefined;
-const cleanupOnce = () => (cleaning ??= cleanup());
-
-let interrupted = false;
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  process.once(sig, () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    console.error(`\n${sig}: cleaning up…`);
-    void cleanupOnce().finally(() => process.exit(130));
-  });
-}
+const exit = cleanupOnExit(cleanup);
+const cleanupOnce = exit.cleanup;
 
 const started = performance.now();
 try {
@@ -378,7 +369,7 @@ try {
       async () => bareLoaded.push(await bareLoadedRun(IMAGES[i % 2]!, i)),
     ];
     for (let k = 0; k < steps.length; k++) {
-      if (interrupted) throw new Error("interrupted");
+      if (exit.interrupted) throw new Error("interrupted");
       await steps[(i + k) % steps.length]!();
     }
     if (values.verbose) console.log(`  ${Object.entries(berth.at(-1)!).map(([k, v]) => `${k}=${v.toFixed(0)}`).join(" ")}`);
@@ -432,8 +423,8 @@ try {
   step("start returned → first answer", bare.map((r) => r.startToAnswer));
 } catch (err) {
   process.exitCode = 1;
-  if (!interrupted) console.error(`\nbench:deploy failed: ${(err as Error).stack ?? err}`);
-  if (agent && !interrupted) console.error(`--- agent output (tail) ---\n${agent.output().slice(-4000)}`);
+  if (!exit.interrupted) console.error(`\nbench:deploy failed: ${(err as Error).stack ?? err}`);
+  if (agent && !exit.interrupted) console.error(`--- agent output (tail) ---\n${agent.output().slice(-4000)}`);
 } finally {
   await cleanupOnce();
   console.log(`\n(whole run ${((performance.now() - started) / 1000).toFixed(0)} s)`);

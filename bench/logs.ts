@@ -50,6 +50,7 @@ import { type AgentProcess, startAgent } from "../test/node/support/agent.ts";
 import { type Client, signedUp } from "../test/node/support/client.ts";
 import { type DevServer, freePort, startDevServer } from "../test/node/support/dev-server.ts";
 import { pct } from "./stats.ts";
+import { cleanupOnExit } from "./cleanup.ts";
 
 const env = process.env;
 const { values } = parseArgs({
@@ -358,17 +359,8 @@ async function cleanup() {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 }
 
-let cleaning: Promise<void> | undefined;
-const cleanupOnce = () => (cleaning ??= cleanup());
-let interrupted = false;
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  process.once(sig, () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    console.error(`\n${sig}: cleaning up…`);
-    void cleanupOnce().finally(() => process.exit(130));
-  });
-}
+const exit = cleanupOnExit(cleanup);
+const cleanupOnce = exit.cleanup;
 
 const started = performance.now();
 try {
@@ -451,7 +443,7 @@ try {
         lastEnded = performance.now();
         break;
       }
-      if (interrupted) throw new Error("interrupted");
+      if (exit.interrupted) throw new Error("interrupted");
       await sleep(50);
     }
     const wallEnd = performance.now();
@@ -604,8 +596,8 @@ try {
   );
 } catch (err) {
   process.exitCode = 1;
-  if (!interrupted) console.error(`\nbench:logs failed: ${(err as Error).stack ?? err}`);
-  if (agent && !interrupted) console.error(`--- agent output (tail) ---\n${agent.output().slice(-4000)}`);
+  if (!exit.interrupted) console.error(`\nbench:logs failed: ${(err as Error).stack ?? err}`);
+  if (agent && !exit.interrupted) console.error(`--- agent output (tail) ---\n${agent.output().slice(-4000)}`);
 } finally {
   await cleanupOnce();
   console.log(`\n(whole run ${((performance.now() - started) / 1000).toFixed(0)} s)`);
