@@ -4,11 +4,11 @@ import { api, unwrap } from "./api/client";
 
 export const orgsQuery = queryOptions({
   queryKey: ["orgs"],
-  queryFn: () => unwrap(api.GET("/orgs")).then((d) => d.orgs),
+  queryFn: ({ signal }) => unwrap(api.GET("/orgs", { signal })).then((d) => d.orgs),
 });
 
 export const projectsQuery = (orgSlug: string) =>
   queryOptions({
     queryKey: ["orgs", orgSlug, "projects"],
-    queryFn: () => unwrap(api.GET("/org/{slug}/projects", { params: { path: { slug: orgSlug } } })).then((d) => d.projects),
+    queryFn: ({ signal }) => unwrap(api.GET("/org/{slug}/projects", { params: { path: { slug: orgSlug } }, signal })).then((d) => d.projects),
   });

@@ -19,7 +19,15 @@ export function Projects({ orgSlug }: { orgSlug: string }) {
   const org = orgs.data?.find((o) => o.slug === orgSlug);
   const canWrite = !org || CAN_WRITE.has(org.role);
   const [status, setStatus] = useState("");
-  const refresh = () => queryClient.invalidateQueries({ queryKey: projectsQuery(orgSlug).queryKey });
+  /**
+   * After a change, the list as the server has it now. A first load still in flight may
+   * have been read before the change, and a refetch would only join it: cancel it first.
+   */
+  const refresh = async () => {
+    const { queryKey } = projectsQuery(orgSlug);
+    await queryClient.cancelQueries({ queryKey });
+    await queryClient.invalidateQueries({ queryKey });
+  };
 
   const nameInput = useRef<HTMLInputElement>(null);
   const createId = useId();
