@@ -68,7 +68,8 @@ export function buildDashboard({ force = false } = {}) {
   const vite = realpathSync(join(REPO_ROOT, "node_modules", ".bin", "vite"));
   const res = spawnSync(process.execPath, [vite, "build", "--config", "src/web/vite.config.ts", "--logLevel", "warn"], {
     cwd: REPO_ROOT,
-    env: childEnv(),
+    // Vitest sets NODE_ENV=test, which would make Vite bundle React's development build.
+    env: { ...childEnv(), NODE_ENV: "production" },
     encoding: "utf8",
     stdio: ["ignore", "pipe", "pipe"],
   });
