@@ -36,7 +36,9 @@ describe("wrangler.toml as deployed", () => {
     await server.stop();
   });
 
-  it("serves once configured, without the mail outbox, and keeps the secrets out of its answers and output", async () => {
+  // Two control planes start one after the other (each migrations, then wrangler dev): about a
+  // minute on a busy 2-core machine, more than the default test timeout allows.
+  it("serves once configured, without the mail outbox, and keeps the secrets out of its answers and output", { timeout: 180_000 }, async () => {
     const authSecret = randomBytes(48).toString("base64");
     const encryptionKey = randomBytes(32).toString("base64");
     const server = await startDevServer({
