@@ -2,7 +2,8 @@
 # Prepares this machine for the Docker-host tests (agent/test/docker.test.ts,
 # agent/test/caddy.test.ts and the end-to-end app tests): dockerd on
 # /var/run/docker.sock, a registry on 127.0.0.1:5000 (no auth), Caddy with only
-# its admin API on 127.0.0.1:2019, and three test images in the registry:
+# its admin API on 127.0.0.1:2019, Debian's chromium at /usr/bin/chromium for the
+# dashboard's browser tests (test/node/dashboard.test.ts), and test images in the registry:
 #
 #   127.0.0.1:5000/berth/hello:v1   busybox httpd on :8080 serving "hello v1"; says
 #                                   "hello v1 listening on :8080" on stdout, logs requests on stderr
@@ -29,7 +30,8 @@ PRIVATE_DATA=/var/lib/berth-registry-private
 # The private registry's one account, for the registry-credential tests (test data, not a secret).
 PRIVATE_USER=berth
 PRIVATE_PASSWORD=berth-registry-test
-PACKAGES=(docker.io caddy docker-registry busybox-static curl apache2-utils openssl)
+# chromium: the dashboard's browser tests drive Debian's build (Playwright's own download is not reachable).
+PACKAGES=(docker.io caddy docker-registry busybox-static curl apache2-utils openssl chromium)
 
 started=$SECONDS
 mkdir -p "$STATE"
@@ -84,6 +86,8 @@ if ((${#missing[@]})); then
 else
   say packages "already installed"
 fi
+[[ -x /usr/bin/chromium ]] || die "/usr/bin/chromium is missing (package chromium)"
+say chromium "$(/usr/bin/chromium --version 2>/dev/null | head -n 1) at /usr/bin/chromium"
 
 # --- dockerd ----------------------------------------------------------------
 docker_up() { docker info >/dev/null 2>&1; }

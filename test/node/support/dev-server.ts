@@ -10,7 +10,7 @@
  *   await fetch(`${server.url}/api/v1/system/status`);
  *   await server.stop();
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -58,6 +58,24 @@ function wranglerScript(): string {
   const bin = join(REPO_ROOT, "node_modules", ".bin", "wrangler");
   if (!existsSync(bin)) throw new Error(`wrangler not found at ${bin}; run npm install first`);
   return realpathSync(bin);
+}
+
+/**
+ * Builds the dashboard (src/web) into src/web/dist, the Worker's static assets
+ * (wrangler.toml [assets]; wrangler dev refuses to start without that directory). Without
+ * `force`, only when no build is there yet.
+ */
+export function buildDashboard({ force = false } = {}) {
+  if (!force && existsSync(join(REPO_ROOT, "src", "web", "dist", "index.html"))) return;
+  const vite = realpathSync(join(REPO_ROOT, "node_modules", ".bin", "vite"));
+  const res = spawnSync(process.execPath, [vite, "build", "--config", "src/web/vite.config.ts", "--logLevel", "warn"], {
+    cwd: REPO_ROOT,
+    // Vitest sets NODE_ENV=test, which would make Vite bundle React's development build.
+    env: { ...childEnv(), NODE_ENV: "production" },
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  if (res.status !== 0) throw new Error(`vite build of the dashboard failed (exit ${res.status}):\n${tail(`${res.stdout}${res.stderr}`)}`);
 }
 
 /**
@@ -184,6 +202,7 @@ async function applyMigrations(script: string, persistDir: string, log: (s: stri
 
 export async function startDevServer(opts: DevServerOptions = {}): Promise<DevServer> {
   const script = wranglerScript();
+  if (!opts.config) buildDashboard();
   const readyTimeoutMs = opts.readyTimeoutMs ?? 90_000;
   const persistDir = opts.persistDir ?? mkdtempSync(join(tmpdir(), "berth-dev-"));
   installExitHook();

@@ -1,0 +1,19 @@
+/**
+ * The typed API client: openapi-fetch over the types generated from the API's own
+ * OpenAPI document (openapi.gen.ts, `npm run api:types`). The browser's session cookie
+ * rides along (same origin); every failure becomes an ApiError.
+ */
+import createClient from "openapi-fetch";
+import { toApiError } from "./errors";
+import type { components, paths } from "./openapi.gen";
+
+export const api = createClient<paths>({ baseUrl: "/api/v1", credentials: "same-origin" });
+
+export type Project = components["schemas"]["Project"];
+
+/** The data of a successful answer; an ApiError otherwise (for TanStack Query to hold). */
+export async function unwrap<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
+  const { data, error, response } = await call;
+  if (error !== undefined || !response.ok) throw toApiError(response.status, error);
+  return data as T;
+}

@@ -1,0 +1,67 @@
+/**
+ * Failures as people read them. The API answers every failure with one envelope,
+ * `{error: {code, message, details, request_id}}` (backlex's routes say the code in
+ * upper case); better-auth's own routes answer `{code, message}`. Both become an
+ * `ApiError`, and `describeError` turns any failure into a sentence and, where there
+ * is one, the request id to quote when asking for help.
+ */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    /** Lower case, whichever dialect the route speaks. */
+    readonly code: string,
+    message: string,
+    readonly requestId?: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+type Envelope = { error?: { code?: unknown; message?: unknown; request_id?: unknown; details?: unknown } };
+
+/** An ApiError from what a route answered (the envelope, or better-auth's `{code, message}`). */
+export function toApiError(status: number, body: unknown): ApiError {
+  const inner = (body as Envelope | undefined)?.error ?? (body as Envelope["error"]);
+  const code = typeof inner?.code === "string" ? inner.code.toLowerCase() : `http_${status}`;
+  const message = typeof inner?.message === "string" ? inner.message : "";
+  const requestId = typeof inner?.request_id === "string" ? inner.request_id : undefined;
+  return new ApiError(status, code, message, requestId, inner?.details);
+}
+
+/** What happened, in words, for codes whose own message is not the whole story. */
+const WORDS: Record<string, string> = {
+  unauthorized: "Your session has ended. Sign in again to continue.",
+  forbidden: "Your role in this organization does not allow this. An owner or admin can do it, or change your role.",
+  not_found: "This does not exist, or you do not have access to it.",
+  project_not_found: "This project does not exist, or you do not have access to it.",
+  rate_limited: "Too many attempts in a short time. Wait a minute, then try again.",
+  origin_not_allowed: "The server does not trust the address this page was opened from. Open the dashboard at the server's own address.",
+  misconfigured: "This Berth server is not configured yet. Ask whoever runs it to finish its setup.",
+  internal_error: "Something went wrong on Berth's side. Try again; if it keeps happening, quote the reference below.",
+  invalid_credentials: "The email or the password is wrong.",
+  invalid_email_or_password: "The email or the password is wrong.",
+  user_already_exists: "An account with this email already exists. Sign in instead.",
+  user_already_exists_use_another_email: "An account with this email already exists. Sign in instead.",
+  email_taken: "An account with this email already exists. Sign in instead.",
+};
+
+type Issue = { path?: string; message?: string };
+
+/** One sentence a person understands, for any failure. */
+export function describeError(error: unknown): string {
+  if (error instanceof ApiError) {
+    if (error.code === "invalid_request" || error.code === "validation") {
+      const issues = ((error.details as { issues?: Issue[] } | undefined)?.issues ?? []).filter((i) => i.message);
+      if (issues.length) return `Please check the form: ${issues.map((i) => (i.path ? `${i.path} ${i.message}` : i.message)).join("; ")}.`;
+      return error.message || "Please check the form and try again.";
+    }
+    const words = WORDS[error.code];
+    if (words) return words;
+    if (error.message) return error.message.endsWith(".") ? error.message : `${error.message}.`;
+    return `The server answered ${error.status}. Try again in a moment.`;
+  }
+  if (error instanceof TypeError) return "Berth could not be reached. Check your connection, then try again.";
+  return error instanceof Error && error.message ? error.message : "Something went wrong. Try again.";
+}

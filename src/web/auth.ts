@@ -1,0 +1,25 @@
+/**
+ * Sign-in state through better-auth's own client: its endpoints under /api/auth set and
+ * end the `better-auth.session_token` cookie. The session is held in TanStack Query like
+ * every other server state, so one cache decides what the pages show.
+ */
+import { queryOptions } from "@tanstack/react-query";
+import { createAuthClient } from "better-auth/client";
+import { toApiError } from "./api/errors";
+
+export const authClient = createAuthClient({ baseURL: window.location.origin, basePath: "/api/auth" });
+
+type AuthResult<T> = { data: T | null; error: { status: number; code?: string; message?: string } | null };
+
+/** better-auth's `{data, error}` answer as data or an ApiError. */
+export async function authCall<T>(call: Promise<AuthResult<T>>): Promise<T> {
+  const { data, error } = await call;
+  if (error) throw toApiError(error.status, { code: error.code, message: error.message });
+  return data as T;
+}
+
+export const sessionQuery = queryOptions({
+  queryKey: ["session"],
+  queryFn: () => authCall(authClient.getSession()),
+  staleTime: 60_000,
+});

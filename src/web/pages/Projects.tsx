@@ -1,0 +1,195 @@
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useId, useRef, useState } from "react";
+import { api, type Project, unwrap } from "../api/client";
+import { orgsQuery, projectsQuery } from "../queries";
+import { ConfirmDialog } from "../ui/ConfirmDialog";
+import { ErrorMessage } from "../ui/ErrorMessage";
+import { usePageTitle } from "../ui/title";
+
+/** Roles that may delete projects (src/auth/permissions.ts: project:delete). */
+const CAN_DELETE = new Set(["owner", "admin"]);
+/** Roles that may create and rename (project:create, project:update). */
+const CAN_WRITE = new Set(["owner", "admin", "developer"]);
+
+export function Projects({ orgSlug }: { orgSlug: string }) {
+  usePageTitle("Projects");
+  const queryClient = useQueryClient();
+  const orgs = useQuery(orgsQuery);
+  const projects = useQuery(projectsQuery(orgSlug));
+  const org = orgs.data?.find((o) => o.slug === orgSlug);
+  const canWrite = !org || CAN_WRITE.has(org.role);
+  const [status, setStatus] = useState("");
+  /**
+   * After a change, the list as the server has it now. A first load still in flight may
+   * have been read before the change, and a refetch would only join it: cancel it first.
+   */
+  const refresh = async () => {
+    const { queryKey } = projectsQuery(orgSlug);
+    await queryClient.cancelQueries({ queryKey });
+    await queryClient.invalidateQueries({ queryKey });
+  };
+
+  const nameInput = useRef<HTMLInputElement>(null);
+  const createId = useId();
+  const create = useMutation({
+    mutationFn: (name: string) => unwrap(api.POST("/org/{slug}/projects", { params: { path: { slug: orgSlug } }, body: { name } })),
+    onSuccess: async ({ project }, _name) => {
+      if (nameInput.current) nameInput.current.value = "";
+      setStatus(`Created project ${project.name}.`);
+      await refresh();
+    },
+  });
+
+  return (
+    <section aria-labelledby="projects-heading">
+      <div className="page-head">
+        <h1 id="projects-heading">Projects</h1>
+        {org ? <p className="muted">in {org.name}</p> : null}
+      </div>
+      <p className="sr-only" role="status" aria-live="polite">
+        {status}
+      </p>
+
+      {canWrite ? (
+        <form
+          className="inline-form"
+          aria-label="Create a project"
+          onSubmit={(e) => {
+            e.preventDefault();
+            create.mutate(String(new FormData(e.currentTarget).get("name")).trim());
+          }}
+        >
+          <label htmlFor={createId}>New project name</label>
+          <input id={createId} ref={nameInput} name="name" required maxLength={60} placeholder="e.g. Billing API" />
+          <button type="submit" className="primary" disabled={create.isPending}>
+            {create.isPending ? "Creating…" : "Create project"}
+          </button>
+        </form>
+      ) : null}
+      <ErrorMessage error={create.error} />
+
+      {projects.isPending ? <p aria-busy="true">Loading projects…</p> : null}
+      <ErrorMessage error={projects.error} />
+      {projects.data && projects.data.length === 0 ? (
+        <div className="empty">
+          <h2>No projects yet</h2>
+          <p>
+            {canWrite
+              ? "A project groups the apps and instances of one product. Name your first one above and press Create project."
+              : "No project here is shared with you yet. Ask an owner or admin of this organization to create one or give you access."}
+          </p>
+        </div>
+      ) : null}
+      {projects.data && projects.data.length > 0 ? (
+        <ul className="cards" aria-label="Projects">
+          {projects.data.map((p) => (
+            <ProjectRow
+              key={p.id}
+              orgSlug={orgSlug}
+              project={p}
+              canRename={CAN_WRITE.has(p.role ?? org?.role ?? "")}
+              canDelete={CAN_DELETE.has(p.role ?? org?.role ?? "")}
+              onChanged={async (message) => {
+                setStatus(message);
+                await refresh();
+              }}
+            />
+          ))}
+        </ul>
+      ) : null}
+    </section>
+  );
+}
+
+function ProjectRow(props: { orgSlug: string; project: Project; canRename: boolean; canDelete: boolean; onChanged: (message: string) => Promise<void> }) {
+  const { project, orgSlug } = props;
+  const [renaming, setRenaming] = useState(false);
+  const [confirming, setConfirming] = useState(false);
+  const renameId = useId();
+  const params = { path: { slug: orgSlug, projectSlug: project.slug } };
+
+  const rename = useMutation({
+    mutationFn: (name: string) => unwrap(api.PATCH("/org/{slug}/projects/{projectSlug}", { params, body: { name } })),
+    onSuccess: async ({ project: updated }) => {
+      setRenaming(false);
+      await props.onChanged(`Renamed ${project.name} to ${updated.name}.`);
+    },
+  });
+  const remove = useMutation({
+    mutationFn: () => unwrap(api.DELETE("/org/{slug}/projects/{projectSlug}", { params })),
+    onSuccess: async () => {
+      setConfirming(false);
+      await props.onChanged(`Deleted project ${project.name}.`);
+    },
+  });
+
+  return (
+    <li className="card">
+      {renaming ? (
+        <form
+          className="inline-form"
+          aria-label={`Rename ${project.name}`}
+          onSubmit={(e) => {
+            e.preventDefault();
+            rename.mutate(String(new FormData(e.currentTarget).get("name")).trim());
+          }}
+        >
+          <label htmlFor={renameId}>New name for {project.name}</label>
+          {/* biome-ignore lint/a11y/noAutofocus: the field the person just asked to edit */}
+          <input id={renameId} name="name" defaultValue={project.name} required maxLength={60} autoFocus />
+          <button type="submit" className="primary" disabled={rename.isPending}>
+            Save
+          </button>
+          <button
+            type="button"
+            onClick={() => {
+              setRenaming(false);
+              rename.reset();
+            }}
+          >
+            Cancel
+          </button>
+          <ErrorMessage error={rename.error} />
+        </form>
+      ) : (
+        <>
+          <div>
+            <h2 className="card-title">{project.name}</h2>
+            <p className="muted small">
+              {project.slug} · {project.environment} · {project.status === "paused" ? "paused" : "active"}
+              {project.region ? ` · ${project.region}` : ""}
+            </p>
+          </div>
+          <div className="actions">
+            {props.canRename ? (
+              <button type="button" onClick={() => setRenaming(true)} aria-label={`Rename ${project.name}`}>
+                Rename
+              </button>
+            ) : null}
+            {props.canDelete ? (
+              <button type="button" className="danger-outline" onClick={() => setConfirming(true)} aria-label={`Delete ${project.name}`}>
+                Delete
+              </button>
+            ) : null}
+          </div>
+        </>
+      )}
+      <ConfirmDialog
+        open={confirming}
+        title={`Delete ${project.name}?`}
+        confirmLabel="Delete project"
+        busy={remove.isPending}
+        onConfirm={() => remove.mutate()}
+        onCancel={() => {
+          setConfirming(false);
+          remove.reset();
+        }}
+        error={<ErrorMessage error={remove.error} />}
+      >
+        <p>
+          <strong>{project.name}</strong> leaves this organization for everyone in it, and its slug ({project.slug}) becomes free for a new project. This cannot be undone from the dashboard.
+        </p>
+      </ConfirmDialog>
+    </li>
+  );
+}
