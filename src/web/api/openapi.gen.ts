@@ -355,6 +355,85 @@ export interface paths {
                                     slug: string;
                                     /** @enum {string} */
                                     type: "app.update";
+                                } | {
+                                    ciuser: string;
+                                    /** @enum {boolean} */
+                                    has_password: true;
+                                    hostname: string;
+                                    instance_id: string;
+                                    networks: string[];
+                                    plan: {
+                                        code: string;
+                                        cores: number;
+                                        disk_gb: number;
+                                        memory_mb: number;
+                                    };
+                                    ssh_keys: string[];
+                                    template: string;
+                                    /** @enum {string} */
+                                    type: "instance.create";
+                                    vmid_hint: number | null;
+                                } | {
+                                    /** @enum {string} */
+                                    action: "start" | "stop" | "shutdown" | "reboot" | "reset";
+                                    instance_id: string;
+                                    node: string | null;
+                                    /** @enum {string} */
+                                    type: "instance.power";
+                                    vmid: number | null;
+                                } | {
+                                    instance_id: string;
+                                    node: string | null;
+                                    plan: {
+                                        code: string;
+                                        cores: number;
+                                        disk_gb: number;
+                                        memory_mb: number;
+                                    };
+                                    previous_disk_gb: number;
+                                    /** @enum {string} */
+                                    type: "instance.resize";
+                                    vmid: number | null;
+                                } | {
+                                    backup: boolean;
+                                    ciuser: string;
+                                    disk_gb: number;
+                                    /** @enum {boolean} */
+                                    has_password: true;
+                                    hostname: string;
+                                    image_id: string;
+                                    instance_id: string;
+                                    node: string | null;
+                                    ssh_keys: string[];
+                                    template: string;
+                                    /** @enum {string} */
+                                    type: "instance.rebuild";
+                                    vmid: number | null;
+                                } | {
+                                    ciuser: string;
+                                    /** @enum {boolean} */
+                                    has_password: true;
+                                    instance_id: string;
+                                    node: string | null;
+                                    /** @enum {string} */
+                                    type: "instance.reset_password";
+                                    vmid: number | null;
+                                } | {
+                                    instance_id: string;
+                                    node: string | null;
+                                    public_key: string;
+                                    /** @enum {string} */
+                                    type: "instance.ssh_key";
+                                    user: string;
+                                    vmid: number | null;
+                                } | {
+                                    final_backup: boolean;
+                                    hostname: string;
+                                    instance_id: string;
+                                    node: string | null;
+                                    /** @enum {string} */
+                                    type: "instance.delete";
+                                    vmid: number | null;
                                 };
                                 reconcile: boolean;
                             }[];
@@ -535,6 +614,13 @@ export interface paths {
                             hostname?: string;
                             memory_bytes?: number;
                             os?: string;
+                            proxmox?: {
+                                node: string;
+                                storage?: string;
+                                storage_bytes?: number;
+                                storage_free_bytes?: number;
+                                templates: string[];
+                            };
                             proxmox_version?: string | null;
                         };
                     };
@@ -636,6 +722,13 @@ export interface paths {
                             hostname?: string;
                             memory_bytes?: number;
                             os?: string;
+                            proxmox?: {
+                                node: string;
+                                storage?: string;
+                                storage_bytes?: number;
+                                storage_free_bytes?: number;
+                                templates: string[];
+                            };
                             proxmox_version?: string | null;
                         };
                         join_token: string;
@@ -717,8 +810,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The secrets of the deploy a lease is for: the app's env vars and its image registry's credentials
-         * @description Secrets never travel in job payloads; the agent fetches them here while its lease is valid, over its own credential.
+         * The secrets of the job a lease is for: a deploy's env vars and registry credentials, an instance job's password
+         * @description Secrets never travel in job payloads; the agent fetches them here while its lease is valid, over its own credential. `password` is set for instance jobs whose payload says `has_password` (create, rebuild, password reset), while that job is the instance's open job.
          */
         get: {
             parameters: {
@@ -742,6 +835,7 @@ export interface paths {
                             env: {
                                 [key: string]: string;
                             };
+                            password?: string | null;
                             registry_auth: {
                                 password: string;
                                 serveraddress: string;
@@ -4079,13 +4173,13 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description personal_org: a personal org cannot be deleted */
+                /** @description `PERSONAL_ORG`: A personal org cannot be deleted or left. */
                 409: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description `VALIDATION`: The request fails validation; `details.issues` lists each problem. */
@@ -7758,6 +7852,1144 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/projects/{project}/instances": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The project's live instances, newest first, with the progress of any job working on them */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Project id (prj_…) */
+                    project: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Instances */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            instances: components["schemas"]["Instance"][];
+                        };
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `project_not_found`: No such project, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Create an instance from an OS image on one of the org's Proxmox nodes
+         * @description Checks the plan against the image's minimums, places the instance on an online Proxmox node that has the image's template and room for the plan, and answers 202 with the queued instance and its `instance.create` job. The root password (given, or made) is shown on the instance until acknowledged. `source.template` and `source.app` answer `source_not_supported` for now.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Project id (prj_…) */
+                    project: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CreateInstanceInput"];
+                };
+            };
+            responses: {
+                /** @description Queued */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            instance: components["schemas"]["InstanceDetail"];
+                            job: components["schemas"]["Job"];
+                        };
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. `plan_too_small`: The plan is below what the image needs, or would shrink the instance's disk (disks only grow). `source_not_supported`: Instances can be created from an OS image only for now; templates and one-click apps come later. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `plan_not_found`: No active plan with this code. `image_not_found`: No active OS image with this id. `project_not_found`: No such project, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `name_taken`: A live instance of the project has this name. `no_host_available`: No online host of the org can take the work. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/projects/{project}/instances/{instance}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An instance, with its root password until that is acknowledged */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Instance id (ins_…) */
+                    instance: string;
+                    /** @description Project id (prj_…) */
+                    project: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The instance */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            instance: components["schemas"]["InstanceDetail"];
+                        };
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `instance_not_found`: No live instance with this id in the project. `project_not_found`: No such project, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /**
+         * Delete an instance: its VM and disks are destroyed by an `instance.delete` job
+         * @description A job still working on the instance is cancelled first. `job` is null only when the instance's node is gone from Berth, and the instance is deleted at once.
+         */
+        delete: {
+            parameters: {
+                query?: {
+                    /** @description `true` takes a final backup first; anything else is false */
+                    final_backup?: string;
+                };
+                header?: never;
+                path: {
+                    /** @description Instance id (ins_…) */
+                    instance: string;
+                    /** @description Project id (prj_…) */
+                    project: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Deletion queued */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            job: components["schemas"]["Job"] & (Record<string, never> | null);
+                        };
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `instance_not_found`: No live instance with this id in the project. `project_not_found`: No such project, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `operation_in_progress`: The instance is busy with another job, or not running or stopped. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /** Rename an instance (its name in Berth; the VM's own hostname changes at its next rebuild) */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Instance id (ins_…) */
+                    instance: string;
+                    /** @description Project id (prj_…) */
+                    project: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["RenameInstanceInput"];
+                };
+            };
+            responses: {
+                /** @description Renamed */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            instance: components["schemas"]["Instance"];
+                        };
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `instance_not_found`: No live instance with this id in the project. `project_not_found`: No such project, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `name_taken`: A live instance of the project has this name. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/projects/{project}/instances/{instance}/actions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A power action: start (from stopped), stop, shutdown, reboot or reset (from running or installing) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Instance id (ins_…) */
+                    instance: string;
+                    /** @description Project id (prj_…) */
+                    project: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["PowerActionInput"];
+                };
+            };
+            responses: {
+                /** @description Queued */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            job: components["schemas"]["Job"];
+                        };
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `instance_not_found`: No live instance with this id in the project. `project_not_found`: No such project, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `invalid_state`: The instance's status does not allow this action now. `operation_in_progress`: The instance is busy with another job, or not running or stopped. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/projects/{project}/instances/{instance}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The instance's activity feed, newest first, a page at a time */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description `next_cursor` of the previous page */
+                    cursor?: string;
+                    /** @description At most this many (capped at 200, default 50) */
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    /** @description Instance id (ins_…) */
+                    instance: string;
+                    /** @description Project id (prj_…) */
+                    project: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Events */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            events: components["schemas"]["InstanceEvent"][];
+                            next_cursor: string | null;
+                        };
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `instance_not_found`: No live instance with this id in the project. `project_not_found`: No such project, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/projects/{project}/instances/{instance}/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Set a new root password (given, or made); it is answered here once and never shown again */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Instance id (ins_…) */
+                    instance: string;
+                    /** @description Project id (prj_…) */
+                    project: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["PasswordInput"];
+                };
+            };
+            responses: {
+                /** @description Queued, with the new password */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InstanceJob"] & {
+                            password: string;
+                        };
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `instance_not_found`: No live instance with this id in the project. `project_not_found`: No such project, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `operation_in_progress`: The instance is busy with another job, or not running or stopped. `invalid_state`: The instance's status does not allow this action now. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/projects/{project}/instances/{instance}/password/acknowledge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The root password was seen: it is forgotten and never shown again */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Instance id (ins_…) */
+                    instance: string;
+                    /** @description Project id (prj_…) */
+                    project: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Acknowledged */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `instance_not_found`: No live instance with this id in the project. `project_not_found`: No such project, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/projects/{project}/instances/{instance}/rebuild": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Wipe and reinstall from an OS image, keeping the vmid and address; a new root password is shown until acknowledged */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Instance id (ins_…) */
+                    instance: string;
+                    /** @description Project id (prj_…) */
+                    project: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["RebuildInput"];
+                };
+            };
+            responses: {
+                /** @description Queued */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InstanceJob"];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. `plan_too_small`: The plan is below what the image needs, or would shrink the instance's disk (disks only grow). `source_not_supported`: Instances can be created from an OS image only for now; templates and one-click apps come later. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `instance_not_found`: No live instance with this id in the project. `image_not_found`: No active OS image with this id. `project_not_found`: No such project, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `operation_in_progress`: The instance is busy with another job, or not running or stopped. `invalid_state`: The instance's status does not allow this action now. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/projects/{project}/instances/{instance}/resize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Move to another plan (cores, memory, disk); the disk only grows. The plan changes when the job succeeds */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Instance id (ins_…) */
+                    instance: string;
+                    /** @description Project id (prj_…) */
+                    project: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ResizeInput"];
+                };
+            };
+            responses: {
+                /** @description Queued */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["InstanceJob"];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. `plan_too_small`: The plan is below what the image needs, or would shrink the instance's disk (disks only grow). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `instance_not_found`: No live instance with this id in the project. `plan_not_found`: No active plan with this code. `project_not_found`: No such project, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `operation_in_progress`: The instance is busy with another job, or not running or stopped. `invalid_state`: The instance's status does not allow this action now. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/projects/{project}/instances/{instance}/ssh-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Authorize an SSH public key for the image's default user on the running VM (idempotent)
+         * @description Waits up to 25 s for the node; if the job has not ended by then, answers 202 with it to poll.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Instance id (ins_…) */
+                    instance: string;
+                    /** @description Project id (prj_…) */
+                    project: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["SshKeyInput"];
+                };
+            };
+            responses: {
+                /** @description Authorized */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            added: boolean;
+                            alreadyPresent: boolean;
+                            ip: string | null;
+                            user: string;
+                        };
+                    };
+                };
+                /** @description Still running: poll the job */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            job: components["schemas"]["Job"];
+                        };
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_key`: Not a single-line OpenSSH public key. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `instance_not_found`: No live instance with this id in the project. `project_not_found`: No such project, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `invalid_state`: The instance's status does not allow this action now. `operation_in_progress`: The instance is busy with another job, or not running or stopped. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `agent_error`: The host's agent could not answer. */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/projects/{project}/jobs": {
         parameters: {
             query?: never;
@@ -9488,6 +10720,40 @@ export interface components {
             /** @description Used in the app's host name; derived from the name when omitted. Unique across Berth. */
             slug?: string;
         };
+        CreateInstanceInput: {
+            /**
+             * @default none
+             * @enum {string}
+             */
+            backup_tier: "none" | "basic" | "extended";
+            /**
+             * @description Hostname, unique among the project's live instances
+             * @example web-01
+             */
+            name: string;
+            /**
+             * @description Private network uids, attached once networks exist
+             * @default []
+             */
+            networks: string[];
+            /** @description Root password, 8-72 characters; a random one is made when omitted */
+            password?: string;
+            /**
+             * @description Plan code (GET /plans)
+             * @example bxs-2-4
+             */
+            plan: string;
+            /** @description Exactly one of `{image: <os_image uid>}`, `{template: <template uid>}`, `{app: <app slug>}`; only images are installed for now */
+            source: {
+                image: string;
+            } | {
+                template: string;
+            } | {
+                app: string;
+            };
+            /** @default [] */
+            ssh_keys: string[];
+        };
         CreateOrgInput: {
             /** @enum {string} */
             defaultRegion?: "ist" | "fra" | "ams" | "lhr" | "sjc" | "iad" | "sin" | "syd";
@@ -9593,6 +10859,60 @@ export interface components {
             uid: string;
             version: string;
         };
+        Instance: {
+            app_name: string | null;
+            app_slug: string | null;
+            /** @enum {string} */
+            backup_tier: "none" | "basic" | "extended";
+            created_at: string;
+            error_code: string | null;
+            error_message: string | null;
+            /** @description The Proxmox node (host) it runs on */
+            host_id: string | null;
+            id: string;
+            image_id: string | null;
+            /** @example Ubuntu 24.04 LTS */
+            image_name: string | null;
+            job_type: string | null;
+            /** @description The job working on the instance now, if any */
+            job_uid: string | null;
+            /** @example web-01 */
+            name: string;
+            node: string | null;
+            /** @example bxs-2-4 */
+            plan_code: string;
+            /** @enum {string} */
+            power_state: "running" | "stopped" | "unknown";
+            primary_ip: string | null;
+            progress_message: string | null;
+            progress_percent: number | null;
+            progress_step: number | null;
+            progress_total: number | null;
+            /** @enum {string} */
+            status: "queued" | "provisioning" | "installing" | "running" | "stopped" | "resizing" | "rebuilding" | "deleting" | "error" | "deleted";
+            /** @example ins_a1b2c3d4e5f6g7h8 */
+            uid: string;
+            vmid: number | null;
+        };
+        InstanceDetail: components["schemas"]["Instance"] & {
+            /** @description The root password, shown until `POST …/password/acknowledge`, then never again */
+            root_password: string | null;
+        };
+        InstanceEvent: {
+            created_at: string;
+            message: string;
+            meta: {
+                [key: string]: unknown;
+            } | null;
+            /** @example create.requested */
+            type: string;
+            /** @example iev_a1b2c3d4e5f6g7h8 */
+            uid: string;
+            user_email: string | null;
+        };
+        InstanceJob: components["schemas"]["Job"] & {
+            createdAt: string;
+        };
         InviteInput: {
             email: string;
             /** @enum {string} */
@@ -9676,6 +10996,9 @@ export interface components {
             status: string;
             webhookUrl: string | null;
         };
+        PasswordInput: {
+            password?: string;
+        };
         Plan: {
             /** @example bxs-1 */
             code: string;
@@ -9690,6 +11013,10 @@ export interface components {
             /** @example pln_bxs1 */
             uid: string;
             vcpu: number;
+        };
+        PowerActionInput: {
+            /** @enum {string} */
+            type: "start" | "stop" | "shutdown" | "reboot" | "reset";
         };
         Project: {
             category: string;
@@ -9739,6 +11066,18 @@ export interface components {
             /** @description Null while the invitation is pending. */
             userId: string | null;
         };
+        RebuildInput: {
+            /** @description A safety backup first; only `false` turns it off */
+            backup?: boolean;
+            /** @description `{image: <os_image uid>}` (or `{template: …}`, later) */
+            source: {
+                image: string;
+            } | {
+                template: string;
+            };
+            /** @description Replaces the instance's SSH keys when given */
+            sshKeys?: string[];
+        };
         RegisterInput: {
             device_id?: string;
             /** @enum {string} */
@@ -9759,6 +11098,13 @@ export interface components {
             url: string;
             username: string | null;
         };
+        RenameInstanceInput: {
+            /** @example web-01 */
+            name: string;
+        };
+        ResizeInput: {
+            plan: string;
+        };
         SignupInput: {
             country?: string;
             email: string;
@@ -9767,6 +11113,9 @@ export interface components {
             /** @enum {string} */
             language?: "da" | "en";
             password: string;
+        };
+        SshKeyInput: {
+            publicKey: string;
         };
         SystemResources: {
             containers_running: number;
