@@ -10,11 +10,10 @@ import { audited } from "../services/audit";
 import { findOrgById, listUserOrgs } from "../services/orgs";
 import {
   createProject,
-  listOrgProjects,
+  listOrgProjectsWithMembers,
   listUserProjects,
   presentProject,
   projectMemberCount,
-  projectMemberCounts,
   softDeleteProject,
   updateProject,
 } from "../services/projects";
@@ -42,9 +41,8 @@ router.openapi(
         const own = await findOrgById(c.var.db, p.key.orgId!);
         if (!own || (orgFilter !== own.slug && orgFilter !== own.id)) throw notFound("Organization");
       }
-      const rows = await listOrgProjects(c.var.db, p.key.orgId!, p.key.projectId);
-      const members = await projectMemberCounts(c.var.db, rows);
-      return c.json(rows.map((r) => presentProject(r, { role: p.key.role ?? undefined, memberCount: members.get(r.id) })), 200);
+      const rows = await listOrgProjectsWithMembers(c.var.db, p.key.orgId!, p.key.projectId);
+      return c.json(rows.map((r) => presentProject(r.project, { role: p.key.role ?? undefined, memberCount: Number(r.memberCount) })), 200);
     }
     let orgId: string | undefined;
     if (orgFilter) {
@@ -53,8 +51,7 @@ router.openapi(
       if (!orgId) throw notFound("Organization");
     }
     const rows = await listUserProjects(c.var.db, p.userId, orgId);
-    const members = await projectMemberCounts(c.var.db, rows.map((r) => r.project));
-    return c.json(rows.map((r) => presentProject(r.project, { role: r.role, memberCount: members.get(r.project.id) })), 200);
+    return c.json(rows.map((r) => presentProject(r.project, { role: r.role, memberCount: r.memberCount })), 200);
   },
 );
 

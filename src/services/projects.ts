@@ -1,5 +1,5 @@
 /** Projects: created in an org, soft-deleted, paused and resumed; grants per project. */
-import { and, asc, count, desc, eq, gt, inArray, isNull, or } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, inArray, isNull, or, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { invitation, org, orgMember, project, projectMember, user, type Role } from "../db/schema";
 import { strongerRole } from "../auth/permissions";
@@ -79,9 +79,24 @@ export function findProjectBySlug(db: Database, orgId: string, slug: string) {
   return db.query.project.findFirst({ where: and(liveInOrg(orgId), eq(project.slug, slug)) });
 }
 
+/**
+ * Suble's `memberCount`, computed in the query that lists the projects (no second round
+ * trip on the list every client loads first): the org's seats plus project-only grants.
+ */
+const memberCount = sql<number>`((select count(*) from ${orgMember} where ${orgMember.orgId} = ${project.orgId}) + (select count(*) from ${projectMember} pm where pm.project_id = ${project.id} and not exists (select 1 from ${orgMember} om where om.org_id = ${project.orgId} and om.user_id = pm.user_id)))`;
+
 export function listOrgProjects(db: Database, orgId: string, onlyProjectId?: string | null) {
   return db
     .select()
+    .from(project)
+    .where(and(liveInOrg(orgId), onlyProjectId ? eq(project.id, onlyProjectId) : undefined))
+    .orderBy(asc(project.createdAt));
+}
+
+/** The same list with each project's `memberCount`, in the one query. */
+export function listOrgProjectsWithMembers(db: Database, orgId: string, onlyProjectId?: string | null) {
+  return db
+    .select({ project, memberCount })
     .from(project)
     .where(and(liveInOrg(orgId), onlyProjectId ? eq(project.id, onlyProjectId) : undefined))
     .orderBy(asc(project.createdAt));
@@ -106,7 +121,7 @@ export async function listUserProjects(db: Database, userId: string, orgId?: str
     .where(eq(projectMember.userId, userId))
     .as("grant_role");
   const rows = await db
-    .select({ project, orgRole: orgRole.role, grantRole: grantRole.role })
+    .select({ project, memberCount, orgRole: orgRole.role, grantRole: grantRole.role })
     .from(project)
     .leftJoin(orgRole, eq(orgRole.orgId, project.orgId))
     .leftJoin(grantRole, eq(grantRole.projectId, project.id))
@@ -123,7 +138,7 @@ export async function listUserProjects(db: Database, userId: string, orgId?: str
     .orderBy(asc(project.createdAt));
   return rows.flatMap((r) => {
     const role = strongerRole(r.orgRole as Role | null, r.grantRole as Role | null);
-    return role ? [{ project: r.project, role }] : [];
+    return role ? [{ project: r.project, role, memberCount: Number(r.memberCount) }] : [];
   });
 }
 
@@ -143,30 +158,6 @@ export async function updateProject(db: Database, projectId: string, patch: { na
 
 export async function softDeleteProject(db: Database, projectId: string, also: Also = NOTHING) {
   await withAlso(db, db.update(project).set({ deletedAt: new Date(), updatedAt: new Date() }).where(eq(project.id, projectId)), also(projectId));
-}
-
-/**
- * Suble's `memberCount` for many projects in one round trip: each project's org members
- * plus its project-only grants.
- */
-export async function projectMemberCounts(db: Database, projects: ProjectRow[]): Promise<Map<string, number>> {
-  const counts = new Map<string, number>();
-  if (!projects.length) return counts;
-  const orgIds = [...new Set(projects.map((p) => p.orgId))];
-  const [seats, grants] = await db.batch([
-    db.select({ orgId: orgMember.orgId, n: count() }).from(orgMember).where(inArray(orgMember.orgId, orgIds)).groupBy(orgMember.orgId),
-    db
-      .select({ projectId: projectMember.projectId, n: count() })
-      .from(projectMember)
-      .innerJoin(project, eq(project.id, projectMember.projectId))
-      .leftJoin(orgMember, and(eq(orgMember.orgId, project.orgId), eq(orgMember.userId, projectMember.userId)))
-      .where(and(inArray(projectMember.projectId, projects.map((p) => p.id)), isNull(orgMember.id)))
-      .groupBy(projectMember.projectId),
-  ]);
-  const perOrg = new Map(seats.map((s) => [s.orgId, s.n]));
-  const perProject = new Map(grants.map((g) => [g.projectId, g.n]));
-  for (const p of projects) counts.set(p.id, (perOrg.get(p.orgId) ?? 0) + (perProject.get(p.id) ?? 0));
-  return counts;
 }
 
 export async function projectMemberCount(db: Database, p: ProjectRow): Promise<number> {
