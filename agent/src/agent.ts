@@ -5,20 +5,20 @@
  * Retry-After, and stops for good, with the reason, only when the control
  * plane refuses its credential.
  */
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
-import { AGENT_PROTOCOL_VERSION, type Lease, Lease as LeaseSchema, ServerMessage } from "../../src/protocol/agent.ts";
+import { AGENT_PROTOCOL_VERSION, INSTANCE_JOB_TYPES, type Lease, ServerMessage } from "../../src/protocol/agent.ts";
 import { ApiFailure, type ControlPlane, type LeaseOp } from "./api.ts";
 import { Backoff, sleep } from "./backoff.ts";
 import { collectFacts } from "./facts.ts";
 import type { Logger } from "./log.ts";
 import { CaddyAdmin } from "./drivers/caddy.ts";
 import { DockerEngine } from "./drivers/docker.ts";
-import { JobRun } from "./run.ts";
+import { Jobs } from "./jobs/jobs.ts";
+import { KeyLock } from "./jobs/key-lock.ts";
+import { TaskRegistry } from "./jobs/registry.ts";
 import { AppWatcher } from "./watch.ts";
 import { LogFollower } from "./follow.ts";
-import { TaskRun } from "./task.ts";
-import { type AppDrivers, type AppPayload, appQuery, appTask } from "./tasks/apps.ts";
+import { type AppDrivers, appQuery, registerAppTasks } from "./tasks/apps.ts";
+import { execTask } from "./tasks/exec.ts";
 import type { StateDir } from "./state.ts";
 
 export const AGENT_VERSION = "0.1.0";
@@ -35,25 +35,25 @@ export interface AgentOptions {
   appSweepSeconds: number;
 }
 
-/** One job in progress: a command (JobRun) or an in-process task (TaskRun). */
-interface Run {
-  readonly jobId: string;
-  readonly leaseId: string;
-  readonly held: { job_id: string; lease_id: string } | null;
-  adopt(lease: Lease): void;
-  cancel(): void;
-  stop(): void;
-}
-
 export class AgentRefused extends Error {}
+
+/** Every kind of work this agent carries out, by payload type. */
+function taskRegistry(drivers: AppDrivers): TaskRegistry {
+  const registry = new TaskRegistry().register("host.exec", execTask);
+  registerAppTasks(registry, drivers);
+  // Until the Proxmox driver registers its tasks, an instance job fails saying so rather than time out.
+  registry.register(INSTANCE_JOB_TYPES, { run: async () => ({ status: "failed", error: "This agent cannot run instance jobs yet (no Proxmox driver)" }) });
+  return registry;
+}
 
 export class Agent {
   private readonly api: ControlPlane;
   private readonly state: StateDir;
   private readonly log: Logger;
   private readonly opts: AgentOptions;
-  private readonly runs = new Map<string, Run>();
   private readonly drivers: AppDrivers;
+  private readonly locks = new KeyLock();
+  private readonly jobs: Jobs;
   private readonly follower: LogFollower;
   private ws: WebSocket | null = null;
   private wsReady = false;
@@ -73,6 +73,8 @@ export class Agent {
     api.socketReporter = (op, leaseId, body) => this.sendReport(op, leaseId, body);
     this.drivers = { docker: new DockerEngine(opts.dockerSocket), caddy: new CaddyAdmin(opts.caddyAdmin, opts.ingressListen) };
     this.follower = new LogFollower(this.drivers.docker, log);
+    const exclusive = <T>(key: string, fn: () => Promise<T>) => this.locks.run(key, fn);
+    this.jobs = new Jobs({ state, api, log, exclusive }, taskRegistry(this.drivers), (err) => this.refuse(err));
   }
 
   private nextReportId = 1;
@@ -123,15 +125,11 @@ export class Agent {
     }
   }
 
-  private held() {
-    return [...this.runs.values()].map((r) => r.held).filter((h): h is { job_id: string; lease_id: string } => h !== null);
-  }
-
   /** Runs until stopped or refused. Resolves on stop; rejects with AgentRefused. */
   async run(): Promise<void> {
-    this.resumeLeftovers();
+    this.jobs.resumeLeftovers();
     this.wsConnecting = this.opts.websocket;
-    const loops = [this.heartbeatLoop(), this.httpLoop(), new AppWatcher(this.drivers, this.api, this.log, (appId, fn) => this.oneAtATime(appId, fn), this.opts.appSweepSeconds * 1000).run(this.stopping.signal)];
+    const loops = [this.heartbeatLoop(), this.httpLoop(), new AppWatcher(this.drivers, this.api, this.log, (appId, fn) => this.locks.run(appId, fn), this.opts.appSweepSeconds * 1000).run(this.stopping.signal)];
     if (this.opts.websocket) loops.push(this.socketLoop());
     await Promise.all(loops);
     if (this.fatal) throw new AgentRefused(`${this.fatal.message} (${this.fatal.code})`);
@@ -147,80 +145,12 @@ export class Agent {
     if (this.fatal) return;
     this.fatal = err;
     this.log.error("the control plane refused this agent; stopping", { code: err.code, reason: err.message });
-    for (const run of this.runs.values()) run.stop();
+    this.jobs.stopAll();
     this.stop();
   }
 
   private get stopped() {
     return this.stopping.signal.aborted;
-  }
-
-  // ------------------------------------------------------------ work
-
-  /** Jobs an earlier agent process left running or unreported: pick them up under their recorded lease. */
-  private resumeLeftovers() {
-    let ids: string[] = [];
-    try {
-      ids = readdirSync(join(this.state.root, "jobs")).filter((d) => d.startsWith("job_"));
-    } catch {
-      return;
-    }
-    for (const lease of JobRun.leftovers(this.state, ids)) {
-      this.log.info("resuming a job from before the restart", { job_id: lease.job_id, attempt: lease.attempt });
-      this.accept(lease);
-    }
-  }
-
-  private readonly appLocks = new Map<string, Promise<unknown>>();
-
-  /** Runs `fn` after every earlier job of the same app has finished: two deploys, or a deploy and a delete, never interleave. */
-  private oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.appLocks.get(key) ?? Promise.resolve();
-    const next = previous.catch(() => undefined).then(fn);
-    const tail = next.catch(() => undefined);
-    this.appLocks.set(key, tail);
-    void tail.then(() => {
-      if (this.appLocks.get(key) === tail) this.appLocks.delete(key);
-    });
-    return next;
-  }
-
-  /** Takes a lease; one the agent cannot take (an unknown job type from a newer control plane, a bad id) is logged and left to expire. */
-  private accept(raw: unknown) {
-    const parsed = LeaseSchema.safeParse(raw);
-    if (!parsed.success) {
-      this.log.warn("ignoring a lease this agent does not understand; upgrade the agent", { error: parsed.error.issues[0]?.message });
-      return;
-    }
-    try {
-      this.take(parsed.data);
-    } catch (err) {
-      this.log.error("could not take a lease", { job_id: parsed.data.job_id, error: (err as Error).message });
-    }
-  }
-
-  private take(lease: Lease) {
-    const existing = this.runs.get(lease.job_id);
-    if (existing) return existing.adopt(lease);
-    const payload = lease.payload;
-    const end = (r: Run) => {
-      if (this.runs.get(r.jobId) === r) this.runs.delete(r.jobId);
-    };
-    let run: JobRun | TaskRun;
-    if (payload.type === "host.exec") {
-      run = new JobRun(this.state, this.api, this.log, lease);
-    } else if (payload.type.startsWith("instance.")) {
-      // The Proxmox driver registers these tasks; until it does, say so rather than leave the job to time out.
-      run = new TaskRun(this.state, this.api, this.log, lease, async () => ({ status: "failed", error: "This agent cannot run instance jobs yet (no Proxmox driver)" }));
-    } else {
-      const appPayload = payload as AppPayload;
-      run = new TaskRun(this.state, this.api, this.log, lease, appTask(this.drivers, appPayload), (fn) => this.oneAtATime(appPayload.app_id, fn));
-    }
-    run.onEnd = end;
-    run.onFatal = (err) => this.refuse(err);
-    this.runs.set(lease.job_id, run);
-    this.log.info("job leased", { job_id: lease.job_id, attempt: lease.attempt, type: payload.type, reconcile: lease.reconcile });
-    run.start();
   }
 
   // ------------------------------------------------------------ transport
@@ -270,7 +200,7 @@ export class Agent {
       }, 1000);
       ws.addEventListener("open", () => {
         opened = true;
-        ws.send(JSON.stringify({ type: "hello", agent_version: AGENT_VERSION, held: this.held() }));
+        ws.send(JSON.stringify({ type: "hello", agent_version: AGENT_VERSION, held: this.jobs.held() }));
       });
       ws.addEventListener("message", (event) => {
         try {
@@ -298,7 +228,7 @@ export class Agent {
           this.wake();
           this.log.info("connected", { transport: "websocket", host_id: m.host_id });
         } else if (m.type === "lease") {
-          this.accept(m.lease);
+          this.jobs.accept(m.lease);
         } else if (m.type === "reply") {
           const pending = this.replies.get(m.id);
           if (pending) {
@@ -320,8 +250,7 @@ export class Agent {
         } else if (m.type === "rpc") {
           void this.answer(ws, m.id, m.method, m.params);
         } else if (m.type === "cancel") {
-          const run = this.runs.get(m.job_id);
-          if (run && run.leaseId === m.lease_id) run.cancel();
+          this.jobs.cancel(m.job_id, m.lease_id);
         }
       };
       const closed = (code: number, reason: string) => {
@@ -357,12 +286,12 @@ export class Agent {
       }
       try {
         // Not aborted when the socket comes up: leases in its answer are real and must not be dropped.
-        const res = await this.api.call<{ leases: Lease[] }>("POST", "/agent/claim", { held: this.held(), wait: 20 }, {
+        const res = await this.api.call<{ leases: Lease[] }>("POST", "/agent/claim", { held: this.jobs.held(), wait: 20 }, {
           signal: this.stopping.signal,
           timeoutMs: 30_000,
         });
         backoff.reset();
-        for (const lease of res.leases) this.accept(lease);
+        for (const lease of res.leases) this.jobs.accept(lease);
       } catch (err) {
         if (this.stopped) break;
         if (err instanceof ApiFailure && err.kind === "fatal") {

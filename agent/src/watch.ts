@@ -4,7 +4,7 @@
  * every 30 s a full pass reports each app's current container with a stats
  * sample, catching anything an event missed.
  */
-import type { ControlPlane } from "./api.ts";
+import type { LeaseReporter } from "./jobs/registry.ts";
 import { sleep } from "./backoff.ts";
 import type { ContainerSummary } from "./drivers/docker.ts";
 import type { Logger } from "./log.ts";
@@ -21,14 +21,14 @@ interface Entry {
 
 export class AppWatcher {
   private readonly drivers: AppDrivers;
-  private readonly api: ControlPlane;
+  private readonly api: LeaseReporter;
   private readonly log: Logger;
   private readonly intervalMs: number;
 
   /** The agent's per-app lock, shared with the app's jobs. */
   private readonly exclusive: <T>(appId: string, fn: () => Promise<T>) => Promise<T>;
 
-  constructor(drivers: AppDrivers, api: ControlPlane, log: Logger, exclusive: <T>(appId: string, fn: () => Promise<T>) => Promise<T>, intervalMs = 30_000) {
+  constructor(drivers: AppDrivers, api: LeaseReporter, log: Logger, exclusive: <T>(appId: string, fn: () => Promise<T>) => Promise<T>, intervalMs = 30_000) {
     this.drivers = drivers;
     this.exclusive = exclusive;
     this.api = api;

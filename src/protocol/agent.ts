@@ -134,6 +134,7 @@ export const JobPayload = z.discriminatedUnion("type", [
 ]);
 export type JobPayload = z.infer<typeof JobPayload>;
 export type InstanceJobType = Extract<JobPayload["type"], `instance.${string}`>;
+export const INSTANCE_JOB_TYPES = JobPayload.options.map((o) => o.shape.type).flatMap((t) => ("options" in t ? t.options : [t.value])).filter((t): t is InstanceJobType => t.startsWith("instance."));
 
 /** A job leased to one agent; every report about it must carry `lease_id`. */
 export const Lease = z.object({

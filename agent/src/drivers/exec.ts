@@ -6,9 +6,8 @@
  * it again.
  */
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Stream } from "../shipper.ts";
 import { writeFileAtomic } from "../state.ts";
 
 export interface ExecOutcome {
@@ -78,36 +77,6 @@ export class ExecProcess {
       }
     }
     if (!existsSync(join(this.dir, "exit"))) writeFileAtomic(join(this.dir, "exit"), reason);
-  }
-
-  /** Bytes of a stream's file from `position`, cut at a whole UTF-8 character unless `final`. */
-  read(stream: Stream, position: number, final: boolean): { text: string; next: number } {
-    let fd: number;
-    try {
-      fd = openSync(join(this.dir, stream), "r");
-    } catch {
-      return { text: "", next: position };
-    }
-    try {
-      const size = fstatSync(fd).size;
-      if (size <= position) return { text: "", next: position };
-      const buf = Buffer.alloc(Math.min(size - position, 4 * 1024 * 1024));
-      const n = readSync(fd, buf, 0, buf.length, position);
-      let end = n;
-      if (!final) {
-        // Leave an incomplete trailing UTF-8 sequence for the next read.
-        let i = n - 1;
-        while (i >= 0 && i > n - 4 && (buf[i]! & 0xc0) === 0x80) i--;
-        if (i >= 0) {
-          const lead = buf[i]!;
-          const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
-          if (n - i < need) end = i;
-        }
-      }
-      return { text: buf.subarray(0, end).toString("utf8"), next: position + end };
-    } finally {
-      closeSync(fd);
-    }
   }
 }
 

@@ -9,15 +9,15 @@ import { connect } from "node:net";
 import type { JobPayload } from "../../../src/protocol/agent.ts";
 import type { CaddyAdmin } from "../drivers/caddy.ts";
 import type { ContainerSummary, DockerEngine, RegistryAuth } from "../drivers/docker.ts";
-import type { Task, TaskContext, TaskOutcome } from "../task.ts";
+import type { PayloadOf, TaskContext, TaskOutcome, TaskRegistry } from "../jobs/registry.ts";
 
 export interface AppDrivers {
   docker: DockerEngine;
   caddy: CaddyAdmin;
 }
 
-export type AppPayload = Extract<JobPayload, { type: `app.${string}` }>;
-type DeployPayload = Extract<JobPayload, { type: "app.deploy" }>;
+type AppPayload = PayloadOf<Extract<JobPayload["type"], `app.${string}`>>;
+type DeployPayload = PayloadOf<"app.deploy">;
 
 export const LABEL_APP = "berth.app";
 export const LABEL_DEPLOYMENT = "berth.deployment";
@@ -25,20 +25,15 @@ export const LABEL_JOB = "berth.job";
 
 const newestFirst = (a: ContainerSummary, b: ContainerSummary) => Date.parse(b.created) - Date.parse(a.created);
 
-export function appTask(drivers: AppDrivers, payload: AppPayload): Task {
-  switch (payload.type) {
-    case "app.deploy":
-      return (ctx) => deploy(drivers, ctx, payload);
-    case "app.start":
-    case "app.restart":
-      return (ctx) => startOrRestart(drivers, ctx, payload, payload.type === "app.restart");
-    case "app.stop":
-      return (ctx) => stopApp(drivers, ctx, payload);
-    case "app.remove":
-      return (ctx) => removeApp(drivers, ctx, payload);
-    case "app.update":
-      return (ctx) => updateLimits(drivers, ctx, payload);
-  }
+/** Registers the app jobs; jobs of one app run one at a time. */
+export function registerAppTasks(registry: TaskRegistry, drivers: AppDrivers) {
+  const byApp = { exclusiveKey: (p: AppPayload) => p.app_id };
+  registry
+    .register("app.deploy", { ...byApp, run: (ctx) => deploy(drivers, ctx, ctx.payload) })
+    .register(["app.start", "app.restart"], { ...byApp, run: (ctx) => startOrRestart(drivers, ctx, ctx.payload, ctx.payload.type === "app.restart") })
+    .register("app.stop", { ...byApp, run: (ctx) => stopApp(drivers, ctx, ctx.payload) })
+    .register("app.remove", { ...byApp, run: (ctx) => removeApp(drivers, ctx, ctx.payload) })
+    .register("app.update", { ...byApp, run: (ctx) => updateLimits(drivers, ctx, ctx.payload) });
 }
 
 /** Longest a deploy waits for requests in flight to the previous container before stopping it. */
@@ -232,7 +227,7 @@ export async function evictApp({ docker, caddy }: AppDrivers, appId: string): Pr
   return removed;
 }
 
-async function updateLimits({ docker }: AppDrivers, ctx: TaskContext, p: Extract<JobPayload, { type: "app.update" }>): Promise<TaskOutcome> {
+async function updateLimits({ docker }: AppDrivers, ctx: TaskContext, p: PayloadOf<"app.update">): Promise<TaskOutcome> {
   for (const c of await appContainers(docker, p.app_id)) {
     await docker.update(c.id, { cpuLimit: p.cpu_limit, memoryLimitMb: p.memory_limit_mb });
     ctx.output("stdout", `updated ${c.id.slice(0, 12)}: ${p.cpu_limit} CPU, ${p.memory_limit_mb} MB`);

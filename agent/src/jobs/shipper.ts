@@ -4,7 +4,7 @@
  * it; what it already holds (a resend after a reconnect or restart) it
  * ignores, and a gap is answered with the offset to resend from.
  */
-import type { ControlPlane } from "./api.ts";
+import type { LeaseReporter } from "./registry.ts";
 
 export type Stream = "stdout" | "stderr";
 interface Chunk {
@@ -20,7 +20,7 @@ const MAX_BATCH_BYTES = 1024 * 1024;
 const MAX_BATCH_CHUNKS = 64;
 
 export class LogShipper {
-  private readonly api: ControlPlane;
+  private readonly api: LeaseReporter;
   private readonly leaseId: string;
   private seq = 0;
   private readonly next: Record<Stream, number> = { stdout: 0, stderr: 0 };
@@ -29,7 +29,7 @@ export class LogShipper {
   /** Set when the control plane holds less than the oldest buffered chunk: the source must be read again from the start. */
   rewind: Stream | null = null;
 
-  constructor(api: ControlPlane, leaseId: string) {
+  constructor(api: LeaseReporter, leaseId: string) {
     this.api = api;
     this.leaseId = leaseId;
   }
