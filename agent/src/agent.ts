@@ -1,25 +1,28 @@
 /**
- * The agent: holds a WebSocket to its host's mailbox, which pushes leases as
- * they arrive; while the socket is down it claims work over HTTP instead.
- * Reconnects with exponential backoff and full jitter (1 s to 60 s), honours
- * Retry-After, and stops for good, with the reason, only when the control
- * plane refuses its credential.
+ * The agent's supervision: keeps a socket to the host's mailbox (reconnecting
+ * with exponential backoff and full jitter, 1 s to 60 s, honouring
+ * Retry-After), claims work over HTTP while the socket is down, beats its
+ * heart, and routes what the control plane says to the jobs, the log follower
+ * and the app queries. It stops for good, with the reason, only when the
+ * control plane refuses its credential.
  */
-import { AGENT_PROTOCOL_VERSION, INSTANCE_JOB_TYPES, type Lease, ServerMessage } from "../../src/protocol/agent.ts";
-import { ApiFailure, type ControlPlane, type LeaseOp } from "./api.ts";
+import { AGENT_PROTOCOL_VERSION, INSTANCE_JOB_TYPES, type ServerMessage } from "../../src/protocol/agent.ts";
 import { Backoff, sleep } from "./backoff.ts";
-import { collectFacts } from "./facts.ts";
-import type { Logger } from "./log.ts";
 import { CaddyAdmin } from "./drivers/caddy.ts";
 import { DockerEngine } from "./drivers/docker.ts";
+import { collectFacts } from "./facts.ts";
+import { LogFollower } from "./follow.ts";
 import { Jobs } from "./jobs/jobs.ts";
 import { KeyLock } from "./jobs/key-lock.ts";
 import { TaskRegistry } from "./jobs/registry.ts";
-import { AppWatcher } from "./watch.ts";
-import { LogFollower } from "./follow.ts";
+import type { Logger } from "./log.ts";
+import type { StateDir } from "./state.ts";
 import { type AppDrivers, appQuery, registerAppTasks } from "./tasks/apps.ts";
 import { execTask } from "./tasks/exec.ts";
-import type { StateDir } from "./state.ts";
+import { ApiFailure, type ControlPlane } from "./transport/http.ts";
+import type { AgentSocket } from "./transport/socket.ts";
+import { Transport } from "./transport/transport.ts";
+import { AppWatcher } from "./watch.ts";
 
 export const AGENT_VERSION = "0.1.0";
 
@@ -47,7 +50,7 @@ function taskRegistry(drivers: AppDrivers): TaskRegistry {
 }
 
 export class Agent {
-  private readonly api: ControlPlane;
+  private readonly transport: Transport;
   private readonly state: StateDir;
   private readonly log: Logger;
   private readonly opts: AgentOptions;
@@ -55,81 +58,32 @@ export class Agent {
   private readonly locks = new KeyLock();
   private readonly jobs: Jobs;
   private readonly follower: LogFollower;
-  private ws: WebSocket | null = null;
-  private wsReady = false;
-  /** True while a socket is being opened: HTTP claims wait, so the two do not race for the same work. */
-  private wsConnecting = false;
   private heartbeatSeconds: number;
+  private lastBeatAt = Date.now();
   private readonly stopping = new AbortController();
   private fatal: ApiFailure | null = null;
-  private wake: () => void = () => {};
 
   constructor(api: ControlPlane, state: StateDir, log: Logger, opts: AgentOptions) {
-    this.api = api;
+    this.transport = new Transport(api, log);
     this.state = state;
     this.log = log;
     this.opts = opts;
     this.heartbeatSeconds = opts.heartbeatSeconds;
-    api.socketReporter = (op, leaseId, body) => this.sendReport(op, leaseId, body);
     this.drivers = { docker: new DockerEngine(opts.dockerSocket), caddy: new CaddyAdmin(opts.caddyAdmin, opts.ingressListen) };
-    this.follower = new LogFollower(this.drivers.docker, log);
     const exclusive = <T>(key: string, fn: () => Promise<T>) => this.locks.run(key, fn);
-    this.jobs = new Jobs({ state, api, log, exclusive }, taskRegistry(this.drivers), (err) => this.refuse(err));
-  }
-
-  private nextReportId = 1;
-  private readonly replies = new Map<number, { resolve: (r: { status: number; body: any }) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
-
-  /** A lease report over the socket, answered by a `reply` with the same id; null when the socket is not up. */
-  private sendReport(op: LeaseOp, leaseId: string, body: unknown) {
-    const ws = this.ws;
-    if (!ws || !this.wsReady) return null;
-    const id = this.nextReportId++;
-    return new Promise<{ status: number; body: any }>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.replies.delete(id);
-        reject(new ApiFailure("retry", 0, "timeout", "no reply over the socket"));
-      }, 10_000);
-      this.replies.set(id, { resolve, reject, timer });
-      try {
-        ws.send(JSON.stringify({ type: "report", id, lease_id: leaseId, op, body }));
-      } catch (err) {
-        clearTimeout(timer);
-        this.replies.delete(id);
-        reject(new ApiFailure("retry", 0, "socket", (err as Error).message));
-      }
+    this.jobs = new Jobs({ state, api: this.transport, log, exclusive }, taskRegistry(this.drivers), (err) => this.refuse(err));
+    this.follower = new LogFollower(this.drivers.docker, log, (appId, lines) => {
+      // Not sent when the socket went: the control plane asks again from the last line it got.
+      this.transport.send({ type: "app_log", app_id: appId, lines });
     });
-  }
-
-  /** Answers a question from the control plane about an app's container (recent logs, stats). */
-  private async answer(ws: WebSocket, id: string, method: "app.logs" | "app.stats" | "host.containers", params: { app_id: string; tail?: number }) {
-    let reply: { type: "rpc_reply"; id: string; ok: boolean; result?: unknown; error?: string };
-    try {
-      const result = await appQuery(this.drivers, method, params);
-      reply = { type: "rpc_reply", id, ok: true, result };
-    } catch (err) {
-      reply = { type: "rpc_reply", id, ok: false, error: (err as Error).message.slice(0, 2000) };
-    }
-    try {
-      ws.send(JSON.stringify(reply));
-    } catch {
-      /* the socket went; the control plane times the question out */
-    }
-  }
-
-  private failReplies() {
-    for (const [id, r] of this.replies) {
-      clearTimeout(r.timer);
-      r.reject(new ApiFailure("retry", 0, "socket_closed", "the socket closed before the reply"));
-      this.replies.delete(id);
-    }
   }
 
   /** Runs until stopped or refused. Resolves on stop; rejects with AgentRefused. */
   async run(): Promise<void> {
     this.jobs.resumeLeftovers();
-    this.wsConnecting = this.opts.websocket;
-    const loops = [this.heartbeatLoop(), this.httpLoop(), new AppWatcher(this.drivers, this.api, this.log, (appId, fn) => this.locks.run(appId, fn), this.opts.appSweepSeconds * 1000).run(this.stopping.signal)];
+    this.transport.connecting = this.opts.websocket;
+    const watcher = new AppWatcher(this.drivers, this.transport, this.log, (appId, fn) => this.locks.run(appId, fn), this.opts.appSweepSeconds * 1000);
+    const loops = [this.heartbeatLoop(), this.claimLoop(), watcher.run(this.stopping.signal)];
     if (this.opts.websocket) loops.push(this.socketLoop());
     await Promise.all(loops);
     if (this.fatal) throw new AgentRefused(`${this.fatal.message} (${this.fatal.code})`);
@@ -137,8 +91,12 @@ export class Agent {
 
   stop() {
     this.stopping.abort();
-    this.ws?.close(1000, "agent stopping");
-    this.wake();
+    this.transport.close(1000, "agent stopping");
+    this.transport.changed.notify();
+  }
+
+  private get stopped() {
+    return this.stopping.signal.aborted;
   }
 
   private refuse(err: ApiFailure) {
@@ -149,155 +107,101 @@ export class Agent {
     this.stop();
   }
 
-  private get stopped() {
-    return this.stopping.signal.aborted;
+  /** What to do about a failed call in a loop: true when the agent was refused and the loop should end. */
+  private refused(err: unknown): boolean {
+    if (!(err instanceof ApiFailure) || err.kind !== "fatal") return false;
+    this.refuse(err);
+    return true;
   }
 
-  // ------------------------------------------------------------ transport
+  // ------------------------------------------------------------ the socket
 
   private async socketLoop() {
     const backoff = new Backoff();
     while (!this.stopped) {
-      this.wsConnecting = true;
-      const opened = await this.connectOnce().finally(() => {
-        this.wsConnecting = false;
-        this.wake();
+      this.transport.connecting = true;
+      const { opened, retryAfterMs } = await this.connectOnce().finally(() => {
+        this.transport.connecting = false;
       });
       if (this.stopped) break;
       if (opened) backoff.reset();
-      const delay = backoff.next(this.retryAfter);
-      this.retryAfter = 0;
+      const delay = backoff.next(retryAfterMs);
       this.log.info("socket closed; reconnecting", { in_ms: delay });
       await sleep(delay, this.stopping.signal);
     }
   }
 
-  private retryAfter = 0;
-
-  /** One socket's life. True if it opened (the backoff starts over). */
-  private async connectOnce(): Promise<boolean> {
-    // Check the credential over HTTP first: a refused upgrade does not say why, a refused heartbeat does.
+  /** One socket's life, after a heartbeat over HTTP has checked the credential. */
+  private async connectOnce(): Promise<{ opened: boolean; retryAfterMs: number }> {
     try {
-      await this.heartbeat(false);
+      await this.heartbeat(true);
     } catch (err) {
-      if (err instanceof ApiFailure && err.kind === "fatal") {
-        this.refuse(err);
-        return false;
-      }
-      if (err instanceof ApiFailure) this.retryAfter = err.retryAfterMs;
-      this.log.warn("control plane unreachable", { error: (err as Error).message });
-      return false;
+      if (!this.refused(err)) this.log.warn("control plane unreachable", { error: (err as Error).message });
+      return { opened: false, retryAfterMs: err instanceof ApiFailure ? err.retryAfterMs : 0 };
     }
-    const url = this.api.url("/agent/connect").replace(/^http/, "ws");
-    return new Promise<boolean>((resolve) => {
-      let opened = false;
-      const ws = new WebSocket(url, { headers: { authorization: `Bearer ${this.api.credential}` } } as unknown as string[]);
-      this.ws = ws;
-      let lastHeard = Date.now();
-      const watchdog = setInterval(() => {
-        // A socket that stopped carrying anything is dead even if TCP has not noticed.
-        if (Date.now() - lastHeard > this.heartbeatSeconds * 3000 + 5000) ws.close(4008, "no traffic");
-      }, 1000);
-      ws.addEventListener("open", () => {
-        opened = true;
-        ws.send(JSON.stringify({ type: "hello", agent_version: AGENT_VERSION, held: this.jobs.held() }));
-      });
-      ws.addEventListener("message", (event) => {
-        try {
-          onMessage(event);
-        } catch (err) {
-          // One bad message must not take the agent down.
-          this.log.error("could not handle a message from the control plane", { error: (err as Error).message });
-        }
-      });
-      const onMessage = (event: MessageEvent) => {
-        lastHeard = Date.now();
-        if (event.data === "pong") return;
-        let msg: ReturnType<typeof ServerMessage.safeParse> | null;
-        try {
-          msg = ServerMessage.safeParse(JSON.parse(String(event.data)));
-        } catch {
-          msg = null;
-        }
-        if (!msg?.success) return;
-        const m = msg.data;
-        if (m.type === "hello") {
-          this.heartbeatSeconds = m.heartbeat_interval;
-          if (m.protocol !== AGENT_PROTOCOL_VERSION) this.log.warn("control plane speaks another protocol version", { theirs: m.protocol, ours: AGENT_PROTOCOL_VERSION });
-          this.wsReady = true;
-          this.wake();
-          this.log.info("connected", { transport: "websocket", host_id: m.host_id });
-        } else if (m.type === "lease") {
-          this.jobs.accept(m.lease);
-        } else if (m.type === "reply") {
-          const pending = this.replies.get(m.id);
-          if (pending) {
-            clearTimeout(pending.timer);
-            this.replies.delete(m.id);
-            pending.resolve({ status: m.status, body: m.body });
-          }
-        } else if (m.type === "follow") {
-          this.follower.attach((appId, lines) => {
-            try {
-              ws.send(JSON.stringify({ type: "app_log", app_id: appId, lines }));
-            } catch {
-              /* the socket went; the control plane asks again from the last line it got */
-            }
-          });
-          this.follower.start(m.app_id, m.since);
-        } else if (m.type === "unfollow") {
-          this.follower.stop(m.app_id);
-        } else if (m.type === "rpc") {
-          void this.answer(ws, m.id, m.method, m.params);
-        } else if (m.type === "cancel") {
-          this.jobs.cancel(m.job_id, m.lease_id);
-        }
-      };
-      const closed = (code: number, reason: string) => {
-        clearInterval(watchdog);
-        if (this.ws === ws) {
-          this.ws = null;
-          this.wsReady = false;
-          this.failReplies();
-          this.follower.stopAll();
-          this.wake();
-        }
-        if (code === 4403) {
-          this.refuse(new ApiFailure("fatal", 401, "host_deleted", "The host was deleted in the control plane"));
-        } else if (!this.stopped) {
-          this.log.warn("socket closed", { code, reason: reason || undefined });
-        }
-        resolve(opened);
-      };
-      ws.addEventListener("close", (e) => closed(e.code, e.reason));
-      ws.addEventListener("error", () => {
-        /* followed by close */
-      });
+    const closed = await this.transport.connect({
+      hello: () => ({ type: "hello", agent_version: AGENT_VERSION, held: this.jobs.held() }),
+      message: (msg, socket) => this.dispatch(msg, socket),
+      // Three missed heartbeats and a margin.
+      maxSilenceMs: () => this.heartbeatSeconds * 3000 + 5000,
     });
+    this.follower.stopAll();
+    if (closed.code === 4403) {
+      this.refuse(new ApiFailure("fatal", 401, "host_deleted", "The host was deleted in the control plane"));
+    } else if (!this.stopped) {
+      this.log.warn("socket closed", { code: closed.code, reason: closed.reason || undefined });
+    }
+    return { opened: closed.opened, retryAfterMs: 0 };
   }
 
+  private dispatch(m: ServerMessage, socket: AgentSocket) {
+    switch (m.type) {
+      case "hello":
+        this.heartbeatSeconds = m.heartbeat_interval;
+        if (m.protocol !== AGENT_PROTOCOL_VERSION) this.log.warn("control plane speaks another protocol version", { theirs: m.protocol, ours: AGENT_PROTOCOL_VERSION });
+        this.log.info("connected", { transport: "websocket", host_id: m.host_id });
+        return;
+      case "lease":
+        return this.jobs.accept(m.lease);
+      case "cancel":
+        return this.jobs.cancel(m.job_id, m.lease_id);
+      case "follow":
+        return this.follower.start(m.app_id, m.since);
+      case "unfollow":
+        return this.follower.stop(m.app_id);
+      case "rpc":
+        return void this.answer(socket, m.id, m.method, m.params);
+    }
+  }
+
+  /** Answers a question about an app's container (recent logs, stats) on the socket that asked. */
+  private async answer(socket: AgentSocket, id: string, method: "app.logs" | "app.stats" | "host.containers", params: { app_id: string; tail?: number }) {
+    try {
+      const result = await appQuery(this.drivers, method, params);
+      socket.send({ type: "rpc_reply", id, ok: true, result });
+    } catch (err) {
+      // If the socket went meanwhile, the control plane times the question out.
+      socket.send({ type: "rpc_reply", id, ok: false, error: (err as Error).message.slice(0, 2000) });
+    }
+  }
+
+  // ------------------------------------------------------------ HTTP claims and heartbeats
+
   /** Claims over HTTP whenever the socket is not up (and always, with --no-websocket). */
-  private async httpLoop() {
+  private async claimLoop() {
     const backoff = new Backoff();
     while (!this.stopped) {
-      if (this.wsReady || this.wsConnecting) {
-        await new Promise<void>((r) => (this.wake = r));
+      if (this.transport.socketUp || this.transport.connecting) {
+        await this.transport.changed.wait(undefined, this.stopping.signal);
         continue;
       }
       try {
         // Not aborted when the socket comes up: leases in its answer are real and must not be dropped.
-        const res = await this.api.call<{ leases: Lease[] }>("POST", "/agent/claim", { held: this.jobs.held(), wait: 20 }, {
-          signal: this.stopping.signal,
-          timeoutMs: 30_000,
-        });
+        const res = await this.transport.claim({ held: this.jobs.held(), wait: 20 }, this.stopping.signal);
         backoff.reset();
         for (const lease of res.leases) this.jobs.accept(lease);
       } catch (err) {
-        if (this.stopped) break;
-        if (err instanceof ApiFailure && err.kind === "fatal") {
-          this.refuse(err);
-          break;
-        }
+        if (this.stopped || this.refused(err)) break;
         const delay = backoff.next(err instanceof ApiFailure ? err.retryAfterMs : 0);
         this.log.warn("claim failed; retrying", { error: (err as Error).message, in_ms: delay });
         await sleep(delay, this.stopping.signal);
@@ -305,18 +209,12 @@ export class Agent {
     }
   }
 
-  private async heartbeat(overSocket: boolean) {
+  private async heartbeat(overHttp: boolean) {
     this.lastBeatAt = Date.now();
     const facts = await collectFacts({ stateDir: this.state.root, dockerSocket: this.opts.dockerSocket });
-    if (overSocket && this.ws && this.wsReady) {
-      this.ws.send(JSON.stringify({ type: "heartbeat", agent_version: AGENT_VERSION, facts }));
-      return;
-    }
-    const res = await this.api.call<{ heartbeat_interval: number }>("POST", "/agent/heartbeat", { agent_version: AGENT_VERSION, facts });
-    this.heartbeatSeconds = res.heartbeat_interval;
+    const res = await this.transport.heartbeat({ agent_version: AGENT_VERSION, facts }, overHttp);
+    if (res) this.heartbeatSeconds = res.heartbeat_interval;
   }
-
-  private lastBeatAt = Date.now();
 
   private async heartbeatLoop() {
     while (!this.stopped) {
@@ -324,14 +222,10 @@ export class Agent {
       await sleep(250, this.stopping.signal);
       if (this.stopped) break;
       if (Date.now() - this.lastBeatAt < this.heartbeatSeconds * 1000) continue;
-      this.lastBeatAt = Date.now();
       try {
-        await this.heartbeat(true);
+        await this.heartbeat(false);
       } catch (err) {
-        if (err instanceof ApiFailure && err.kind === "fatal") {
-          this.refuse(err);
-          break;
-        }
+        if (this.refused(err)) break;
         this.log.warn("heartbeat failed", { error: (err as Error).message });
       }
     }

@@ -1,6 +1,6 @@
 /** `npm run agent -- doctor`: checks the control plane, the credential, the Docker socket and (when configured) the Proxmox API, and says what is wrong. */
 import { existsSync } from "node:fs";
-import { ApiFailure, ControlPlane } from "./api.ts";
+import { ApiFailure, ControlPlane } from "./transport/http.ts";
 import { AGENT_VERSION } from "./agent.ts";
 import { dockerRequest } from "./docker.ts";
 import { type ProxmoxSettings, proxmoxChecks } from "./drivers/proxmox/settings.ts";

@@ -17,15 +17,12 @@ export class LogFollower {
   private readonly docker: DockerEngine;
   private readonly log: Logger;
   private readonly follows = new Map<string, AbortController>();
-  private send: (appId: string, lines: AppLogLine[]) => void = () => {};
+  /** Where lines go: the current socket. */
+  private readonly send: (appId: string, lines: AppLogLine[]) => void;
 
-  constructor(docker: DockerEngine, log: Logger) {
+  constructor(docker: DockerEngine, log: Logger, send: (appId: string, lines: AppLogLine[]) => void) {
     this.docker = docker;
     this.log = log;
-  }
-
-  /** Where lines go: the current socket. */
-  attach(send: (appId: string, lines: AppLogLine[]) => void) {
     this.send = send;
   }
 

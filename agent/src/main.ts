@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { ApiFailure, ControlPlane } from "./api.ts";
+import { ApiFailure, ControlPlane } from "./transport/http.ts";
 import { Agent, AGENT_VERSION, AgentRefused } from "./agent.ts";
 import { Backoff, sleep } from "./backoff.ts";
 import { doctor } from "./doctor.ts";

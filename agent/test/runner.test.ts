@@ -15,7 +15,7 @@ import type { LeaseReporter, Task } from "../src/jobs/registry.ts";
 import { JobRunner } from "../src/jobs/runner.ts";
 import type { Logger } from "../src/log.ts";
 import { StateDir } from "../src/state.ts";
-import { ApiFailure } from "../src/api.ts";
+import { ApiFailure } from "../src/transport/http.ts";
 
 const dirs: string[] = [];
 afterAll(() => {

@@ -4,7 +4,7 @@
  * leases it holds, and picks up what an earlier agent process left.
  */
 import { type HeldLease, Lease } from "../../../src/protocol/agent.ts";
-import type { ApiFailure } from "../api.ts";
+import type { ApiFailure } from "../transport/http.ts";
 import { JobJournal } from "./journal.ts";
 import type { TaskRegistry } from "./registry.ts";
 import { JobRunner, type RunnerDeps } from "./runner.ts";

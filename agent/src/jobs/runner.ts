@@ -18,7 +18,7 @@ import type { JobProgress, Lease } from "../../../src/protocol/agent.ts";
 import { Backoff } from "../backoff.ts";
 import type { Logger } from "../log.ts";
 import type { StateDir } from "../state.ts";
-import { ApiFailure } from "../api.ts";
+import { ApiFailure } from "../transport/http.ts";
 import { Wakeup } from "../wakeup.ts";
 import { JobJournal, type Recorded } from "./journal.ts";
 import type { LeaseReporter, Task, TaskContext, TaskOutcome } from "./registry.ts";

@@ -1,11 +1,14 @@
 /**
- * HTTP to the control plane. Failures are sorted into what the agent can do
- * about them: `fatal` (refused for good: stop and say why), `stale` (a lease
- * is gone: drop that work), or `retry` (unreachable, overloaded: try again).
+ * The control plane over HTTP: every call when the agent's socket is not up,
+ * and the ones that only exist over HTTP (join, claim). Failures are sorted
+ * into what the agent can do about them: `fatal` (refused for good: stop and
+ * say why), `stale` (a lease is gone: drop that work), or `retry`
+ * (unreachable, overloaded: try again).
  */
-import { failureKind, type LeaseOp } from "../../src/protocol/lease-answers.ts";
-import { retryAfterMs } from "./backoff.ts";
+import { failureKind } from "../../../src/protocol/lease-answers.ts";
+import { retryAfterMs } from "../backoff.ts";
 
+/** Why a call failed, sorted by what the agent does about it; the socket's answers are sorted the same way. */
 export class ApiFailure extends Error {
   readonly kind: "fatal" | "stale" | "retry";
   readonly status: number;
@@ -21,14 +24,9 @@ export class ApiFailure extends Error {
   }
 }
 
-export type { LeaseOp };
-/** Sends a lease report over the agent's socket; null when the socket is not up. */
-export type SocketReporter = (op: LeaseOp, leaseId: string, body: unknown) => Promise<{ status: number; body: any }> | null;
-
 export class ControlPlane {
   readonly baseUrl: string;
-  credential: string | null;
-  socketReporter: SocketReporter | null = null;
+  readonly credential: string | null;
   private readonly userAgent: string;
 
   constructor(baseUrl: string, credential: string | null, agentVersion: string) {
@@ -39,26 +37,6 @@ export class ControlPlane {
 
   url(path: string): string {
     return `${this.baseUrl}/api/v1${path}`;
-  }
-
-  /**
-   * A report about a lease: over the socket when it is up (no HTTP round trip,
-   * no credential lookup), else over HTTP. Both answer the same way.
-   */
-  async report<T>(op: LeaseOp, leaseId: string, body: unknown = {}): Promise<T> {
-    const viaSocket = this.socketReporter?.(op, leaseId, body);
-    if (viaSocket) {
-      try {
-        const res = await viaSocket;
-        if (res.status === 200) return res.body as T;
-        const code: string = res.body?.error?.code ?? `http_${res.status}`;
-        throw new ApiFailure(failureKind(res.status, code), res.status, code, res.body?.error?.message ?? "refused");
-      } catch (err) {
-        if (!(err instanceof ApiFailure) || err.kind !== "retry") throw err;
-        // The socket went away mid-report: say it again over HTTP (reports are idempotent).
-      }
-    }
-    return this.call<T>("POST", `/agent/leases/${leaseId}/${op}`, body);
   }
 
   async call<T>(method: string, path: string, body?: unknown, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<T> {
