@@ -2,7 +2,7 @@
 import { existsSync } from "node:fs";
 import { ApiFailure, ControlPlane } from "./transport/http.ts";
 import { AGENT_VERSION } from "./agent.ts";
-import { dockerRequest } from "./docker.ts";
+import { DockerEngine } from "./drivers/docker.ts";
 import { type ProxmoxSettings, proxmoxChecks } from "./drivers/proxmox/settings.ts";
 import type { StateDir } from "./state.ts";
 
@@ -52,18 +52,11 @@ export async function doctor(opts: { url: string | null; state: StateDir; docker
     checks.push({ name: "docker", ok: false, detail: `no socket at ${opts.dockerSocket}: is dockerd running? (--docker-socket to point elsewhere; not needed on a Proxmox host)` });
   } else {
     try {
-      const res = await dockerRequest(opts.dockerSocket, "GET", "/version", undefined, 3_000);
-      const v = res.json as { Version?: string; ApiVersion?: string } | null;
-      checks.push(res.status === 200
-        ? { name: "docker", ok: true, detail: `Docker ${v?.Version} (API ${v?.ApiVersion}) at ${opts.dockerSocket}` }
-        : { name: "docker", ok: false, detail: `${opts.dockerSocket} answered HTTP ${res.status}` });
+      const v = await new DockerEngine(opts.dockerSocket).serverVersion(3_000);
+      checks.push({ name: "docker", ok: true, detail: `Docker ${v.version} (API ${v.apiVersion}) at ${opts.dockerSocket}` });
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      checks.push({
-        name: "docker",
-        ok: false,
-        detail: code === "EACCES" ? `permission denied on ${opts.dockerSocket}: run the agent as root or in the docker group` : `${opts.dockerSocket}: ${(err as Error).message}`,
-      });
+      // DockerError says what to do about it (permission denied: root or the docker group; HTTP status otherwise).
+      checks.push({ name: "docker", ok: false, detail: (err as Error).message });
     }
   }
   if (opts.proxmox) checks.push(...(await proxmoxChecks(opts.proxmox)));

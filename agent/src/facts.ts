@@ -1,19 +1,8 @@
 /** What the agent tells the control plane about its host. */
 import { statfsSync } from "node:fs";
 import { arch, cpus, hostname, release, totalmem, type } from "node:os";
-import { dockerRequest } from "./docker.ts";
-
-export interface HostFacts {
-  hostname: string;
-  os: string;
-  arch: string;
-  cpus: number;
-  memory_bytes: number;
-  disk_bytes?: number;
-  disk_free_bytes?: number;
-  docker_version?: string | null;
-  proxmox_version?: string | null;
-}
+import type { HostFacts } from "../../src/protocol/agent.ts";
+import { DockerEngine } from "./drivers/docker.ts";
 
 export async function collectFacts(opts: { stateDir: string; dockerSocket: string }): Promise<HostFacts> {
   const facts: HostFacts = { hostname: hostname(), os: `${type()} ${release()}`, arch: arch(), cpus: cpus().length, memory_bytes: totalmem() };
@@ -25,8 +14,7 @@ export async function collectFacts(opts: { stateDir: string; dockerSocket: strin
     /* not every filesystem answers */
   }
   try {
-    const res = await dockerRequest(opts.dockerSocket, "GET", "/version", undefined, 2_000);
-    facts.docker_version = res.status === 200 ? ((res.json as { Version?: string })?.Version ?? null) : null;
+    facts.docker_version = (await new DockerEngine(opts.dockerSocket).serverVersion(2_000)).version;
   } catch {
     facts.docker_version = null;
   }

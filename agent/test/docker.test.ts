@@ -285,6 +285,26 @@ describe("containers", () => {
     const lines = await docker.logs(id, { tail: 5 });
     expect(lines.map((l) => [l.stream, l.text])).toContainEqual(["stderr", "boom"]);
   });
+
+  it("runs an interactive program with a TTY: input, output, resize and its exit status", async () => {
+    const { id } = await startHello();
+    const session = await docker.exec(id, { cmd: ["/bin/sh"], cols: 80, rows: 24 });
+    let out = "";
+    session.stream.on("data", (c: Buffer) => {
+      out += c.toString("utf8");
+    });
+    const ended = new Promise((r) => session.stream.once("close", r));
+    // The TTY echoes the input back; only the shell's answer has the sum in it.
+    session.write("echo sum=$((40+2))\n");
+    await waitFor("the shell's answer", async () => /sum=42/.test(out));
+    await session.resize(100, 40);
+    session.write("busybox stty size\n");
+    await waitFor("the new window size", async () => /\b40 100\b/.test(out));
+    expect(await session.exitCode()).toBeNull();
+    session.write("exit 3\n");
+    await ended;
+    expect(await waitFor("the exit status", async () => (await session.exitCode()) ?? false)).toBe(3);
+  });
 });
 
 /** A fake dockerd on a unix socket, for what the real one does not readily show. */
