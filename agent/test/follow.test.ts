@@ -31,9 +31,9 @@ function dockerWithBacklog(backlog: number): DockerEngine {
 
 describe("log follow", () => {
   it("sends a backlog of 2,500 lines in messages the control plane accepts, in order, none lost", async () => {
-    const follower = new LogFollower(dockerWithBacklog(2500), createLogger("plain", "error", new Writable({ write: (_c, _e, cb) => cb() })));
     const sent: AppLogLine[][] = [];
-    follower.attach((_appId, lines) => sent.push(lines));
+    const quiet = createLogger("plain", "error", new Writable({ write: (_c, _e, cb) => cb() }));
+    const follower = new LogFollower(dockerWithBacklog(2500), quiet, (_appId, lines) => sent.push(lines));
     follower.start("app_1", null);
     const end = Date.now() + 5_000;
     while (sent.flat().length < 2500 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
