@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   invalid_key: { status: 400, means: "Not a single-line OpenSSH public key" },
   plan_too_small: { status: 400, means: "The plan is below what the image needs, or would shrink the instance's disk (disks only grow)" },
   source_not_supported: { status: 400, means: "Instances can be created from an OS image only for now; templates and one-click apps come later" },
+  backup_not_supported: { status: 400, means: "Berth takes no VM backups yet: ask with backup (or final_backup) false" },
   payload_too_large: { status: 413, means: "The body is too large" },
   upgrade_required: { status: 426, means: "A WebSocket endpoint was called without an upgrade" },
   // who is calling
@@ -53,6 +54,7 @@ export const ERROR_CODES = {
   not_deployed: { status: 409, means: "The app has no deployment yet" },
   not_running: { status: 409, means: "The app has no running container" },
   name_taken: { status: 409, means: "A live instance of the project has this name" },
+  project_not_empty: { status: 409, means: "The project still has instances that are not deleted" },
   invalid_state: { status: 409, means: "The instance's status does not allow this action now" },
   operation_in_progress: { status: 409, means: "The instance is busy with another job, or not running or stopped" },
   env_vars_unreadable: { status: 409, means: "Stored env vars cannot be decrypted with the current key" },

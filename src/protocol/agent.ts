@@ -313,3 +313,24 @@ export const AppReport = z.object({
     .max(1000),
 });
 export type AppReport = z.infer<typeof AppReport>;
+
+/**
+ * The VMs Berth made on a Proxmox node, as the agent's sweep found them (every 30 s). The
+ * list is complete: an instance of this host whose VM is not in it is gone from the node.
+ */
+export const InstanceReport = z.object({
+  /** How long before sending the node's list was read: an instance changed since then is left as it is. */
+  observed_ms_ago: z.number().int().min(0).max(600_000),
+  vms: z
+    .array(
+      z.object({
+        vmid: z.number().int().min(100).max(999_999_999),
+        /** Proxmox's status: running or stopped. */
+        status: z.string().max(32),
+        /** The VM's Berth tags (`berth`, `berth-<instance id>`). */
+        tags: z.array(z.string().max(128)).max(32),
+      }),
+    )
+    .max(5000),
+});
+export type InstanceReport = z.infer<typeof InstanceReport>;

@@ -14,10 +14,11 @@ import type { AppEnv } from "../env";
 import type { ErrorCode } from "../lib/error-codes";
 import { ApiError, errorResponses, errorResponsesFor } from "../lib/errors";
 import {
-  AppReport, ClaimRequest, ClaimResponse, FinishRequest, HeartbeatRequest, JoinRequest, JoinResponse, LogAppendRequest, LogAppendResponse, RenewRequest,
+  AppReport, ClaimRequest, ClaimResponse, FinishRequest, HeartbeatRequest, InstanceReport, JoinRequest, JoinResponse, LogAppendRequest, LogAppendResponse, RenewRequest,
 } from "../protocol/agent";
 import { answerLeaseReport, type LeaseResult } from "../protocol/lease-answers";
 import { applyAppReport } from "../services/app-reports";
+import { applyInstanceReport } from "../services/instance-reports";
 import { readAppEnvVars } from "../services/apps";
 import { instanceJobPassword } from "../services/instances";
 import { registryAuthFor } from "../services/registries";
@@ -45,7 +46,7 @@ const hostAuth: MiddlewareHandler<AgentEnv> = async (c, next) => {
   await next();
 };
 
-for (const path of ["/agent/connect", "/agent/heartbeat", "/agent/claim", "/agent/leases/*", "/agent/apps/*"]) router.use(path, hostAuth);
+for (const path of ["/agent/connect", "/agent/heartbeat", "/agent/claim", "/agent/leases/*", "/agent/apps/*", "/agent/instances/*"]) router.use(path, hostAuth);
 
 const hostOf = (c: Context) => (c as unknown as Context<AgentEnv>).var.host;
 const LeaseParams = z.object({ lease: slugParam("lease").openapi({ description: "Lease id (lse_…)" }) });
@@ -214,6 +215,30 @@ router.openapi(
     },
   }),
   async (c) => c.json(await applyAppReport(c.var.db, hostOf(c).id, hostOf(c).orgId, c.req.valid("json")), 200),
+);
+
+router.openapi(
+  createRoute({
+    method: "post",
+    path: "/agent/instances/report",
+    tags,
+    security,
+    summary: "The VMs Berth made on this Proxmox node, with their power state (every 30 s)",
+    description:
+      "A complete list: an instance of this host whose VM is missing from it is marked `error` (`vm_missing`) until it is seen again. Instances with a job working on them, or changed after the list was read, are left to the job.",
+    request: jsonBody(InstanceReport),
+    responses: {
+      200: json(
+        z.object({
+          applied: z.number().int().openapi({ description: "How many instances changed" }),
+          missing: z.number().int().openapi({ description: "How many of them were found gone from the node" }),
+        }),
+        "Applied",
+      ),
+      ...errorResponses,
+    },
+  }),
+  async (c) => c.json(await applyInstanceReport(c.var.db, hostOf(c).id, c.req.valid("json")), 200),
 );
 
 router.openapi(

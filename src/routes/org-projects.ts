@@ -5,7 +5,7 @@ import { createRouter } from "../app";
 import { authorizeLoadedProject, authorizeOrg, requirePrincipal } from "../auth/access";
 import type { Permission } from "../auth/permissions";
 import type { AppEnv } from "../env";
-import { conflictResponse, errorResponses, notFound } from "../lib/errors";
+import { conflictResponse, errorResponses, errorResponsesFor, notFound } from "../lib/errors";
 import { audited } from "../services/audit";
 import { findOrgBySlug } from "../services/orgs";
 import {
@@ -136,8 +136,9 @@ router.openapi(
     path: "/org/{slug}/projects/{projectSlug}",
     tags: ["Projects"],
     summary: "Soft-delete a project (owner, admin); its slug becomes free",
+    description: "Refused with `PROJECT_NOT_EMPTY` while the project has instances that are not deleted.",
     request: { params: ProjectParams },
-    responses: { 200: json(Ok, "Deleted"), ...errorResponses },
+    responses: { 200: json(Ok, "Deleted"), ...errorResponsesFor("project_not_empty") },
   }),
   async (c) => {
     const { slug, projectSlug } = c.req.valid("param");

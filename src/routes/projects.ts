@@ -4,7 +4,7 @@ import type { Context } from "hono";
 import { createRouter } from "../app";
 import { authorizeOrg, authorizeProject, requirePrincipal } from "../auth/access";
 import type { AppEnv } from "../env";
-import { conflictResponse, errorResponses, notFound } from "../lib/errors";
+import { conflictResponse, errorResponses, errorResponsesFor, notFound } from "../lib/errors";
 import { SLUG_PATTERN } from "../lib/slug";
 import { audited } from "../services/audit";
 import { findOrgById, listUserOrgs } from "../services/orgs";
@@ -13,7 +13,7 @@ import {
   listOrgProjectsWithMembers,
   listUserProjects,
   presentProject,
-  projectMemberCount,
+  projectCounts,
   softDeleteProject,
   updateProject,
 } from "../services/projects";
@@ -42,7 +42,7 @@ router.openapi(
         if (!own || (orgFilter !== own.slug && orgFilter !== own.id)) throw notFound("Organization");
       }
       const rows = await listOrgProjectsWithMembers(c.var.db, p.key.orgId!, p.key.projectId);
-      return c.json(rows.map((r) => presentProject(r.project, { role: p.key.role ?? undefined, memberCount: Number(r.memberCount) })), 200);
+      return c.json(rows.map((r) => presentProject(r.project, { role: p.key.role ?? undefined, memberCount: Number(r.memberCount), instanceCount: Number(r.instanceCount) })), 200);
     }
     let orgId: string | undefined;
     if (orgFilter) {
@@ -51,7 +51,7 @@ router.openapi(
       if (!orgId) throw notFound("Organization");
     }
     const rows = await listUserProjects(c.var.db, p.userId, orgId);
-    return c.json(rows.map((r) => presentProject(r.project, { role: r.role, memberCount: r.memberCount })), 200);
+    return c.json(rows.map((r) => presentProject(r.project, { role: r.role, memberCount: r.memberCount, instanceCount: r.instanceCount })), 200);
   },
 );
 
@@ -105,7 +105,7 @@ router.openapi(
       },
       audited(c, (id) => ({ orgId: org.id, action: "project.create", targetType: "project", targetId: id, metadata: { name: input.name } })),
     );
-    return c.json(presentProject(created, { role, memberCount: await projectMemberCount(c.var.db, created), orgSlug: org.slug }), 201);
+    return c.json(presentProject(created, { role, ...(await projectCounts(c.var.db, created)), orgSlug: org.slug }), 201);
   },
 );
 
@@ -120,7 +120,7 @@ router.openapi(
   }),
   async (c) => {
     const { project, role } = await authorizeProject(c, c.req.valid("param").project, "project:read");
-    return c.json(presentProject(project, { role, memberCount: await projectMemberCount(c.var.db, project) }), 200);
+    return c.json(presentProject(project, { role, ...(await projectCounts(c.var.db, project)) }), 200);
   },
 );
 
@@ -147,7 +147,7 @@ router.openapi(
     const patch = { ...(input.name ? { name: input.name } : {}), ...(input.environment ? { environment: input.environment } : {}) };
     const audit = audited(c, () => ({ orgId: project.orgId, action: "project.update", targetType: "project", targetId: project.id, metadata: { fields: Object.keys(patch) } }));
     const updated = Object.keys(patch).length ? await updateProject(c.var.db, project.id, patch, audit) : project;
-    return c.json(presentProject(updated, { role, memberCount: await projectMemberCount(c.var.db, updated) }), 200);
+    return c.json(presentProject(updated, { role, ...(await projectCounts(c.var.db, updated)) }), 200);
   },
 );
 
@@ -157,8 +157,9 @@ router.openapi(
     path: "/projects/{project}",
     tags: ["Projects"],
     summary: "Delete a project (soft delete; owner, admin)",
+    description: "Refused with `project_not_empty` while the project has instances that are not deleted.",
     request: { params: ProjectParams },
-    responses: { 200: json(Ok, "Deleted"), ...errorResponses },
+    responses: { 200: json(Ok, "Deleted"), ...errorResponsesFor("project_not_empty") },
   }),
   async (c) => {
     const { project } = await authorizeProject(c, c.req.valid("param").project, "project:delete");

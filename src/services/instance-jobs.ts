@@ -293,6 +293,8 @@ export async function submitRebuild(
     throw new ApiError("plan_too_small", `${opts.image.displayName} needs a ${opts.image.minDiskGb} GB disk; plan ${opts.plan.code} has ${opts.plan.diskGb} GB`);
   }
   await requireIdle(env, row);
+  // Refused here rather than failed on the node: the VM is not touched, and the client can ask again at once.
+  if (opts.backup) throw new ApiError("backup_not_supported", 'Berth takes no VM backups yet, and a rebuild wipes the disk: send "backup": false to rebuild without one');
   const sealed = await sealPassword(env, opts.password);
   const sshKeys = opts.sshKeys ?? row.sshKeys;
   return submit(

@@ -1,7 +1,7 @@
 /** Projects: created in an org, soft-deleted, paused and resumed; grants per project. */
 import { and, asc, count, desc, eq, gt, inArray, isNull, or, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
-import { invitation, org, orgMember, project, projectMember, user, type Role } from "../db/schema";
+import { instance, invitation, org, orgMember, project, projectMember, user, type Role } from "../db/schema";
 import { strongerRole } from "../auth/permissions";
 import { conflict, notFound } from "../lib/errors";
 import { newId } from "../lib/ids";
@@ -83,7 +83,12 @@ export function findProjectBySlug(db: Database, orgId: string, slug: string) {
  * Suble's `memberCount`, computed in the query that lists the projects (no second round
  * trip on the list every client loads first): the org's seats plus project-only grants.
  */
-const memberCount = sql<number>`((select count(*) from ${orgMember} where ${orgMember.orgId} = ${project.orgId}) + (select count(*) from ${projectMember} pm where pm.project_id = ${project.id} and not exists (select 1 from ${orgMember} om where om.org_id = ${project.orgId} and om.user_id = pm.user_id)))`;
+// Written with qualified names: drizzle leaves a column of a one-table select unqualified, which
+// inside a subquery would name the subquery's own table.
+const memberCount = sql<number>`((select count(*) from "org_member" om0 where om0.org_id = "project"."org_id") + (select count(*) from "project_member" pm where pm.project_id = "project"."id" and not exists (select 1 from "org_member" om where om.org_id = "project"."org_id" and om.user_id = pm.user_id)))`;
+
+/** Suble's `instanceCount`: the project's instances that are not deleted, in the same query. */
+const instanceCount = sql<number>`(select count(*) from "instance" i where i.project_id = "project"."id" and i.deleted_at is null and i.status <> 'deleted')`;
 
 export function listOrgProjects(db: Database, orgId: string, onlyProjectId?: string | null) {
   return db
@@ -96,7 +101,7 @@ export function listOrgProjects(db: Database, orgId: string, onlyProjectId?: str
 /** The same list with each project's `memberCount`, in the one query. */
 export function listOrgProjectsWithMembers(db: Database, orgId: string, onlyProjectId?: string | null) {
   return db
-    .select({ project, memberCount })
+    .select({ project, memberCount, instanceCount })
     .from(project)
     .where(and(liveInOrg(orgId), onlyProjectId ? eq(project.id, onlyProjectId) : undefined))
     .orderBy(asc(project.createdAt));
@@ -121,7 +126,7 @@ export async function listUserProjects(db: Database, userId: string, orgId?: str
     .where(eq(projectMember.userId, userId))
     .as("grant_role");
   const rows = await db
-    .select({ project, memberCount, orgRole: orgRole.role, grantRole: grantRole.role })
+    .select({ project, memberCount, instanceCount, orgRole: orgRole.role, grantRole: grantRole.role })
     .from(project)
     .leftJoin(orgRole, eq(orgRole.orgId, project.orgId))
     .leftJoin(grantRole, eq(grantRole.projectId, project.id))
@@ -138,7 +143,7 @@ export async function listUserProjects(db: Database, userId: string, orgId?: str
     .orderBy(asc(project.createdAt));
   return rows.flatMap((r) => {
     const role = strongerRole(r.orgRole as Role | null, r.grantRole as Role | null);
-    return role ? [{ project: r.project, role, memberCount: Number(r.memberCount) }] : [];
+    return role ? [{ project: r.project, role, memberCount: Number(r.memberCount), instanceCount: Number(r.instanceCount) }] : [];
   });
 }
 
@@ -156,18 +161,17 @@ export async function updateProject(db: Database, projectId: string, patch: { na
   return row;
 }
 
+/** Deletes a project that has no live instances (their VMs would be left without an owner). */
 export async function softDeleteProject(db: Database, projectId: string, also: Also = NOTHING) {
+  const [live] = await db.select({ n: count() }).from(instance).where(and(eq(instance.projectId, projectId), isNull(instance.deletedAt), sql`${instance.status} <> 'deleted'`));
+  if (live && live.n > 0) throw conflict("project_not_empty", `The project still has ${live.n} instance${live.n === 1 ? "" : "s"}: delete them first`);
   await withAlso(db, db.update(project).set({ deletedAt: new Date(), updatedAt: new Date() }).where(eq(project.id, projectId)), also(projectId));
 }
 
-export async function projectMemberCount(db: Database, p: ProjectRow): Promise<number> {
-  const [orgMembers] = await db.select({ n: count() }).from(orgMember).where(eq(orgMember.orgId, p.orgId));
-  const [grants] = await db
-    .select({ n: count() })
-    .from(projectMember)
-    .leftJoin(orgMember, and(eq(orgMember.orgId, p.orgId), eq(orgMember.userId, projectMember.userId)))
-    .where(and(eq(projectMember.projectId, p.id), isNull(orgMember.id)));
-  return (orgMembers?.n ?? 0) + (grants?.n ?? 0);
+/** `memberCount` and `instanceCount` of one project, as the list computes them. */
+export async function projectCounts(db: Database, p: ProjectRow): Promise<{ memberCount: number; instanceCount: number }> {
+  const [row] = await db.select({ memberCount, instanceCount }).from(project).where(eq(project.id, p.id));
+  return { memberCount: Number(row?.memberCount ?? 0), instanceCount: Number(row?.instanceCount ?? 0) };
 }
 
 // ------------------------------------------------------------ project grants
@@ -256,7 +260,7 @@ export async function removeProjectMember(db: Database, p: ProjectRow, email: st
   return true;
 }
 
-export function presentProject(p: ProjectRow, extra: { role?: string; memberCount?: number; orgSlug?: string } = {}) {
+export function presentProject(p: ProjectRow, extra: { role?: string; memberCount?: number; instanceCount?: number; orgSlug?: string } = {}) {
   return {
     id: p.id,
     uid: p.id,
@@ -271,8 +275,7 @@ export function presentProject(p: ProjectRow, extra: { role?: string; memberCoun
     primaryRegion: p.region,
     category: p.category,
     ...(extra.role ? { role: extra.role } : {}),
-    // VM instances arrive with the Proxmox work; until then no project has any.
-    instanceCount: 0,
+    instanceCount: extra.instanceCount ?? 0,
     ...(extra.memberCount !== undefined ? { memberCount: extra.memberCount } : {}),
     createdAt: p.createdAt.toISOString(),
     created_at: p.createdAt.toISOString(),

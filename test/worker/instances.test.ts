@@ -384,10 +384,13 @@ describe("acting on an instance", () => {
     await finishJob(lease, { status: "succeeded", result: { power_state: "running" } });
     expect((await get(vm.uid)).body.instance).toMatchObject({ status: "running", image_name: "Debian 12", vmid: before.vmid, primary_ip: before.primary_ip, root_password: during.root_password });
 
-    // backup defaults to true.
-    const again = await post(vm.uid, "rebuild", { source: { image: "img_ubuntu2404" } });
+    // A backup is asked for unless backup is false, and Berth takes none yet: refused, nothing queued, nothing changed.
+    expectApiError(await post(vm.uid, "rebuild", { source: { image: "img_ubuntu2404" } }), 400, "backup_not_supported");
+    expectApiError(await post(vm.uid, "rebuild", { source: { image: "img_ubuntu2404" }, backup: true }), 400, "backup_not_supported");
+    expect((await get(vm.uid)).body.instance).toMatchObject({ status: "running", image_name: "Debian 12", job_uid: null });
+    const again = await post(vm.uid, "rebuild", { source: { image: "img_ubuntu2404" }, backup: false });
     const l2 = await startJob(again.body.uid);
-    expect(l2.payload.backup).toBe(true);
+    expect(l2.payload.backup).toBe(false);
     await finishJob(l2, { status: "failed", error: "template clone failed" });
     expect((await get(vm.uid)).body.instance).toMatchObject({ status: "error", error_code: "rebuild_failed", error_message: "template clone failed" });
   });
@@ -466,14 +469,17 @@ describe("acting on an instance", () => {
 
   it("deletes with an instance.delete job: deleting until the VM is gone, then 404 and the name is free", async () => {
     const vm = await runningInstance();
-    const res = await api(`${base()}/${vm.uid}?final_backup=true`, { token: t.owner.token, method: "DELETE" });
+    // No backups yet: a final backup is refused before anything is destroyed.
+    expectApiError(await api(`${base()}/${vm.uid}?final_backup=true`, { token: t.owner.token, method: "DELETE" }), 400, "backup_not_supported");
+    expect((await get(vm.uid)).body.instance.status).toBe("running");
+    const res = await api(`${base()}/${vm.uid}?final_backup=false`, { token: t.owner.token, method: "DELETE" });
     expect(res.status, res.text).toBe(202);
     expect(res.body.job).toMatchObject({ type: "instance.delete", status: "queued", instance: vm.uid });
     expect((await get(vm.uid)).body.instance).toMatchObject({ status: "deleting", job_type: "instance.delete" });
     expectApiError(await api(`${base()}/${vm.uid}`, { token: t.owner.token, method: "DELETE" }), 409, "operation_in_progress");
     expectApiError(await post(vm.uid, "actions", { type: "reboot" }), 409, "invalid_state");
     const lease = await startJob(res.body.job.uid);
-    expect(lease.payload).toMatchObject({ type: "instance.delete", final_backup: true, hostname: vm.name });
+    expect(lease.payload).toMatchObject({ type: "instance.delete", final_backup: false, hostname: vm.name });
     await finishJob(lease, { status: "succeeded" });
     expectApiError(await get(vm.uid), 404, "instance_not_found");
     expect((await api(base(), { token: t.owner.token })).body.instances.map((i: any) => i.uid)).not.toContain(vm.uid);
@@ -619,5 +625,72 @@ describe("Suble's document", () => {
     }
     expect(checked).toBe(12);
     expect(missing).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------- the node's sweep
+
+describe("the node's sweep (POST /agent/instances/report)", () => {
+  const report = (vms: { vmid: number; status: string; tags: string[] }[], opts: { credential?: string; ago?: number } = {}) =>
+    api("/agent/instances/report", { token: opts.credential ?? node.credential, body: { observed_ms_ago: opts.ago ?? 0, vms } });
+  const tagsOf = (uid: string) => ["berth", `berth-${uid.toLowerCase()}`];
+  /** Reports are about what the node showed after the instance last changed: wait out the report's margin. */
+  const settle = () => new Promise((r) => setTimeout(r, 1_100));
+
+  it("follows a VM stopped and started outside Berth, with an event for each change", async () => {
+    const vm = await runningInstance();
+    const { vmid } = (await get(vm.uid)).body.instance;
+    await settle();
+    // The list is complete: the node's other instances (earlier tests') are missing from it, and counted so.
+    const res = await report([{ vmid, status: "stopped", tags: tagsOf(vm.uid) }]);
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.applied - res.body.missing).toBe(1);
+    expect((await get(vm.uid)).body.instance).toMatchObject({ status: "stopped", power_state: "stopped" });
+    // The same again changes nothing.
+    expect((await report([{ vmid, status: "stopped", tags: tagsOf(vm.uid) }])).body).toEqual({ applied: 0, missing: 0 });
+    await settle();
+    await report([{ vmid, status: "running", tags: tagsOf(vm.uid) }]);
+    expect((await get(vm.uid)).body.instance).toMatchObject({ status: "running", power_state: "running" });
+    const events = (await api(`${base()}/${vm.uid}/events`, { token: t.owner.token })).body.events.map((e: any) => e.type);
+    expect(events).toEqual(expect.arrayContaining(["power.stopped", "power.started"]));
+  });
+
+  it("marks an instance whose VM is gone (or another VM under its id) vm_missing, and clears it when the VM is back", async () => {
+    const vm = await runningInstance();
+    const { vmid } = (await get(vm.uid)).body.instance;
+    await settle();
+    // Another VM took the id: not this instance's.
+    expect((await report([{ vmid, status: "running", tags: ["berth", "berth-ins_someoneelse"] }])).body.missing).toBeGreaterThanOrEqual(1);
+    expect((await get(vm.uid)).body.instance).toMatchObject({ status: "error", error_code: "vm_missing", power_state: "unknown" });
+    await settle();
+    await report([{ vmid, status: "running", tags: tagsOf(vm.uid) }]);
+    expect((await get(vm.uid)).body.instance).toMatchObject({ status: "running", error_code: null, power_state: "running" });
+  });
+
+  it("leaves alone an instance a job works on, or one changed after the node's list was read", async () => {
+    const busy = await runningInstance();
+    const { vmid } = (await get(busy.uid)).body.instance;
+    const reboot = await post(busy.uid, "actions", { type: "stop" });
+    expect(reboot.status, reboot.text).toBe(202);
+    await settle();
+    expect((await report([])).status).toBe(200);
+    expect((await get(busy.uid)).body.instance).toMatchObject({ status: "running", error_code: null });
+    await runJob(reboot.body.job?.uid ?? reboot.body.uid, { status: "succeeded", result: { power_state: "stopped" } });
+    // A list read 5 s ago predates the stop's outcome: it cannot undo it.
+    expect((await report([{ vmid, status: "running", tags: tagsOf(busy.uid) }], { ago: 5_000 })).status).toBe(200);
+    expect((await get(busy.uid)).body.instance).toMatchObject({ status: "stopped", power_state: "stopped" });
+  });
+
+  it("touches only the reporting host's instances; needs the host's credential", async () => {
+    const vm = await runningInstance();
+    await settle();
+    const other = await signUp({ name: "Other node owner" });
+    const orgs = await api("/orgs", { token: other.token });
+    const stranger = await enrolAndJoin(orgs.body.orgs[0].slug, other, "proxmox", PROXMOX_FACTS);
+    expect((await report([], { credential: stranger.credential })).body.applied).toBe(0);
+    expect((await get(vm.uid)).body.instance.status).toBe("running");
+    expect((await api("/agent/instances/report", { body: { observed_ms_ago: 0, vms: [] } })).status).toBe(401);
+    expectApiError(await report([], { credential: t.owner.token }), 401, "invalid_host_credential");
+    expect((await api("/agent/instances/report", { token: node.credential, body: { observed_ms_ago: -1, vms: [] } })).status).toBe(400);
   });
 });

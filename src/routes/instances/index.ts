@@ -224,6 +224,7 @@ router.openapi(
   async (c) => {
     const { project, principal, instance } = await loadInstance(c, c.req.valid("param"), "VPS_DELETE");
     const finalBackup = c.req.valid("query").final_backup === "true";
+    if (finalBackup) throw new ApiError("backup_not_supported", "Berth takes no VM backups yet: delete without final_backup=true, or back the VM up on its node first");
     const job = await submitDelete(c.var.db, c.env, instance, finalBackup, principal.userId);
     await recordAudit(c, { orgId: project.orgId, action: "instance.delete", targetType: "instance", targetId: instance.id, metadata: { name: instance.name, final_backup: finalBackup } });
     return c.json({ job: job ? presentJob(job) : null }, 202);
@@ -300,7 +301,7 @@ router.openapi(
     ...scoped("VPS_DELETE"),
     summary: "Wipe and reinstall from an OS image, keeping the vmid and address; a new root password is shown until acknowledged",
     request: { params: InstanceParams, ...jsonBody(RebuildInput) },
-    responses: { 202: json(FlatJob, "Queued"), ...errors("image_not_found", "plan_too_small", "source_not_supported", "operation_in_progress", "invalid_state") },
+    responses: { 202: json(FlatJob, "Queued"), ...errors("image_not_found", "plan_too_small", "source_not_supported", "backup_not_supported", "operation_in_progress", "invalid_state") },
   }),
   async (c) => {
     const input = c.req.valid("json");
