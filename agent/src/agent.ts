@@ -19,6 +19,9 @@ import type { Logger } from "./log.ts";
 import type { StateDir } from "./state.ts";
 import { type AppDrivers, appQuery, registerAppTasks } from "./tasks/apps.ts";
 import { execTask } from "./tasks/exec.ts";
+import { registerInstanceTasks } from "./tasks/instances.ts";
+import { InstanceWatcher } from "./watch-instances.ts";
+import { ProxmoxNodeLink, type ProxmoxSettings } from "./drivers/proxmox.ts";
 import { ApiFailure, type ControlPlane } from "./transport/http.ts";
 import type { AgentSocket } from "./transport/socket.ts";
 import { Transport } from "./transport/transport.ts";
@@ -36,16 +39,23 @@ export interface AgentOptions {
   heartbeatSeconds: number;
   /** How often every app's container is reported with a stats sample. */
   appSweepSeconds: number;
+  /** The Proxmox VE node this agent drives, if any. */
+  proxmox?: ProxmoxSettings | null;
+  /** How often the node's VMs are reported. */
+  instanceSweepSeconds?: number;
 }
 
 export class AgentRefused extends Error {}
 
 /** Every kind of work this agent carries out, by payload type. */
-function taskRegistry(drivers: AppDrivers): TaskRegistry {
+function taskRegistry(drivers: AppDrivers, proxmox: ProxmoxNodeLink | null): TaskRegistry {
   const registry = new TaskRegistry().register("host.exec", execTask);
   registerAppTasks(registry, drivers);
-  // Until the Proxmox driver registers its tasks, an instance job fails saying so rather than time out.
-  registry.register(INSTANCE_JOB_TYPES, { run: async () => ({ status: "failed", error: "This agent cannot run instance jobs yet (no Proxmox driver)" }) });
+  if (proxmox) registerInstanceTasks(registry, proxmox);
+  else {
+    // An instance job sent to an agent started without --proxmox-url fails saying so rather than time out.
+    registry.register(INSTANCE_JOB_TYPES, { run: async () => ({ status: "failed", error: "This agent drives no Proxmox node: start it with --proxmox-url and --proxmox-token-id" }) });
+  }
   return registry;
 }
 
@@ -58,6 +68,8 @@ export class Agent {
   private readonly locks = new KeyLock();
   private readonly jobs: Jobs;
   private readonly follower: LogFollower;
+  private readonly proxmox: ProxmoxNodeLink | null;
+  private proxmoxDown = false;
   private heartbeatSeconds: number;
   private lastBeatAt = Date.now();
   private readonly stopping = new AbortController();
@@ -71,7 +83,8 @@ export class Agent {
     this.heartbeatSeconds = opts.heartbeatSeconds;
     this.drivers = { docker: new DockerEngine(opts.dockerSocket), caddy: new CaddyAdmin(opts.caddyAdmin, opts.ingressListen) };
     const exclusive = <T>(key: string, fn: () => Promise<T>) => this.locks.run(key, fn);
-    this.jobs = new Jobs({ state, api: this.transport, log, exclusive }, taskRegistry(this.drivers), (err) => this.refuse(err));
+    this.proxmox = opts.proxmox ? new ProxmoxNodeLink(opts.proxmox) : null;
+    this.jobs = new Jobs({ state, api: this.transport, log, exclusive }, taskRegistry(this.drivers, this.proxmox), (err) => this.refuse(err));
     this.follower = new LogFollower(this.drivers.docker, log, (appId, lines) => {
       // Not sent when the socket went: the control plane asks again from the last line it got.
       this.transport.send({ type: "app_log", app_id: appId, lines });
@@ -84,8 +97,10 @@ export class Agent {
     this.transport.connecting = this.opts.websocket;
     const watcher = new AppWatcher(this.drivers, this.transport, this.log, (appId, fn) => this.locks.run(appId, fn), this.opts.appSweepSeconds * 1000);
     const loops = [this.heartbeatLoop(), this.claimLoop(), watcher.run(this.stopping.signal)];
+    if (this.proxmox) loops.push(new InstanceWatcher(this.proxmox, this.transport, this.log, (this.opts.instanceSweepSeconds ?? 30) * 1000).run(this.stopping.signal));
     if (this.opts.websocket) loops.push(this.socketLoop());
     await Promise.all(loops);
+    this.proxmox?.close();
     if (this.fatal) throw new AgentRefused(`${this.fatal.message} (${this.fatal.code})`);
   }
 
@@ -211,7 +226,12 @@ export class Agent {
 
   private async heartbeat(overHttp: boolean) {
     this.lastBeatAt = Date.now();
-    const facts = await collectFacts({ stateDir: this.state.root, dockerSocket: this.opts.dockerSocket });
+    let proxmoxError: Error | null = null;
+    const facts = await collectFacts({ stateDir: this.state.root, dockerSocket: this.opts.dockerSocket, proxmox: this.proxmox, onProxmoxError: (err) => (proxmoxError = err) });
+    // Said when the node stops answering and when it is back, not at every beat.
+    if (proxmoxError && !this.proxmoxDown) this.log.warn("the Proxmox node does not answer; reporting the host without its facts", { error: (proxmoxError as Error).message });
+    else if (!proxmoxError && this.proxmoxDown) this.log.info("the Proxmox node answers again");
+    this.proxmoxDown = proxmoxError !== null;
     const res = await this.transport.heartbeat({ agent_version: AGENT_VERSION, facts }, overHttp);
     if (res) this.heartbeatSeconds = res.heartbeat_interval;
   }

@@ -1,10 +1,11 @@
-/** What the agent tells the control plane about its host. */
+/** What the agent tells the control plane about its host, and about its Proxmox node when it drives one. */
 import { statfsSync } from "node:fs";
 import { arch, cpus, hostname, release, totalmem, type } from "node:os";
 import type { HostFacts } from "../../src/protocol/agent.ts";
 import { DockerEngine } from "./drivers/docker.ts";
+import type { ProxmoxNodeLink } from "./drivers/proxmox.ts";
 
-export async function collectFacts(opts: { stateDir: string; dockerSocket: string }): Promise<HostFacts> {
+export async function collectFacts(opts: { stateDir: string; dockerSocket: string; proxmox?: ProxmoxNodeLink | null; onProxmoxError?: (err: Error) => void }): Promise<HostFacts> {
   const facts: HostFacts = { hostname: hostname(), os: `${type()} ${release()}`, arch: arch(), cpus: cpus().length, memory_bytes: totalmem() };
   try {
     const fs = statfsSync(opts.stateDir);
@@ -13,10 +14,32 @@ export async function collectFacts(opts: { stateDir: string; dockerSocket: strin
   } catch {
     /* not every filesystem answers */
   }
-  try {
-    facts.docker_version = (await new DockerEngine(opts.dockerSocket).serverVersion(2_000)).version;
-  } catch {
-    facts.docker_version = null;
-  }
+  const [docker, node] = await Promise.all([
+    new DockerEngine(opts.dockerSocket).serverVersion(2_000).then((v) => v.version, () => null),
+    opts.proxmox ? proxmoxFacts(opts.proxmox).catch((err: Error) => (opts.onProxmoxError?.(err), null)) : null,
+  ]);
+  facts.docker_version = docker;
+  if (node) Object.assign(facts, node);
   return facts;
+}
+
+/**
+ * The node's own CPU and memory (the agent may run beside the node rather than on it), its
+ * VM storage and the names of its templates: what placement on this host is decided by.
+ */
+async function proxmoxFacts(link: ProxmoxNodeLink): Promise<Partial<HostFacts>> {
+  const f = await (await link.driver()).facts();
+  const main = [...f.storage].sort((a, b) => b.free_bytes - a.free_bytes)[0];
+  return {
+    cpus: f.cpus,
+    memory_bytes: f.memory_bytes,
+    proxmox_version: f.proxmox_version.slice(0, 64),
+    proxmox: {
+      node: f.node,
+      templates: f.templates.map((t) => t.name.slice(0, 128)).slice(0, 1000),
+      storage: main?.id.slice(0, 64),
+      storage_bytes: f.storage_bytes,
+      storage_free_bytes: f.storage_free_bytes,
+    },
+  };
 }

@@ -13,6 +13,7 @@ import { ApiFailure, ControlPlane } from "./transport/http.ts";
 import { Agent, AGENT_VERSION, AgentRefused } from "./agent.ts";
 import { Backoff, sleep } from "./backoff.ts";
 import { doctor } from "./doctor.ts";
+import { ProxmoxNodeLink } from "./drivers/proxmox.ts";
 import { PROXMOX_FLAGS, PROXMOX_USAGE, parseProxmoxOptions } from "./drivers/proxmox/settings.ts";
 import { collectFacts } from "./facts.ts";
 import { createLogger, type LogFormat } from "./log.ts";
@@ -91,16 +92,18 @@ async function main() {
   if (joinToken && (!identity || identity.url !== url || identity.join_token_sha256 !== tokenDigest)) {
     const api = new ControlPlane(url, null, AGENT_VERSION);
     const backoff = new Backoff();
+    const node = proxmox ? new ProxmoxNodeLink(proxmox) : null;
     for (;;) {
       try {
         const res = await api.call<{ host_id: string; credential: string }>("POST", "/agent/join", {
           join_token: joinToken,
           agent_version: AGENT_VERSION,
-          facts: await collectFacts({ stateDir: state.root, dockerSocket }),
+          facts: await collectFacts({ stateDir: state.root, dockerSocket, proxmox: node }),
         });
         identity = { url, host_id: res.host_id, credential: res.credential, joined_at: new Date().toISOString(), join_token_sha256: tokenDigest };
         state.writeIdentity(identity);
         log.info("joined", { host_id: res.host_id, state_dir: state.root });
+        node?.close();
         break;
       } catch (err) {
         if (err instanceof ApiFailure && err.kind !== "retry") fail(`could not join: ${err.message} (${err.code})`);
@@ -119,6 +122,8 @@ async function main() {
     ingressListen: values["ingress-listen"] ?? env.BERTH_INGRESS_LISTEN ?? ":80",
     heartbeatSeconds: 15,
     appSweepSeconds: Number(env.BERTH_APP_SWEEP_SECONDS ?? 30) || 30,
+    proxmox,
+    instanceSweepSeconds: Number(env.BERTH_INSTANCE_SWEEP_SECONDS ?? 30) || 30,
   });
   const stop = () => {
     log.info("stopping; running commands keep running and are picked up on the next start");
@@ -126,7 +131,7 @@ async function main() {
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
-  log.info("berth-agent starting", { version: AGENT_VERSION, url, host_id: identity.host_id, transport: values["no-websocket"] ? "http" : "websocket" });
+  log.info("berth-agent starting", { version: AGENT_VERSION, url, host_id: identity.host_id, transport: values["no-websocket"] ? "http" : "websocket", proxmox: proxmox ? proxmox.url : "off" });
   try {
     await agent.run();
   } catch (err) {

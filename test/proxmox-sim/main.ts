@@ -4,7 +4,8 @@
  * NOT Proxmox VE; see README.md for what it models and what it does not.
  */
 import { parseArgs } from "node:util";
-import { startProxmoxSim } from "./server.ts";
+import { DEFAULT_TEMPLATES, startProxmoxSim } from "./server.ts";
+import type { TemplateSpec } from "./node.ts";
 
 const { values } = parseArgs({
   options: {
@@ -24,7 +25,15 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(2);
 }
 
-const sim = await startProxmoxSim({ port, node: values.node });
+// The templates of Berth's OS image catalog (migrations/0009_catalog_seed.sql), so an instance can be
+// ordered through the API against this node; each boots the same small test image.
+const CATALOG: TemplateSpec[] = [
+  { vmid: 9001, name: "berth-ubuntu-2404", image: "127.0.0.1:5000/berth/hello:v1", disk: "10G" },
+  { vmid: 9002, name: "berth-ubuntu-2204", image: "127.0.0.1:5000/berth/hello:v1", disk: "10G" },
+  { vmid: 9003, name: "berth-debian-12", image: "127.0.0.1:5000/berth/hello:v1", disk: "8G" },
+];
+const templates = [...DEFAULT_TEMPLATES, ...CATALOG];
+const sim = await startProxmoxSim({ port, node: values.node, templates });
 if (values.json) {
   process.stdout.write(`${JSON.stringify({ url: sim.url, node: sim.node, token_id: sim.tokenId, token_secret: sim.tokenSecret, fingerprint: sim.fingerprint })}\n`);
 } else {
@@ -36,7 +45,7 @@ if (values.json) {
       `  token id     ${sim.tokenId}`,
       `  token secret ${sim.tokenSecret}`,
       `  fingerprint  ${sim.fingerprint}`,
-      `  templates    9000 berth-hello (127.0.0.1:5000/berth/hello:v1)`,
+      `  templates    ${templates.map((t) => `${t.vmid} ${t.name}`).join(", ")} (each boots 127.0.0.1:5000/berth/hello:v1)`,
       `  containers   label berth.pvesim.sim=${sim.simId} (removed on exit)`,
       "",
     ].join("\n"),

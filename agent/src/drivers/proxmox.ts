@@ -7,7 +7,7 @@
 import { type ClientOptions, ProxmoxClient, type ProxmoxConnection } from "./proxmox/client.ts";
 import { nodeFacts, type ProxmoxNodeFacts, type ProxmoxTemplate, templates } from "./proxmox/facts.ts";
 import { GuestAgentOps } from "./proxmox/guest.ts";
-import { resolveNode } from "./proxmox/settings.ts";
+import { type ProxmoxSettings, resolveNode } from "./proxmox/settings.ts";
 import { VmOps } from "./proxmox/vms.ts";
 
 export { type ClientOptions, formEncode, normalizeFingerprint, ProxmoxClient, type ProxmoxConnection, ProxmoxError } from "./proxmox/client.ts";
@@ -51,5 +51,35 @@ export class ProxmoxDriver {
 
   close() {
     this.client.close();
+  }
+}
+
+/**
+ * The driver of the node an agent works on, connected at first use. A connect that fails
+ * (the node is rebooting, the API is down) is tried again at the next use, so the agent
+ * starts and keeps its other work going while the node is away.
+ */
+export class ProxmoxNodeLink {
+  private readonly settings: ProxmoxSettings;
+  private readonly options: ClientOptions;
+  private current: Promise<ProxmoxDriver> | null = null;
+
+  constructor(settings: ProxmoxSettings, options: ClientOptions = {}) {
+    this.settings = settings;
+    this.options = options;
+  }
+
+  driver(): Promise<ProxmoxDriver> {
+    this.current ??= ProxmoxDriver.connect(this.settings, this.options).catch((err) => {
+      this.current = null;
+      throw err;
+    });
+    return this.current;
+  }
+
+  close() {
+    const current = this.current;
+    this.current = null;
+    void current?.then((d) => d.close(), () => undefined);
   }
 }

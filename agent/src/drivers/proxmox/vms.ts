@@ -32,6 +32,8 @@ export interface VmConfig {
   /** e.g. `ip=dhcp` or `ip=10.0.0.5/24,gw=10.0.0.1` */
   ipconfig0?: string;
   nameserver?: string;
+  /** The network card, e.g. `virtio=BC:24:11:00:00:01,bridge=vmbr0` (a rebuild keeps the old one's MAC). */
+  net0?: string;
   /** Free text shown in Proxmox's notes; with `marker`, the marker line is added below it. */
   description?: string;
   tags?: string[];
@@ -177,7 +179,7 @@ export class VmOps {
    * Full clone of a template, unless an earlier attempt of the same job already
    * made the VM: then that VM is waited for (its clone may still run) and returned.
    */
-  async cloneTemplate(spec: { template: number; name: string; marker: VmMarker; description?: string; storage?: string }, opts: OpOptions = {}): Promise<{ vmid: number; resumed: boolean }> {
+  async cloneTemplate(spec: { template: number; name: string; marker: VmMarker; description?: string; storage?: string; newid?: number }, opts: OpOptions = {}): Promise<{ vmid: number; resumed: boolean }> {
     const deadline = this.deadline(opts, "clone");
     const o = { ...opts, deadline };
     for (let tries = 0; ; tries++) {
@@ -187,7 +189,8 @@ export class VmOps {
         if (await this.waitForClone(spec.template, earlier.vmid, o)) return { vmid: earlier.vmid, resumed: true };
         opts.onLog?.(`the earlier clone into VM ${earlier.vmid} did not finish; cloning again`);
       }
-      const newid = await this.nextId(o);
+      // A rebuild clones into the vmid it keeps; otherwise the cluster names the next free id.
+      const newid = spec.newid ?? (await this.nextId(o));
       let upid: string;
       try {
         upid = await this.client.post<string>(this.path(spec.template, "/clone"), {
@@ -195,7 +198,7 @@ export class VmOps {
         }, { deadline, signal: opts.signal, idempotent: true }); // a second POST for the same newid is refused, never a second clone
       } catch (err) {
         // Taken meanwhile (another clone, or our own request whose answer was lost): look again.
-        if (err instanceof ProxmoxError && /already exists/.test(err.message) && tries < 5) continue;
+        if (err instanceof ProxmoxError && /already exists/.test(err.message) && tries < 5 && spec.newid === undefined) continue;
         throw err;
       }
       await followTask(this.client, upid, { onLog: opts.onLog, deadline, signal: opts.signal });
@@ -231,7 +234,7 @@ export class VmOps {
   async configure(vmid: number, cfg: VmConfig, opts: OpOptions = {}): Promise<void> {
     const params: Record<string, string | number | undefined> = {
       name: cfg.name, cores: cfg.cores, memory: cfg.memory, ciuser: cfg.ciuser, cipassword: cfg.cipassword,
-      sshkeys: cfg.sshkeys ? encodeSshKeys(cfg.sshkeys) : undefined, ipconfig0: cfg.ipconfig0, nameserver: cfg.nameserver,
+      sshkeys: cfg.sshkeys ? encodeSshKeys(cfg.sshkeys) : undefined, ipconfig0: cfg.ipconfig0, nameserver: cfg.nameserver, net0: cfg.net0,
     };
     if (cfg.marker || cfg.description !== undefined) params.description = cfg.marker ? markerDescription(cfg.marker, cfg.description) : cfg.description;
     if (cfg.marker || cfg.tags) params.tags = [...new Set([...(cfg.marker ? ["berth", markerTag(cfg.marker.instanceId)] : []), ...(cfg.tags ?? [])])].join(";");
