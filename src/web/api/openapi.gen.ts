@@ -692,6 +692,106 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/agent/instances/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The VMs Berth made on this Proxmox node, with their power state (every 30 s)
+         * @description A complete list: an instance of this host whose VM is missing from it is marked `error` (`vm_missing`) until it is seen again. Instances with a job working on them, or changed after the list was read, are left to the job.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        observed_ms_ago: number;
+                        vms: {
+                            status: string;
+                            tags: string[];
+                            vmid: number;
+                        }[];
+                    };
+                };
+            };
+            responses: {
+                /** @description Applied */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description How many instances changed */
+                            applied: number;
+                            /** @description How many of them were found gone from the node */
+                            missing: number;
+                        };
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/agent/join": {
         parameters: {
             query?: never;
@@ -6587,7 +6687,10 @@ export interface paths {
         };
         put?: never;
         post?: never;
-        /** Soft-delete a project (owner, admin); its slug becomes free */
+        /**
+         * Soft-delete a project (owner, admin); its slug becomes free
+         * @description Refused with `PROJECT_NOT_EMPTY` while the project has instances that are not deleted.
+         */
         delete: {
             parameters: {
                 query?: never;
@@ -6638,6 +6741,15 @@ export interface paths {
                 };
                 /** @description `NOT_FOUND`: Not found, or not visible to this credential. `PROJECT_NOT_FOUND`: No such project, or not visible to this credential. */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `PROJECT_NOT_EMPTY`: The project still has instances that are not deleted. */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -7360,7 +7472,10 @@ export interface paths {
         };
         put?: never;
         post?: never;
-        /** Delete a project (soft delete; owner, admin) */
+        /**
+         * Delete a project (soft delete; owner, admin)
+         * @description Refused with `project_not_empty` while the project has instances that are not deleted.
+         */
         delete: {
             parameters: {
                 query?: never;
@@ -7411,6 +7526,15 @@ export interface paths {
                 };
                 /** @description `not_found`: Not found, or not visible to this credential. */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `project_not_empty`: The project still has instances that are not deleted. */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -8702,7 +8826,7 @@ export interface paths {
                         "application/json": components["schemas"]["InstanceJob"];
                     };
                 };
-                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. `plan_too_small`: The plan is below what the image needs, or would shrink the instance's disk (disks only grow). `source_not_supported`: Instances can be created from an OS image only for now; templates and one-click apps come later. */
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. `plan_too_small`: The plan is below what the image needs, or would shrink the instance's disk (disks only grow). `source_not_supported`: Instances can be created from an OS image only for now; templates and one-click apps come later. `backup_not_supported`: Berth takes no VM backups yet: ask with backup (or final_backup) false. */
                 400: {
                     headers: {
                         [name: string]: unknown;
