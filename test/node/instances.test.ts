@@ -198,12 +198,12 @@ describe("instances on a Proxmox node (simulated)", () => {
   });
 
   it("rebuilds in place: same vmid, a fresh disk from the template, a new root password; a rebuild asking for a backup changes nothing", async () => {
-    inGuest(vmid, "echo precious > /root/marker");
+    inGuest(vmid, "echo precious > /etc/berth-marker");
     // Backups come with the next driver work: asked for one (Suble's default), the rebuild is refused and the VM untouched.
     const withBackup = await api.call("POST", `${base()}/${id}/rebuild`, { source: { image: "img_debian12" } });
     expect(withBackup.status, JSON.stringify(withBackup.body)).toBe(400);
     expect(withBackup.body.error.code).toBe("backup_not_supported");
-    expect(inGuest(vmid, "cat /root/marker")).toBe("precious");
+    expect(inGuest(vmid, "cat /etc/berth-marker")).toBe("precious");
 
     const res = await api.call("POST", `${base()}/${id}/rebuild`, { source: { image: "img_debian12" }, backup: false });
     expect(res.status, JSON.stringify(res.body)).toBe(202);
@@ -212,7 +212,7 @@ describe("instances on a Proxmox node (simulated)", () => {
     const after = await getInstance(id);
     expect(after).toMatchObject({ status: "running", power_state: "running", vmid, error_code: null });
     expect(after.root_password).toMatch(/^\S{20}$/);
-    expect(inGuest(vmid, "cat /root/marker 2>/dev/null || echo gone")).toBe("gone");
+    expect(inGuest(vmid, "cat /etc/berth-marker 2>/dev/null || echo gone")).toBe("gone");
     const hash = inGuest(vmid, "grep '^root:' /etc/shadow | cut -d: -f2");
     expect(inGuest(vmid, `/bin/busybox mkpasswd -m sha512 '${after.root_password}' '${hash.split("$")[2]}'`)).toBe(hash);
   });
