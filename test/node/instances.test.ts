@@ -27,6 +27,19 @@ let projectId: string;
 let hostId: string;
 let agent: AgentProcess;
 let stateDir: string;
+let joinToken: string;
+
+/** The agent as a Proxmox node runs it; started again with the same state it resumes its jobs. */
+const startNodeAgent = () =>
+  startAgent(
+    [
+      "--url", server.url, "--state-dir", stateDir, "--join-token", joinToken,
+      // A Proxmox node without Docker: the agent works through the node's API only.
+      "--docker-socket", join(stateDir, "no-docker.sock"),
+      "--proxmox-url", sim.url, "--proxmox-token-id", sim.tokenId, "--proxmox-fingerprint", sim.fingerprint, "--proxmox-node", sim.node,
+    ],
+    { BERTH_PROXMOX_TOKEN_SECRET: sim.tokenSecret, BERTH_INSTANCE_SWEEP_SECONDS: "1" },
+  );
 
 const docker = (...args: string[]) => execFileSync("docker", args, { encoding: "utf8" }).trim();
 const vmContainer = (vmid: number) => `berth-pvesim-${sim.simId}-${vmid}`;
@@ -77,15 +90,8 @@ beforeAll(async () => {
   expect(host.status, JSON.stringify(host.body)).toBe(201);
   hostId = host.body.host?.id ?? host.body.id;
   stateDir = mkdtempSync(join(tmpdir(), "berth-pve-"));
-  agent = startAgent(
-    [
-      "--url", server.url, "--state-dir", stateDir, "--join-token", host.body.join_token,
-      // A Proxmox node without Docker: the agent works through the node's API only.
-      "--docker-socket", join(stateDir, "no-docker.sock"),
-      "--proxmox-url", sim.url, "--proxmox-token-id", sim.tokenId, "--proxmox-fingerprint", sim.fingerprint, "--proxmox-node", sim.node,
-    ],
-    { BERTH_PROXMOX_TOKEN_SECRET: sim.tokenSecret, BERTH_INSTANCE_SWEEP_SECONDS: "1" },
-  );
+  joinToken = host.body.join_token;
+  agent = startNodeAgent();
   await agent.waitFor(/connected transport=websocket/, 60_000);
 }, 180_000);
 
@@ -253,5 +259,71 @@ describe("instances on a Proxmox node (simulated)", () => {
     const del = await api.call("DELETE", `${base()}/${res.body.instance.uid}`);
     expect((await waitJob(del.body.job?.uid ?? del.body.job_uid ?? del.body.uid)).status).toBe("succeeded");
     expect(docker("ps", "-aq", "--filter", `name=^${vmContainer(second)}$`)).toBe("");
+  });
+
+  it("runs the other power actions: shutdown, start, reboot, reset", async () => {
+    const res = await api.call("POST", base(), { name: `pwr-${Date.now().toString(36)}`, plan: "bxs-1", source: { image: "img_debian12" } });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    expect((await waitJob(res.body.job.uid)).status).toBe("succeeded");
+    const uid = res.body.instance.uid;
+    const { vmid: pvm } = await getInstance(uid);
+    for (const [type, after] of [["shutdown", "stopped"], ["start", "running"], ["reboot", "running"], ["reset", "running"]] as const) {
+      const startedBefore = docker("inspect", "-f", "{{.State.StartedAt}}", vmContainer(pvm));
+      const act = await api.call("POST", `${base()}/${uid}/actions`, { type });
+      expect(act.status, JSON.stringify(act.body)).toBe(202);
+      const job = await waitJob(act.body.job?.uid ?? act.body.uid);
+      expect(job.status, `${type}: ${JSON.stringify(job)}`).toBe("succeeded");
+      expect(await getInstance(uid), type).toMatchObject({ status: after, power_state: after });
+      expect(docker("inspect", "-f", "{{.State.Running}}", vmContainer(pvm)), type).toBe(after === "running" ? "true" : "false");
+      // A reboot or reset is a new boot of the guest.
+      if (type === "reboot" || type === "reset") expect(docker("inspect", "-f", "{{.State.StartedAt}}", vmContainer(pvm)), type).not.toBe(startedBefore);
+    }
+    const del = await api.call("DELETE", `${base()}/${uid}`);
+    expect((await waitJob(del.body.job.uid)).status).toBe("succeeded");
+  });
+
+  it("a clone the node fails: the job fails with Proxmox's own message, the instance says so", async () => {
+    sim.faults.failNextTask({ type: "qmclone", vmid: 9003, message: "storage 'local-lvm' does not have enough free space" });
+    const res = await api.call("POST", base(), { name: `fail-${Date.now().toString(36)}`, plan: "bxs-1", source: { image: "img_debian12" } });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    const job = await waitJob(res.body.job.uid);
+    expect(job.status).toBe("failed");
+    expect(job.error).toContain("storage 'local-lvm' does not have enough free space");
+    expect(await getInstance(res.body.instance.uid)).toMatchObject({ status: "error", error_code: "create_failed" });
+    const del = await api.call("DELETE", `${base()}/${res.body.instance.uid}`);
+    expect((await waitJob(del.body.job.uid)).status).toBe("succeeded");
+  });
+
+  it("an agent killed mid-clone: started again, it finds the clone and finishes it, and there is exactly one VM", async () => {
+    // Every step of the node slower, so the kill lands while the clone runs.
+    sim.faults.setSlowness(150);
+    try {
+      const clonesBefore = [...sim.tasks.byUpid.values()].filter((t) => t.type === "qmclone").length;
+      const res = await api.call("POST", base(), { name: `kill-${Date.now().toString(36)}`, plan: "bxs-1", source: { image: "img_debian12" } });
+      expect(res.status, JSON.stringify(res.body)).toBe(202);
+      await until("the clone to start", async () => [...sim.tasks.byUpid.values()].filter((t) => t.type === "qmclone").length > clonesBefore, 60);
+      await agent.kill("SIGKILL");
+      agent = startNodeAgent();
+      const job = await waitJob(res.body.job.uid, 180);
+      expect(job.status, JSON.stringify(job)).toBe("succeeded");
+      expect([...sim.tasks.byUpid.values()].filter((t) => t.type === "qmclone").length).toBe(clonesBefore + 1);
+      const ins = await getInstance(res.body.instance.uid);
+      expect(ins.status).toBe("running");
+      const node = await ProxmoxDriver.connect({ url: sim.url, tokenId: sim.tokenId, tokenSecret: sim.tokenSecret, fingerprint: sim.fingerprint, node: sim.node });
+      try {
+        expect((await node.vm.find({ instanceId: res.body.instance.uid })).map((v) => v.vmid)).toEqual([ins.vmid]);
+      } finally {
+        node.close();
+      }
+      const del = await api.call("DELETE", `${base()}/${res.body.instance.uid}`);
+      expect((await waitJob(del.body.job.uid)).status).toBe("succeeded");
+    } finally {
+      sim.faults.setSlowness(0);
+    }
+  });
+
+  it("sent the node nothing the real API would refuse, and nothing the simulator does not model", () => {
+    expect(sim.violations).toEqual([]);
+    expect(sim.unsupported).toEqual([]);
   });
 });
