@@ -15,7 +15,7 @@ import hosts from "./hosts";
 import instances from "./instances/index";
 import jobs from "./jobs";
 import members from "./members";
-import orgProjects from "./org-projects";
+import orgProjects from "./projects/org";
 import orgs from "./orgs";
 import projectMembers from "./project-members";
 import projects from "./projects";

@@ -6,11 +6,10 @@ import { errorResponses, errorResponsesFor } from "../lib/errors";
 import { audited } from "../services/audit";
 import { createOrg, deleteOrg, listUserOrgs, orgProjectCount, presentOrg, updateOrg } from "../services/orgs";
 import { listOrgProjects, listUserProjects, presentProject } from "../services/projects";
-import { json, jsonBody, name, Ok, Org, OrgSlugParams, Project } from "./schemas";
+import { json, jsonBody, name, Ok, Org, OrgSlugParams, Project, REGIONS } from "./schemas";
 
 const router = createRouter();
 
-const REGIONS = ["ist", "fra", "ams", "lhr", "sjc", "iad", "sin", "syd"] as const;
 
 router.openapi(
   createRoute({
@@ -27,11 +26,12 @@ router.openapi(
   },
 );
 
-const CreateOrgInput = z
-  .object({
-    name: name(80, 2),
+/** What an org is made of, as created and as updated: the two shapes below derive from it. */
+const OrgFields = z.object({ name: name(80, 2), defaultRegion: z.enum(REGIONS) });
+
+const CreateOrgInput = OrgFields.partial({ defaultRegion: true })
+  .extend({
     residency: z.enum(["eu", "tr", "global"]).optional(),
-    defaultRegion: z.enum(REGIONS).optional(),
     purpose: z.string().max(40).optional(),
     teamSize: z.string().max(40).optional(),
   })
@@ -85,10 +85,8 @@ router.openapi(
   },
 );
 
-const UpdateOrgInput = z
-  .object({
-    name: name(80, 2).optional(),
-    defaultRegion: z.enum(REGIONS).optional(),
+const UpdateOrgInput = OrgFields.partial()
+  .extend({
     ipAllowlist: z.array(z.string().min(1).max(64)).max(100).optional(),
     webhookUrl: z.url().max(2048).nullable().optional(),
   })

@@ -92,6 +92,9 @@ export const ApiKey = z
 export const email = z.string().trim().toLowerCase().pipe(z.email().max(254));
 export const password = z.string().min(8).max(128);
 /** A name others see (person, org, project, app, host): not blank, no control or text-direction characters. */
+/** The regions an org or project may name (backlex's list). */
+export const REGIONS = ["ist", "fra", "ams", "lhr", "sjc", "iad", "sin", "syd"] as const;
+
 export const name = (max: number, min = 1) =>
   z
     .string()

@@ -89,7 +89,8 @@ export const CreateInstanceInput = z
   })
   .openapi("CreateInstanceInput");
 
-export const RenameInstanceInput = z.object({ name: hostname }).openapi("RenameInstanceInput");
+/** A rename takes the name by the create rule. */
+export const RenameInstanceInput = CreateInstanceInput.pick({ name: true }).openapi("RenameInstanceInput");
 
 export const PowerActionInput = z.object({ type: z.enum(POWER_ACTIONS) }).openapi("PowerActionInput");
 

@@ -11223,7 +11223,10 @@ export interface components {
             username: string | null;
         };
         RenameInstanceInput: {
-            /** @example web-01 */
+            /**
+             * @description Hostname, unique among the project's live instances
+             * @example web-01
+             */
             name: string;
         };
         ResizeInput: {

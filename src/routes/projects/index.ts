@@ -1,13 +1,12 @@
 /** Dockup's and Suble's projects: `/projects` across every org the caller can reach. */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { createRouter } from "../app";
-import { authorizeOrg, authorizeProject, requirePrincipal } from "../auth/access";
-import type { AppEnv } from "../env";
-import { conflictResponse, errorResponses, errorResponsesFor, notFound } from "../lib/errors";
-import { SLUG_PATTERN } from "../lib/slug";
-import { audited } from "../services/audit";
-import { findOrgById, listUserOrgs } from "../services/orgs";
+import { createRouter } from "../../app";
+import { authorizeOrg, authorizeProject, requirePrincipal } from "../../auth/access";
+import type { AppEnv } from "../../env";
+import { conflictResponse, errorResponses, errorResponsesFor, notFound } from "../../lib/errors";
+import { audited } from "../../services/audit";
+import { findOrgById, listUserOrgs } from "../../services/orgs";
 import {
   createProject,
   listOrgProjectsWithMembers,
@@ -16,12 +15,13 @@ import {
   projectCounts,
   softDeleteProject,
   updateProject,
-} from "../services/projects";
-import { json, jsonBody, name, Ok, Project, slugParam } from "./schemas";
+} from "../../services/projects";
+import { json, jsonBody, Ok, Project } from "../schemas";
+import { CreateProjectInput, newProjectSettings, ProjectParams, projectPatch, UpdateProjectInput } from "./schema";
 
 const router = createRouter();
 
-export const ProjectParams = z.object({ project: slugParam("project").openapi({ description: "Project id (prj_…)" }) });
+export { ProjectParams };
 
 router.openapi(
   createRoute({
@@ -55,15 +55,6 @@ router.openapi(
   },
 );
 
-const CreateProjectInput = z
-  .object({
-    name: name(60),
-    slug: z.string().regex(SLUG_PATTERN, "lowercase letters, digits and hyphens").max(48).optional(),
-    category: z.string().max(40).optional(),
-    org: z.string().max(100).optional().openapi({ description: "Org slug or id; defaults to the caller's personal org (or the key's org)." }),
-    environment: z.enum(["production", "staging", "development"]).optional(),
-  })
-  .openapi("CreateProjectInput");
 
 /** The org a request is about when it names none: named in the body or query, the key's org, or the caller's personal org. */
 export async function targetOrgSlug(c: Context<AppEnv>, requested?: string): Promise<string> {
@@ -94,15 +85,7 @@ router.openapi(
     const { org, role, principal } = await authorizeOrg(c, await targetOrgSlug(c, input.org), "project:create");
     const created = await createProject(
       c.var.db,
-      {
-        orgId: org.id,
-        name: input.name,
-        slug: input.slug,
-        category: input.category,
-        environment: input.environment,
-      createdBy: principal.userId,
-        region: org.defaultRegion,
-      },
+      newProjectSettings(input, org, principal.userId),
       audited(c, (id) => ({ orgId: org.id, action: "project.create", targetType: "project", targetId: id, metadata: { name: input.name } })),
     );
     return c.json(presentProject(created, { role, ...(await projectCounts(c.var.db, created)), orgSlug: org.slug }), 201);
@@ -133,10 +116,7 @@ router.openapi(
     request: {
       params: ProjectParams,
       ...jsonBody(
-        z.object({
-          name: name(60).nullable().optional(),
-          environment: z.enum(["production", "staging", "development"]).optional(),
-        }),
+        UpdateProjectInput,
       ),
     },
     responses: { 200: json(Project, "Updated"), ...errorResponses },
@@ -144,7 +124,7 @@ router.openapi(
   async (c) => {
     const input = c.req.valid("json");
     const { project, role } = await authorizeProject(c, c.req.valid("param").project, "project:update");
-    const patch = { ...(input.name ? { name: input.name } : {}), ...(input.environment ? { environment: input.environment } : {}) };
+    const patch = projectPatch(input);
     const audit = audited(c, () => ({ orgId: project.orgId, action: "project.update", targetType: "project", targetId: project.id, metadata: { fields: Object.keys(patch) } }));
     const updated = Object.keys(patch).length ? await updateProject(c.var.db, project.id, patch, audit) : project;
     return c.json(presentProject(updated, { role, ...(await projectCounts(c.var.db, updated)) }), 200);

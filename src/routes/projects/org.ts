@@ -1,13 +1,13 @@
 /** backlex's org-scoped projects: `/org/{slug}/projects/{projectSlug}`, with pause and resume. */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { createRouter } from "../app";
-import { authorizeLoadedProject, authorizeOrg, requirePrincipal } from "../auth/access";
-import type { Permission } from "../auth/permissions";
-import type { AppEnv } from "../env";
-import { conflictResponse, errorResponses, errorResponsesFor, notFound } from "../lib/errors";
-import { audited } from "../services/audit";
-import { findOrgBySlug } from "../services/orgs";
+import { createRouter } from "../../app";
+import { authorizeLoadedProject, authorizeOrg, requirePrincipal } from "../../auth/access";
+import type { Permission } from "../../auth/permissions";
+import type { AppEnv } from "../../env";
+import { conflictResponse, errorResponses, errorResponsesFor, notFound } from "../../lib/errors";
+import { audited } from "../../services/audit";
+import { findOrgBySlug } from "../../services/orgs";
 import {
   createProject,
   findProjectBySlug,
@@ -16,12 +16,12 @@ import {
   presentProject,
   softDeleteProject,
   updateProject,
-} from "../services/projects";
-import { json, jsonBody, name, Ok, Project, slugParam } from "./schemas";
+} from "../../services/projects";
+import { json, jsonBody, Ok, Project, slugParam } from "../schemas";
+import { CreateOrgProjectInput, newProjectSettings, projectPatch, UpdateOrgProjectInput } from "./schema";
 
 const router = createRouter();
 
-const REGIONS = ["ist", "fra", "ams", "lhr", "sjc", "iad", "sin", "syd"] as const;
 const OrgParams = z.object({ slug: slugParam("slug") });
 const ProjectParams = OrgParams.extend({ projectSlug: slugParam("projectSlug") });
 
@@ -61,17 +61,7 @@ router.openapi(
     summary: "Create a project in the org",
     request: {
       params: OrgParams,
-      ...jsonBody(
-        z
-          .object({
-            name: name(60, 2),
-            region: z.enum(REGIONS).optional(),
-            dbType: z.enum(["d1"]).optional(),
-            template: z.string().max(40).optional(),
-            environment: z.enum(["production", "staging", "development"]).optional(),
-          })
-          .openapi("CreateOrgProjectInput"),
-      ),
+      ...jsonBody(CreateOrgProjectInput),
     },
     responses: { 201: json(z.object({ project: Project }), "Created"), ...conflictResponse, ...errorResponses },
   }),
@@ -80,7 +70,7 @@ router.openapi(
     const { org, role, principal } = await authorizeOrg(c, c.req.valid("param").slug, "project:create");
     const created = await createProject(
       c.var.db,
-      { orgId: org.id, name: input.name, region: input.region ?? org.defaultRegion, environment: input.environment, createdBy: principal.userId },
+      newProjectSettings(input, org, principal.userId),
       audited(c, (id) => ({ orgId: org.id, action: "project.create", targetType: "project", targetId: id, metadata: { name: input.name } })),
     );
     return c.json({ project: presentProject(created, { role, orgSlug: org.slug }) }, 201);
@@ -112,17 +102,13 @@ router.openapi(
     summary: "Rename a project or change its environment",
     request: {
       params: ProjectParams,
-      ...jsonBody(
-        z
-          .object({ name: name(60, 2).optional(), environment: z.enum(["production", "staging", "development"]).optional() })
-          .openapi("UpdateProjectInput"),
-      ),
+      ...jsonBody(UpdateOrgProjectInput),
     },
     responses: { 200: json(z.object({ project: Project }), "Updated"), ...errorResponses },
   }),
   async (c) => {
     const { slug, projectSlug } = c.req.valid("param");
-    const patch = c.req.valid("json");
+    const patch = projectPatch(c.req.valid("json"));
     const { org, project, role } = await authorizeOrgProject(c, slug, projectSlug, "project:update");
     const audit = audited(c, () => ({ orgId: org.id, action: "project.update", targetType: "project", targetId: project.id, metadata: { fields: Object.keys(patch) } }));
     const updated = Object.keys(patch).length ? await updateProject(c.var.db, project.id, patch, audit) : project;
