@@ -9,7 +9,7 @@
  * node; they are never in a log line, an output line or an error.
  */
 import type { InstanceJobResult } from "../../../src/protocol/agent.ts";
-import { type OpOptions, type ProxmoxDriver, ProxmoxError } from "../drivers/proxmox.ts";
+import { type OpOptions, type ProxmoxDriver, ProxmoxError, type VmMarker } from "../drivers/proxmox.ts";
 import type { PayloadOf, TaskContext, TaskOutcome, TaskRegistry } from "../jobs/registry.ts";
 
 /** The driver of this host's node (drivers/proxmox.ts ProxmoxNodeLink). */
@@ -93,24 +93,41 @@ async function create(node: ProxmoxNode, ctx: TaskContext<PayloadOf<"instance.cr
   const template = await templateVmid(driver, p.template, ctx.signal);
   const marker = { instanceId: p.instance_id, jobId: ctx.lease.job_id };
   const { vmid } = await driver.vm.cloneTemplate({ template, name: p.hostname, marker }, options(ctx));
-  ctx.progress(2, total, `Configuring VM ${vmid}: ${p.plan.cores} cores, ${p.plan.memory_mb} MB`);
+  const ipv4 = await install(driver, vmid, { ...p, disk_gb: p.plan.disk_gb, cores: p.plan.cores, memory_mb: p.plan.memory_mb, secret, marker }, ctx, total);
+  return ok({ vmid, node: driver.node, ipv4, power_state: "running" });
+}
+
+/**
+ * Steps 2 to 5 of a create or a rebuild on a freshly cloned VM: the plan and cloud-init,
+ * the boot disk grown to the plan's size, a boot, and the passwords through qemu-ga.
+ */
+async function install(
+  driver: ProxmoxDriver,
+  vmid: number,
+  spec: { hostname: string; ciuser: string; ssh_keys: string[]; disk_gb: number; cores?: number; memory_mb?: number; secret: string; marker: VmMarker; net0?: string },
+  ctx: TaskContext,
+  total: number,
+): Promise<string | null> {
+  const o = options(ctx);
+  ctx.progress(2, total, spec.cores ? `Configuring VM ${vmid}: ${spec.cores} cores, ${spec.memory_mb} MB` : `Configuring VM ${vmid}`);
   await driver.vm.configure(vmid, {
-    name: p.hostname,
-    cores: p.plan.cores,
-    memory: p.plan.memory_mb,
-    ciuser: p.ciuser,
-    cipassword: secret,
-    sshkeys: p.ssh_keys.length ? p.ssh_keys : undefined,
+    name: spec.hostname,
+    cores: spec.cores,
+    memory: spec.memory_mb,
+    ciuser: spec.ciuser,
+    cipassword: spec.secret,
+    sshkeys: spec.ssh_keys.length ? spec.ssh_keys : undefined,
     ipconfig0: "ip=dhcp",
-    marker,
-  }, options(ctx));
-  ctx.progress(3, total, `Growing the disk to ${p.plan.disk_gb} GB`);
-  await driver.vm.growDisk(vmid, await bootDisk(driver, vmid, options(ctx)), p.plan.disk_gb, options(ctx));
+    marker: spec.marker,
+    net0: spec.net0,
+  }, o);
+  ctx.progress(3, total, `Growing the disk to ${spec.disk_gb} GB`);
+  await driver.vm.growDisk(vmid, await bootDisk(driver, vmid, o), spec.disk_gb, o);
   ctx.progress(4, total, "Starting the VM and waiting for its guest agent");
   const ipv4 = await bootAndAddress(driver, vmid, ctx);
   ctx.progress(5, total, "Setting the root password");
-  await setPasswords(driver, vmid, ["root", p.ciuser], secret, ctx);
-  return ok({ vmid, node: driver.node, ipv4, power_state: "running" });
+  await setPasswords(driver, vmid, ["root", spec.ciuser], spec.secret, ctx);
+  return ipv4;
 }
 
 async function power(node: ProxmoxNode, ctx: TaskContext<PayloadOf<"instance.power">>): Promise<TaskOutcome> {
@@ -163,18 +180,11 @@ async function rebuild(node: ProxmoxNode, ctx: TaskContext<PayloadOf<"instance.r
   if (!mine) {
     const old = await driver.vm.config(vmid, o).catch((err) => (err instanceof ProxmoxError && /does not exist/.test(err.message) ? null : Promise.reject(err)));
     net0 = old?.net0 ? String(old.net0) : undefined;
-    ctx.progress(1, total, `Destroying VM ${vmid}'s disks`);
+    ctx.progress(1, total, `Destroying VM ${vmid}'s disks and cloning ${p.template} into it again`);
     await driver.vm.destroy(vmid, o);
-    ctx.progress(2, total, `Cloning ${p.template} into VM ${vmid}`);
     await driver.vm.cloneTemplate({ template, name: p.hostname, marker, newid: vmid }, o);
   }
-  ctx.progress(3, total, "Configuring the VM");
-  await driver.vm.configure(vmid, { name: p.hostname, ciuser: p.ciuser, cipassword: secret, sshkeys: p.ssh_keys.length ? p.ssh_keys : undefined, ipconfig0: "ip=dhcp", marker, net0 }, o);
-  await driver.vm.growDisk(vmid, await bootDisk(driver, vmid, o), p.disk_gb, o);
-  ctx.progress(4, total, "Starting the VM and waiting for its guest agent");
-  const ipv4 = await bootAndAddress(driver, vmid, ctx);
-  ctx.progress(5, total, "Setting the root password");
-  await setPasswords(driver, vmid, ["root", p.ciuser], secret, ctx);
+  const ipv4 = await install(driver, vmid, { ...p, secret, marker, net0 }, ctx, total);
   return ok({ vmid, node: driver.node, ipv4, power_state: "running" });
 }
 
