@@ -57,20 +57,34 @@ export class AppLogFanout {
     const outbox = new LogOutbox(server, batch, Date.now());
     this.subscribersOf(appId).set(server, outbox);
     let cursor: Cursor | null = null;
-    if (hostId && tail > 0) {
-      const reply = await hostMailbox(this.env, hostId).rpc("app.logs", { app_id: appId, tail });
-      const parsed = reply.ok ? AppLogLine.array().safeParse(JSON.parse(reply.json)) : null;
-      const history = parsed?.success ? parsed.data : [];
+    try {
+      const history = hostId && tail > 0 ? await this.history(hostId, appId, tail) : [];
       const last = history.at(-1);
       if (last) {
         cursor = { time: last.time, count: history.filter((l) => l.time === last.time).length };
         this.sendHistory(server, history, batch);
       }
+    } finally {
+      // Without its history (the agent away or failing) it gets the live lines from now on.
+      outbox.release(cursor, Date.now());
     }
-    outbox.release(cursor, Date.now());
     if (hostId) await hostMailbox(this.env, hostId).follow(appId, scope, true, cursor?.time ?? new Date().toISOString(), cursor?.count ?? 0);
     this.flush();
     return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** The container's last `tail` lines, asked of the host's agent; none when it cannot answer. */
+  private async history(hostId: string, appId: string, tail: number): Promise<AppLogLine[]> {
+    const reply = await hostMailbox(this.env, hostId).rpc("app.logs", { app_id: appId, tail });
+    if (!reply.ok) return [];
+    let json: unknown;
+    try {
+      json = JSON.parse(reply.json);
+    } catch {
+      return [];
+    }
+    const parsed = AppLogLine.array().safeParse(json);
+    return parsed.success ? parsed.data : [];
   }
 
   private sendHistory(ws: WebSocket, history: AppLogLine[], batch: boolean) {
