@@ -37,8 +37,13 @@
  *
  * Needs test/host/setup.sh (dockerd, the registry and Caddy's admin API).
  *
- *   npm run bench:logs [-- --subscribers 100 --rate 2000 --seconds 30 --baseline-seconds 30 --drain 20 --verbose]
- *   (or BENCH_LOGS_SUBSCRIBERS, BENCH_LOGS_RATE, BENCH_LOGS_SECONDS, BENCH_LOGS_BASELINE_SECONDS, BENCH_LOGS_DRAIN)
+ * With --batch the subscribers ask for frames of many lines (`?batch=1`, `{lines: [...]}`)
+ * instead of Dockup's one message per line. A subscriber that falls too far behind is sent
+ * a notice of how many lines it skipped (`skipped`); those lines count as lost, and the
+ * notices are counted apart.
+ *
+ *   npm run bench:logs [-- --subscribers 100 --rate 2000 --seconds 30 --baseline-seconds 30 --drain 20 --batch --verbose]
+ *   (or BENCH_LOGS_SUBSCRIBERS, BENCH_LOGS_RATE, BENCH_LOGS_SECONDS, BENCH_LOGS_BASELINE_SECONDS, BENCH_LOGS_DRAIN, BENCH_LOGS_BATCH=1)
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:http";
@@ -60,6 +65,7 @@ const { values } = parseArgs({
     seconds: { type: "string", default: env.BENCH_LOGS_SECONDS ?? "30" },
     "baseline-seconds": { type: "string", default: env.BENCH_LOGS_BASELINE_SECONDS },
     drain: { type: "string", default: env.BENCH_LOGS_DRAIN ?? "20" },
+    batch: { type: "boolean", default: env.BENCH_LOGS_BATCH === "1" },
     verbose: { type: "boolean", default: false },
   },
 });
@@ -195,6 +201,8 @@ class Subscriber {
   closeInfo = "";
   /** Lines of no phase of ours, or ones that did not parse. */
   other = 0;
+  /** Lines the server said it skipped for this subscriber (it was too far behind). */
+  toldSkipped = 0;
   /** For the first subscriber only: emit → dockerd's timestamp of each line (ms; dockerd stamps to the ms here). */
   readonly toDockerd: number[] | null;
 
@@ -239,7 +247,14 @@ class Subscriber {
 
   private onMessage(data: unknown) {
     const at = nowMs();
-    const msg = typeof data === "string" ? (JSON.parse(data) as { line?: string; time?: string }) : {};
+    const msg = typeof data === "string" ? (JSON.parse(data) as { line?: string; time?: string; skipped?: number; lines?: Array<{ line?: string; time?: string }> }) : {};
+    if (typeof msg.skipped === "number") this.toldSkipped += msg.skipped;
+    if (Array.isArray(msg.lines)) {
+      for (const l of msg.lines) this.onLine(l, at);
+    } else if (typeof msg.skipped !== "number") this.onLine(msg, at);
+  }
+
+  private onLine(msg: { line?: string; time?: string }, at: number) {
     const line = msg.line;
     // "bench <tag> <seq> <emit µs>", or "bench <tag> start|end …"
     const parts = line?.split(" ") ?? [];
@@ -302,6 +317,7 @@ interface PhaseResult {
   reordered: number[];
   doubled: number[];
   other: number;
+  toldSkipped: number;
   ended: number;
   closedEarly: string[];
   latP50: number;
@@ -398,7 +414,7 @@ try {
   const container = (await engine.list({ "berth.app": appId }))[0];
   if (!container) throw new Error("the app's container is not there after the deploy");
 
-  const streamUrl = `${server.url.replace(/^http/, "ws")}/api/v1/apps/${appId}/logs/stream?tail=0&token=${encodeURIComponent(signed.token)}`;
+  const streamUrl = `${server.url.replace(/^http/, "ws")}/api/v1/apps/${appId}/logs/stream?tail=0${values.batch ? "&batch=1" : ""}&token=${encodeURIComponent(signed.token)}`;
 
   async function phase(label: string, tag: string, n: number, seconds: number): Promise<PhaseResult> {
     const total = RATE * seconds;
@@ -508,6 +524,7 @@ try {
       reordered: subs.map((s) => s.reordered),
       doubled: subs.map((s) => s.doubled),
       other: subs.reduce((a, s) => a + s.other, 0),
+      toldSkipped: subs.reduce((a, s) => a + s.toldSkipped, 0),
       ended: subs.filter((s) => s.ended).length,
       closedEarly: subs.filter((s) => s.closed).map((s) => s.closeInfo),
       latP50: at(50),
@@ -540,7 +557,7 @@ try {
 
   console.log(
     `bench:logs — one app's log stream: ${RATE} lines/s for ${SECONDS} s to ${SUBSCRIBERS} WebSocket subscribers, against the same stream (${BASELINE_SECONDS} s) to 1 subscriber; ` +
-      `drain allowance ${DRAIN_S} s; ${(await engine.list({ "berth.app": appId }))[0]?.id.slice(0, 12)} on dockerd; workerd (Worker and Durable Objects) pid ${workerdPid}, wrangler's proxy workerd pid ${proxyPid}\n`,
+      `drain allowance ${DRAIN_S} s; ${values.batch ? "frames of many lines (batch=1)" : "one message per line"}; ${(await engine.list({ "berth.app": appId }))[0]?.id.slice(0, 12)} on dockerd; workerd (Worker and Durable Objects) pid ${workerdPid}, wrangler's proxy workerd pid ${proxyPid}\n`,
   );
   const base = await phase("baseline", `b${RUN_ID}`, 1, BASELINE_SECONDS);
   const fan = await phase("fan-out", `f${RUN_ID}`, SUBSCRIBERS, SECONDS);
@@ -561,6 +578,7 @@ try {
   row("lost, all subscribers", sum(base.lost), sum(fan.lost));
   row("  of which skipped (missing before a later line)", sum(base.gaps), sum(fan.gaps));
   row("  of which late (not there by the drain deadline)", sum(base.behind), sum(fan.behind));
+  row("  lines the server said it skipped (all subscribers)", base.toldSkipped, fan.toldSkipped);
   row("reordered, all subscribers", sum(base.reordered), sum(fan.reordered));
   row("doubled, all subscribers", sum(base.doubled), sum(fan.doubled));
   row("subscribers that got the end line", `${base.ended}/${base.subscribers}`, `${fan.ended}/${fan.subscribers}`);

@@ -181,7 +181,7 @@ export class Agent {
       case "cancel":
         return this.jobs.cancel(m.job_id, m.lease_id);
       case "follow":
-        return this.follower.start(m.app_id, m.since);
+        return this.follower.start(m.app_id, m.since, m.skip);
       case "unfollow":
         return this.follower.stop(m.app_id);
       case "rpc":

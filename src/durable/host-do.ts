@@ -155,10 +155,11 @@ export class HostDO extends DurableObject<Env> {
    * Someone started (or stopped) watching an app's logs: the agent follows its container
    * from `since` while anyone watches, and picks up from the last line it sent when it reconnects.
    */
-  async follow(appId: string, scope: string, on: boolean, since: string | null = null): Promise<void> {
+  async follow(appId: string, scope: string, on: boolean, since: string | null = null, skip = 0): Promise<void> {
     if (on) {
       const from = since ?? new Date().toISOString();
-      if (this.follows.add(appId, scope, from)) this.agent.broadcast({ type: "follow", app_id: appId, since: from });
+      const at = since ? skip : 0;
+      if (this.follows.add(appId, scope, from, at)) this.agent.broadcast({ type: "follow", app_id: appId, since: from, skip: at });
     } else {
       this.follows.remove(appId);
       this.agent.broadcast({ type: "unfollow", app_id: appId });
@@ -204,15 +205,14 @@ export class HostDO extends DurableObject<Env> {
       await recordHeartbeat(createDb(this.env.DB), hostId, msg.agent_version, msg.facts);
       for (const lease of this.leases.take()) this.agent.send(ws, { type: "lease", lease });
       // Log streams someone still watches resume where they stopped.
-      for (const f of this.follows.all()) this.agent.send(ws, { type: "follow", app_id: f.app_id, since: f.since });
+      for (const f of this.follows.all()) this.agent.send(ws, { type: "follow", app_id: f.app_id, since: f.since, skip: f.since ? f.at_since : 0 });
     } else if (msg.type === "heartbeat") {
       await recordHeartbeat(createDb(this.env.DB), hostId, msg.agent_version, msg.facts);
       this.agent.send(ws, { type: "heartbeat_ack", at: Date.now() });
     } else if (msg.type === "app_log") {
       const scope = this.follows.scopeOf(msg.app_id);
-      const last = msg.lines.at(-1);
-      if (!scope || !last) return;
-      this.follows.advance(msg.app_id, last.time);
+      if (!scope || !msg.lines.length) return;
+      this.follows.advance(msg.app_id, msg.lines.map((l) => l.time));
       await projectJobs(this.env, scope).appLogs(msg.app_id, msg.lines);
     } else if (msg.type === "rpc_reply") {
       this.agent.answered(msg.id, { ok: msg.ok, result: msg.result, error: msg.error });

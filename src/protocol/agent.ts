@@ -164,8 +164,12 @@ export const ServerMessage = z.discriminatedUnion("type", [
   z.object({ type: z.literal("heartbeat_ack"), at: z.number() }),
   /** A question for the agent that needs an answer now (an app's recent logs, its stats); answered by `rpc_reply`. */
   z.object({ type: z.literal("rpc"), id: z.string(), method: z.enum(["app.logs", "app.stats", "host.containers"]), params: z.object({ app_id: z.string(), tail: z.number().int().optional() }) }),
-  /** Someone watches this app's logs: stream its container's lines from `since` (ISO 8601, inclusive) until `unfollow`. */
-  z.object({ type: z.literal("follow"), app_id: z.string(), since: z.string().nullable() }),
+  /**
+   * Someone watches this app's logs: stream its container's lines from `since` (ISO 8601, inclusive) until `unfollow`,
+   * leaving out the first `skip` lines at exactly `since` (already delivered: times are to the millisecond, and
+   * several lines, identical ones too, can share one).
+   */
+  z.object({ type: z.literal("follow"), app_id: z.string(), since: z.string().nullable(), skip: z.number().int().nonnegative().default(0) }),
   z.object({ type: z.literal("unfollow"), app_id: z.string() }),
   /** The answer to a `report`: `status` as the HTTP route would give it (200, 400, 409), `body` its JSON. */
   z.object({ type: z.literal("reply"), id: z.number().int(), status: z.number().int(), body: z.unknown() }),

@@ -105,11 +105,17 @@ router.openapi(
     summary: "WebSocket: the app's log lines as they arrive, `{stream, line}`",
     description:
       "Upgrade to a WebSocket; pass the credential as `?token=` (or cookie or bearer). The last `tail` lines come first, then " +
-      "each new line as `{stream, line, time}`. The host's agent follows the container only while someone listens, and a " +
-      "stream survives the agent reconnecting without losing or repeating lines.",
+      "each new line as `{stream, line, time}`, once and in order. With `batch=1` a message carries many lines instead: " +
+      "`{lines: [{stream, line, time}, …]}`. The host's agent follows the container only while someone listens, and a " +
+      "stream survives the agent reconnecting without losing or repeating lines. A connection that falls more than 5 s " +
+      "behind the app skips its oldest lines and is told how many: a `{stream: \"stderr\", line, time, skipped}` message " +
+      "(with `batch=1`, `skipped` in the next message); GET /apps/{appId}/logs has them.",
     request: {
       params: AppParams,
-      query: z.object({ tail: z.coerce.number().int().min(0).max(5000).default(100).openapi({ param: { name: "tail", in: "query" } }) }),
+      query: z.object({
+        tail: z.coerce.number().int().min(0).max(5000).default(100).openapi({ param: { name: "tail", in: "query" } }),
+        batch: z.enum(["0", "1", "true", "false"]).optional().openapi({ param: { name: "batch", in: "query" }, description: "Many lines per message" }),
+      }),
     },
     responses: { 101: { description: "Switching to the WebSocket" }, ...errorResponsesFor("app_not_found", "upgrade_required") },
   }),
@@ -120,7 +126,8 @@ router.openapi(
     }
     const url = new URL(c.req.url);
     const scope = projectScope(row.projectId);
-    url.search = new URLSearchParams({ app: row.id, host: row.hostId ?? "", scope, tail: String(c.req.valid("query").tail) }).toString();
+    const { tail, batch } = c.req.valid("query");
+    url.search = new URLSearchParams({ app: row.id, host: row.hostId ?? "", scope, tail: String(tail), batch: batch === "1" || batch === "true" ? "1" : "0" }).toString();
     return projectJobs(c.env, scope).fetch(new Request(url, c.req.raw));
   },
 );

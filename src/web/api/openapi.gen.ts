@@ -2279,11 +2279,13 @@ export interface paths {
         };
         /**
          * WebSocket: the app's log lines as they arrive, `{stream, line}`
-         * @description Upgrade to a WebSocket; pass the credential as `?token=` (or cookie or bearer). The last `tail` lines come first, then each new line as `{stream, line, time}`. The host's agent follows the container only while someone listens, and a stream survives the agent reconnecting without losing or repeating lines.
+         * @description Upgrade to a WebSocket; pass the credential as `?token=` (or cookie or bearer). The last `tail` lines come first, then each new line as `{stream, line, time}`, once and in order. With `batch=1` a message carries many lines instead: `{lines: [{stream, line, time}, …]}`. The host's agent follows the container only while someone listens, and a stream survives the agent reconnecting without losing or repeating lines. A connection that falls more than 5 s behind the app skips its oldest lines and is told how many: a `{stream: "stderr", line, time, skipped}` message (with `batch=1`, `skipped` in the next message); GET /apps/{appId}/logs has them.
          */
         get: {
             parameters: {
                 query?: {
+                    /** @description Many lines per message */
+                    batch?: "0" | "1" | "true" | "false";
                     tail?: number | null;
                 };
                 header?: never;
