@@ -1,6 +1,7 @@
 /**
  * The dashboard's pages, with TanStack Router (typed paths and params, redirects before a
  * page renders). Signed-in pages sit under one layout route that asks the session first.
+ * Pages past the first visit (sign-in, sign-up, projects) load when first opened.
  */
 import type { QueryClient } from "@tanstack/react-query";
 import { createRootRouteWithContext, createRoute, createRouter, Outlet, redirect } from "@tanstack/react-router";
@@ -11,6 +12,10 @@ import { Projects } from "./pages/Projects";
 import { SignIn } from "./pages/SignIn";
 import { SignUp } from "./pages/SignUp";
 import { orgsQuery } from "./queries";
+import { lazyPage } from "./ui/lazy";
+
+const ForgotPassword = lazyPage(() => import("./pages/ForgotPassword").then((m) => m.ForgotPassword));
+const ResetPassword = lazyPage(() => import("./pages/ResetPassword").then((m) => m.ResetPassword));
 
 type Context = { queryClient: QueryClient };
 
@@ -25,22 +30,48 @@ async function redirectIfSignedIn({ context }: { context: Context }) {
   if (session) throw redirect({ to: "/" });
 }
 
+const redirectSearch = (search: Record<string, unknown>): { redirect?: string } => (typeof search.redirect === "string" ? { redirect: search.redirect } : {});
+const tokenSearch = (search: Record<string, unknown>): { token?: string } =>
+  typeof search.token === "string" && search.token.length <= 200 ? { token: search.token } : {};
+
 const signInRoute = createRoute({
   getParentRoute: () => rootRoute,
   path: "/sign-in",
-  validateSearch: (search: Record<string, unknown>): { redirect?: string } =>
-    typeof search.redirect === "string" ? { redirect: search.redirect } : {},
+  validateSearch: (search: Record<string, unknown>): { redirect?: string; reset?: boolean } => ({
+    ...redirectSearch(search),
+    ...(search.reset === true || search.reset === "true" ? { reset: true } : {}),
+  }),
   beforeLoad: redirectIfSignedIn,
   component: function SignInPage() {
-    return <SignIn redirect={signInRoute.useSearch().redirect} />;
+    const { redirect, reset } = signInRoute.useSearch();
+    return <SignIn redirect={redirect} reset={reset} />;
   },
 });
 
 const signUpRoute = createRoute({
   getParentRoute: () => rootRoute,
   path: "/sign-up",
+  validateSearch: redirectSearch,
   beforeLoad: redirectIfSignedIn,
-  component: SignUp,
+  component: function SignUpPage() {
+    return <SignUp redirect={signUpRoute.useSearch().redirect} />;
+  },
+});
+
+const forgotPasswordRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: "/forgot-password",
+  component: ForgotPassword,
+});
+
+/** The mailed reset link; open whether or not someone is signed in on this browser. */
+const resetPasswordRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: "/reset-password",
+  validateSearch: tokenSearch,
+  component: function ResetPasswordPage() {
+    return <ResetPassword token={resetPasswordRoute.useSearch().token} />;
+  },
 });
 
 const appRoute = createRoute({
@@ -100,10 +131,26 @@ const projectsRoute = createRoute({
   },
 });
 
-const routeTree = rootRoute.addChildren([signInRoute, signUpRoute, appRoute.addChildren([homeRoute, orgRoute.addChildren([orgHomeRoute, projectsRoute])])]);
+const routeTree = rootRoute.addChildren([
+  signInRoute,
+  signUpRoute,
+  forgotPasswordRoute,
+  resetPasswordRoute,
+  appRoute.addChildren([
+    homeRoute,
+    orgRoute.addChildren([orgHomeRoute, projectsRoute]),
+  ]),
+]);
 
 export function makeRouter(queryClient: QueryClient) {
-  return createRouter({ routeTree, context: { queryClient }, defaultPreload: "intent", scrollRestoration: true });
+  return createRouter({
+    routeTree,
+    context: { queryClient },
+    defaultPreload: "intent",
+    scrollRestoration: true,
+    // Also the Suspense fallback of every page while a lazily loaded one arrives.
+    defaultPendingComponent: () => <p aria-busy="true">Loading…</p>,
+  });
 }
 
 declare module "@tanstack/react-router" {

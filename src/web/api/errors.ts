@@ -45,6 +45,7 @@ const WORDS: Record<string, string> = {
   user_already_exists: "An account with this email already exists. Sign in instead.",
   user_already_exists_use_another_email: "An account with this email already exists. Sign in instead.",
   email_taken: "An account with this email already exists. Sign in instead.",
+  invalid_token: "This reset link is invalid, already used or expired. Ask for a new one.",
 };
 
 type Issue = { path?: string; message?: string };
