@@ -16,6 +16,8 @@ import { lazyPage } from "./ui/lazy";
 
 const ForgotPassword = lazyPage(() => import("./pages/ForgotPassword").then((m) => m.ForgotPassword));
 const ResetPassword = lazyPage(() => import("./pages/ResetPassword").then((m) => m.ResetPassword));
+const AcceptInvitation = lazyPage(() => import("./pages/AcceptInvitation").then((m) => m.AcceptInvitation));
+const Members = lazyPage(() => import("./pages/Members").then((m) => m.Members));
 
 type Context = { queryClient: QueryClient };
 
@@ -102,11 +104,25 @@ const homeRoute = createRoute({
   ),
 });
 
+/** The mailed invitation link: signed out, you sign in (or up) first and come back here. */
+const acceptInvitationRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/invitations/accept",
+  validateSearch: tokenSearch,
+  component: function AcceptInvitationPage() {
+    return <AcceptInvitation token={acceptInvitationRoute.useSearch().token} />;
+  },
+});
+
 const orgRoute = createRoute({
   getParentRoute: () => appRoute,
   path: "/orgs/$orgSlug",
   beforeLoad: ({ params }) => {
     localStorage.setItem("berth-org", params.orgSlug);
+  },
+  loader: ({ context }) => {
+    // Start the request before the page renders; the page shows its own error if it fails.
+    void context.queryClient.prefetchQuery(orgsQuery);
   },
 });
 
@@ -121,13 +137,16 @@ const orgHomeRoute = createRoute({
 const projectsRoute = createRoute({
   getParentRoute: () => orgRoute,
   path: "/projects",
-  loader: ({ context }) => {
-    // Start the request before the page renders; the page shows its own error if it fails.
-    void context.queryClient.prefetchQuery(orgsQuery);
-  },
   component: function ProjectsPage() {
-    const { orgSlug } = projectsRoute.useParams();
-    return <Projects orgSlug={orgSlug} />;
+    return <Projects orgSlug={projectsRoute.useParams().orgSlug} />;
+  },
+});
+
+const membersRoute = createRoute({
+  getParentRoute: () => orgRoute,
+  path: "/members",
+  component: function MembersPage() {
+    return <Members orgSlug={membersRoute.useParams().orgSlug} />;
   },
 });
 
@@ -138,7 +157,8 @@ const routeTree = rootRoute.addChildren([
   resetPasswordRoute,
   appRoute.addChildren([
     homeRoute,
-    orgRoute.addChildren([orgHomeRoute, projectsRoute]),
+    acceptInvitationRoute,
+    orgRoute.addChildren([orgHomeRoute, projectsRoute, membersRoute]),
   ]),
 ]);
 

@@ -10,6 +10,7 @@ import type { components, paths } from "./openapi.gen";
 export const api = createClient<paths>({ baseUrl: "/api/v1", credentials: "same-origin" });
 
 export type Project = components["schemas"]["Project"];
+export type Member = components["schemas"]["Member"];
 
 /** The data of a successful answer; an ApiError otherwise (for TanStack Query to hold). */
 export async function unwrap<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {

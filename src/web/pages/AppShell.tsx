@@ -22,6 +22,10 @@ export function AppShell() {
     },
   });
   const user = session.data?.user;
+  // Off an org's pages (an invitation), the links lead to the org you were last in.
+  const navOrg = orgSlug ?? orgs.data?.find((o) => o.slug === localStorage.getItem("berth-org"))?.slug;
+  const role = orgs.data?.find((o) => o.slug === navOrg)?.role;
+  const current = { "aria-current": "page" } as const;
   return (
     <div className="shell">
       <a className="skip" href="#main">
@@ -48,11 +52,21 @@ export function AppShell() {
             ))}
           </select>
         </div>
+        {orgSlug && role ? (
+          <span className="muted small" data-testid="org-role">
+            Your role: <strong>{role}</strong>
+          </span>
+        ) : null}
         <nav aria-label="Main" className="nav">
-          {orgSlug ? (
-            <Link to="/orgs/$orgSlug/projects" params={{ orgSlug }} activeProps={{ "aria-current": "page" }}>
-              Projects
-            </Link>
+          {navOrg ? (
+            <>
+              <Link to="/orgs/$orgSlug/projects" params={{ orgSlug: navOrg }} activeProps={current}>
+                Projects
+              </Link>
+              <Link to="/orgs/$orgSlug/members" params={{ orgSlug: navOrg }} activeProps={current}>
+                Members
+              </Link>
+            </>
           ) : null}
         </nav>
         <div className="account">
