@@ -25,3 +25,14 @@ export const membersQuery = (orgSlug: string) =>
     queryKey: ["orgs", orgSlug, "members"],
     queryFn: ({ signal }) => unwrap(api.GET("/org/{slug}/members", { params: { path: { slug: orgSlug } }, signal })).then((d) => d.members),
   });
+
+export const orgKeysQuery = (orgSlug: string) =>
+  queryOptions({
+    queryKey: ["orgs", orgSlug, "api-keys"],
+    queryFn: ({ signal }) => unwrap(api.GET("/org/{slug}/api-keys", { params: { path: { slug: orgSlug } }, signal })).then((d) => d.keys),
+  });
+
+export const personalKeysQuery = queryOptions({
+  queryKey: ["api-keys"],
+  queryFn: ({ signal }) => unwrap(api.GET("/api-keys", { signal })),
+});

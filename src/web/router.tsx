@@ -18,6 +18,8 @@ const ForgotPassword = lazyPage(() => import("./pages/ForgotPassword").then((m) 
 const ResetPassword = lazyPage(() => import("./pages/ResetPassword").then((m) => m.ResetPassword));
 const AcceptInvitation = lazyPage(() => import("./pages/AcceptInvitation").then((m) => m.AcceptInvitation));
 const Members = lazyPage(() => import("./pages/Members").then((m) => m.Members));
+const OrgApiKeys = lazyPage(() => import("./pages/ApiKeys").then((m) => m.OrgApiKeys));
+const PersonalApiKeys = lazyPage(() => import("./pages/ApiKeys").then((m) => m.PersonalApiKeys));
 
 type Context = { queryClient: QueryClient };
 
@@ -114,6 +116,12 @@ const acceptInvitationRoute = createRoute({
   },
 });
 
+const personalKeysRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/account/api-keys",
+  component: PersonalApiKeys,
+});
+
 const orgRoute = createRoute({
   getParentRoute: () => appRoute,
   path: "/orgs/$orgSlug",
@@ -150,6 +158,14 @@ const membersRoute = createRoute({
   },
 });
 
+const orgKeysRoute = createRoute({
+  getParentRoute: () => orgRoute,
+  path: "/api-keys",
+  component: function OrgApiKeysPage() {
+    return <OrgApiKeys orgSlug={orgKeysRoute.useParams().orgSlug} />;
+  },
+});
+
 const routeTree = rootRoute.addChildren([
   signInRoute,
   signUpRoute,
@@ -158,7 +174,8 @@ const routeTree = rootRoute.addChildren([
   appRoute.addChildren([
     homeRoute,
     acceptInvitationRoute,
-    orgRoute.addChildren([orgHomeRoute, projectsRoute, membersRoute]),
+    personalKeysRoute,
+    orgRoute.addChildren([orgHomeRoute, projectsRoute, membersRoute, orgKeysRoute]),
   ]),
 ]);
 

@@ -2,6 +2,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, Outlet, useNavigate, useParams } from "@tanstack/react-router";
 import { useId } from "react";
 import { authCall, authClient, sessionQuery } from "../auth";
+import { can } from "../permissions";
 import { orgsQuery } from "../queries";
 import { ErrorMessage } from "../ui/ErrorMessage";
 import { ThemeSelect } from "../ui/ThemeSelect";
@@ -22,7 +23,7 @@ export function AppShell() {
     },
   });
   const user = session.data?.user;
-  // Off an org's pages (an invitation), the links lead to the org you were last in.
+  // Off an org's pages (your personal keys, an invitation), the links lead to the org you were last in.
   const navOrg = orgSlug ?? orgs.data?.find((o) => o.slug === localStorage.getItem("berth-org"))?.slug;
   const role = orgs.data?.find((o) => o.slug === navOrg)?.role;
   const current = { "aria-current": "page" } as const;
@@ -66,6 +67,11 @@ export function AppShell() {
               <Link to="/orgs/$orgSlug/members" params={{ orgSlug: navOrg }} activeProps={current}>
                 Members
               </Link>
+              {can(role, "apikey:read") ? (
+                <Link to="/orgs/$orgSlug/api-keys" params={{ orgSlug: navOrg }} activeProps={current}>
+                  API keys
+                </Link>
+              ) : null}
             </>
           ) : null}
         </nav>
@@ -76,6 +82,9 @@ export function AppShell() {
               {user.name}
             </span>
           ) : null}
+          <Link to="/account/api-keys" activeProps={current}>
+            Personal keys
+          </Link>
           <button type="button" onClick={() => signOut.mutate()} disabled={signOut.isPending}>
             Sign out
           </button>
