@@ -36,3 +36,11 @@ export const personalKeysQuery = queryOptions({
   queryKey: ["api-keys"],
   queryFn: ({ signal }) => unwrap(api.GET("/api-keys", { signal })),
 });
+
+export type AuditFilter = { action?: string; from?: string; to?: string; offset: number; limit: number };
+
+export const auditQuery = (orgSlug: string, filter: AuditFilter) =>
+  queryOptions({
+    queryKey: ["orgs", orgSlug, "audit", filter],
+    queryFn: ({ signal }) => unwrap(api.GET("/org/{slug}/audit", { params: { path: { slug: orgSlug }, query: filter }, signal })).then((d) => d.events),
+  });

@@ -7,6 +7,7 @@ import type { QueryClient } from "@tanstack/react-query";
 import { createRootRouteWithContext, createRoute, createRouter, Outlet, redirect } from "@tanstack/react-router";
 import { sessionQuery } from "./auth";
 import { AppShell } from "./pages/AppShell";
+import { type AuditSearch, parseAuditSearch } from "./pages/audit-search";
 import { NotFound } from "./pages/NotFound";
 import { Projects } from "./pages/Projects";
 import { SignIn } from "./pages/SignIn";
@@ -20,6 +21,7 @@ const AcceptInvitation = lazyPage(() => import("./pages/AcceptInvitation").then(
 const Members = lazyPage(() => import("./pages/Members").then((m) => m.Members));
 const OrgApiKeys = lazyPage(() => import("./pages/ApiKeys").then((m) => m.OrgApiKeys));
 const PersonalApiKeys = lazyPage(() => import("./pages/ApiKeys").then((m) => m.PersonalApiKeys));
+const Audit = lazyPage(() => import("./pages/Audit").then((m) => m.Audit));
 
 type Context = { queryClient: QueryClient };
 
@@ -166,6 +168,15 @@ const orgKeysRoute = createRoute({
   },
 });
 
+const auditRoute = createRoute({
+  getParentRoute: () => orgRoute,
+  path: "/audit",
+  validateSearch: (search: Record<string, unknown>): AuditSearch => parseAuditSearch(search),
+  component: function AuditPage() {
+    return <Audit orgSlug={auditRoute.useParams().orgSlug} search={auditRoute.useSearch()} />;
+  },
+});
+
 const routeTree = rootRoute.addChildren([
   signInRoute,
   signUpRoute,
@@ -175,7 +186,7 @@ const routeTree = rootRoute.addChildren([
     homeRoute,
     acceptInvitationRoute,
     personalKeysRoute,
-    orgRoute.addChildren([orgHomeRoute, projectsRoute, membersRoute, orgKeysRoute]),
+    orgRoute.addChildren([orgHomeRoute, projectsRoute, membersRoute, orgKeysRoute, auditRoute]),
   ]),
 ]);
 

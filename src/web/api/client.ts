@@ -12,6 +12,7 @@ export const api = createClient<paths>({ baseUrl: "/api/v1", credentials: "same-
 export type Project = components["schemas"]["Project"];
 export type Member = components["schemas"]["Member"];
 export type ApiKey = components["schemas"]["ApiKey"];
+export type AuditEvent = components["schemas"]["AuditEvent"];
 
 /** The data of a successful answer; an ApiError otherwise (for TanStack Query to hold). */
 export async function unwrap<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {

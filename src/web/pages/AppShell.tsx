@@ -72,6 +72,11 @@ export function AppShell() {
                   API keys
                 </Link>
               ) : null}
+              {can(role, "audit:read") ? (
+                <Link to="/orgs/$orgSlug/audit" params={{ orgSlug: navOrg }} activeProps={current} activeOptions={{ includeSearch: false }}>
+                  Audit log
+                </Link>
+              ) : null}
             </>
           ) : null}
         </nav>
