@@ -44,3 +44,9 @@ export const auditQuery = (orgSlug: string, filter: AuditFilter) =>
     queryKey: ["orgs", orgSlug, "audit", filter],
     queryFn: ({ signal }) => unwrap(api.GET("/org/{slug}/audit", { params: { path: { slug: orgSlug }, query: filter }, signal })).then((d) => d.events),
   });
+
+export const hostsQuery = (orgSlug: string) =>
+  queryOptions({
+    queryKey: ["orgs", orgSlug, "hosts"],
+    queryFn: ({ signal }) => unwrap(api.GET("/org/{slug}/hosts", { params: { path: { slug: orgSlug } }, signal })).then((d) => d.hosts),
+  });

@@ -22,6 +22,7 @@ const Members = lazyPage(() => import("./pages/Members").then((m) => m.Members))
 const OrgApiKeys = lazyPage(() => import("./pages/ApiKeys").then((m) => m.OrgApiKeys));
 const PersonalApiKeys = lazyPage(() => import("./pages/ApiKeys").then((m) => m.PersonalApiKeys));
 const Audit = lazyPage(() => import("./pages/Audit").then((m) => m.Audit));
+const Hosts = lazyPage(() => import("./pages/Hosts").then((m) => m.Hosts));
 
 type Context = { queryClient: QueryClient };
 
@@ -168,6 +169,14 @@ const orgKeysRoute = createRoute({
   },
 });
 
+const hostsRoute = createRoute({
+  getParentRoute: () => orgRoute,
+  path: "/hosts",
+  component: function HostsPage() {
+    return <Hosts orgSlug={hostsRoute.useParams().orgSlug} />;
+  },
+});
+
 const auditRoute = createRoute({
   getParentRoute: () => orgRoute,
   path: "/audit",
@@ -186,7 +195,7 @@ const routeTree = rootRoute.addChildren([
     homeRoute,
     acceptInvitationRoute,
     personalKeysRoute,
-    orgRoute.addChildren([orgHomeRoute, projectsRoute, membersRoute, orgKeysRoute, auditRoute]),
+    orgRoute.addChildren([orgHomeRoute, projectsRoute, membersRoute, orgKeysRoute, hostsRoute, auditRoute]),
   ]),
 ]);
 

@@ -13,6 +13,7 @@ export type Project = components["schemas"]["Project"];
 export type Member = components["schemas"]["Member"];
 export type ApiKey = components["schemas"]["ApiKey"];
 export type AuditEvent = components["schemas"]["AuditEvent"];
+export type Host = components["schemas"]["Host"];
 
 /** The data of a successful answer; an ApiError otherwise (for TanStack Query to hold). */
 export async function unwrap<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {

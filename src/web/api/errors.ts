@@ -51,6 +51,7 @@ const WORDS: Record<string, string> = {
   invitation_not_found: "This invitation is no longer valid: it was revoked, already used or has expired. Ask for a new one.",
   invitation_email_mismatch: "This invitation was sent to another email address. Sign in as that address to accept it.",
   api_key_not_found: "This key does not exist any more; it may have been revoked already.",
+  host_not_found: "This host does not exist any more; it may have been deleted already.",
 };
 
 type Issue = { path?: string; message?: string };

@@ -64,6 +64,9 @@ export function AppShell() {
               <Link to="/orgs/$orgSlug/projects" params={{ orgSlug: navOrg }} activeProps={current}>
                 Projects
               </Link>
+              <Link to="/orgs/$orgSlug/hosts" params={{ orgSlug: navOrg }} activeProps={current}>
+                Hosts
+              </Link>
               <Link to="/orgs/$orgSlug/members" params={{ orgSlug: navOrg }} activeProps={current}>
                 Members
               </Link>
