@@ -114,11 +114,18 @@ describe("members and invitations", () => {
     await revokeDialog.getByRole("button", { name: "Revoke invitation" }).click();
     await until(() => pending.getByRole("heading", { name: carolEmail }).count()).toBe(0);
 
-    // Bob signs up with the invited address, then opens the link in his mail.
+    // Bob has no account yet: the link in his mail asks him to sign in, he signs up
+    // instead with the invited address, and comes back to the invitation.
     const bob = await newPage();
-    await signUp(bob, "Bob", bobEmail);
     const invitation = await readMail(dashboard.server, bobEmail, /invited/i);
     await bob.goto(linkIn(invitation, dashboard.server, "/invitations/accept"));
+    await bob.waitForURL(/\/sign-in\?redirect=/);
+    await bob.getByRole("link", { name: "Create an account" }).click();
+    await bob.getByLabel("Name").fill("Bob");
+    await bob.getByLabel("Email").fill(bobEmail);
+    await bob.getByLabel("Password").fill(PASSWORD);
+    await bob.getByRole("button", { name: "Create account" }).click();
+    await bob.waitForURL(/\/invitations\/accept\?token=/);
     await bob.getByRole("button", { name: "Accept invitation" }).click();
     await bob.waitForURL(new RegExp(`/orgs/${orgSlug}/projects$`));
     await until(() => bob.getByTestId("org-role").textContent()).toBe("Your role: developer");

@@ -44,7 +44,8 @@ export function useSessionStart<T>(call: (input: T) => Promise<unknown>, redirec
     mutationFn: call,
     onSuccess: async () => {
       queryClient.clear();
-      await navigate({ to: safeRedirect(redirect) });
+      // An href, not a route: the way back may carry its own query (an invitation's ?token=).
+      await navigate({ href: safeRedirect(redirect) });
     },
   });
 }
