@@ -1,16 +1,28 @@
 /**
  * The dashboard's pages, with TanStack Router (typed paths and params, redirects before a
  * page renders). Signed-in pages sit under one layout route that asks the session first.
+ * Pages past the first visit (sign-in, sign-up, projects) load when first opened.
  */
 import type { QueryClient } from "@tanstack/react-query";
 import { createRootRouteWithContext, createRoute, createRouter, Outlet, redirect } from "@tanstack/react-router";
 import { sessionQuery } from "./auth";
 import { AppShell } from "./pages/AppShell";
+import { type AuditSearch, parseAuditSearch } from "./pages/audit-search";
 import { NotFound } from "./pages/NotFound";
 import { Projects } from "./pages/Projects";
 import { SignIn } from "./pages/SignIn";
 import { SignUp } from "./pages/SignUp";
 import { orgsQuery } from "./queries";
+import { lazyPage } from "./ui/lazy";
+
+const ForgotPassword = lazyPage(() => import("./pages/ForgotPassword").then((m) => m.ForgotPassword));
+const ResetPassword = lazyPage(() => import("./pages/ResetPassword").then((m) => m.ResetPassword));
+const AcceptInvitation = lazyPage(() => import("./pages/AcceptInvitation").then((m) => m.AcceptInvitation));
+const Members = lazyPage(() => import("./pages/Members").then((m) => m.Members));
+const OrgApiKeys = lazyPage(() => import("./pages/ApiKeys").then((m) => m.OrgApiKeys));
+const PersonalApiKeys = lazyPage(() => import("./pages/ApiKeys").then((m) => m.PersonalApiKeys));
+const Audit = lazyPage(() => import("./pages/Audit").then((m) => m.Audit));
+const Hosts = lazyPage(() => import("./pages/Hosts").then((m) => m.Hosts));
 
 type Context = { queryClient: QueryClient };
 
@@ -25,22 +37,48 @@ async function redirectIfSignedIn({ context }: { context: Context }) {
   if (session) throw redirect({ to: "/" });
 }
 
+const redirectSearch = (search: Record<string, unknown>): { redirect?: string } => (typeof search.redirect === "string" ? { redirect: search.redirect } : {});
+const tokenSearch = (search: Record<string, unknown>): { token?: string } =>
+  typeof search.token === "string" && search.token.length <= 200 ? { token: search.token } : {};
+
 const signInRoute = createRoute({
   getParentRoute: () => rootRoute,
   path: "/sign-in",
-  validateSearch: (search: Record<string, unknown>): { redirect?: string } =>
-    typeof search.redirect === "string" ? { redirect: search.redirect } : {},
+  validateSearch: (search: Record<string, unknown>): { redirect?: string; reset?: boolean } => ({
+    ...redirectSearch(search),
+    ...(search.reset === true || search.reset === "true" ? { reset: true } : {}),
+  }),
   beforeLoad: redirectIfSignedIn,
   component: function SignInPage() {
-    return <SignIn redirect={signInRoute.useSearch().redirect} />;
+    const { redirect, reset } = signInRoute.useSearch();
+    return <SignIn redirect={redirect} reset={reset} />;
   },
 });
 
 const signUpRoute = createRoute({
   getParentRoute: () => rootRoute,
   path: "/sign-up",
+  validateSearch: redirectSearch,
   beforeLoad: redirectIfSignedIn,
-  component: SignUp,
+  component: function SignUpPage() {
+    return <SignUp redirect={signUpRoute.useSearch().redirect} />;
+  },
+});
+
+const forgotPasswordRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: "/forgot-password",
+  component: ForgotPassword,
+});
+
+/** The mailed reset link; open whether or not someone is signed in on this browser. */
+const resetPasswordRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: "/reset-password",
+  validateSearch: tokenSearch,
+  component: function ResetPasswordPage() {
+    return <ResetPassword token={resetPasswordRoute.useSearch().token} />;
+  },
 });
 
 const appRoute = createRoute({
@@ -71,11 +109,31 @@ const homeRoute = createRoute({
   ),
 });
 
+/** The mailed invitation link: signed out, you sign in (or up) first and come back here. */
+const acceptInvitationRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/invitations/accept",
+  validateSearch: tokenSearch,
+  component: function AcceptInvitationPage() {
+    return <AcceptInvitation token={acceptInvitationRoute.useSearch().token} />;
+  },
+});
+
+const personalKeysRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/account/api-keys",
+  component: PersonalApiKeys,
+});
+
 const orgRoute = createRoute({
   getParentRoute: () => appRoute,
   path: "/orgs/$orgSlug",
   beforeLoad: ({ params }) => {
     localStorage.setItem("berth-org", params.orgSlug);
+  },
+  loader: ({ context }) => {
+    // Start the request before the page renders; the page shows its own error if it fails.
+    void context.queryClient.prefetchQuery(orgsQuery);
   },
 });
 
@@ -90,20 +148,66 @@ const orgHomeRoute = createRoute({
 const projectsRoute = createRoute({
   getParentRoute: () => orgRoute,
   path: "/projects",
-  loader: ({ context }) => {
-    // Start the request before the page renders; the page shows its own error if it fails.
-    void context.queryClient.prefetchQuery(orgsQuery);
-  },
   component: function ProjectsPage() {
-    const { orgSlug } = projectsRoute.useParams();
-    return <Projects orgSlug={orgSlug} />;
+    return <Projects orgSlug={projectsRoute.useParams().orgSlug} />;
   },
 });
 
-const routeTree = rootRoute.addChildren([signInRoute, signUpRoute, appRoute.addChildren([homeRoute, orgRoute.addChildren([orgHomeRoute, projectsRoute])])]);
+const membersRoute = createRoute({
+  getParentRoute: () => orgRoute,
+  path: "/members",
+  component: function MembersPage() {
+    return <Members orgSlug={membersRoute.useParams().orgSlug} />;
+  },
+});
+
+const orgKeysRoute = createRoute({
+  getParentRoute: () => orgRoute,
+  path: "/api-keys",
+  component: function OrgApiKeysPage() {
+    return <OrgApiKeys orgSlug={orgKeysRoute.useParams().orgSlug} />;
+  },
+});
+
+const hostsRoute = createRoute({
+  getParentRoute: () => orgRoute,
+  path: "/hosts",
+  component: function HostsPage() {
+    return <Hosts orgSlug={hostsRoute.useParams().orgSlug} />;
+  },
+});
+
+const auditRoute = createRoute({
+  getParentRoute: () => orgRoute,
+  path: "/audit",
+  validateSearch: (search: Record<string, unknown>): AuditSearch => parseAuditSearch(search),
+  component: function AuditPage() {
+    return <Audit orgSlug={auditRoute.useParams().orgSlug} search={auditRoute.useSearch()} />;
+  },
+});
+
+const routeTree = rootRoute.addChildren([
+  signInRoute,
+  signUpRoute,
+  forgotPasswordRoute,
+  resetPasswordRoute,
+  appRoute.addChildren([
+    homeRoute,
+    acceptInvitationRoute,
+    personalKeysRoute,
+    orgRoute.addChildren([orgHomeRoute, projectsRoute, membersRoute, orgKeysRoute, hostsRoute, auditRoute]),
+  ]),
+]);
 
 export function makeRouter(queryClient: QueryClient) {
-  return createRouter({ routeTree, context: { queryClient }, defaultPreload: "intent", scrollRestoration: true });
+  return createRouter({
+    routeTree,
+    context: { queryClient },
+    defaultPreload: "intent",
+    scrollRestoration: true,
+    // Also the Suspense fallback of every page while a lazily loaded one arrives.
+    defaultPendingComponent: () => <p aria-busy="true">Loading…</p>,
+  });
 }
 
 declare module "@tanstack/react-router" {

@@ -4,84 +4,32 @@
  * can see, accessibility (axe), the first load's JavaScript budget, and the generated API
  * client kept in step with the live OpenAPI document.
  */
-import AxeBuilder from "@axe-core/playwright";
 import { spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type DevServer, startDevServer } from "./support/dev-server";
+import type { DevServer } from "./support/dev-server";
+import { createProject, type Dashboard, openDashboard, PASSWORD, projectCard, seriousViolations, signUp, unique, until } from "./support/dashboard";
 
-/** Debian's chromium; test/host/setup.sh installs it. */
-const CHROMIUM = "/usr/bin/chromium";
 /** The issue's budget for the JavaScript of the first page load, gzipped. */
 const FIRST_LOAD_JS_BUDGET = 200 * 1024;
-const PASSWORD = "correct horse battery";
 
+let dashboard: Dashboard;
 let server: DevServer;
-let browser: Browser;
-const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
-  server = await startDevServer();
-  // As root, chromium's sandbox cannot start; /dev/shm is small in containers.
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-dev-shm-usage"] });
+  dashboard = await openDashboard();
+  server = dashboard.server;
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
+  await dashboard?.close();
 });
 
-const unique = () => randomBytes(5).toString("hex");
-
-/** Polls until it holds: pages answer within seconds even on a busy 2-core machine. */
-const until = <T>(read: () => Promise<T> | T) => expect.poll(read, { timeout: 20_000, interval: 200 });
-
-async function newPage(): Promise<Page> {
-  const context = await browser.newContext({ baseURL: server.url });
-  contexts.push(context);
-  const page = await context.newPage();
-  page.setDefaultTimeout(20_000);
-  return page;
-}
-
-/** Signs up through the page, as a person does; resolves on their projects page. */
-async function signUp(page: Page, name: string) {
-  const email = `${name.toLowerCase()}-${unique()}@example.com`;
-  await page.goto("/sign-up");
-  await page.getByLabel("Name").fill(name);
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Create account" }).click();
-  await page.waitForURL(/\/orgs\/[^/]+\/projects$/);
-  const orgSlug = new URL(page.url()).pathname.split("/")[2]!;
-  return { email, orgSlug };
-}
-
-const projectCard = (page: Page, name: string) => page.getByRole("list", { name: "Projects" }).getByRole("heading", { name, exact: true });
-
-async function createProject(page: Page, name: string) {
-  await page.getByLabel("New project name").fill(name);
-  await page.getByRole("button", { name: "Create project" }).click();
-  try {
-    await until(() => projectCard(page, name).count()).toBe(1);
-  } catch (err) {
-    throw new Error(`project ${name} did not appear; the page says: ${await page.locator("body").textContent()}`, { cause: err });
-  }
-}
-
-/** Serious and critical axe violations on the page as it is now, one line each. */
-async function seriousViolations(page: Page): Promise<string[]> {
-  const result = await new AxeBuilder({ page }).analyze();
-  return result.violations
-    .filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
-}
+const newPage = () => dashboard.newPage();
 
 describe("the Worker serves the dashboard", () => {
   it("answers the SPA at / and at client routes, while /api/* stays the API", async () => {

@@ -10,6 +10,10 @@ import type { components, paths } from "./openapi.gen";
 export const api = createClient<paths>({ baseUrl: "/api/v1", credentials: "same-origin" });
 
 export type Project = components["schemas"]["Project"];
+export type Member = components["schemas"]["Member"];
+export type ApiKey = components["schemas"]["ApiKey"];
+export type AuditEvent = components["schemas"]["AuditEvent"];
+export type Host = components["schemas"]["Host"];
 
 /** The data of a successful answer; an ApiError otherwise (for TanStack Query to hold). */
 export async function unwrap<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {

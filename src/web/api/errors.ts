@@ -45,6 +45,13 @@ const WORDS: Record<string, string> = {
   user_already_exists: "An account with this email already exists. Sign in instead.",
   user_already_exists_use_another_email: "An account with this email already exists. Sign in instead.",
   email_taken: "An account with this email already exists. Sign in instead.",
+  invalid_token: "This reset link is invalid, already used or expired. Ask for a new one.",
+  last_owner: "An organization needs an owner: make someone else owner first.",
+  already_member: "That person is already a member of this organization.",
+  invitation_not_found: "This invitation is no longer valid: it was revoked, already used or has expired. Ask for a new one.",
+  invitation_email_mismatch: "This invitation was sent to another email address. Sign in as that address to accept it.",
+  api_key_not_found: "This key does not exist any more; it may have been revoked already.",
+  host_not_found: "This host does not exist any more; it may have been deleted already.",
 };
 
 type Issue = { path?: string; message?: string };

@@ -2,6 +2,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, Outlet, useNavigate, useParams } from "@tanstack/react-router";
 import { useId } from "react";
 import { authCall, authClient, sessionQuery } from "../auth";
+import { can } from "../permissions";
 import { orgsQuery } from "../queries";
 import { ErrorMessage } from "../ui/ErrorMessage";
 import { ThemeSelect } from "../ui/ThemeSelect";
@@ -22,6 +23,10 @@ export function AppShell() {
     },
   });
   const user = session.data?.user;
+  // Off an org's pages (your personal keys, an invitation), the links lead to the org you were last in.
+  const navOrg = orgSlug ?? orgs.data?.find((o) => o.slug === localStorage.getItem("berth-org"))?.slug;
+  const role = orgs.data?.find((o) => o.slug === navOrg)?.role;
+  const current = { "aria-current": "page" } as const;
   return (
     <div className="shell">
       <a className="skip" href="#main">
@@ -48,11 +53,34 @@ export function AppShell() {
             ))}
           </select>
         </div>
+        {orgSlug && role ? (
+          <span className="muted small" data-testid="org-role">
+            Your role: <strong>{role}</strong>
+          </span>
+        ) : null}
         <nav aria-label="Main" className="nav">
-          {orgSlug ? (
-            <Link to="/orgs/$orgSlug/projects" params={{ orgSlug }} activeProps={{ "aria-current": "page" }}>
-              Projects
-            </Link>
+          {navOrg ? (
+            <>
+              <Link to="/orgs/$orgSlug/projects" params={{ orgSlug: navOrg }} activeProps={current}>
+                Projects
+              </Link>
+              <Link to="/orgs/$orgSlug/hosts" params={{ orgSlug: navOrg }} activeProps={current}>
+                Hosts
+              </Link>
+              <Link to="/orgs/$orgSlug/members" params={{ orgSlug: navOrg }} activeProps={current}>
+                Members
+              </Link>
+              {can(role, "apikey:read") ? (
+                <Link to="/orgs/$orgSlug/api-keys" params={{ orgSlug: navOrg }} activeProps={current}>
+                  API keys
+                </Link>
+              ) : null}
+              {can(role, "audit:read") ? (
+                <Link to="/orgs/$orgSlug/audit" params={{ orgSlug: navOrg }} activeProps={current} activeOptions={{ includeSearch: false }}>
+                  Audit log
+                </Link>
+              ) : null}
+            </>
           ) : null}
         </nav>
         <div className="account">
@@ -62,6 +90,9 @@ export function AppShell() {
               {user.name}
             </span>
           ) : null}
+          <Link to="/account/api-keys" activeProps={current}>
+            Personal keys
+          </Link>
           <button type="button" onClick={() => signOut.mutate()} disabled={signOut.isPending}>
             Sign out
           </button>

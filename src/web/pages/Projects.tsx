@@ -1,15 +1,12 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useId, useRef, useState } from "react";
 import { api, type Project, unwrap } from "../api/client";
+import { can } from "../permissions";
 import { orgsQuery, projectsQuery } from "../queries";
 import { ConfirmDialog } from "../ui/ConfirmDialog";
 import { ErrorMessage } from "../ui/ErrorMessage";
 import { usePageTitle } from "../ui/title";
 
-/** Roles that may delete projects (src/auth/permissions.ts: project:delete). */
-const CAN_DELETE = new Set(["owner", "admin"]);
-/** Roles that may create and rename (project:create, project:update). */
-const CAN_WRITE = new Set(["owner", "admin", "developer"]);
 
 export function Projects({ orgSlug }: { orgSlug: string }) {
   usePageTitle("Projects");
@@ -17,7 +14,7 @@ export function Projects({ orgSlug }: { orgSlug: string }) {
   const orgs = useQuery(orgsQuery);
   const projects = useQuery(projectsQuery(orgSlug));
   const org = orgs.data?.find((o) => o.slug === orgSlug);
-  const canWrite = !org || CAN_WRITE.has(org.role);
+  const canWrite = !org || can(org.role, "project:create");
   const [status, setStatus] = useState("");
   /**
    * After a change, the list as the server has it now. A first load still in flight may
@@ -87,8 +84,8 @@ export function Projects({ orgSlug }: { orgSlug: string }) {
               key={p.id}
               orgSlug={orgSlug}
               project={p}
-              canRename={CAN_WRITE.has(p.role ?? org?.role ?? "")}
-              canDelete={CAN_DELETE.has(p.role ?? org?.role ?? "")}
+              canRename={can(p.role ?? org?.role, "project:update")}
+              canDelete={can(p.role ?? org?.role, "project:delete")}
               onChanged={async (message) => {
                 setStatus(message);
                 await refresh();

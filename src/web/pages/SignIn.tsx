@@ -1,32 +1,20 @@
-import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { Link, useNavigate } from "@tanstack/react-router";
+import { Link } from "@tanstack/react-router";
 import { authCall, authClient } from "../auth";
-import { ErrorMessage } from "../ui/ErrorMessage";
 import { usePageTitle } from "../ui/title";
+import { AuthForm, useSessionStart } from "./AuthForm";
 import { AuthLayout } from "./AuthLayout";
 
-export function SignIn({ redirect }: { redirect?: string }) {
+export function SignIn({ redirect, reset }: { redirect?: string; reset?: boolean }) {
   usePageTitle("Sign in");
-  const queryClient = useQueryClient();
-  const navigate = useNavigate();
-  const signIn = useMutation({
-    mutationFn: (input: { email: string; password: string }) => authCall(authClient.signIn.email(input)),
-    onSuccess: async () => {
-      queryClient.clear();
-      // Only a path of this site: never send someone elsewhere from a link's ?redirect=.
-      const to = redirect?.startsWith("/") && !redirect.startsWith("//") ? redirect : "/";
-      await navigate({ to });
-    },
-  });
+  const signIn = useSessionStart((input: { email: string; password: string }) => authCall(authClient.signIn.email(input)), redirect);
   return (
     <AuthLayout title="Sign in to Berth">
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          const form = new FormData(e.currentTarget);
-          signIn.mutate({ email: String(form.get("email")), password: String(form.get("password")) });
-        }}
-      >
+      {reset ? (
+        <p className="notice" role="status">
+          Your password was changed, and every session of the account was signed out. Sign in with the new password.
+        </p>
+      ) : null}
+      <AuthForm mutation={signIn} read={(f) => ({ email: f("email"), password: f("password") })} submitLabel="Sign in" pendingLabel="Signing in…">
         <label>
           Email
           <input name="email" type="email" autoComplete="email" required />
@@ -35,13 +23,15 @@ export function SignIn({ redirect }: { redirect?: string }) {
           Password
           <input name="password" type="password" autoComplete="current-password" required />
         </label>
-        <ErrorMessage error={signIn.error} />
-        <button type="submit" className="primary" disabled={signIn.isPending}>
-          {signIn.isPending ? "Signing in…" : "Sign in"}
-        </button>
-      </form>
+      </AuthForm>
       <p>
-        New to Berth? <Link to="/sign-up">Create an account</Link>
+        <Link to="/forgot-password">Forgot your password?</Link>
+      </p>
+      <p>
+        New to Berth?{" "}
+        <Link to="/sign-up" search={redirect ? { redirect } : {}}>
+          Create an account
+        </Link>
       </p>
     </AuthLayout>
   );

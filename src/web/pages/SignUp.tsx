@@ -1,30 +1,20 @@
-import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { Link, useNavigate } from "@tanstack/react-router";
+import { Link } from "@tanstack/react-router";
 import { authCall, authClient } from "../auth";
-import { ErrorMessage } from "../ui/ErrorMessage";
 import { usePageTitle } from "../ui/title";
+import { AuthForm, useSessionStart } from "./AuthForm";
 import { AuthLayout } from "./AuthLayout";
 
 /** The seeds' sign-up fields (name, email, password); the account starts with a personal org and a project. */
-export function SignUp() {
+export function SignUp({ redirect }: { redirect?: string }) {
   usePageTitle("Sign up");
-  const queryClient = useQueryClient();
-  const navigate = useNavigate();
-  const signUp = useMutation({
-    mutationFn: (input: { name: string; email: string; password: string }) => authCall(authClient.signUp.email(input)),
-    onSuccess: async () => {
-      queryClient.clear();
-      await navigate({ to: "/" });
-    },
-  });
+  const signUp = useSessionStart((input: { name: string; email: string; password: string }) => authCall(authClient.signUp.email(input)), redirect);
   return (
     <AuthLayout title="Create your Berth account">
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          const form = new FormData(e.currentTarget);
-          signUp.mutate({ name: String(form.get("name")), email: String(form.get("email")), password: String(form.get("password")) });
-        }}
+      <AuthForm
+        mutation={signUp}
+        read={(f) => ({ name: f("name"), email: f("email"), password: f("password") })}
+        submitLabel="Create account"
+        pendingLabel="Creating your account…"
       >
         <label>
           Name
@@ -41,13 +31,12 @@ export function SignUp() {
         <p id="password-hint" className="muted small">
           At least 8 characters.
         </p>
-        <ErrorMessage error={signUp.error} />
-        <button type="submit" className="primary" disabled={signUp.isPending}>
-          {signUp.isPending ? "Creating your account…" : "Create account"}
-        </button>
-      </form>
+      </AuthForm>
       <p>
-        Already have an account? <Link to="/sign-in">Sign in</Link>
+        Already have an account?{" "}
+        <Link to="/sign-in" search={redirect ? { redirect } : {}}>
+          Sign in
+        </Link>
       </p>
     </AuthLayout>
   );
