@@ -50,3 +50,22 @@ export const hostsQuery = (orgSlug: string) =>
     queryKey: ["orgs", orgSlug, "hosts"],
     queryFn: ({ signal }) => unwrap(api.GET("/org/{slug}/hosts", { params: { path: { slug: orgSlug } }, signal })).then((d) => d.hosts),
   });
+
+export const instancesQuery = (projectId: string) =>
+  queryOptions({
+    queryKey: ["projects", projectId, "instances"],
+    queryFn: ({ signal }) => unwrap(api.GET("/projects/{project}/instances", { params: { path: { project: projectId } }, signal })).then((d) => d.instances),
+  });
+
+/** The catalog changes only with a migration: fetched once a session. */
+export const plansQuery = queryOptions({
+  queryKey: ["plans"],
+  queryFn: ({ signal }) => unwrap(api.GET("/plans", { signal })).then((d) => d.plans),
+  staleTime: Number.POSITIVE_INFINITY,
+});
+
+export const imagesQuery = queryOptions({
+  queryKey: ["images"],
+  queryFn: ({ signal }) => unwrap(api.GET("/images", { signal })).then((d) => d.images),
+  staleTime: Number.POSITIVE_INFINITY,
+});

@@ -23,6 +23,7 @@ const OrgApiKeys = lazyPage(() => import("./pages/ApiKeys").then((m) => m.OrgApi
 const PersonalApiKeys = lazyPage(() => import("./pages/ApiKeys").then((m) => m.PersonalApiKeys));
 const Audit = lazyPage(() => import("./pages/Audit").then((m) => m.Audit));
 const Hosts = lazyPage(() => import("./pages/Hosts").then((m) => m.Hosts));
+const Instances = lazyPage(() => import("./pages/Instances").then((m) => m.Instances));
 
 type Context = { queryClient: QueryClient };
 
@@ -153,6 +154,15 @@ const projectsRoute = createRoute({
   },
 });
 
+const instancesRoute = createRoute({
+  getParentRoute: () => orgRoute,
+  path: "/projects/$projectId/instances",
+  component: function InstancesPage() {
+    const { orgSlug, projectId } = instancesRoute.useParams();
+    return <Instances orgSlug={orgSlug} projectId={projectId} />;
+  },
+});
+
 const membersRoute = createRoute({
   getParentRoute: () => orgRoute,
   path: "/members",
@@ -195,7 +205,7 @@ const routeTree = rootRoute.addChildren([
     homeRoute,
     acceptInvitationRoute,
     personalKeysRoute,
-    orgRoute.addChildren([orgHomeRoute, projectsRoute, membersRoute, orgKeysRoute, hostsRoute, auditRoute]),
+    orgRoute.addChildren([orgHomeRoute, projectsRoute, instancesRoute, membersRoute, orgKeysRoute, hostsRoute, auditRoute]),
   ]),
 ]);
 

@@ -14,6 +14,9 @@ export type Member = components["schemas"]["Member"];
 export type ApiKey = components["schemas"]["ApiKey"];
 export type AuditEvent = components["schemas"]["AuditEvent"];
 export type Host = components["schemas"]["Host"];
+export type Instance = components["schemas"]["Instance"];
+export type Plan = components["schemas"]["Plan"];
+export type Image = components["schemas"]["Image"];
 
 /** The data of a successful answer; an ApiError otherwise (for TanStack Query to hold). */
 export async function unwrap<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {

@@ -1,5 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useId, useRef, useState } from "react";
+import { Link } from "@tanstack/react-router";
 import { api, type Project, unwrap } from "../api/client";
 import { can } from "../permissions";
 import { orgsQuery, projectsQuery } from "../queries";
@@ -158,6 +159,9 @@ function ProjectRow(props: { orgSlug: string; project: Project; canRename: boole
             </p>
           </div>
           <div className="actions">
+            <Link to="/orgs/$orgSlug/projects/$projectId/instances" params={{ orgSlug: props.orgSlug, projectId: project.id }} className="button" aria-label={`Instances of ${project.name}`}>
+              Instances
+            </Link>
             {props.canRename ? (
               <button type="button" onClick={() => setRenaming(true)} aria-label={`Rename ${project.name}`}>
                 Rename
