@@ -95,6 +95,8 @@ const diskOpt = (disk: string, key: string) => new RegExp(`(?:^|,)${key}=([^,]+)
 export class SimNode {
   readonly vms = new Map<number, Vm>();
   readonly tasks: Tasks;
+  /** Each (re)boot of a guest: when its agent starts answering (epoch ms), for benchmarks. */
+  readonly guestBoots: { vmid: number; readyMs: number }[] = [];
   private nextExecPid = 1000;
 
   readonly node: string;
@@ -160,11 +162,17 @@ export class SimNode {
       if (vm.config.template === "1") continue;
       const st = states.get(vm.vmid);
       const running = st?.running ?? false;
-      if (running && !vm.running) vm.agentReadyAt = Date.now() + this.timings.agentBootMs;
+      if (running && !vm.running) this.booted(vm);
       vm.running = running;
       vm.pid = st?.pid ?? 0;
       vm.startedAt = st?.running ? Date.parse(st.startedAt) : 0;
     }
+  }
+
+  /** The guest has (re)booted: its agent answers `agentBootMs` from now. */
+  private booted(vm: Vm) {
+    vm.agentReadyAt = Date.now() + this.timings.agentBootMs;
+    this.guestBoots.push({ vmid: vm.vmid, readyMs: vm.agentReadyAt });
   }
 
   digest(vm: Vm): string {
@@ -433,7 +441,7 @@ export class SimNode {
             throw new Error(`start failed: ${e.message}`);
           });
           await this.applyCloudInit(vm);
-          vm.agentReadyAt = Date.now() + this.timings.agentBootMs;
+          this.booted(vm);
           break;
         case "stop":
           if (vm.running) await guest.killContainer(this.simId, vmid);
@@ -445,7 +453,7 @@ export class SimNode {
         case "reboot":
         case "reset":
           await guest.restartContainer(this.simId, vmid, action === "reset" ? 0 : Math.min(timeout, 30));
-          vm.agentReadyAt = Date.now() + this.timings.agentBootMs;
+          this.booted(vm);
           break;
       }
       await this.sync();

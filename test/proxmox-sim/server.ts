@@ -43,6 +43,19 @@ export interface Violation {
   errors?: Record<string, string>;
 }
 
+/** One API request as the simulator served it: arrival and the last byte of the answer, epoch ms. */
+export interface RequestRecord {
+  method: string;
+  /** The path under /api2/json, without the query. */
+  path: string;
+  status?: number;
+  startedMs: number;
+  endedMs?: number;
+}
+
+/** The most requests `requests` keeps (the oldest are dropped past it). */
+const REQUEST_LOG_LIMIT = 100_000;
+
 export interface ProxmoxSim {
   url: string;
   node: string;
@@ -60,6 +73,10 @@ export interface ProxmoxSim {
   unsupported: Violation[];
   /** Every task's record, for measuring task times. */
   tasks: SimNode["tasks"];
+  /** Every request served (the latest 100 000), with its times: the node's time on synchronous calls. */
+  requests: RequestRecord[];
+  /** Each (re)boot of a guest: when its agent starts answering. */
+  guestBoots: SimNode["guestBoots"];
   /** The Docker label value of this simulator's containers (label berth.pvesim.sim). */
   simId: string;
   faults: {
@@ -163,6 +180,7 @@ export async function startProxmoxSim(opts: SimOptions = {}): Promise<ProxmoxSim
   for (const t of opts.tokens ?? []) tokens.set(t.id, { secret: t.secret ?? randomUUID(), privileges: t.privileges === "all" ? "all" : new Set(t.privileges) });
   const violations: Violation[] = [];
   const unsupported: Violation[] = [];
+  const requests: RequestRecord[] = [];
   const { key, cert } = makeCertificate(nodeName);
   const fingerprint = new X509Certificate(cert).fingerprint256;
 
@@ -340,6 +358,12 @@ export async function startProxmoxSim(opts: SimOptions = {}): Promise<ProxmoxSim
   const listen = (port: number) =>
     new Promise<number>((resolve, reject) => {
       server = createServer({ key, cert }, (req, res) => {
+        const rec: RequestRecord = { method: req.method ?? "GET", path: new URL(req.url ?? "/", "https://sim").pathname.replace(/^\/api2\/json/, ""), startedMs: Date.now() };
+        if (requests.push(rec) > REQUEST_LOG_LIMIT) requests.splice(0, requests.length - REQUEST_LOG_LIMIT);
+        res.once("finish", () => {
+          rec.endedMs = Date.now();
+          rec.status = res.statusCode;
+        });
         handle(req, res).catch((e: Error) => {
           if (!res.headersSent) send(res, 500, e.message, { data: null });
         });
@@ -368,7 +392,7 @@ export async function startProxmoxSim(opts: SimOptions = {}): Promise<ProxmoxSim
   return {
     url, node: nodeName, port, tokenId: DEFAULT_TOKEN_ID, tokenSecret: secret, fingerprint, certPem: cert, simId,
     tokens: Object.fromEntries([...tokens].map(([id, t]) => [id, t.secret])),
-    violations, unsupported, tasks: node.tasks,
+    violations, unsupported, tasks: node.tasks, requests, guestBoots: node.guestBoots,
     faults: {
       failNextTask: (f) => node.tasks.pendingFailures.push({ type: f.type, id: f.vmid === undefined ? undefined : String(f.vmid), message: f.message }),
       setSlowness: (ms) => {

@@ -4,6 +4,12 @@
  * `/nodes/{node}/tasks/{upid}/status` until `stopped` while reading
  * `/tasks/{upid}/log` from the last line seen, so the job log shows Proxmox's own
  * progress; the task's `exitstatus` is its outcome.
+ *
+ * Most tasks end within seconds, and a status call is one small GET: the status is
+ * polled every FAST_POLL_MS for the task's first FAST_PHASE_MS, so the end of a short
+ * task is seen within about a tenth of a second, then less and less often up to
+ * MAX_POLL_MS for long ones (a clone of a big disk). The log is read with the status
+ * but at most every LOG_EVERY_MS while the task runs, and to its end once it stopped.
  */
 import { sleep } from "../../backoff.ts";
 import { type ProxmoxClient, ProxmoxError } from "./client.ts";
@@ -11,11 +17,17 @@ import { type ProxmoxClient, ProxmoxError } from "./client.ts";
 /** One line of a task's log, as Proxmox wrote it. */
 export type TaskLogSink = (line: string) => void;
 
+const FAST_POLL_MS = 100;
+const FAST_PHASE_MS = 5_000;
+const MAX_POLL_MS = 2_000;
+const LOG_EVERY_MS = 250;
+
 export interface FollowOptions {
   onLog?: TaskLogSink;
   /** Epoch ms: past it, following stops with an error (the task itself goes on on the node). */
   deadline: number;
   signal?: AbortSignal;
+  /** The first wait between status polls (FAST_POLL_MS). */
   pollMs?: number;
 }
 
@@ -66,7 +78,9 @@ export async function followTask(client: ProxmoxClient, upid: string, opts: Foll
   const base = `/nodes/${encodeURIComponent(node)}/tasks/${encodeURIComponent(upid)}`;
   const call = { deadline: opts.deadline, signal: opts.signal };
   const log: string[] = [];
-  let pollMs = opts.pollMs ?? 250;
+  let pollMs = opts.pollMs ?? FAST_POLL_MS;
+  const began = Date.now();
+  let logReadAt = Number.NEGATIVE_INFINITY;
 
   const readLog = async () => {
     for (;;) {
@@ -84,7 +98,10 @@ export async function followTask(client: ProxmoxClient, upid: string, opts: Foll
 
   for (;;) {
     const st = await client.get<{ status: string; exitstatus?: string }>(`${base}/status`, {}, call);
-    await readLog();
+    if (st.status === "stopped" || Date.now() - logReadAt >= LOG_EVERY_MS) {
+      logReadAt = Date.now();
+      await readLog();
+    }
     if (st.status === "stopped") {
       const exitstatus = st.exitstatus ?? "unknown exit status";
       if (!taskSucceeded(exitstatus)) throw new ProxmoxTaskError(upid, exitstatus, log);
@@ -95,6 +112,6 @@ export async function followTask(client: ProxmoxClient, upid: string, opts: Foll
       throw new ProxmoxError(`task ${upid} still running at the deadline; it goes on on the node`, { code: "TASK_DEADLINE" });
     }
     await sleep(pollMs, opts.signal);
-    pollMs = Math.min(2_000, Math.round(pollMs * 1.25));
+    if (Date.now() - began >= FAST_PHASE_MS) pollMs = Math.min(MAX_POLL_MS, Math.round(pollMs * 1.25));
   }
 }
