@@ -1,13 +1,15 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link } from "@tanstack/react-router";
-import { useEffect, useId, useRef, useState } from "react";
+import { useId, useRef, useState } from "react";
 import { type ApiKey, api, unwrap } from "../api/client";
 import { can } from "../permissions";
 import { orgKeysQuery, personalKeysQuery, useOrg } from "../queries";
-import { ConfirmDialog } from "../ui/ConfirmDialog";
-import { CopyField } from "../ui/CopyField";
+import { ConfirmMutation } from "../ui/ConfirmMutation";
 import { ErrorMessage } from "../ui/ErrorMessage";
 import { formatDate } from "../ui/format";
+import { Cards, Empty, QueryState } from "../ui/ListState";
+import { Page, Status } from "../ui/Page";
+import { SecretPanel } from "../ui/SecretPanel";
 import { usePageTitle } from "../ui/title";
 
 type Scope = ApiKey["scope"];
@@ -27,21 +29,13 @@ export function OrgApiKeys({ orgSlug }: { orgSlug: string }) {
   const allowed = can(role, "apikey:read");
   const params = { path: { slug: orgSlug } };
   return (
-    <section aria-labelledby="keys-heading">
-      <div className="page-head">
-        <h1 id="keys-heading">API keys</h1>
-        {org ? <p className="muted">of {org.name}</p> : null}
-      </div>
+    <Page id="keys-heading" title="API keys" subtitle={org ? `of ${org.name}` : null}>
       <p className="muted">
         Keys let scripts and CI call the API as this organization (<code>pak_…</code>), with the scope you choose and never more than you may do yourself. Keys for your own
         account, across all your organizations, are on <Link to="/account/api-keys">your personal keys</Link>.
       </p>
       {orgs.isPending ? <p aria-busy="true">Loading…</p> : null}
-      {orgs.data && !allowed ? (
-        <div className="empty">
-          <p>Only owners and admins can see and manage this organization's API keys. You can make personal keys for your own account instead.</p>
-        </div>
-      ) : null}
+      {orgs.data && !allowed ? <Empty>Only owners and admins can see and manage this organization's API keys. You can make personal keys for your own account instead.</Empty> : null}
       {allowed ? (
         <KeyManager
           kind="organization key"
@@ -50,7 +44,7 @@ export function OrgApiKeys({ orgSlug }: { orgSlug: string }) {
           revoke={(id) => unwrap(api.DELETE("/org/{slug}/api-keys/{id}", { params: { path: { slug: orgSlug, id } } }))}
         />
       ) : null}
-    </section>
+    </Page>
   );
 }
 
@@ -101,9 +95,7 @@ function KeyManager(props: {
 
   return (
     <>
-      <p className="sr-only" role="status" aria-live="polite">
-        {status}
-      </p>
+      <Status>{status}</Status>
       <form
         ref={form}
         className="stack-form"
@@ -145,20 +137,12 @@ function KeyManager(props: {
       <ErrorMessage error={create.error} />
       {created?.key ? <NewSecret apiKey={created} onDone={() => setCreated(null)} /> : null}
 
-      {keys.isPending ? <p aria-busy="true">Loading keys…</p> : null}
-      <ErrorMessage error={keys.error} />
+      <QueryState query={keys} loading="Loading keys…" />
       <h2 className="section-title">Keys in use</h2>
-      {keys.data && keys.data.length === 0 ? (
-        <div className="empty">
-          <p>No keys yet. Name one above, pick the narrowest scope that does the job, and press Create key. Its secret is shown once, right after.</p>
-        </div>
-      ) : null}
-      {keys.data && keys.data.length > 0 ? (
-        <ul className="cards" aria-label="API keys">
-          {keys.data.map((k) => (
-            <KeyRow key={k.id} apiKey={k} revoke={props.revoke} onRevoked={refresh} />
-          ))}
-        </ul>
+      {keys.data ? (
+        <Cards label="API keys" items={keys.data} empty={<Empty>No keys yet. Name one above, pick the narrowest scope that does the job, and press Create key. Its secret is shown once, right after.</Empty>}>
+          {(k) => <KeyRow key={k.id} apiKey={k} revoke={props.revoke} onRevoked={refresh} />}
+        </Cards>
       ) : null}
     </>
   );
@@ -166,31 +150,26 @@ function KeyManager(props: {
 
 /** The secret, once: Berth keeps only its hash, so this is the only time anyone sees it. */
 function NewSecret({ apiKey, onDone }: { apiKey: ApiKey; onDone: () => void }) {
-  const heading = useRef<HTMLHeadingElement>(null);
-  useEffect(() => heading.current?.focus(), []);
   return (
-    <section className="secret-panel" aria-labelledby="new-secret-heading">
-      <h2 id="new-secret-heading" ref={heading} tabIndex={-1}>
-        Secret of {apiKey.name}
-      </h2>
-      <p>
-        <strong>Copy it now: you will not see this again.</strong> Berth keeps only a hash of it. If you lose it, revoke the key and make a new one.
-      </p>
-      <CopyField
-        label={`Secret of the key ${apiKey.name}`}
-        value={apiKey.key ?? ""}
-        hint={
+    <SecretPanel
+      id="new-secret-heading"
+      title={<>Secret of {apiKey.name}</>}
+      copy={{
+        label: `Secret of the key ${apiKey.name}`,
+        value: apiKey.key ?? "",
+        hint: (
           <p className="muted small">
             Send it as <code>Authorization: Bearer …</code>.
           </p>
-        }
-      />
-      <div className="actions start">
-        <button type="button" onClick={onDone}>
-          I have copied it
-        </button>
-      </div>
-    </section>
+        ),
+      }}
+      doneLabel="I have copied it"
+      onDone={onDone}
+    >
+      <p>
+        <strong>Copy it now: you will not see this again.</strong> Berth keeps only a hash of it. If you lose it, revoke the key and make a new one.
+      </p>
+    </SecretPanel>
   );
 }
 
@@ -217,20 +196,9 @@ function KeyRow({ apiKey, revoke, onRevoked }: { apiKey: ApiKey; revoke: (id: st
           Revoke
         </button>
       </div>
-      <ConfirmDialog
-        open={confirming}
-        title={`Revoke ${apiKey.name}?`}
-        confirmLabel="Revoke key"
-        busy={remove.isPending}
-        onConfirm={() => remove.mutate()}
-        onCancel={() => {
-          setConfirming(false);
-          remove.reset();
-        }}
-        error={<ErrorMessage error={remove.error} />}
-      >
+      <ConfirmMutation open={confirming} onClose={() => setConfirming(false)} mutation={remove} title={`Revoke ${apiKey.name}?`} confirmLabel="Revoke key">
         <p>Anything still using this key is refused from now on. This cannot be undone.</p>
-      </ConfirmDialog>
+      </ConfirmMutation>
     </li>
   );
 }

@@ -4,8 +4,9 @@ import { useId } from "react";
 import type { AuditEvent, Member } from "../api/client";
 import { can } from "../permissions";
 import { auditQuery, membersQuery, useOrg } from "../queries";
-import { ErrorMessage } from "../ui/ErrorMessage";
 import { formatDate } from "../ui/format";
+import { Empty, QueryState } from "../ui/ListState";
+import { Page } from "../ui/Page";
 import { usePageTitle } from "../ui/title";
 import { AUDIT_PAGE_SIZE, type AuditSearch } from "./audit-search";
 
@@ -81,17 +82,9 @@ export function Audit({ orgSlug, search }: { orgSlug: string; search: AuditSearc
   const go = (next: AuditSearch) => void navigate({ to: "/orgs/$orgSlug/audit", params: { orgSlug }, search: next });
 
   return (
-    <section aria-labelledby="audit-heading">
-      <div className="page-head">
-        <h1 id="audit-heading">Audit log</h1>
-        {org ? <p className="muted">of {org.name}</p> : null}
-      </div>
+    <Page id="audit-heading" title="Audit log" subtitle={org ? `of ${org.name}` : null}>
       {orgs.isPending ? <p aria-busy="true">Loading…</p> : null}
-      {orgs.data && !allowed ? (
-        <div className="empty">
-          <p>Only owners and admins can read this organization's audit log. Ask one of them if you need to know who changed something.</p>
-        </div>
-      ) : null}
+      {orgs.data && !allowed ? <Empty>Only owners and admins can read this organization's audit log. Ask one of them if you need to know who changed something.</Empty> : null}
       {allowed ? (
         <>
           <form
@@ -128,18 +121,15 @@ export function Audit({ orgSlug, search }: { orgSlug: string; search: AuditSearc
             ) : null}
           </form>
 
-          {events.isPending ? <p aria-busy="true">Loading events…</p> : null}
-          <ErrorMessage error={events.error} />
+          <QueryState query={events} loading="Loading events…" />
           {events.data && shown.length === 0 ? (
-            <div className="empty">
-              <p>
-                {filtered
-                  ? "Nothing matches these filters. Pick another action, widen the dates, or clear the filters."
-                  : page > 1
-                    ? "There are no more events. Go back to the first page."
-                    : "Nothing recorded yet. Changes to projects, members, keys and hosts appear here as they happen."}
-              </p>
-            </div>
+            <Empty>
+              {filtered
+                ? "Nothing matches these filters. Pick another action, widen the dates, or clear the filters."
+                : page > 1
+                  ? "There are no more events. Go back to the first page."
+                  : "Nothing recorded yet. Changes to projects, members, keys and hosts appear here as they happen."}
+            </Empty>
           ) : null}
           {shown.length > 0 ? (
             // biome-ignore lint/a11y/noNoninteractiveTabindex: a region that scrolls sideways on a phone must be reachable by keyboard
@@ -197,7 +187,7 @@ export function Audit({ orgSlug, search }: { orgSlug: string; search: AuditSearc
           ) : null}
         </>
       ) : null}
-    </section>
+    </Page>
   );
 }
 

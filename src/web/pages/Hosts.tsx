@@ -3,10 +3,12 @@ import { useEffect, useId, useRef, useState } from "react";
 import { api, type Host, unwrap } from "../api/client";
 import { can } from "../permissions";
 import { hostsQuery, useOrg } from "../queries";
-import { ConfirmDialog } from "../ui/ConfirmDialog";
-import { CopyField } from "../ui/CopyField";
+import { ConfirmMutation } from "../ui/ConfirmMutation";
 import { ErrorMessage } from "../ui/ErrorMessage";
 import { formatBytes, formatDate } from "../ui/format";
+import { CardList, Empty } from "../ui/ListState";
+import { Page } from "../ui/Page";
+import { SecretPanel } from "../ui/SecretPanel";
 import { usePageTitle } from "../ui/title";
 
 /** What the API answers when a host is enrolled or given a new token: the command is used as it comes. */
@@ -48,14 +50,7 @@ export function Hosts({ orgSlug }: { orgSlug: string }) {
   }, [hosts.data]);
 
   return (
-    <section aria-labelledby="hosts-heading">
-      <div className="page-head">
-        <h1 id="hosts-heading">Hosts</h1>
-        {org ? <p className="muted">of {org.name}</p> : null}
-      </div>
-      <p className="sr-only" role="status" aria-live="polite">
-        {status}
-      </p>
+    <Page id="hosts-heading" title="Hosts" subtitle={org ? `of ${org.name}` : null} status={status}>
       {canManage ? (
         <EnrolForm
           orgSlug={orgSlug}
@@ -69,26 +64,21 @@ export function Hosts({ orgSlug }: { orgSlug: string }) {
       ) : null}
       {joinToken ? <AgentCommand token={joinToken} onDone={() => setJoinToken(null)} /> : null}
 
-      {hosts.isPending ? <p aria-busy="true">Loading hosts…</p> : null}
-      <ErrorMessage error={hosts.error} />
-      {hosts.data && hosts.data.length === 0 ? (
-        <div className="empty">
-          <h2>No hosts yet</h2>
-          <p>
+      <CardList
+        query={hosts}
+        loading="Loading hosts…"
+        label="Hosts"
+        empty={
+          <Empty title="No hosts yet">
             {canManage
               ? "A host is a machine running Docker or Proxmox VE that Berth deploys to. Name one above, pick its kind and press Enrol host, then run the command shown on it."
               : "An owner or admin of this organization can enrol one."}
-          </p>
-        </div>
-      ) : null}
-      {hosts.data && hosts.data.length > 0 ? (
-        <ul className="cards" aria-label="Hosts">
-          {hosts.data.map((h) => (
-            <HostRow key={h.id} orgSlug={orgSlug} host={h} canManage={canManage} onChanged={refresh} onJoinToken={setJoinToken} />
-          ))}
-        </ul>
-      ) : null}
-    </section>
+          </Empty>
+        }
+      >
+        {(h) => <HostRow key={h.id} orgSlug={orgSlug} host={h} canManage={canManage} onChanged={refresh} onJoinToken={setJoinToken} />}
+      </CardList>
+    </Page>
   );
 }
 
@@ -139,24 +129,19 @@ function EnrolForm({ orgSlug, onEnrolled }: { orgSlug: string; onEnrolled: (toke
 }
 
 function AgentCommand({ token, onDone }: { token: JoinToken; onDone: () => void }) {
-  const heading = useRef<HTMLHeadingElement>(null);
-  useEffect(() => heading.current?.focus(), []);
   return (
-    <section className="secret-panel" aria-labelledby="agent-command-heading">
-      <h2 id="agent-command-heading" ref={heading} tabIndex={-1}>
-        Start the agent on {token.hostName}
-      </h2>
+    <SecretPanel
+      id="agent-command-heading"
+      title={<>Start the agent on {token.hostName}</>}
+      copy={{ label: `Agent command for ${token.hostName}`, value: token.agent_command }}
+      doneLabel="Done"
+      onDone={onDone}
+    >
       <p>
         Run this on the host, in a checkout of Berth. <strong>The join token in it works once, until {formatDate(token.join_token_expires_at)}, and is shown only here.</strong> The host
         shows as online below as soon as its agent connects.
       </p>
-      <CopyField label={`Agent command for ${token.hostName}`} value={token.agent_command} />
-      <div className="actions start">
-        <button type="button" onClick={onDone}>
-          Done
-        </button>
-      </div>
-    </section>
+    </SecretPanel>
   );
 }
 
@@ -202,20 +187,9 @@ function HostRow(props: { orgSlug: string; host: Host; canManage: boolean; onCha
         </div>
       ) : null}
       <ErrorMessage error={newToken.error} />
-      <ConfirmDialog
-        open={confirming}
-        title={`Delete ${host.name}?`}
-        confirmLabel="Delete host"
-        busy={remove.isPending}
-        onConfirm={() => remove.mutate()}
-        onCancel={() => {
-          setConfirming(false);
-          remove.reset();
-        }}
-        error={<ErrorMessage error={remove.error} />}
-      >
+      <ConfirmMutation open={confirming} onClose={() => setConfirming(false)} mutation={remove} title={`Delete ${host.name}?`} confirmLabel="Delete host">
         <p>Its agent's credential stops working at once and its unfinished jobs fail. To use the machine again, enrol it anew. This cannot be undone.</p>
-      </ConfirmDialog>
+      </ConfirmMutation>
     </li>
   );
 }

@@ -1,12 +1,14 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link } from "@tanstack/react-router";
-import { useEffect, useId, useRef, useState } from "react";
+import { useId, useRef, useState } from "react";
 import { api, type Image, type Instance, type Plan, unwrap } from "../api/client";
 import { can } from "../permissions";
 import { imagesQuery, instancesQuery, plansQuery, projectsQuery, useOrg } from "../queries";
-import { ConfirmDialog } from "../ui/ConfirmDialog";
-import { CopyField } from "../ui/CopyField";
+import { ConfirmMutation } from "../ui/ConfirmMutation";
 import { ErrorMessage } from "../ui/ErrorMessage";
+import { CardList, Empty } from "../ui/ListState";
+import { Page } from "../ui/Page";
+import { SecretPanel } from "../ui/SecretPanel";
 import { usePageTitle } from "../ui/title";
 
 /** While a job works on an instance the list is asked again often, so progress shows live; otherwise now and then. */
@@ -39,16 +41,16 @@ export function Instances({ orgSlug, projectId }: { orgSlug: string; projectId: 
   };
 
   return (
-    <section aria-labelledby="instances-heading">
-      <div className="page-head">
-        <h1 id="instances-heading">Instances</h1>
-        <p className="muted">
+    <Page
+      id="instances-heading"
+      title="Instances"
+      subtitle={
+        <>
           of {project?.name ?? "this project"} · <Link to="/orgs/$orgSlug/projects" params={{ orgSlug }}>all projects</Link>
-        </p>
-      </div>
-      <p className="sr-only" role="status" aria-live="polite">
-        {status}
-      </p>
+        </>
+      }
+      status={status}
+    >
       {canCreate ? (
         <OrderForm
           projectId={projectId}
@@ -63,26 +65,21 @@ export function Instances({ orgSlug, projectId }: { orgSlug: string; projectId: 
       ) : null}
       {secret ? <PasswordPanel projectId={projectId} secret={secret} onDone={() => setSecret(null)} /> : null}
 
-      {instances.isPending ? <p aria-busy="true">Loading instances…</p> : null}
-      <ErrorMessage error={instances.error} />
-      {instances.data && instances.data.length === 0 ? (
-        <div className="empty">
-          <h2>No instances yet</h2>
-          <p>
+      <CardList
+        query={instances}
+        loading="Loading instances…"
+        label="Instances"
+        empty={
+          <Empty title="No instances yet">
             {canCreate
               ? "An instance is a VM on one of your organization's Proxmox VE nodes. Pick a plan and an image above and press Order instance. No node yet? Enrol one on the Hosts page."
               : "An owner, admin or developer of this organization can order one."}
-          </p>
-        </div>
-      ) : null}
-      {instances.data && instances.data.length > 0 ? (
-        <ul className="cards" aria-label="Instances">
-          {instances.data.map((i) => (
-            <InstanceRow key={i.uid} projectId={projectId} instance={i} plans={plans.data ?? []} canManage={canManage} onChanged={refresh} onSecret={setSecret} />
-          ))}
-        </ul>
-      ) : null}
-    </section>
+          </Empty>
+        }
+      >
+        {(i) => <InstanceRow key={i.uid} projectId={projectId} instance={i} plans={plans.data ?? []} canManage={canManage} onChanged={refresh} onSecret={setSecret} />}
+      </CardList>
+    </Page>
   );
 }
 
@@ -149,28 +146,25 @@ function OrderForm({ projectId, plans, onOrdered }: { projectId: string; plans: 
 }
 
 function PasswordPanel({ projectId, secret, onDone }: { projectId: string; secret: Secret; onDone: () => void }) {
-  const heading = useRef<HTMLHeadingElement>(null);
-  useEffect(() => heading.current?.focus(), []);
   const acknowledge = useMutation({
     mutationFn: () => unwrap(api.POST("/projects/{project}/instances/{instance}/password/acknowledge", { params: { path: { project: projectId, instance: secret.instanceId } } })),
     onSuccess: onDone,
   });
   return (
-    <section className="secret-panel" aria-labelledby="root-password-heading">
-      <h2 id="root-password-heading" ref={heading} tabIndex={-1}>
-        Root password of {secret.name}
-      </h2>
+    <SecretPanel
+      id="root-password-heading"
+      title={<>Root password of {secret.name}</>}
+      copy={{ label: `Root password of ${secret.name}`, value: secret.password }}
+      doneLabel="I have saved it"
+      onDone={() => (secret.acknowledge ? acknowledge.mutate() : onDone())}
+      primary
+      busy={acknowledge.isPending}
+      error={<ErrorMessage error={acknowledge.error} />}
+    >
       <p>
         <strong>Copy it now: once you say it is saved, Berth forgets it and you will not see it again.</strong>
       </p>
-      <CopyField label={`Root password of ${secret.name}`} value={secret.password} />
-      <div className="actions start">
-        <button type="button" className="primary" onClick={() => (secret.acknowledge ? acknowledge.mutate() : onDone())} disabled={acknowledge.isPending}>
-          I have saved it
-        </button>
-      </div>
-      <ErrorMessage error={acknowledge.error} />
-    </section>
+    </SecretPanel>
   );
 }
 
@@ -273,36 +267,14 @@ function InstanceRow(props: { projectId: string; instance: Instance; plans: Plan
         </div>
       ) : null}
       <ErrorMessage error={power.error ?? resize.error ?? password.error} />
-      <ConfirmDialog
-        open={dialog === "rebuild"}
-        title={`Rebuild ${i.name}?`}
-        confirmLabel="Wipe and rebuild"
-        busy={rebuild.isPending}
-        onConfirm={() => rebuild.mutate()}
-        onCancel={() => {
-          setDialog(null);
-          rebuild.reset();
-        }}
-        error={<ErrorMessage error={rebuild.error} />}
-      >
+      <ConfirmMutation open={dialog === "rebuild"} onClose={() => setDialog(null)} mutation={rebuild} title={`Rebuild ${i.name}?`} confirmLabel="Wipe and rebuild">
         <p>
           Its disk is wiped and {i.image_name ?? "its image"} installed again, keeping its address. <strong>Everything on it is lost</strong>: Berth takes no backup first.
         </p>
-      </ConfirmDialog>
-      <ConfirmDialog
-        open={dialog === "delete"}
-        title={`Delete ${i.name}?`}
-        confirmLabel="Delete instance"
-        busy={remove.isPending}
-        onConfirm={() => remove.mutate()}
-        onCancel={() => {
-          setDialog(null);
-          remove.reset();
-        }}
-        error={<ErrorMessage error={remove.error} />}
-      >
+      </ConfirmMutation>
+      <ConfirmMutation open={dialog === "delete"} onClose={() => setDialog(null)} mutation={remove} title={`Delete ${i.name}?`} confirmLabel="Delete instance">
         <p>The VM and its disks are destroyed on its node. This cannot be undone.</p>
-      </ConfirmDialog>
+      </ConfirmMutation>
     </li>
   );
 }

@@ -5,9 +5,11 @@ import { api, type Member, unwrap } from "../api/client";
 import { sessionQuery } from "../auth";
 import { assignableRoles, can, mayManageSeat } from "../permissions";
 import { membersQuery, orgsQuery, useOrg } from "../queries";
-import { ConfirmDialog } from "../ui/ConfirmDialog";
+import { ConfirmMutation } from "../ui/ConfirmMutation";
 import { ErrorMessage } from "../ui/ErrorMessage";
 import { formatDate } from "../ui/format";
+import { Cards, Empty, QueryState } from "../ui/ListState";
+import { Page } from "../ui/Page";
 import { usePageTitle } from "../ui/title";
 
 /** The org's members with their roles, and pending invitations; managing them only where the caller's role allows. */
@@ -31,57 +33,35 @@ export function Members({ orgSlug }: { orgSlug: string }) {
   const me = session.data?.user.id;
 
   return (
-    <section aria-labelledby="members-heading">
-      <div className="page-head">
-        <h1 id="members-heading">Members</h1>
-        {org ? <p className="muted">in {org.name}</p> : null}
-      </div>
-      <p className="sr-only" role="status" aria-live="polite">
-        {status}
-      </p>
+    <Page id="members-heading" title="Members" subtitle={org ? `in ${org.name}` : null} status={status}>
       {canManage ? (
         <InviteForm orgSlug={orgSlug} actorRole={role} onInvited={refresh} />
       ) : role ? (
         <p className="muted">You are a {role} here. Only owners and admins can invite people, change roles or remove members.</p>
       ) : null}
 
-      {members.isPending ? <p aria-busy="true">Loading members…</p> : null}
-      <ErrorMessage error={members.error} />
+      <QueryState query={members} loading="Loading members…" />
       {members.data ? (
         <>
           <h2 className="section-title">People</h2>
-          <ul className="cards" aria-label="Members">
-            {active.map((m) => (
-              <MemberRow
-                key={m.id}
-                orgSlug={orgSlug}
-                member={m}
-                isMe={m.userId === me}
-                actorRole={role}
-                personalOrg={org?.personal ?? false}
-                onChanged={refresh}
-              />
-            ))}
-          </ul>
+          <Cards label="Members" items={active}>
+            {(m) => <MemberRow key={m.id} orgSlug={orgSlug} member={m} isMe={m.userId === me} actorRole={role} personalOrg={org?.personal ?? false} onChanged={refresh} />}
+          </Cards>
           <h2 className="section-title">Pending invitations</h2>
-          {pending.length === 0 ? (
-            <div className="empty">
-              <p>
-                {canManage
-                  ? "No invitations are waiting. Invite someone by email above; they join when they open the link in the mail."
-                  : "No invitations are waiting."}
-              </p>
-            </div>
-          ) : (
-            <ul className="cards" aria-label="Pending invitations">
-              {pending.map((m) => (
-                <InvitationRow key={m.id} orgSlug={orgSlug} invitation={m} canManage={canManage} onChanged={refresh} />
-              ))}
-            </ul>
-          )}
+          <Cards
+            label="Pending invitations"
+            items={pending}
+            empty={
+              <Empty>
+                {canManage ? "No invitations are waiting. Invite someone by email above; they join when they open the link in the mail." : "No invitations are waiting."}
+              </Empty>
+            }
+          >
+            {(m) => <InvitationRow key={m.id} orgSlug={orgSlug} invitation={m} canManage={canManage} onChanged={refresh} />}
+          </Cards>
         </>
       ) : null}
-    </section>
+    </Page>
   );
 }
 
@@ -210,24 +190,19 @@ function MemberRow(props: {
         ) : null}
       </div>
       <ErrorMessage error={changeRole.error} />
-      <ConfirmDialog
+      <ConfirmMutation
         open={confirming}
+        onClose={() => setConfirming(false)}
+        mutation={remove}
         title={isMe ? "Leave this organization?" : `Remove ${who}?`}
         confirmLabel={isMe ? "Leave organization" : "Remove member"}
-        busy={remove.isPending}
-        onConfirm={() => remove.mutate()}
-        onCancel={() => {
-          setConfirming(false);
-          remove.reset();
-        }}
-        error={<ErrorMessage error={remove.error} />}
       >
         <p>
           {isMe
             ? "You lose access to its projects, hosts and keys at once. To come back, an owner or admin has to invite you again."
             : `${who} (${member.email}) loses access to this organization's projects, hosts and keys at once. Keys they made stop working unless an owner adopts them.`}
         </p>
-      </ConfirmDialog>
+      </ConfirmMutation>
     </li>
   );
 }
@@ -266,20 +241,9 @@ function InvitationRow(props: { orgSlug: string; invitation: Member; canManage: 
         </div>
       ) : null}
       <ErrorMessage error={resend.error} />
-      <ConfirmDialog
-        open={confirming}
-        title={`Revoke the invitation to ${invitation.email}?`}
-        confirmLabel="Revoke invitation"
-        busy={revoke.isPending}
-        onConfirm={() => revoke.mutate()}
-        onCancel={() => {
-          setConfirming(false);
-          revoke.reset();
-        }}
-        error={<ErrorMessage error={revoke.error} />}
-      >
+      <ConfirmMutation open={confirming} onClose={() => setConfirming(false)} mutation={revoke} title={`Revoke the invitation to ${invitation.email}?`} confirmLabel="Revoke invitation">
         <p>The link in the mail stops working at once. You can invite the address again later.</p>
-      </ConfirmDialog>
+      </ConfirmMutation>
     </li>
   );
 }

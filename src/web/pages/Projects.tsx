@@ -4,8 +4,10 @@ import { Link } from "@tanstack/react-router";
 import { api, type Project, unwrap } from "../api/client";
 import { can } from "../permissions";
 import { orgsQuery, projectsQuery } from "../queries";
-import { ConfirmDialog } from "../ui/ConfirmDialog";
+import { ConfirmMutation } from "../ui/ConfirmMutation";
 import { ErrorMessage } from "../ui/ErrorMessage";
+import { CardList, Empty } from "../ui/ListState";
+import { Page } from "../ui/Page";
 import { usePageTitle } from "../ui/title";
 
 
@@ -39,14 +41,7 @@ export function Projects({ orgSlug }: { orgSlug: string }) {
   });
 
   return (
-    <section aria-labelledby="projects-heading">
-      <div className="page-head">
-        <h1 id="projects-heading">Projects</h1>
-        {org ? <p className="muted">in {org.name}</p> : null}
-      </div>
-      <p className="sr-only" role="status" aria-live="polite">
-        {status}
-      </p>
+    <Page id="projects-heading" title="Projects" subtitle={org ? `in ${org.name}` : null} status={status}>
 
       {canWrite ? (
         <form
@@ -66,36 +61,33 @@ export function Projects({ orgSlug }: { orgSlug: string }) {
       ) : null}
       <ErrorMessage error={create.error} />
 
-      {projects.isPending ? <p aria-busy="true">Loading projects…</p> : null}
-      <ErrorMessage error={projects.error} />
-      {projects.data && projects.data.length === 0 ? (
-        <div className="empty">
-          <h2>No projects yet</h2>
-          <p>
+      <CardList
+        query={projects}
+        loading="Loading projects…"
+        label="Projects"
+        empty={
+          <Empty title="No projects yet">
             {canWrite
               ? "A project groups the apps and instances of one product. Name your first one above and press Create project."
               : "No project here is shared with you yet. Ask an owner or admin of this organization to create one or give you access."}
-          </p>
-        </div>
-      ) : null}
-      {projects.data && projects.data.length > 0 ? (
-        <ul className="cards" aria-label="Projects">
-          {projects.data.map((p) => (
-            <ProjectRow
-              key={p.id}
-              orgSlug={orgSlug}
-              project={p}
-              canRename={can(p.role ?? org?.role, "project:update")}
-              canDelete={can(p.role ?? org?.role, "project:delete")}
-              onChanged={async (message) => {
-                setStatus(message);
-                await refresh();
-              }}
-            />
-          ))}
-        </ul>
-      ) : null}
-    </section>
+          </Empty>
+        }
+      >
+        {(p) => (
+          <ProjectRow
+            key={p.id}
+            orgSlug={orgSlug}
+            project={p}
+            canRename={can(p.role ?? org?.role, "project:update")}
+            canDelete={can(p.role ?? org?.role, "project:delete")}
+            onChanged={async (message) => {
+              setStatus(message);
+              await refresh();
+            }}
+          />
+        )}
+      </CardList>
+    </Page>
   );
 }
 
@@ -175,22 +167,11 @@ function ProjectRow(props: { orgSlug: string; project: Project; canRename: boole
           </div>
         </>
       )}
-      <ConfirmDialog
-        open={confirming}
-        title={`Delete ${project.name}?`}
-        confirmLabel="Delete project"
-        busy={remove.isPending}
-        onConfirm={() => remove.mutate()}
-        onCancel={() => {
-          setConfirming(false);
-          remove.reset();
-        }}
-        error={<ErrorMessage error={remove.error} />}
-      >
+      <ConfirmMutation open={confirming} onClose={() => setConfirming(false)} mutation={remove} title={`Delete ${project.name}?`} confirmLabel="Delete project">
         <p>
           <strong>{project.name}</strong> leaves this organization for everyone in it, and its slug ({project.slug}) becomes free for a new project. This cannot be undone from the dashboard.
         </p>
-      </ConfirmDialog>
+      </ConfirmMutation>
     </li>
   );
 }
