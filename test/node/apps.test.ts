@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgent, type AgentProcess } from "./support/agent";
-import { type Client, client, signedUp } from "./support/client";
+import { type Client, client, signedUp, waitForJob } from "./support/client";
 import { type DevServer, freePort, startDevServer } from "./support/dev-server";
 import { getWithHost } from "./support/http";
 
@@ -76,15 +76,7 @@ afterAll(async () => {
 /** GET through Caddy by the app's hostname. */
 const viaCaddy = (appSlug: string) => getWithHost(ingress, `${appSlug}-app.localhost`);
 
-async function waitJob(jobId: string, seconds = 120) {
-  const end = Date.now() + seconds * 1000;
-  for (;;) {
-    const res = await api.call("GET", `/projects/${projectId}/jobs/${jobId}/wait?timeout=20`);
-    expect(res.status, JSON.stringify(res.body)).toBe(200);
-    if (res.body.done) return res.body.job;
-    if (Date.now() > end) throw new Error(`job ${jobId} not done: ${JSON.stringify(res.body.job)}\n${agent.output().slice(-3000)}`);
-  }
-}
+const waitJob = (jobId: string, seconds = 120) => waitForJob(api, projectId, jobId, { seconds, context: () => agent.output().slice(-3000) });
 
 const containersOf = (appId: string) => docker("ps", "-a", "--filter", `label=berth.app=${appId}`, "--format", "{{.ID}} {{.State}}").split("\n").filter(Boolean);
 

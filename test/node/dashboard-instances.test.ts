@@ -10,8 +10,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ProxmoxSim, startProxmoxSim } from "../proxmox-sim/server";
+import type { ProxmoxSim } from "../proxmox-sim/server";
 import { type AgentProcess, startAgent } from "./support/agent";
+import { nodeAgent, startTestNode } from "./support/proxmox";
 import { createProject, type Dashboard, openDashboard, seriousViolations, signUp, unique } from "./support/dashboard";
 
 let dashboard: Dashboard;
@@ -20,13 +21,7 @@ let agent: AgentProcess | undefined;
 let stateDir: string | undefined;
 
 beforeAll(async () => {
-  const registry = await fetch("http://127.0.0.1:5000/v2/").then((r) => r.ok, () => false);
-  if (!registry) throw new Error("the registry is not answering at 127.0.0.1:5000: run test/host/setup.sh first (.ci/run does)");
-  sim = await startProxmoxSim({
-    port: 0,
-    templates: [{ vmid: 9003, name: "berth-debian-12", image: "127.0.0.1:5000/berth/hello:v1", disk: "8G" }],
-    timings: { cloneMs: 600, agentBootMs: 300, taskMs: 40 },
-  });
+  sim = await startTestNode();
   dashboard = await openDashboard();
 }, 180_000);
 
@@ -51,14 +46,7 @@ describe("instances", () => {
     const enrolled = await page.request.post(`/api/v1/org/${orgSlug}/hosts`, { data: { name: "pve-1", kind: "proxmox" }, headers: { origin: dashboard.server.url } });
     expect(enrolled.status()).toBe(201);
     stateDir = mkdtempSync(join(tmpdir(), "berth-dash-pve-"));
-    agent = startAgent(
-      [
-        "--url", dashboard.server.url, "--state-dir", stateDir, "--join-token", (await enrolled.json()).join_token,
-        "--docker-socket", join(stateDir, "no-docker.sock"),
-        "--proxmox-url", sim.url, "--proxmox-token-id", sim.tokenId, "--proxmox-fingerprint", sim.fingerprint, "--proxmox-node", sim.node,
-      ],
-      { BERTH_PROXMOX_TOKEN_SECRET: sim.tokenSecret },
-    );
+    agent = startAgent(...nodeAgent(sim, { url: dashboard.server.url, stateDir, joinToken: (await enrolled.json()).join_token }));
     await agent.waitFor(/connected transport=websocket/, 60_000);
 
     await page.getByRole("link", { name: `Instances of ${project}` }).click();

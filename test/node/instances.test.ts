@@ -11,12 +11,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ProxmoxDriver } from "../../agent/src/drivers/proxmox";
-import { type ProxmoxSim, startProxmoxSim } from "../proxmox-sim/server";
+import type { ProxmoxSim } from "../proxmox-sim/server";
 import { type AgentProcess, startAgent } from "./support/agent";
-import { type Client, signedUp } from "./support/client";
+import { type Client, signedUp, waitForJob } from "./support/client";
+import { nodeAgent, startTestNode } from "./support/proxmox";
 import { type DevServer, startDevServer } from "./support/dev-server";
 
-const REGISTRY = "127.0.0.1:5000";
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBerthEndToEndKey alice@laptop";
 
 let server: DevServer;
@@ -30,16 +30,7 @@ let stateDir: string;
 let joinToken: string;
 
 /** The agent as a Proxmox node runs it; started again with the same state it resumes its jobs. */
-const startNodeAgent = () =>
-  startAgent(
-    [
-      "--url", server.url, "--state-dir", stateDir, "--join-token", joinToken,
-      // A Proxmox node without Docker: the agent works through the node's API only.
-      "--docker-socket", join(stateDir, "no-docker.sock"),
-      "--proxmox-url", sim.url, "--proxmox-token-id", sim.tokenId, "--proxmox-fingerprint", sim.fingerprint, "--proxmox-node", sim.node,
-    ],
-    { BERTH_PROXMOX_TOKEN_SECRET: sim.tokenSecret, BERTH_INSTANCE_SWEEP_SECONDS: "1" },
-  );
+const startNodeAgent = () => startAgent(...nodeAgent(sim, { url: server.url, stateDir, joinToken, env: { BERTH_INSTANCE_SWEEP_SECONDS: "1" } }));
 
 const docker = (...args: string[]) => execFileSync("docker", args, { encoding: "utf8" }).trim();
 const vmContainer = (vmid: number) => `berth-pvesim-${sim.simId}-${vmid}`;
@@ -55,15 +46,7 @@ async function until<T>(what: string, probe: () => Promise<T | null | undefined 
   }
 }
 
-async function waitJob(jobId: string, seconds = 120) {
-  const end = Date.now() + seconds * 1000;
-  for (;;) {
-    const res = await api.call("GET", `/projects/${projectId}/jobs/${jobId}/wait?timeout=20`);
-    expect(res.status, JSON.stringify(res.body)).toBe(200);
-    if (res.body.done) return res.body.job;
-    if (Date.now() > end) throw new Error(`job ${jobId} not done: ${JSON.stringify(res.body.job)}\n${agent.output().slice(-3000)}`);
-  }
-}
+const waitJob = (jobId: string, seconds = 120) => waitForJob(api, projectId, jobId, { seconds, context: () => agent.output().slice(-3000) });
 
 const getInstance = async (id: string) => {
   const res = await api.call("GET", `${base()}/${id}`);
@@ -75,14 +58,7 @@ const getInstance = async (id: string) => {
 const inGuest = (vmid: number, script: string) => docker("exec", vmContainer(vmid), "/bin/busybox", "sh", "-c", script);
 
 beforeAll(async () => {
-  const registry = await fetch(`http://${REGISTRY}/v2/`).then((r) => r.ok, () => false);
-  if (!registry) throw new Error(`the registry is not answering at ${REGISTRY}: run test/host/setup.sh first (.ci/run does)`);
-  sim = await startProxmoxSim({
-    port: 0,
-    // The catalog's Debian 12 image is a template of that name on the node.
-    templates: [{ vmid: 9003, name: "berth-debian-12", image: `${REGISTRY}/berth/hello:v1`, disk: "8G" }],
-    timings: { cloneMs: 600, agentBootMs: 300, taskMs: 40 },
-  });
+  sim = await startTestNode();
   server = await startDevServer();
   ({ api, slug } = await signedUp(server.url));
   projectId = (await api.call("GET", "/projects")).body[0].id;

@@ -25,3 +25,17 @@ export async function signedUp(baseUrl: string) {
   const orgs = await api.call("GET", "/orgs");
   return { api, token: res.body.token as string, slug: orgs.body.orgs[0].slug as string };
 }
+
+/**
+ * Waits for a job to end through the API's long poll (`…/jobs/{job}/wait`), up to `seconds`;
+ * a job still open then fails the test with `context()` (e.g. the tail of the agent's output).
+ */
+export async function waitForJob(api: Client, projectId: string, jobId: string, opts: { seconds?: number; context?: () => string } = {}) {
+  const end = Date.now() + (opts.seconds ?? 120) * 1000;
+  for (;;) {
+    const res = await api.call("GET", `/projects/${projectId}/jobs/${jobId}/wait?timeout=20`);
+    if (res.status !== 200) throw new Error(`waiting for job ${jobId}: ${res.status} ${JSON.stringify(res.body)}`);
+    if (res.body.done) return res.body.job;
+    if (Date.now() > end) throw new Error(`job ${jobId} not done: ${JSON.stringify(res.body.job)}\n${opts.context?.() ?? ""}`);
+  }
+}
