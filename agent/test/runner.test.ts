@@ -4,7 +4,8 @@
  * cancelled, which takes a TTL to set up and cannot be timed to a step of the
  * work). The work is a task whose middle waits for the test.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -15,6 +16,7 @@ import type { LeaseReporter, Task } from "../src/jobs/registry.ts";
 import { JobRunner } from "../src/jobs/runner.ts";
 import type { Logger } from "../src/log.ts";
 import { StateDir } from "../src/state.ts";
+import { execTask } from "../src/tasks/exec.ts";
 import { ApiFailure } from "../src/transport/http.ts";
 
 const dirs: string[] = [];
@@ -160,5 +162,53 @@ describe("job runner", () => {
     expect(t.seen.runs).toBe(0);
     // What an earlier process may have left (a command) is stopped all the same.
     expect(t.seen.cancels).toBe(1);
+  });
+
+  it("runs a command once when the agent was killed just as it spawned it, and a restarted agent resumes the job", async () => {
+    const root = mkdtempSync(join(tmpdir(), "berth-runner-"));
+    dirs.push(root);
+    const state = new StateDir(root);
+    const marks = join(root, "marks");
+    const command = `echo start >> ${marks}; echo out; sleep 0.3; echo end >> ${marks}`;
+    const l: Lease = { ...lease("lse_k"), payload: { type: "host.exec", command, timeout_seconds: 60 } };
+    new JobJournal(state, l.job_id).saveLease(l);
+
+    // An agent process that starts the command and is SIGKILLed the moment spawn returns: the shell
+    // runs, and the agent writes nothing after it (the chaos bench lands kills here after a restart).
+    const agentDies = join(root, "dies.ts");
+    writeFileSync(
+      agentDies,
+      `import cp from "node:child_process";
+import { syncBuiltinESMExports } from "node:module";
+const spawn = cp.spawn;
+cp.spawn = (...args) => {
+  const child = spawn(...args);
+  process.kill(process.pid, "SIGKILL");
+  return child;
+};
+syncBuiltinESMExports();
+const { ExecProcess } = await import(${JSON.stringify(new URL("../src/drivers/exec.ts", import.meta.url).pathname)});
+new ExecProcess(process.argv[2]).start(process.argv[3]);
+`,
+    );
+    const died = spawnSync(process.execPath, [agentDies, new JobJournal(state, l.job_id).dir, command], { encoding: "utf8" });
+    expect(died.signal, died.stderr).toBe("SIGKILL");
+    await until("the command to begin", () => existsSync(marks));
+
+    // The next agent process picks the job up from the journal, under the same lease.
+    const [resumed] = JobJournal.leftovers(state);
+    expect(resumed?.lease_id).toBe("lse_k");
+    const api = new StandIn();
+    let ended = false;
+    const run = new JobRunner({ state, api, log: quiet, exclusive: (_key, fn) => fn() }, resumed!, execTask);
+    run.onEnd = () => (ended = true);
+    run.start();
+    await until("the job to end", () => ended);
+    // Let a second run, if one was started, get as far as its mark.
+    await new Promise((r) => setTimeout(r, 200));
+
+    expect(readFileSync(marks, "utf8")).toBe("start\nend\n");
+    expect(api.output.get("lse_k")).toBe("out\n");
+    expect(api.reports.filter((r) => r.op === "finish")).toEqual([{ op: "finish", leaseId: "lse_k", body: { status: "succeeded", error: null, result: { exit_code: 0 } } }]);
   });
 });

@@ -4,9 +4,18 @@
  * script, its stdout and stderr, its pid and, once it ends, its exit status;
  * an agent that restarts picks the command up from there instead of running
  * it again.
+ *
+ * The command is claimed by the shell that runs it, not by the agent after it
+ * spawned that shell: an agent killed between the spawn and its next write
+ * leaves a command running that nothing in the folder names yet, and the next
+ * agent would start it again. So the wrapper takes the claim itself (`mkdir`,
+ * which only one process can win) before it writes its pid and runs the
+ * command; a second wrapper, from an agent that found no pid, sees the claim
+ * and exits without running anything, and that agent waits for the pid of the
+ * one that won.
  */
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../state.ts";
 
@@ -16,7 +25,8 @@ export interface ExecOutcome {
   killed?: "timeout" | "cancelled" | "lost";
 }
 
-const WRAPPER = "sh ./command.sh >stdout 2>stderr; echo $? >exit.tmp; mv exit.tmp exit";
+/** Claims the run (one wrapper wins), names its pid, runs the command and writes its exit status. */
+const WRAPPER = "mkdir claimed 2>/dev/null || exit 0; echo $$ >pid.tmp; mv pid.tmp pid; sh ./command.sh >stdout 2>stderr; echo $? >exit.tmp; mv exit.tmp exit";
 
 export class ExecProcess {
   readonly dir: string;
@@ -25,18 +35,21 @@ export class ExecProcess {
     this.dir = dir;
   }
 
+  /** Whether a wrapper claimed the command (its pid may follow a moment later). */
   get started(): boolean {
-    return existsSync(join(this.dir, "pid"));
+    return existsSync(join(this.dir, "claimed")) || existsSync(join(this.dir, "pid"));
   }
 
-  /** Starts the command unless an earlier attempt already did. */
+  /**
+   * Starts the command unless an earlier attempt already did. Safe to call again after
+   * an agent died anywhere in here: the wrapper runs the command only if it wins the claim.
+   */
   start(command: string) {
     if (this.started) return;
-    writeFileSync(join(this.dir, "command.sh"), `${command}\n`, { mode: 0o600 });
+    writeFileAtomic(join(this.dir, "command.sh"), `${command}\n`);
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("BERTH_")));
     const child = spawn("/bin/sh", ["-c", WRAPPER], { cwd: this.dir, detached: true, stdio: "ignore", env });
     if (!child.pid) throw new Error("could not start /bin/sh");
-    writeFileAtomic(join(this.dir, "pid"), String(child.pid));
     child.unref();
   }
 
