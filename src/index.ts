@@ -1,7 +1,7 @@
 /** The Worker: wires middleware and routes, the queue consumer and the Durable Objects; no logic lives here. */
 import { bodyLimit } from "hono/body-limit";
 import { createApp } from "./app";
-import { authenticate, authOf, requestContext } from "./auth/middleware";
+import { authenticate, authOf, forgetCredentialsAfterWrites, requestContext } from "./auth/middleware";
 import { limitBetterAuth } from "./auth/rate-limits";
 import { cachedConfigProblems, isLocal } from "./config";
 import type { Env } from "./env";
@@ -46,7 +46,7 @@ app.use("/api/v1/dev/*", async (c, next) => {
 });
 app.route("/api/v1", devRoutes);
 
-app.use("/api/v1/*", authenticate);
+app.use("/api/v1/*", forgetCredentialsAfterWrites, authenticate);
 app.route("/api/v1", apiV1());
 
 export default {

@@ -25,6 +25,7 @@ import { displayTextProblem, NAME_MAX } from "../lib/text";
 import type { Mailer } from "../services/mail";
 import { createPersonalOrg } from "../services/orgs";
 import { trustedOrigins } from "./origins";
+import { forgetCredentials } from "./credential-cache";
 
 const ID_PREFIX: Record<string, IdPrefix> = { user: "usr", session: "ses", account: "acc", verification: "vrf" };
 
@@ -77,6 +78,14 @@ function sessionPolicy(db: Database) {
         },
       ],
       after: [
+        {
+          // Any write through better-auth (sign-out, revoke-session(s), change-password, a reset,
+          // a deleted user) may have ended sessions that this isolate has validated recently.
+          matcher: (ctx: { method?: string }) => ctx.method !== "GET",
+          handler: createAuthMiddleware(async () => {
+            forgetCredentials();
+          }),
+        },
         {
           // Routes that end many sessions at once: every refresh token whose session went ends too.
           matcher: (ctx: { path?: string }) => ["/revoke-sessions", "/revoke-other-sessions", "/change-password"].includes(ctx.path ?? ""),
@@ -152,6 +161,7 @@ export function createAuth(env: Env, db: Database, mailer: Mailer, baseURL: stri
           // takes its refresh token with it. One that merely expired keeps it: renewing an expired
           // session is what a refresh token is for.
           after: async (ended) => {
+            forgetCredentials();
             if (ended.expiresAt.getTime() > Date.now()) await expireRefreshTokensOfSession(db, ended);
           },
         },

@@ -9,7 +9,7 @@ import { HOST_CREDENTIAL_PREFIX } from "../services/hosts";
 import { createMailer } from "../services/mail";
 import { type Auth, createAuth } from "./better-auth";
 import { requireTrustedOrigin } from "./origins";
-import type { Principal } from "./principal";
+import { cachedCredential, forgetCredentials, rememberCredential } from "./credential-cache";
 
 const authInstances = new WeakMap<AppEnv["Bindings"], Map<string, Auth>>();
 
@@ -66,9 +66,10 @@ function presentedCredential(c: Context<AppEnv>): Presented {
     const query = c.req.query("token");
     if (query) return { token: query, via: "query" };
   }
-  const cookie = getCookie(c, "better-auth.session_token") ?? getCookie(c, "__Secure-better-auth.session_token");
-  return cookie ? { token: null, via: "cookie" } : { token: null, via: "none" };
+  return sessionCookie(c) ? { token: null, via: "cookie" } : { token: null, via: "none" };
 }
+
+const sessionCookie = (c: Context<AppEnv>) => getCookie(c, "better-auth.session_token") ?? getCookie(c, "__Secure-better-auth.session_token");
 
 /** Resolves the principal if the request carries a credential; routes that need one call requirePrincipal. */
 export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
@@ -79,18 +80,26 @@ export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
     return next();
   }
   if (token && looksLikeApiKey(token)) {
-    const check = await verifyApiKey(c.var.db, token);
-    if (!check.ok) {
-      c.set("authError", check.reason);
-    } else {
+    const credential = `key:${token}`;
+    let principal = cachedCredential(credential);
+    if (!principal) {
+      const check = await verifyApiKey(c.var.db, token);
+      if (!check.ok) {
+        c.set("authError", check.reason);
+        return next();
+      }
       const k = check.row;
-      const principal: Principal = {
+      principal = {
         type: "api_key",
         userId: k.userId,
         key: { id: k.id, kind: k.kind, orgId: k.orgId, projectId: k.projectId, scope: k.scope, role: check.makerRole },
       };
+      rememberCredential(credential, principal, k.expiresAt);
+    }
+    if (principal.type === "api_key") {
       c.set("principal", principal);
-      c.executionCtx.waitUntil(touchApiKey(c.var.db, k.id).catch(() => undefined));
+      const keyId = principal.key.id;
+      c.executionCtx.waitUntil(touchApiKey(c.var.db, keyId).catch(() => undefined));
     }
     return next();
   }
@@ -99,19 +108,34 @@ export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (via === "cookie") requireTrustedOrigin(c);
   // A presented token is checked alone: were the cookie passed along too, better-auth would
   // fall back to it when the token is bad, and a cross-site request could ride on it unchecked.
-  const headers = token ? new Headers({ authorization: `Bearer ${token}` }) : new Headers({ cookie: c.req.header("cookie") ?? "" });
-  const result = await authOf(c).api.getSession({ headers, query: { disableRefresh: true } }).catch(() => null);
-  const presentedSession = token?.split(".")[0];
-  if (result?.session && (!presentedSession || result.session.token === presentedSession)) {
-    c.set("principal", {
-      type: "user",
-      userId: result.user.id,
-      sessionId: result.session.id,
-      sessionToken: result.session.token,
-      via: via === "cookie" ? "cookie" : "bearer",
-    });
+  const credential = token ? `bearer:${token}` : `cookie:${sessionCookie(c)}`;
+  let valid = cachedCredential(credential);
+  if (!valid) {
+    const headers = token ? new Headers({ authorization: `Bearer ${token}` }) : new Headers({ cookie: c.req.header("cookie") ?? "" });
+    const result = await authOf(c).api.getSession({ headers, query: { disableRefresh: true } }).catch(() => null);
+    const presentedSession = token?.split(".")[0];
+    if (result?.session && (!presentedSession || result.session.token === presentedSession)) {
+      valid = { type: "user", userId: result.user.id, sessionId: result.session.id, sessionToken: result.session.token };
+      rememberCredential(credential, valid, new Date(result.session.expiresAt));
+    }
+  }
+  if (valid?.type === "user") {
+    c.set("principal", { ...valid, via: via === "cookie" ? "cookie" : "bearer" });
   } else {
     c.set("authError", "Session is invalid or has expired");
   }
   return next();
+};
+
+/**
+ * A write may have ended or narrowed a credential (a key revoked or adopted, a member removed
+ * or demoted, a grant gone): once it has succeeded, nothing validated before it is trusted
+ * from the cache (see auth/credential-cache.ts).
+ */
+export const forgetCredentialsAfterWrites: MiddlewareHandler<AppEnv> = async (c, next) => {
+  await next();
+  if (c.req.method === "GET" || c.req.method === "HEAD" || c.res.status >= 400) return;
+  // Agents write all the time (heartbeats, job reports) and can change no one's credentials.
+  if (c.req.path.startsWith("/api/v1/agent/")) return;
+  forgetCredentials();
 };

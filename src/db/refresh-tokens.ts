@@ -4,6 +4,7 @@
  * is a plain 401 and does not look like a replay.
  */
 import { and, eq, gt, inArray, isNull, notInArray, or } from "drizzle-orm";
+import { forgetCredentials } from "../auth/credential-cache";
 import { sha256Hex } from "../lib/crypto";
 import type { Database } from "./client";
 import { refreshToken, session } from "./schema";
@@ -48,7 +49,10 @@ export async function endRefreshFamily(db: Database, familyId: string) {
     .where(or(eq(refreshToken.familyId, familyId), eq(refreshToken.id, familyId)))
     .returning({ sessionId: refreshToken.sessionId });
   const sessionIds = members.map((m) => m.sessionId).filter((id): id is string => Boolean(id));
-  if (sessionIds.length > 0) await db.delete(session).where(inArray(session.id, sessionIds));
+  if (sessionIds.length > 0) {
+    await db.delete(session).where(inArray(session.id, sessionIds));
+    forgetCredentials();
+  }
 }
 
 /**

@@ -63,7 +63,8 @@ export type KeyCheck =
 
 /**
  * Looks a presented secret up, with its maker's role now, in one round trip: revocation,
- * expiry and the maker losing access take effect on the very next request.
+ * expiry and the maker losing access take effect on the very next check (the middleware
+ * keeps an accepted key for a few seconds, see auth/credential-cache.ts).
  *
  * An org key never has more than its maker has now: its role is the maker's current
  * role in the key's org (for a project key, the stronger of that and the maker's grant on

@@ -1,5 +1,6 @@
 /** API keys: Dockup's personal dkp_, backlex's org pak_ with scopes, Suble's project-bound pak_. */
 import { beforeAll, describe, expect, it } from "vitest";
+import { CREDENTIAL_CACHE_MS, forgetCredentials } from "../../src/auth/credential-cache";
 import { api, createOrgKey, env, fetchWorker, orgWithEveryRole, signUp, type TestUser } from "./helpers";
 
 type Team = Awaited<ReturnType<typeof orgWithEveryRole>>;
@@ -316,6 +317,8 @@ describe("org pak_ keys", () => {
 
     const moved = await env.DB.prepare("UPDATE api_key SET expires_at = ? WHERE id = ?").bind(Date.now() - 1000, key.id).run();
     expect(moved.meta.changes).toBe(1);
+    // The clock moved past the expiry for this isolate too: nothing it validated before is still cached.
+    forgetCredentials();
     const res = await api(`/org/${t.slug}/projects`, { token: key.key });
     expectError(res, 401, "UNAUTHORIZED");
     expect(res.body.error.message).toMatch(/expired/i);
@@ -328,6 +331,7 @@ describe("org pak_ keys", () => {
     expect(Date.parse((key as any).expiresAt)).toBeGreaterThan(Date.now());
     expect((await api("/auth/me", { token: key.key })).status).toBe(200);
     await env.DB.prepare("UPDATE api_key SET expires_at = ? WHERE id = ?").bind(Date.now() - 1, key.id).run();
+    forgetCredentials(); // as above: the clock moved past the expiry
     expectError(await api("/auth/me", { token: key.key }), 401, "unauthorized");
   });
 
@@ -512,5 +516,30 @@ describe("Suble project keys", () => {
     const list = await api("/projects", { token: key.key });
     expect(list.status, list.text).toBe(200);
     expect(list.body).toEqual([]);
+  });
+});
+
+describe("validated keys are cached briefly in the isolate", { timeout: 30_000 }, () => {
+  it("a key revoked where this isolate cannot see it is refused within the cache's bound; one revoked here at once", async () => {
+    const t = await orgWithEveryRole();
+    const key = await createOrgKey(t.owner, t.slug, "read-only");
+    expect((await api(`/org/${t.slug}/projects`, { token: key.key })).status).toBe(200);
+    // Another isolate revokes it: the row changes, and nothing here hears of it.
+    await env.DB.prepare("UPDATE api_key SET revoked_at = ? WHERE id = ?").bind(Date.now(), key.id).run();
+    const revoked = Date.now();
+    let status = 200;
+    while (status === 200 && Date.now() - revoked < CREDENTIAL_CACHE_MS + 3_000) {
+      status = (await api(`/org/${t.slug}/projects`, { token: key.key })).status;
+      if (status === 200) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(status).toBe(401);
+    expect(Date.now() - revoked).toBeLessThan(CREDENTIAL_CACHE_MS + 1_500);
+
+    // Through this isolate's API, the very next request is refused.
+    const other = await createOrgKey(t.owner, t.slug, "read-only");
+    expect((await api(`/org/${t.slug}/projects`, { token: other.key })).status).toBe(200);
+    const gone = await api(`/org/${t.slug}/api-keys/${other.id}`, { token: t.owner.token, method: "DELETE" });
+    expect(gone.status, gone.text).toBeLessThan(300);
+    expect((await api(`/org/${t.slug}/projects`, { token: other.key })).status).toBe(401);
   });
 });

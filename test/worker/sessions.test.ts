@@ -4,6 +4,7 @@
  * whole family (access tokens too), and session lists carry no other session's secret.
  */
 import { describe, expect, it } from "vitest";
+import { forgetCredentials, CREDENTIAL_CACHE_MS } from "../../src/auth/credential-cache";
 import { api, env, expectApiError, fetchWorker, inOneLimitWindow, signUp, type TestUser } from "./helpers";
 
 const ORIGIN = "http://berth.test";
@@ -96,6 +97,8 @@ describe("ending a session ends its refresh token, whichever route ends it", { t
     // Eight days on: the session has run out its week, the refresh token (30 days) has not.
     await env.DB.prepare("UPDATE session SET expires_at = ?, created_at = ? WHERE token = ?").bind(Date.now() - 1_000, Date.now() - 8 * 86_400_000, u.token).run();
     await env.DB.prepare("UPDATE refresh_token SET created_at = ? WHERE user_id = ?").bind(Date.now() - 8 * 86_400_000, u.id).run();
+    // Eight days have passed for this isolate too: no session it validated then is still cached.
+    forgetCredentials();
     // better-auth drops the expired session when it is presented.
     expectApiError(await api("/me", { token: u.token }), 401, "unauthorized");
     const renewed = await refresh(u.refreshToken);
@@ -235,5 +238,41 @@ describe("findings of a security review", { timeout: 120_000 }, () => {
     expect(statuses[10]).toBe(429);
     // Other profile changes are not counted.
     expect((await betterAuth("/update-user", u.token, { name: "Still me" })).status).toBe(200);
+  });
+});
+
+describe("validated sessions are cached briefly in the isolate", { timeout: 30_000 }, () => {
+  it("a session ended where this isolate cannot see it is refused within the cache's bound", async () => {
+    const u = await signUp();
+    expect((await api("/me", { token: u.token })).status).toBe(200);
+    // Another isolate signs the session out: its row goes, and nothing here hears of it.
+    await env.DB.prepare("DELETE FROM session WHERE token = ?").bind(u.token).run();
+    const ended = Date.now();
+    let status = 200;
+    while (status === 200 && Date.now() - ended < CREDENTIAL_CACHE_MS + 3_000) {
+      status = (await api("/me", { token: u.token })).status;
+      if (status === 200) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(status).toBe(401);
+    expect(Date.now() - ended).toBeLessThan(CREDENTIAL_CACHE_MS + 1_500);
+  });
+
+  it("a session ended through this isolate is refused on the very next request, by token and by cookie", async () => {
+    const u = await signUp();
+    expect((await api("/me", { token: u.token })).status).toBe(200);
+    const out = await fetchWorker("/api/auth/sign-out", { method: "POST", headers: { authorization: `Bearer ${u.token}` } });
+    expect(out.status).toBe(200);
+    expectApiError(await api("/me", { token: u.token }), 401, "unauthorized");
+
+    // Revoking every session of the user at once (better-auth deletes them in bulk, without a hook per row).
+    const login = await api("/auth/login", { body: { email: u.email, password: u.password } });
+    const cookie = login.headers.getSetCookie().find((c) => c.startsWith("better-auth.session_token="))!.split(";")[0]!;
+    const other = await api("/auth/login", { body: { email: u.email, password: u.password } });
+    expect((await api("/me", { cookie })).status).toBe(200);
+    expect((await api("/me", { token: other.body.token })).status).toBe(200);
+    const revoked = await fetchWorker("/api/auth/revoke-sessions", { method: "POST", headers: { authorization: `Bearer ${other.body.token}` } });
+    expect(revoked.status).toBe(200);
+    expectApiError(await api("/me", { cookie }), 401, "unauthorized");
+    expectApiError(await api("/me", { token: other.body.token }), 401, "unauthorized");
   });
 });
