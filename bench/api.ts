@@ -26,6 +26,7 @@ const { values } = parseArgs({
   },
 });
 const ROUNDS = Number(values.rounds);
+const ROUNDS_WIDTH = Math.max(16, ROUNDS * 5) + 2;
 const SECONDS = Number(values.seconds);
 const CONNECTIONS = Number(values.connections);
 const WARMUP = Number(values.warmup);
@@ -100,14 +101,14 @@ try {
   }
 
   console.log(`\nGET /api/v1/projects, ${CONNECTIONS} connections, ${ROUNDS} rounds of ${SECONDS} s per target after ${WARMUP} s warm-up (autocannon); medians of the rounds; load average ${loadBefore} before, ${loadAverage()} after\n`);
-  console.log(`${"".padEnd(28)}${"req/s".padStart(9)}${"p50 ms".padStart(9)}${"p99 ms".padStart(9)}${"÷ bare".padStart(9)}${"rounds' ÷ bare".padStart(22)}${"workerd CPU ms/req".padStart(21)}${"bare ÷ this".padStart(13)}`);
+  console.log(`${"".padEnd(28)}${"req/s".padStart(9)}${"p50 ms".padStart(9)}${"p99 ms".padStart(9)}${"÷ bare".padStart(9)}${"rounds' ÷ bare".padStart(ROUNDS_WIDTH)}${"workerd CPU ms/req".padStart(21)}${"bare ÷ this".padStart(13)}`);
   const bareCpu = median(runs[0]!.map((f) => f.cpuMs));
   targets.forEach(([label], i) => {
     const rs = runs[i]!;
     const cells = [median(rs.map((f) => f.rps)), median(rs.map((f) => f.p50)), median(rs.map((f) => f.p99))].map((v) => v.toFixed(0).padStart(9)).join("");
     const cpu = median(rs.map((f) => f.cpuMs));
     console.log(
-      `${label.padEnd(28)}${cells}${median(ratios[i]!).toFixed(2).padStart(9)}${ratios[i]!.map((r) => r.toFixed(2)).join(" ").padStart(22)}${cpu.toFixed(2).padStart(21)}${(bareCpu / cpu).toFixed(2).padStart(13)}`,
+      `${label.padEnd(28)}${cells}${median(ratios[i]!).toFixed(2).padStart(9)}${ratios[i]!.map((r) => r.toFixed(2)).join(" ").padStart(ROUNDS_WIDTH)}${cpu.toFixed(2).padStart(21)}${(bareCpu / cpu).toFixed(2).padStart(13)}`,
     );
   });
   console.log("\n(workerd CPU per request does not depend on what else the machine runs; \"bare ÷ this\" is the throughput ratio a machine with the cores to itself would show.)");
