@@ -80,6 +80,13 @@ export class AppWatcher {
     });
   }
 
+  /** What each app's named volumes hold, so a user sees their size. */
+  private async reportVolumes() {
+    const volumes = (await this.drivers.docker.volumes({ [LABEL_APP]: "" })).slice(0, 1000);
+    if (!volumes.length) return;
+    await this.api.call("POST", "/agent/apps/report", { apps: [], volumes: volumes.map((v) => ({ app_id: v.labels[LABEL_APP] ?? "", name: v.name, used_bytes: v.usedBytes })) });
+  }
+
   private async sweeps(signal: AbortSignal) {
     while (!signal.aborted) {
       try {
@@ -90,6 +97,7 @@ export class AppWatcher {
             await this.observe(appId, c.id, stats);
           }),
         );
+        await this.reportVolumes();
       } catch (err) {
         this.log.debug("app sweep failed", { error: (err as Error).message });
       }

@@ -102,6 +102,11 @@ export const JobPayload = z.discriminatedUnion("type", [
     has_registry_auth: z.boolean().default(false),
     /** Seconds the new container gets to answer on its port. */
     health_timeout_seconds: z.number().int().min(1).max(600),
+    /** Named volumes to mount, made on the host when first mounted and kept after. */
+    volumes: z
+      .array(z.object({ name: z.string().regex(/^berth-vol-[A-Za-z0-9_-]{1,80}$/), mount_path: z.string().min(2).max(512) }))
+      .max(32)
+      .default([]),
   }),
   z.object({ type: z.enum(["app.start", "app.stop", "app.restart", "app.remove"]), ...appRef }),
   /** New limits applied to the running container live (`docker update`), no restart. */
@@ -315,6 +320,11 @@ export const AppReport = z.object({
       }),
     )
     .max(1000),
+  /** The apps' named volumes on this host and the bytes each holds (with the periodic sweep). */
+  volumes: z
+    .array(z.object({ app_id: z.string().max(64), name: z.string().max(128), used_bytes: z.number().int().min(0).nullable() }))
+    .max(1000)
+    .optional(),
 });
 export type AppReport = z.infer<typeof AppReport>;
 

@@ -7,6 +7,7 @@ import agent from "./agent";
 import apiKeys from "./api-keys";
 import appRuntime from "./app-runtime";
 import apps from "./apps/index";
+import appVolumes from "./apps/volumes";
 import audit from "./audit";
 import auth from "./auth";
 import catalog from "./catalog";
@@ -41,7 +42,7 @@ export function apiV1() {
     scheme: "bearer",
     description: "A host credential (`bha_…`) from `POST /agent/join`; good for that host's agent routes only.",
   });
-  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appRuntime, apiKeys, audit, hosts, jobs, agent, deploy, registries, catalog, instances]) {
+  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appVolumes, appRuntime, apiKeys, audit, hosts, jobs, agent, deploy, registries, catalog, instances]) {
     api.route("/", family);
   }
 

@@ -9,6 +9,7 @@ import type { Database } from "../db/client";
 import { app, appEvent, appStat, type AppStatus, deployment } from "../db/schema";
 import { newId } from "../lib/ids";
 import type { AppReport } from "../protocol/agent";
+import { recordVolumeSizes } from "./volumes";
 
 const KEEP_STATS_MS = 24 * 3600 * 1000;
 
@@ -35,6 +36,7 @@ export function appStatusOf(state: string): AppStatus {
  * removes their containers and routes.
  */
 export async function applyAppReport(db: Database, hostId: string, orgId: string, report: AppReport): Promise<{ applied: number; orphans: string[] }> {
+  if (report.volumes?.length) await recordVolumeSizes(db, hostId, orgId, report.volumes);
   const ids = [...new Set(report.apps.map((a) => a.app_id))];
   if (!ids.length) return { applied: 0, orphans: [] };
   const all = await db

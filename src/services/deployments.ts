@@ -17,6 +17,7 @@ import { agentSettings } from "./host-settings";
 import { hostStatus, type HostRow } from "./hosts";
 import { hasRegistryAuth } from "./registries";
 import { withAlso } from "./audit";
+import { attachedVolumes } from "./volumes";
 
 export type AppRow = typeof app.$inferSelect;
 type AppAction = "app.start" | "app.stop" | "app.restart" | "app.remove";
@@ -29,7 +30,7 @@ const HEALTH_TIMEOUT_SECONDS = 60;
 export const appHostname = (env: Env, slug: string) => `${slug}-app.${env.BASE_DOMAIN}`;
 
 /** The host an app runs on, or the one it should go to. */
-export async function placeApp(db: Database, env: Env, row: AppRow): Promise<HostRow> {
+export async function placeApp(db: Database, env: Env, row: AppRow, opts: { hasVolumes?: boolean } = {}): Promise<HostRow> {
   const hosts = await db
     .select()
     .from(host)
@@ -37,6 +38,11 @@ export async function placeApp(db: Database, env: Env, row: AppRow): Promise<Hos
   const online = hosts.filter((h) => hostStatus(env, h) === "online");
   const current = online.find((h) => h.id === row.hostId);
   if (current) return current;
+  // An app's volumes (its data) are on its host: it waits for that host rather than start empty elsewhere.
+  const home = hosts.find((h) => h.id === row.hostId);
+  if (home && opts.hasVolumes) {
+    throw new ApiError("no_host_available", `The app's volumes are on host ${home.name}, which is offline: start its agent, or detach the volumes to deploy elsewhere`);
+  }
   if (!online.length) {
     throw new ApiError("no_host_available", "No Docker host of this org is online: enrol one (POST /org/{slug}/hosts) and start its agent");
   }
@@ -74,7 +80,8 @@ export async function startDeploy(
   newImage: string | undefined,
   also: (started: { appId: string; image: string; deploymentId: string; jobId: string }) => BatchItem<"sqlite">[] = () => [],
 ) {
-  const target = await placeApp(db, env, found);
+  const volumes = await attachedVolumes(db, found.id);
+  const target = await placeApp(db, env, found, { hasVolumes: volumes.length > 0 });
   let row = found;
   if (newImage && newImage !== row.image) {
     const [updated] = await db.update(app).set({ image: newImage, updatedAt: new Date() }).where(eq(app.id, row.id)).returning();
@@ -97,6 +104,7 @@ export async function startDeploy(
     has_env: row.envKeys.length > 0,
     has_registry_auth: await hasRegistryAuth(db, row.orgId, row.image),
     health_timeout_seconds: HEALTH_TIMEOUT_SECONDS,
+    volumes: volumes.map((v) => ({ name: v.name, mount_path: v.mountPath })),
   };
   let job: Awaited<ReturnType<ReturnType<typeof projectJobs>["createJob"]>>;
   try {

@@ -67,6 +67,8 @@ afterAll(async () => {
     const ids = docker("ps", "-aq", "--filter", `label=berth.app=${appId}`).split("\n").filter(Boolean);
     if (ids.length) docker("rm", "-f", ...ids);
     await fetch(`http://127.0.0.1:2019/id/berth-app-${appId}`, { method: "DELETE" }).catch(() => undefined);
+    const volumes = docker("volume", "ls", "-q", "--filter", `label=berth.app=${appId}`).split("\n").filter(Boolean);
+    if (volumes.length) docker("volume", "rm", "-f", ...volumes);
   }
   await agent?.kill("SIGTERM");
   await server?.stop();
@@ -351,6 +353,52 @@ describe("apps on a real Docker host", () => {
     expect(agent.output()).not.toContain("berth-registry-test");
     expect(server.output()).not.toContain("berth-registry-test");
     expect((await api.call("DELETE", `/apps/${made.body.id}`)).status).toBe(200);
+  });
+
+  it("keeps a volume's data across redeploys, shows its size from the host, and keeps the data when detached", async () => {
+    const made = await api.call("POST", `/projects/${projectId}/apps`, { name: `Volume ${Date.now().toString(36)}`, image: IMAGE_V1, memory_limit: 64 });
+    expect(made.status).toBe(201);
+    const id = made.body.id as string;
+    createdApps.push(id);
+    const attached = await api.call("POST", `/apps/${id}/volumes`, { mount_path: "/data", size_mb: 64 });
+    expect(attached.status, JSON.stringify(attached.body)).toBe(201);
+    const volume = attached.body.name as string;
+
+    const first = await waitJob((await api.call("POST", `/apps/${id}/deploy`)).body.job.id);
+    expect(first.status, first.error).toBe("succeeded");
+    const before = (await api.call("GET", `/apps/${id}`)).body.app.container_id as string;
+    docker("exec", before, "sh", "-c", "echo kept > /data/marker && dd if=/dev/zero of=/data/blob bs=1024 count=300 2>/dev/null");
+    expect(JSON.parse(docker("volume", "inspect", volume))[0].Labels).toMatchObject({ "berth.app": id, "berth.volume.mount_path": "/data" });
+
+    // A new version: a new container, the same data.
+    const second = await waitJob((await api.call("POST", `/deploy/${made.body.slug}`, { image: IMAGE_V2 })).body.job.id);
+    expect(second.status, second.error).toBe("succeeded");
+    const after = (await api.call("GET", `/apps/${id}`)).body.app.container_id as string;
+    expect(after).not.toBe(before);
+    expect(docker("exec", after, "cat", "/data/marker")).toBe("kept");
+
+    // The agent measures what the volume holds (every 2 s here, 30 s by default).
+    const end = Date.now() + 20_000;
+    let shown: any;
+    do {
+      shown = (await api.call("GET", `/apps/${id}/volumes`)).body[0];
+      if ((shown?.used_bytes ?? 0) >= 300 * 1024) break;
+      await new Promise((r) => setTimeout(r, 500));
+    } while (Date.now() < end);
+    expect(shown).toMatchObject({ name: volume, mount_path: "/data", size_mb: 64 });
+    expect(shown.used_bytes).toBeGreaterThanOrEqual(300 * 1024);
+
+    // Detached: the next deploy does not mount it, and the data stays on the host for a later attach.
+    expect((await api.call("DELETE", `/apps/${id}/volumes?mount_path=/data`)).status).toBe(200);
+    const third = await waitJob((await api.call("POST", `/apps/${id}/deploy`)).body.job.id);
+    expect(third.status, third.error).toBe("succeeded");
+    const bare = (await api.call("GET", `/apps/${id}`)).body.app.container_id as string;
+    expect(docker("exec", bare, "sh", "-c", "test -e /data/marker && echo present || echo absent")).toBe("absent");
+    expect((await api.call("POST", `/apps/${id}/volumes`, { mount_path: "/data" })).body.name).toBe(volume);
+    const fourth = await waitJob((await api.call("POST", `/apps/${id}/deploy`)).body.job.id);
+    expect(fourth.status, fourth.error).toBe("succeeded");
+    expect(docker("exec", (await api.call("GET", `/apps/${id}`)).body.app.container_id, "cat", "/data/marker")).toBe("kept");
+    expect((await api.call("DELETE", `/apps/${id}`)).status).toBe(200);
   });
 
   it("deletes the app: the container and the route are gone", async () => {

@@ -71,7 +71,7 @@ function fill(path: string, t: Tenant): string {
 }
 
 /** Bodies that would succeed for the tenant's own owner, so another tenant's 404 is about tenancy, not validation. */
-const OTHER_TENANT: Record<string, { body?: (t: Tenant) => unknown }> = {
+const OTHER_TENANT: Record<string, { body?: (t: Tenant) => unknown; query?: string }> = {
   "GET /org/{slug}/overview": {},
   "PATCH /org/{slug}": { body: () => ({ name: "Taken over" }) },
   "DELETE /org/{slug}": {},
@@ -101,6 +101,9 @@ const OTHER_TENANT: Record<string, { body?: (t: Tenant) => unknown }> = {
   "DELETE /apps/{appId}": {},
   "GET /apps/{appId}/deployments": {},
   "GET /apps/{appId}/events": {},
+  "GET /apps/{appId}/volumes": {},
+  "POST /apps/{appId}/volumes": { body: () => ({ mount_path: "/data" }) },
+  "DELETE /apps/{appId}/volumes": { query: "?mount_path=/data" },
   "GET /apps/{appId}/logs": {},
   "GET /apps/{appId}/stats": {},
   "GET /apps/{appId}/stats/history": {},
@@ -288,7 +291,7 @@ describe("security cases for every documented operation", { timeout: 120_000 }, 
     const wrong: string[] = [];
     for (const op of ops.filter((o) => key(o) in OTHER_TENANT)) {
       const body = OTHER_TENANT[key(op)]!.body?.(a);
-      const res = await call(op, fill(op.path, a), b.owner.token, body);
+      const res = await call(op, fill(op.path, a) + (OTHER_TENANT[key(op)]!.query ?? ""), b.owner.token, body);
       if (res.status !== 404 || !documented(op, 404).includes(res.body?.error?.code)) wrong.push(`${key(op)}: ${res.status} ${res.text.slice(0, 160)} (documented: ${documented(op, 404).join(", ")})`);
     }
     expect(wrong).toEqual([]);

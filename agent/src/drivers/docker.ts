@@ -31,10 +31,11 @@ import { type ExecOptions, type ExecSession, startExec } from "./docker/exec.ts"
 import { imageExists, type PullProgress, pullImage, type RegistryAuth, removeImage } from "./docker/images.ts";
 import { containerLogs, type LogLine, type LogOptions } from "./docker/logs.ts";
 import { type ContainerStats, containerStats } from "./docker/stats.ts";
+import { ensureVolume, type VolumeUsage, volumeUsage } from "./docker/volumes.ts";
 
 export { DockerError, isNotFound } from "./docker/api.ts";
 export { splitImage } from "./docker/images.ts";
-export type { ContainerEvent, ContainerInfo, ContainerSpec, ContainerStats, ContainerSummary, DockerInfoSummary, ExecOptions, ExecSession, LogLine, LogOptions, PullProgress, RegistryAuth };
+export type { ContainerEvent, ContainerInfo, ContainerSpec, ContainerStats, ContainerSummary, DockerInfoSummary, ExecOptions, ExecSession, LogLine, LogOptions, PullProgress, RegistryAuth, VolumeUsage };
 
 export class DockerEngine {
   readonly socketPath: string;
@@ -105,6 +106,16 @@ export class DockerEngine {
 
   list(labelFilter?: Record<string, string>) {
     return listContainers(this.api, labelFilter);
+  }
+
+  /** Makes a named volume unless it exists (then it is used as it is, data and all). */
+  ensureVolume(name: string, labels: Record<string, string>) {
+    return ensureVolume(this.api, name, labels);
+  }
+
+  /** Named volumes with these labels, and the bytes each holds. */
+  volumes(labelFilter: Record<string, string>) {
+    return volumeUsage(this.api, labelFilter);
   }
 
   /** Log lines with their time and stream. With `follow`, an async iterable that ends when the container stops or `signal` aborts. */

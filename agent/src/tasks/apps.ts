@@ -20,6 +20,8 @@ type AppPayload = PayloadOf<Extract<JobPayload["type"], `app.${string}`>>;
 type DeployPayload = PayloadOf<"app.deploy">;
 
 export const LABEL_APP = "berth.app";
+/** On an app's named volume: the path it is mounted at. */
+export const LABEL_VOLUME = "berth.volume.mount_path";
 export const LABEL_DEPLOYMENT = "berth.deployment";
 export const LABEL_JOB = "berth.job";
 
@@ -126,6 +128,12 @@ async function deploy({ docker, caddy }: AppDrivers, ctx: TaskContext, p: Deploy
     return { status: "failed", error: (err as Error).message };
   }
 
+  // Named volumes are made the first time a deploy mounts them and kept after (with their data).
+  for (const v of p.volumes) {
+    const made = await docker.ensureVolume(v.name, { [LABEL_APP]: p.app_id, [LABEL_VOLUME]: v.mount_path });
+    ctx.output("stdout", `${made === "created" ? "created volume" : "using volume"} ${v.name} at ${v.mount_path}`);
+  }
+
   // An earlier attempt of this job may have created the container already.
   const earlier = (await docker.list({ [LABEL_JOB]: ctx.lease.job_id })).sort(newestFirst)[0];
   let id: string;
@@ -144,6 +152,7 @@ async function deploy({ docker, caddy }: AppDrivers, ctx: TaskContext, p: Deploy
       cpuLimit: p.cpu_limit,
       memoryLimitMb: p.memory_limit_mb,
       restartPolicy: "unless-stopped",
+      volumes: p.volumes.map((v) => ({ name: v.name, target: v.mount_path })),
     });
   }
   const info0 = await docker.inspect(id);

@@ -131,3 +131,29 @@ export const registry = sqliteTable(
   },
   (t) => [uniqueIndex("registry_org_url_uq").on(t.orgId, t.url)],
 );
+
+/**
+ * Dockup's persistent volumes: a Docker named volume on the app's host, mounted at
+ * `mountPath` from the app's next deploy on. Detaching keeps the row (and the volume, and its
+ * data): attaching the same path again brings the same volume back.
+ */
+export const appVolume = sqliteTable(
+  "app_volume",
+  {
+    id: text("id").primaryKey(),
+    appId: text("app_id")
+      .notNull()
+      .references(() => app.id, { onDelete: "cascade" }),
+    /** The Docker volume's name on the host, `berth-vol-{appId}-{n}`. */
+    name: text("name").notNull(),
+    mountPath: text("mount_path").notNull(),
+    /** What the user asked for; the local volume driver cannot enforce it (see README). */
+    sizeMb: integer("size_mb").notNull().default(1024),
+    /** Bytes the volume holds on its host, as the agent last measured them (null until then). */
+    usedBytes: integer("used_bytes"),
+    measuredAt: integer("measured_at", { mode: "timestamp_ms" }),
+    detachedAt: integer("detached_at", { mode: "timestamp_ms" }),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("app_volume_path_uq").on(t.appId, t.mountPath), uniqueIndex("app_volume_name_uq").on(t.name)],
+);

@@ -203,6 +203,11 @@ export interface paths {
                                 net_tx_bytes: number;
                             } | null;
                         }[];
+                        volumes?: {
+                            app_id: string;
+                            name: string;
+                            used_bytes: number | null;
+                        }[];
                     };
                 };
             };
@@ -341,6 +346,11 @@ export interface paths {
                                     slug: string;
                                     /** @enum {string} */
                                     type: "app.deploy";
+                                    /** @default [] */
+                                    volumes: {
+                                        mount_path: string;
+                                        name: string;
+                                    }[];
                                 } | {
                                     app_id: string;
                                     hostname: string;
@@ -2848,6 +2858,248 @@ export interface paths {
             };
         };
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/apps/{appId}/volumes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The app's persistent volumes, with what each holds on the host */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description App id (app_…) or slug */
+                    appId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Attached volumes, by mount path */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Volume"][];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `app_not_found`: No such app. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Attach a persistent volume; redeploy to mount it
+         * @description Makes a Docker named volume on the app's host at the next deploy and mounts it at `mount_path` from then on; its data survives deploys, restarts and detaching. Attaching a path that was detached before brings back the same volume, data and all.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description App id (app_…) or slug */
+                    appId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["AttachVolumeInput"];
+                };
+            };
+            responses: {
+                /** @description Attached; redeploy to mount */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Volume"];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `app_not_found`: No such app. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `volume_exists`: A volume is already attached to the app at that mount path. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        /** Detach a volume (its data stays on the host); redeploy to unmount it */
+        delete: {
+            parameters: {
+                query: {
+                    /** @description Absolute path inside the container, e.g. /data */
+                    mount_path: string;
+                };
+                header?: never;
+                path: {
+                    /** @description App id (app_…) or slug */
+                    appId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Detached, data preserved */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            ok: boolean;
+                            volume: components["schemas"]["Volume"];
+                        };
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `app_not_found`: No such app. `volume_not_found`: No volume is attached to the app at that mount path. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -10758,6 +11010,18 @@ export interface components {
             net_tx_mb: number;
             time: string;
         };
+        AttachVolumeInput: {
+            /**
+             * @description Absolute path inside the container, e.g. /data
+             * @example /data
+             */
+            mount_path: string;
+            /**
+             * @description Requested size in MB (informational)
+             * @default 1024
+             */
+            size_mb: number;
+        };
         AuditEvent: {
             /** @example project.create */
             action: string;
@@ -11350,6 +11614,17 @@ export interface components {
             title: string | null;
             uid: string;
             username: string | null;
+        };
+        Volume: {
+            created_at: string;
+            measured_at: string | null;
+            mount_path: string;
+            /** @description The Docker volume's name on the app's host (berth-vol-{appId}-{n}) */
+            name: string;
+            /** @description Requested size in MB: informational, Docker's local volume driver cannot enforce it */
+            size_mb: number;
+            /** @description What the volume holds on the host, as the agent last measured it (every 30 s); null before the first deploy that mounts it */
+            used_bytes: number | null;
         };
     };
     responses: never;

@@ -24,6 +24,8 @@ export interface ContainerSpec {
   init?: boolean;
   /** Rotate the json-file log at this size (default "10m", 3 files); null leaves the daemon's log driver. */
   logMaxSize?: string | null;
+  /** Named volumes to mount (they must exist: `ensureVolume` first). */
+  volumes?: { name: string; target: string }[];
 }
 
 export interface ContainerInfo {
@@ -82,6 +84,7 @@ export async function createContainer(api: DockerApi, spec: ContainerSpec): Prom
       MemorySwap: memory > 0 ? memory : 0,
       RestartPolicy: { Name: spec.restartPolicy ?? "unless-stopped" },
       Init: spec.init ?? true,
+      ...(spec.volumes?.length ? { Mounts: spec.volumes.map((v) => ({ Type: "volume", Source: v.name, Target: v.target })) } : {}),
       ...(logMaxSize ? { LogConfig: { Type: "json-file", Config: { "max-size": logMaxSize, "max-file": "3" } } } : {}),
     },
   };
