@@ -144,6 +144,9 @@ describe("apps on a real Docker host", () => {
     expect(inspect.Config.Labels).toMatchObject({ "berth.app": appId, "berth.deployment": deployments[0].id, "berth.job": job.id });
     expect(inspect.HostConfig.Memory).toBe(64 * 1024 * 1024);
     expect(inspect.HostConfig.NanoCpus).toBe(0.25e9);
+    // Not published on the host: Caddy reaches it at its bridge address.
+    expect(inspect.HostConfig.PortBindings ?? {}).toEqual({});
+    expect(inspect.NetworkSettings.Ports?.["8080/tcp"] ?? null).toBeNull();
     expect(inspect.Config.Env).toContain("GREETING=secret-greeting-value");
     // …and never reached an API response or the agent's log.
     expect(JSON.stringify(await api.call("GET", `/apps/${appId}`))).not.toContain("secret-greeting-value");

@@ -73,13 +73,13 @@ async function appContainers(docker: DockerEngine, appId: string) {
   return (await docker.list({ [LABEL_APP]: appId })).sort(newestFirst);
 }
 
-/** Resolves when something accepts connections on the port (the app is up), or rejects after `timeoutMs`. */
-async function waitForPort(port: number, timeoutMs: number, stillRunning: () => Promise<boolean>, signal: AbortSignal): Promise<void> {
+/** Resolves when something answers at `host:port` (the app is up), or rejects after `timeoutMs`. */
+async function waitForPort(host: string, port: number, timeoutMs: number, stillRunning: () => Promise<boolean>, signal: AbortSignal): Promise<void> {
   const end = Date.now() + timeoutMs;
   let pause = 10;
   while (Date.now() < end && !signal.aborted) {
     const open = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host: "127.0.0.1", port });
+      const socket = connect({ host, port });
       socket.setTimeout(1_000);
       socket.once("connect", () => {
         // Accepting is not enough for a proxied port: ask for a response.
@@ -152,6 +152,7 @@ async function deploy({ docker, caddy }: AppDrivers, ctx: TaskContext, p: Deploy
       cpuLimit: p.cpu_limit,
       memoryLimitMb: p.memory_limit_mb,
       restartPolicy: "unless-stopped",
+      publishPort: false,
       volumes: p.volumes.map((v) => ({ name: v.name, target: v.mount_path })),
     });
   }
@@ -160,15 +161,16 @@ async function deploy({ docker, caddy }: AppDrivers, ctx: TaskContext, p: Deploy
 
   ctx.progress(3, total, "Waiting for the app to answer");
   const info = await docker.inspect(id);
-  const hostPort = info?.hostPort;
+  const address = info?.state.running ? info.address : null;
+  const upstream = `${address}:${p.internal_port}`;
   try {
-    if (!hostPort) throw new Error("the container exited");
+    if (!address) throw new Error("the container exited");
     // Restarting counts as down: under its restart policy a crashing container is "running" between crashes.
     const healthy = async () => {
       const s = (await docker.inspect(id))?.state;
       return Boolean(s?.running && s.status !== "restarting" && s.restartCount === 0);
     };
-    await waitForPort(hostPort, p.health_timeout_seconds * 1000, healthy, ctx.signal);
+    await waitForPort(address, p.internal_port, p.health_timeout_seconds * 1000, healthy, ctx.signal);
   } catch (err) {
     const tail = await lastLines(docker, id);
     const state = await docker.inspect(id);
@@ -182,9 +184,9 @@ async function deploy({ docker, caddy }: AppDrivers, ctx: TaskContext, p: Deploy
 
   ctx.progress(4, total, `Routing ${p.hostname} to the new container`);
   const previous = await caddy.routeFor(p.app_id).catch(() => null);
-  await route(caddy, p.app_id, p.hostname, `127.0.0.1:${hostPort}`);
+  await route(caddy, p.app_id, p.hostname, upstream);
   // Requests already on their way to the previous container finish before it stops.
-  if (previous && previous !== `127.0.0.1:${hostPort}`) await drained(caddy, previous, DRAIN_TIMEOUT_MS);
+  if (previous && previous !== upstream) await drained(caddy, previous, DRAIN_TIMEOUT_MS);
 
   ctx.progress(5, total, "Stopping the previous container");
   for (const old of await appContainers(docker, p.app_id)) {
@@ -192,7 +194,7 @@ async function deploy({ docker, caddy }: AppDrivers, ctx: TaskContext, p: Deploy
     await docker.stop(old.id, 10).catch(() => undefined);
     await docker.remove(old.id, { force: true }).catch(() => false);
   }
-  return { status: "succeeded", result: { container_id: id, host_port: hostPort } };
+  return { status: "succeeded", result: { container_id: id, host_port: null, upstream } };
 }
 
 async function current(docker: DockerEngine, appId: string) {
@@ -206,10 +208,11 @@ async function startOrRestart({ docker, caddy }: AppDrivers, ctx: TaskContext, p
   if (restart) await docker.restart(c.id, 10);
   else if (c.state !== "running") await docker.start(c.id);
   const info = await docker.inspect(c.id);
-  // A restarted container gets a new loopback port: move the route with it.
-  if (info?.hostPort) await route(caddy, p.app_id, p.hostname, `127.0.0.1:${info.hostPort}`);
+  // A restarted container may get a new address: move the route with it.
+  const upstream = info?.address && info.exposedPort ? `${info.address}:${info.exposedPort}` : null;
+  if (upstream) await route(caddy, p.app_id, p.hostname, upstream);
   ctx.output("stdout", `${restart ? "restarted" : "started"} ${c.id.slice(0, 12)}`);
-  return { status: "succeeded", result: { container_id: c.id, host_port: info?.hostPort ?? null } };
+  return { status: "succeeded", result: { container_id: c.id, host_port: null, upstream } };
 }
 
 async function stopApp({ docker }: AppDrivers, ctx: TaskContext, p: AppPayload): Promise<TaskOutcome> {

@@ -13,8 +13,14 @@ export interface ContainerSpec {
   /** A string runs under `/bin/sh -c`; an array is the exact argv; null keeps the image's CMD. */
   cmd: string | string[] | null;
   labels: Record<string, string>;
-  /** Published as `<port>/tcp` on 127.0.0.1, on a host port Docker picks. */
+  /** The port the app listens on inside the container. */
   internalPort: number;
+  /**
+   * Also publish it on 127.0.0.1, on a host port Docker picks (default true). Apps are not
+   * published: Caddy, on the host, reaches them at their bridge address, which spares each
+   * start Docker's port proxy and its NAT rules.
+   */
+  publishPort?: boolean;
   /** Cores (0.5 = half a core); 0 or less means no limit. */
   cpuLimit: number;
   /** MiB of memory, swap included (Memory = MemorySwap); 0 or less means no limit. */
@@ -42,8 +48,12 @@ export interface ContainerInfo {
     finishedAt: string | null;
     restartCount: number;
   };
-  /** The host port published for the first exposed port (127.0.0.1); null when not running. */
+  /** The host port published for the first exposed port (127.0.0.1); null when not running or not published. */
   hostPort: number | null;
+  /** The container's IP address on its (first) network, reachable from the host; null when not running. */
+  address: string | null;
+  /** The first TCP port the container exposes (an app's internal port); null when none. */
+  exposedPort: number | null;
   labels: Record<string, string>;
   /** Bytes; 0 = no limit. */
   memory: number;
@@ -78,7 +88,7 @@ export async function createContainer(api: DockerApi, spec: ContainerSpec): Prom
     Labels: spec.labels,
     ExposedPorts: { [port]: {} },
     HostConfig: {
-      PortBindings: { [port]: [{ HostIp: "127.0.0.1", HostPort: "" }] },
+      ...(spec.publishPort === false ? {} : { PortBindings: { [port]: [{ HostIp: "127.0.0.1", HostPort: "" }] } }),
       NanoCpus: spec.cpuLimit > 0 ? Math.round(spec.cpuLimit * 1e9) : 0,
       Memory: memory,
       MemorySwap: memory > 0 ? memory : 0,
@@ -141,6 +151,8 @@ export async function inspectContainer(api: DockerApi, id: string): Promise<Cont
       restartCount: Number(c.RestartCount ?? 0),
     },
     hostPort: publishedPort(c.NetworkSettings?.Ports),
+    address: networkAddress(c.NetworkSettings),
+    exposedPort: Number(Object.keys(c.Config?.ExposedPorts ?? {}).find((k) => k.endsWith("/tcp"))?.split("/")[0]) || null,
     labels: c.Config?.Labels ?? {},
     memory: Number(hc.Memory ?? 0),
     memorySwap: Number(hc.MemorySwap ?? 0),
@@ -184,6 +196,12 @@ function publishedPort(ports: Record<string, { HostIp: string; HostPort: string 
     const port = Number(b.HostPort);
     if (port > 0) return port;
   }
+  return null;
+}
+
+function networkAddress(settings: { IPAddress?: string; Networks?: Record<string, { IPAddress?: string }> } | null | undefined): string | null {
+  if (settings?.IPAddress) return settings.IPAddress;
+  for (const net of Object.values(settings?.Networks ?? {})) if (net?.IPAddress) return net.IPAddress;
   return null;
 }
 
