@@ -64,11 +64,11 @@ const median = (xs: number[]) => (xs.length ? pct(xs, 50) : NaN);
 const ms = (x: number) => (Number.isFinite(x) ? `${x.toFixed(0)} ms` : "n/a");
 
 /** Polls every POLL_MS until `ok`; returns performance.now() of the first good answer. */
-async function pollUntil(port: number, host: string, ok: (r: { status: number; text: string }) => boolean, timeoutMs: number, what: () => string): Promise<number> {
+async function pollUntil(port: number, host: string, ok: (r: { status: number; text: string }) => boolean, timeoutMs: number, what: () => string, address?: string): Promise<number> {
   const end = performance.now() + timeoutMs;
   let last = { status: 0, text: "" };
   for (;;) {
-    last = await getWithHost(port, host);
+    last = await getWithHost(port, host, "/", 5_000, address);
     if (ok(last)) return performance.now();
     if (performance.now() > end) throw new Error(`${what()}: no good answer within ${timeoutMs / 1000} s (last: ${last.status} ${last.text.slice(0, 120).trim()})`);
     await sleep(POLL_MS);
@@ -314,6 +314,8 @@ try {
       cpuLimit: CPU,
       memoryLimitMb: MEMORY_MB,
       restartPolicy: "unless-stopped",
+      // As the agent makes an app's container: not published, reached at its bridge address.
+      publishPort: false,
     };
     const t0 = performance.now();
     if (withPull) await engine.pull(image);
@@ -323,10 +325,10 @@ try {
       const tCreated = performance.now();
       await engine.start(id);
       const tStarted = performance.now();
-      const port = (await engine.inspect(id))?.hostPort;
-      if (!port) throw new Error(`bare container ${spec.name} has no published port`);
+      const address = (await engine.inspect(id))?.address;
+      if (!address) throw new Error(`bare container ${spec.name} has no address`);
       const tInspected = performance.now();
-      const t1 = await pollUntil(port, "bare", (r) => r.status === 200 && r.text.includes(versionOf(image)), 30_000, () => `bare container ${spec.name}`);
+      const t1 = await pollUntil(INTERNAL_PORT, "bare", (r) => r.status === 200 && r.text.includes(versionOf(image)), 30_000, () => `bare container ${spec.name}`, address);
       return { total: t1 - t0, pull: tPulled - t0, create: tCreated - tPulled, start: tStarted - tCreated, inspect: tInspected - tStarted, startToAnswer: t1 - tStarted };
     } finally {
       await engine.remove(id, { force: true });
