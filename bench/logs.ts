@@ -46,8 +46,11 @@
  * plane: whether the memory one round took is used again by the next (or grows each time)
  * is in the lines printed for the rounds after the first.
  *
- *   npm run bench:logs [-- --subscribers 100 --rate 2000 --seconds 30 --baseline-seconds 30 --drain 20 --batch --rounds 1 --verbose]
- *   (or BENCH_LOGS_SUBSCRIBERS, BENCH_LOGS_RATE, BENCH_LOGS_SECONDS, BENCH_LOGS_BASELINE_SECONDS, BENCH_LOGS_DRAIN, BENCH_LOGS_BATCH=1, BENCH_LOGS_ROUNDS)
+ * --frames-per-second N runs the control plane with APP_LOG_FRAMES_PER_SECOND=N (the app's
+ * frame budget, 10,000 by default).
+ *
+ *   npm run bench:logs [-- --subscribers 100 --rate 2000 --seconds 30 --baseline-seconds 30 --drain 20 --batch --rounds 1 --frames-per-second N --verbose]
+ *   (or BENCH_LOGS_SUBSCRIBERS, BENCH_LOGS_RATE, BENCH_LOGS_SECONDS, BENCH_LOGS_BASELINE_SECONDS, BENCH_LOGS_DRAIN, BENCH_LOGS_BATCH=1, BENCH_LOGS_ROUNDS, BENCH_LOGS_FRAMES_PER_SECOND)
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:http";
@@ -71,6 +74,7 @@ const { values } = parseArgs({
     drain: { type: "string", default: env.BENCH_LOGS_DRAIN ?? "20" },
     batch: { type: "boolean", default: env.BENCH_LOGS_BATCH === "1" },
     rounds: { type: "string", default: env.BENCH_LOGS_ROUNDS ?? "1" },
+    "frames-per-second": { type: "string", default: env.BENCH_LOGS_FRAMES_PER_SECOND },
     verbose: { type: "boolean", default: false },
   },
 });
@@ -398,7 +402,8 @@ try {
   if (!registryOk) throw new Error(`the registry is not answering at http://${REGISTRY}/v2/: run test/host/setup.sh first`);
   await engine.ping();
 
-  server = await startDevServer();
+  // The control plane's app frame budget (APP_LOG_FRAMES_PER_SECOND), when asked: what lifting it does.
+  server = await startDevServer(values["frames-per-second"] ? { env: { APP_LOG_FRAMES_PER_SECOND: values["frames-per-second"] } } : {});
   const { runtime: workerdPid, proxy: proxyPid } = workerdProcesses(server.pgid);
   const signed = await signedUp(server.url);
   api = signed.api;
@@ -573,7 +578,7 @@ try {
 
   console.log(
     `bench:logs — one app's log stream: ${RATE} lines/s for ${SECONDS} s to ${SUBSCRIBERS} WebSocket subscribers, against the same stream (${BASELINE_SECONDS} s) to 1 subscriber; ` +
-      `drain allowance ${DRAIN_S} s; ${values.batch ? "frames of many lines (batch=1)" : "one message per line"}; ${(await engine.list({ "berth.app": appId }))[0]?.id.slice(0, 12)} on dockerd; workerd (Worker and Durable Objects) pid ${workerdPid}, wrangler's proxy workerd pid ${proxyPid}\n`,
+      `drain allowance ${DRAIN_S} s; ${values.batch ? "frames of many lines (batch=1)" : "one message per line"}; app frame budget ${values["frames-per-second"] ?? "default"}; ${(await engine.list({ "berth.app": appId }))[0]?.id.slice(0, 12)} on dockerd; workerd (Worker and Durable Objects) pid ${workerdPid}, wrangler's proxy workerd pid ${proxyPid}\n`,
   );
   const base = await phase("baseline", `b${RUN_ID}`, 1, BASELINE_SECONDS);
   const fan = await phase("fan-out", `f${RUN_ID}`, SUBSCRIBERS, SECONDS);
