@@ -42,8 +42,15 @@
  * a notice of how many lines it skipped (`skipped`); those lines count as lost, and the
  * notices are counted apart.
  *
- *   npm run bench:logs [-- --subscribers 100 --rate 2000 --seconds 30 --baseline-seconds 30 --drain 20 --batch --verbose]
- *   (or BENCH_LOGS_SUBSCRIBERS, BENCH_LOGS_RATE, BENCH_LOGS_SECONDS, BENCH_LOGS_BASELINE_SECONDS, BENCH_LOGS_DRAIN, BENCH_LOGS_BATCH=1)
+ * With --rounds N the fan-out phase runs N times, one after the other, on the same control
+ * plane: whether the memory one round took is used again by the next (or grows each time)
+ * is in the lines printed for the rounds after the first.
+ *
+ * --frames-per-second N runs the control plane with APP_LOG_FRAMES_PER_SECOND=N (the app's
+ * frame budget, 10,000 by default).
+ *
+ *   npm run bench:logs [-- --subscribers 100 --rate 2000 --seconds 30 --baseline-seconds 30 --drain 20 --batch --rounds 1 --frames-per-second N --verbose]
+ *   (or BENCH_LOGS_SUBSCRIBERS, BENCH_LOGS_RATE, BENCH_LOGS_SECONDS, BENCH_LOGS_BASELINE_SECONDS, BENCH_LOGS_DRAIN, BENCH_LOGS_BATCH=1, BENCH_LOGS_ROUNDS, BENCH_LOGS_FRAMES_PER_SECOND)
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:http";
@@ -66,6 +73,8 @@ const { values } = parseArgs({
     "baseline-seconds": { type: "string", default: env.BENCH_LOGS_BASELINE_SECONDS },
     drain: { type: "string", default: env.BENCH_LOGS_DRAIN ?? "20" },
     batch: { type: "boolean", default: env.BENCH_LOGS_BATCH === "1" },
+    rounds: { type: "string", default: env.BENCH_LOGS_ROUNDS ?? "1" },
+    "frames-per-second": { type: "string", default: env.BENCH_LOGS_FRAMES_PER_SECOND },
     verbose: { type: "boolean", default: false },
   },
 });
@@ -74,7 +83,8 @@ const RATE = Number(values.rate);
 const SECONDS = Number(values.seconds);
 const BASELINE_SECONDS = Number(values["baseline-seconds"] ?? SECONDS);
 const DRAIN_S = Number(values.drain);
-for (const [name, v] of [["--subscribers", SUBSCRIBERS], ["--rate", RATE], ["--seconds", SECONDS], ["--baseline-seconds", BASELINE_SECONDS]] as const) {
+const ROUNDS = Number(values.rounds);
+for (const [name, v] of [["--subscribers", SUBSCRIBERS], ["--rate", RATE], ["--seconds", SECONDS], ["--baseline-seconds", BASELINE_SECONDS], ["--rounds", ROUNDS]] as const) {
   if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a whole number, 1 or more`);
 }
 if (!(DRAIN_S >= 1)) throw new Error("--drain must be 1 or more (seconds)");
@@ -194,6 +204,8 @@ class Subscriber {
   received = 0;
   reordered = 0;
   doubled = 0;
+  /** The first few lines (seq) that arrived twice, to tell where doubles come from. */
+  readonly doubledSeqs: number[] = [];
   /** Latency of each line as it arrived (ms). */
   latencies: Float64Array;
   ended = false;
@@ -270,7 +282,10 @@ class Subscriber {
       this.other++;
       return;
     }
-    if (this.seen[seq]) this.doubled++;
+    if (this.seen[seq]) {
+      this.doubled++;
+      if (this.doubledSeqs.length < 20) this.doubledSeqs.push(seq);
+    }
     else if (seq < this.maxSeq) this.reordered++;
     this.seen[seq] = 1;
     if (seq > this.maxSeq) this.maxSeq = seq;
@@ -316,6 +331,9 @@ interface PhaseResult {
   behind: number[];
   reordered: number[];
   doubled: number[];
+  /** The seqs of the lines doubled for the first subscriber with any, and how many subscribers had exactly those. */
+  doubledSeqs: number[];
+  sameDoubled: number;
   other: number;
   toldSkipped: number;
   ended: number;
@@ -384,7 +402,8 @@ try {
   if (!registryOk) throw new Error(`the registry is not answering at http://${REGISTRY}/v2/: run test/host/setup.sh first`);
   await engine.ping();
 
-  server = await startDevServer();
+  // The control plane's app frame budget (APP_LOG_FRAMES_PER_SECOND), when asked: what lifting it does.
+  server = await startDevServer(values["frames-per-second"] ? { env: { APP_LOG_FRAMES_PER_SECOND: values["frames-per-second"] } } : {});
   const { runtime: workerdPid, proxy: proxyPid } = workerdProcesses(server.pgid);
   const signed = await signedUp(server.url);
   api = signed.api;
@@ -523,6 +542,8 @@ try {
       behind: subs.map((s) => s.behind()),
       reordered: subs.map((s) => s.reordered),
       doubled: subs.map((s) => s.doubled),
+      doubledSeqs: subs.find((s) => s.doubled)?.doubledSeqs ?? [],
+      sameDoubled: subs.filter((s) => s.doubled && s.doubledSeqs.join() === (subs.find((d) => d.doubled)?.doubledSeqs ?? []).join()).length,
       other: subs.reduce((a, s) => a + s.other, 0),
       toldSkipped: subs.reduce((a, s) => a + s.toldSkipped, 0),
       ended: subs.filter((s) => s.ended).length,
@@ -557,10 +578,12 @@ try {
 
   console.log(
     `bench:logs — one app's log stream: ${RATE} lines/s for ${SECONDS} s to ${SUBSCRIBERS} WebSocket subscribers, against the same stream (${BASELINE_SECONDS} s) to 1 subscriber; ` +
-      `drain allowance ${DRAIN_S} s; ${values.batch ? "frames of many lines (batch=1)" : "one message per line"}; ${(await engine.list({ "berth.app": appId }))[0]?.id.slice(0, 12)} on dockerd; workerd (Worker and Durable Objects) pid ${workerdPid}, wrangler's proxy workerd pid ${proxyPid}\n`,
+      `drain allowance ${DRAIN_S} s; ${values.batch ? "frames of many lines (batch=1)" : "one message per line"}; app frame budget ${values["frames-per-second"] ?? "default"}; ${(await engine.list({ "berth.app": appId }))[0]?.id.slice(0, 12)} on dockerd; workerd (Worker and Durable Objects) pid ${workerdPid}, wrangler's proxy workerd pid ${proxyPid}\n`,
   );
   const base = await phase("baseline", `b${RUN_ID}`, 1, BASELINE_SECONDS);
   const fan = await phase("fan-out", `f${RUN_ID}`, SUBSCRIBERS, SECONDS);
+  const again: PhaseResult[] = [];
+  for (let r = 2; r <= ROUNDS; r++) again.push(await phase(`fan-out, round ${r}`, `f${r}${RUN_ID}`, SUBSCRIBERS, SECONDS));
 
   // ---------------------------------------------------------------- report
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
@@ -605,8 +628,20 @@ try {
     if (r.other) console.log(`note (${r.label}): ${r.other} message(s) that were not this phase's lines`);
     if (r.closedEarly.length) console.log(`note (${r.label}): ${r.closedEarly.length} subscriber(s) closed by the server: ${[...new Set(r.closedEarly)].join("; ")}`);
   }
+  for (const r of [base, fan, ...again]) {
+    if (r.doubledSeqs.length) console.log(`note (${r.label}): lines doubled (seq, first subscriber with any): ${r.doubledSeqs.join(", ")}; ${r.sameDoubled} subscriber(s) had exactly these doubled`);
+  }
   console.log(`\nper subscriber (fan-out): lost ${perSub(fan.lost)}; reordered ${perSub(fan.reordered)}; doubled ${perSub(fan.doubled)}`);
-  const bad = sum(base.lost) + sum(base.reordered) + sum(base.doubled) + sum(fan.lost) + sum(fan.reordered) + sum(fan.doubled);
+  if (again.length) {
+    console.log("\nthe fan-out phase again, same control plane (workerd RSS: before → peak → 3 s after the subscribers left):");
+    for (const r of [fan, ...again]) {
+      console.log(
+        `  ${r.label.padEnd(20)} delivered ${sum(r.lost.map((l) => r.written - l))}, lost ${sum(r.lost)}, reordered ${sum(r.reordered)}, doubled ${sum(r.doubled)}, p99 ${fmt(r.latP99)} ms; ` +
+          `RSS ${mb(r.rssIdle)} → ${mb(r.rssPeak)} → ${mb(r.rssAfter)}; CPU workerd ${fmt(r.cpu.workerd, 2)}, proxy ${fmt(r.cpu.proxy, 2)}, agent ${fmt(r.cpu.agent, 2)}, bench ${fmt(r.cpu.bench, 2)}; load ${r.load[0]} → ${r.load[1]}`,
+      );
+    }
+  }
+  const bad = [base, fan, ...again].reduce((n, r) => n + sum(r.lost) + sum(r.reordered) + sum(r.doubled), 0);
   console.log(`goal: 0 lines lost, reordered or doubled for every subscriber: ${bad === 0 ? "met" : "NOT met"}`);
   console.log(
     `(memory: the resident set of the workerd process that runs the Worker and every Durable Object (the ProjectDO that fans out among them), sampled every ${SAMPLE_MS} ms; ` +

@@ -36,6 +36,8 @@ export interface Env {
   /** Job history retention; defaults in src/services/retention-settings.ts. */
   JOB_LOG_RETENTION_DAYS?: string;
   JOB_LOG_MAX_MB?: string;
+  /** Frames a second one project's object sends to the subscribers of one app's live logs; default in src/durable/project/log-outbox.ts. */
+  APP_LOG_FRAMES_PER_SECOND?: string;
   JOB_RETENTION_DAYS?: string;
   JOB_RETENTION_MAX?: string;
   JOB_EVENT_RETENTION_DAYS?: string;

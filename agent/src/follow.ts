@@ -9,14 +9,57 @@
  * stream opened again from the last line's time starts with lines already sent:
  * the follower leaves out as many lines at that time as were sent (counted, not
  * compared, as identical lines in one millisecond are all real).
+ *
+ * dockerd itself (20.10's json-file reader, seen with 20.10.24) sends some lines again within
+ * one follow when the container's log file rotates (at `max-size`, 10 MB here): lines it
+ * already sent, with their original timestamps. Docker stamps each line with its own
+ * nanosecond clock reading, so a line whose stream, stamp and text are those of one sent
+ * lately is that line again and is left out. Only an exact match counts: a wall clock that
+ * steps back loses nothing, and a repeat older than the window would be shown twice rather
+ * than a line lost.
  */
 import { APP_LOG_BATCH_MAX, type AppLogLine } from "../../src/protocol/agent.ts";
 import { sleep } from "./backoff.ts";
-import type { DockerEngine } from "./drivers/docker.ts";
+import type { DockerEngine, LogLine } from "./drivers/docker.ts";
 import type { Logger } from "./log.ts";
 import { LABEL_APP } from "./tasks/apps.ts";
 
 const BATCH_MS = 50;
+
+/** How many lines sent lately a follow remembers, to recognise dockerd sending one again. */
+const RECENT_LINES = 4096;
+
+/** The lines a follow sent lately, by Docker's stamp (to the nanosecond), stream and text. */
+export class RecentLines {
+  private readonly keys = new Set<string>();
+  private readonly order: string[] = [];
+  private next = 0;
+  private readonly size: number;
+
+  constructor(size = RECENT_LINES) {
+    this.size = size;
+  }
+
+  /** False (and remembered) for a line not sent lately; true for one sent again. Lines without Docker's stamp are never repeats. */
+  seen(line: LogLine): boolean {
+    if (line.subMs === undefined) return false;
+    const key = `${line.stream} ${line.time} ${line.subMs} ${line.text.length} ${hash(line.text)}`;
+    if (this.keys.has(key)) return true;
+    const evicted = this.order[this.next];
+    if (evicted !== undefined) this.keys.delete(evicted);
+    this.order[this.next] = key;
+    this.next = (this.next + 1) % this.size;
+    this.keys.add(key);
+    return false;
+  }
+}
+
+/** FNV-1a over the UTF-16 units: the text in a key without keeping the text. */
+function hash(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
 
 export class LogFollower {
   private readonly docker: DockerEngine;
@@ -53,6 +96,8 @@ export class LogFollower {
     /** Lines at exactly `last` already sent, and from which container (null: the one the control plane knew). */
     let atLast = skip;
     let lastFrom: string | null = null;
+    /** Lines lately sent from the container `lastFrom`. */
+    let recent = new RecentLines();
     let batch: AppLogLine[] = [];
     let timer: NodeJS.Timeout | null = null;
     const flush = () => {
@@ -67,6 +112,7 @@ export class LogFollower {
       if (current) {
         // The same container's log from `last` again starts with lines already sent; a new container's does not.
         let toSkip = lastFrom === null || lastFrom === current.id ? atLast : 0;
+        if (lastFrom !== current.id) recent = new RecentLines();
         try {
           for await (const line of this.docker.logs(current.id, { follow: true, since: last ?? undefined, signal })) {
             if (toSkip > 0 && line.time === last) {
@@ -74,7 +120,8 @@ export class LogFollower {
               continue;
             }
             toSkip = 0;
-            batch.push(line);
+            if (recent.seen(line)) continue;
+            batch.push({ time: line.time, stream: line.stream, text: line.text });
             if (line.time === last) atLast++;
             else [last, atLast] = [line.time, 1];
             lastFrom = current.id;

@@ -377,10 +377,11 @@ describe("protocol (fake dockerd)", () => {
     });
     try {
       expect(await f.engine.logs("abc", { tail: 10 })).toEqual([
-        { time: "2026-01-02T03:04:05.123Z", stream: "stdout", text: "first line" },
-        { time: "2026-01-02T03:04:06.000Z", stream: "stderr", text: "an error é" },
-        { time: "2026-01-02T03:04:05.200Z", stream: "stdout", text: "second half" },
-        { time: "2026-01-02T03:04:07.000Z", stream: "stdout", text: "no newline at the end" },
+        // subMs: Docker's stamp below the millisecond, in nanoseconds (the follower tells repeats by it).
+        { time: "2026-01-02T03:04:05.123Z", stream: "stdout", text: "first line", subMs: 456789 },
+        { time: "2026-01-02T03:04:06.000Z", stream: "stderr", text: "an error é", subMs: 1 },
+        { time: "2026-01-02T03:04:05.200Z", stream: "stdout", text: "second half", subMs: 0 },
+        { time: "2026-01-02T03:04:07.000Z", stream: "stdout", text: "no newline at the end", subMs: 0 },
       ]);
     } finally {
       await f.close();
@@ -394,8 +395,8 @@ describe("protocol (fake dockerd)", () => {
     });
     try {
       expect(await f.engine.logs("abc")).toEqual([
-        { time: "2026-01-02T03:04:05.000Z", stream: "stdout", text: "tty line" },
-        { time: "2026-01-02T03:04:06.000Z", stream: "stdout", text: "next" },
+        { time: "2026-01-02T03:04:05.000Z", stream: "stdout", text: "tty line", subMs: 0 },
+        { time: "2026-01-02T03:04:06.000Z", stream: "stdout", text: "next", subMs: 0 },
       ]);
     } finally {
       await f.close();

@@ -253,7 +253,7 @@ export async function appQuery({ docker }: AppDrivers, method: "app.logs" | "app
     return (await docker.list({})).map((c) => ({ id: c.id, name: c.names[0]?.replace(/^\//, "") ?? c.id.slice(0, 12), image: c.image, state: c.state, status: c.status, created: c.created, app_id: c.labels[LABEL_APP] ?? null }));
   }
   const c = await current(docker, params.app_id);
-  if (method === "app.logs") return c ? await docker.logs(c.id, { tail: params.tail ?? 100 }) : [];
+  if (method === "app.logs") return c ? (await docker.logs(c.id, { tail: params.tail ?? 100 })).map(({ time, stream, text }) => ({ time, stream, text })) : [];
   if (!c || c.state !== "running") return null;
   return docker.stats(c.id);
 }

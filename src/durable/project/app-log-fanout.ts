@@ -16,7 +16,7 @@ import { AppLogLine } from "../../protocol/agent";
 import { appHost } from "../../services/apps";
 import { createDb } from "../../db/client";
 import { hostMailbox } from "../clients";
-import { APP_FRAMES_PER_SECOND, type Cursor, chunkOf, LogOutbox } from "./log-outbox";
+import { appFramesPerSecond, type Cursor, chunkOf, LogOutbox } from "./log-outbox";
 
 interface Watcher {
   kind: "logs";
@@ -120,7 +120,7 @@ export class AppLogFanout {
     const now = Date.now();
     let waiting = false;
     for (const subscribers of this.apps.values()) {
-      const share = APP_FRAMES_PER_SECOND / Math.max(subscribers.size, 1);
+      const share = appFramesPerSecond(this.env.APP_LOG_FRAMES_PER_SECOND) / Math.max(subscribers.size, 1);
       for (const outbox of subscribers.values()) if (outbox.flush(now, share)) waiting = true;
     }
     if (waiting) this.timer = setTimeout(() => this.flush(), TICK_MS);

@@ -7,6 +7,12 @@ export interface LogLine {
   time: string;
   stream: "stdout" | "stderr";
   text: string;
+  /**
+   * The nanoseconds of Docker's timestamp beyond `time`'s millisecond (0–999,999), when Docker
+   * gave one. Docker stamps every line with its own clock reading, so two lines of one stream
+   * never share (time, subMs) unless one is the other sent again.
+   */
+  subMs?: number;
 }
 
 export interface LogOptions {
@@ -82,7 +88,14 @@ function parseLogLine(stream: "stdout" | "stderr", line: string): LogLine {
   const sp = text.indexOf(" ");
   const stamp = sp > 0 ? text.slice(0, sp) : text;
   const ms = Date.parse(stamp);
-  if (sp > 0 && /^\d{4}-\d\d-\d\dT/.test(stamp) && Number.isFinite(ms)) return { time: new Date(ms).toISOString(), stream, text: text.slice(sp + 1) };
-  if (/^\d{4}-\d\d-\d\dT/.test(stamp) && Number.isFinite(ms)) return { time: new Date(ms).toISOString(), stream, text: "" };
+  if (/^\d{4}-\d\d-\d\dT/.test(stamp) && Number.isFinite(ms)) {
+    return { time: new Date(ms).toISOString(), stream, text: sp > 0 ? text.slice(sp + 1) : "", subMs: subMillisecond(stamp) };
+  }
   return { time: new Date().toISOString(), stream, text };
+}
+
+/** "…T10:00:00.123456789Z" → 456789: the fraction's digits after the millisecond, as nanoseconds. */
+function subMillisecond(stamp: string): number {
+  const fraction = /\.(\d+)/.exec(stamp)?.[1] ?? "";
+  return Number(fraction.slice(3, 9).padEnd(6, "0"));
 }
