@@ -52,7 +52,7 @@
  *   npm run bench:logs [-- --subscribers 100 --rate 2000 --seconds 30 --baseline-seconds 30 --drain 20 --batch --rounds 1 --frames-per-second N --verbose]
  *   (or BENCH_LOGS_SUBSCRIBERS, BENCH_LOGS_RATE, BENCH_LOGS_SECONDS, BENCH_LOGS_BASELINE_SECONDS, BENCH_LOGS_DRAIN, BENCH_LOGS_BATCH=1, BENCH_LOGS_ROUNDS, BENCH_LOGS_FRAMES_PER_SECOND)
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -63,6 +63,7 @@ import { type Client, signedUp } from "../test/node/support/client.ts";
 import { type DevServer, freePort, startDevServer } from "../test/node/support/dev-server.ts";
 import { pct } from "./stats.ts";
 import { cleanupOnExit } from "./cleanup.ts";
+import { cpuSeconds, loadAverage, rssBytes, workerdProcesses } from "./proc.ts";
 
 const env = process.env;
 const { values } = parseArgs({
@@ -102,64 +103,8 @@ const GO_FILE = "/tmp/berth-bench-go";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Wall-clock now in ms, with sub-millisecond resolution. */
 const nowMs = () => performance.timeOrigin + performance.now();
-/** The 1-minute load average: others' work on this machine shows in every figure. */
-const loadAverage = () => readFileSync("/proc/loadavg", "utf8").split(" ")[0] ?? "?";
 const fmt = (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : "n/a");
 const mb = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MB`;
-
-// ------------------------------------------------------------------ processes: RSS and CPU from /proc
-
-const CLK_TCK = 100; // USER_HZ on Linux
-
-function procStat(pid: number): { pgrp: number; comm: string; cpuTicks: number } | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // f[0] = state (field 3); pgrp = field 5; utime, stime = fields 14, 15.
-    return { pgrp: Number(f[2]), comm, cpuTicks: Number(f[11]) + Number(f[12]) };
-  } catch {
-    return null;
-  }
-}
-
-function rssBytes(pid: number): number {
-  try {
-    const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) * 1024 : NaN;
-  } catch {
-    return NaN;
-  }
-}
-
-/**
- * Our wrangler's workerd processes (by its process group; anyone else's are not ours):
- * `wrangler dev` runs two, the one that runs the Worker and its Durable Objects (it has
- * the inspector) and a proxy in front of it on the port we talk to.
- */
-function workerdProcesses(pgid: number): { runtime: number; proxy: number } {
-  const pids = readdirSync("/proc")
-    .filter((e) => /^\d+$/.test(e))
-    .map(Number)
-    .filter((pid) => {
-      const s = procStat(pid);
-      return s?.pgrp === pgid && s.comm === "workerd";
-    });
-  const cmdline = (pid: number) => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, "utf8");
-    } catch {
-      return "";
-    }
-  };
-  const runtime = pids.filter((p) => cmdline(p).includes("--inspector-addr"));
-  const proxy = pids.filter((p) => !runtime.includes(p));
-  if (runtime.length !== 1 || proxy.length !== 1) throw new Error(`expected two workerd processes in wrangler's group ${pgid} (runtime with the inspector, proxy), found ${pids.join(", ") || "none"}`);
-  return { runtime: runtime[0]!, proxy: proxy[0]! };
-}
-
-/** CPU time used by a process so far, in seconds (NaN once it is gone). */
-const cpuSeconds = (pid: number) => (procStat(pid)?.cpuTicks ?? NaN) / CLK_TCK;
 
 // ------------------------------------------------------------------ dockerd: exec (to start a phase)
 
