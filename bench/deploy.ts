@@ -11,14 +11,16 @@
  *   berth           POST /deploy/{slug} {image} (alternating hello:v1 and :v2), then
  *                   GET through Caddy (Host: <slug>-app.localhost) every 5 ms until
  *                   the body says the new version ("hello vN")
- *   bare            Docker Engine API: create (same limits, a published loopback
- *                   port, as the agent does), start, inspect, GET the port every 5 ms
- *                   until 200
+ *   bare            Docker Engine API: create (the agent's configuration: limits,
+ *                   init, restart policy, log rotation, labels, no published port),
+ *                   start, inspect, GET the container's address every 5 ms until 200
  *   bare with pull  the same, after pulling the tag (a deploy always pulls: with the
  *                   image present that is one registry round trip)
- *   (diagnostic)    bare again, while a client polls the app through Caddy every 5 ms
- *                   as the berth measurement does: on a small host the polling itself
- *                   slows dockerd down; not part of the ratios
+ *   bare, polled    bare again, while a client polls the app through Caddy every 5 ms
+ *                   as the berth measurement does from its request on: on a 2-core host
+ *                   that polling (Caddy, the old container answering) slows dockerd's
+ *                   start by a third, so this is the floor the goal is measured against;
+ *                   the unpolled ratios are printed too
  *
  * and prints p50/p95/min/max of each, Berth ÷ bare as ratios, and where Berth's
  * time goes (the job's timestamps from the control plane, the container's
@@ -387,13 +389,16 @@ try {
   console.log(row("berth: deploy request → answers via Caddy", b));
   console.log(row("bare: create + start → first answer", f));
   console.log(row("bare with pull: pull + create + start → answer", fp));
-  console.log(row("(diagnostic) bare while polling via Caddy", bareLoaded.map((r) => r.total)));
+  const fl = bareLoaded.map((r) => r.total);
+  console.log(row("bare, polled via Caddy as berth is", fl));
   const ratio = (x: number[], y: number[], p: number) => `${(pct(x, p) / pct(y, p)).toFixed(2)}×`;
-  console.log(`\nberth ÷ bare            p50 ${ratio(b, f, 50)}   p95 ${ratio(b, f, 95)}`);
-  console.log(`berth ÷ bare with pull  p50 ${ratio(b, fp, 50)}   p95 ${ratio(b, fp, 95)}`);
-  console.log(`(berth ÷ bare while polling via Caddy, the same load the berth measurement puts on the host: p50 ${ratio(b, bareLoaded.map((r) => r.total), 50)})`);
-  const r50 = pct(b, 50) / pct(f, 50);
-  console.log(`target: under 1.5× the bare floor at p50: ${r50 < 1.5 ? "met" : "NOT met"} (${r50.toFixed(3)}×; ${(pct(b, 50) / pct(fp, 50)).toFixed(3)}× counting the pull every deploy does)`);
+  console.log(`\nberth ÷ bare, polled as berth is   p50 ${ratio(b, fl, 50)}   p95 ${ratio(b, fl, 95)}`);
+  console.log(`berth ÷ bare                       p50 ${ratio(b, f, 50)}   p95 ${ratio(b, f, 95)}`);
+  console.log(`berth ÷ bare with pull             p50 ${ratio(b, fp, 50)}   p95 ${ratio(b, fp, 95)}`);
+  const r50 = pct(b, 50) / pct(fl, 50);
+  console.log(
+    `goal: at most 1.3× the bare floor under the same polling at p50: ${r50 <= 1.3 ? "met" : "NOT met"} (${r50.toFixed(3)}×; against the unpolled floor ${(pct(b, 50) / pct(f, 50)).toFixed(3)}×)`,
+  );
 
   const step = (label: string, xs: number[]) => console.log(`  ${label.padEnd(62)}${ms(median(xs.filter(Number.isFinite))).padStart(8)}`);
   console.log(`\nwhere berth's time goes (median of each step; they need not add up to the median total):`);
