@@ -113,6 +113,11 @@ describe("app exec socket: who may open it", () => {
     expectApiError(await api(path, { token: viewer.token, headers: upgrade }), 403, "forbidden");
     const stranger = await signUp({ name: "Stranger" });
     expectApiError(await api(path, { token: stranger.token, headers: upgrade }), 404, "app_not_found");
+    // The credential as ?token= (browsers cannot send a header on an upgrade), but only on an upgrade.
+    const viaQuery = await fetchWorker(`/api/v1${path}?token=${encodeURIComponent(owner.token)}`, { headers: upgrade });
+    expect(viaQuery.status).toBe(101);
+    watch(viaQuery.webSocket!);
+    expectApiError(await api(`${path}?token=${encodeURIComponent(owner.token)}`), 401, "unauthorized");
     // A full key and a developer may.
     const full = await createOrgKey(owner, owner.orgSlug, "full");
     for (const token of [full.key, developer.token]) {
