@@ -206,7 +206,7 @@ describe("app exec socket: a session", () => {
     await until("writer input", async () => new TextDecoder().decode(concat(side.bytes)), (i) => i.includes("ls\r"));
     expect(new TextDecoder().decode(concat(side.bytes))).toBe("ls\r");
     side.ws.send(bytesOf("three\r\n"));
-    await until("both see it", async () => [back.output(), watcher.output()], ([b, w]) => b.endsWith("three\r\n") && w.endsWith("three\r\n"));
+    await until("both see it", async () => [back.output(), watcher.output()] as const, ([b, w]) => b.endsWith("three\r\n") && w.endsWith("three\r\n"));
 
     // Another tenant cannot even find the app, session id or not.
     const stranger = await signUp({ name: "Stranger" });
