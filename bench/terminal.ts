@@ -187,7 +187,8 @@ try {
     const before = workerdRssKb(berth.pgid);
     let peak = before;
     let bytes = 0;
-    const ws = new WebSocket(execUrl("yes"));
+    // The image is busybox with a few applets linked; yes is one of busybox's own.
+    const ws = new WebSocket(execUrl("busybox yes"));
     ws.binaryType = "arraybuffer";
     ws.addEventListener("message", (e) => {
       if (typeof e.data !== "string") bytes += (e.data as ArrayBuffer).byteLength;
