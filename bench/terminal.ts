@@ -200,7 +200,10 @@ try {
     // Ctrl-C stops `yes`; the keystroke has to get through the flood.
     const interrupted = performance.now();
     ws.send("\x03");
-    const closed = await new Promise<{ code: number; reason: string }>((r) => ws.addEventListener("close", (e) => r({ code: e.code, reason: e.reason })));
+    const closed = await new Promise<{ code: number; reason: string }>((r) => {
+      ws.addEventListener("close", (e) => r({ code: e.code, reason: e.reason }));
+      setTimeout(() => r({ code: 0, reason: "not closed within 15 s" }), 15_000);
+    });
     const stopMs = performance.now() - interrupted;
     clearInterval(sampler);
     const seconds = (interrupted - start) / 1000;
