@@ -119,11 +119,22 @@ export class Terminals {
     ws.addEventListener("close", () => session.close());
     await new Promise<void>((resolve) => {
       tty.once("close", resolve);
-      tty.once("error", () => resolve());
+      // A write after the program ended errors the stream; that is its end too, never a crash.
+      tty.on("error", () => resolve());
     });
-    const code = await session.exitCode().catch(() => null);
+    const code = await exitStatus(session);
     say({ type: "exit", code });
     ws.close(1000, "exited");
     this.log.info("terminal closed", { session: req.session_id, exit_code: code ?? undefined });
   }
+}
+
+/** The program's exit status: dockerd may still say it runs for a moment after its TTY closed. */
+async function exitStatus(session: ExecSession): Promise<number | null> {
+  for (let i = 0; i < 40; i++) {
+    const code = await session.exitCode().catch(() => null);
+    if (code !== null) return code;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return null;
 }
