@@ -244,4 +244,22 @@ describe("app exec socket: a session", () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(side.text.filter((m) => m.type === "ack").length).toBe(acks);
   });
+
+  it("ends a session nobody uses after the idle time, and one its writer left after the grace period, telling the agent", async () => {
+    const agent = await appOnHost();
+    const idle = await openSession(agent);
+    await until("idle close", async () => idle.user.closed(), (c) => c !== null, 10_000);
+    expect(idle.user.closed()).toEqual({ code: 4408, reason: "closed after no input or output for the idle time (3 s)" });
+    expect(idle.side.text).toContainEqual({ type: "close", reason: "closed after no input or output for the idle time (3 s)" });
+    await until("agent side closed", async () => idle.side.closed(), (c) => c !== null);
+
+    const left = await openSession(agent);
+    const watcher = await exec(agent.appId, developer.token, `?session=${left.sessionId}`);
+    await until("viewer greeted", async () => watcher.text, (t) => t.length > 0);
+    left.user.ws.close(1000);
+    await until("abandoned", async () => watcher.closed(), (c) => c !== null, 10_000);
+    expect(watcher.closed()?.code).toBe(4410);
+    await until("agent side closed", async () => left.side.closed(), (c) => c !== null);
+    expect(left.side.text.at(-1)).toMatchObject({ type: "close" });
+  });
 });
