@@ -3,6 +3,7 @@ import type { Database } from "./db/client";
 import type { Principal } from "./auth/principal";
 import type { HostDO } from "./durable/host-do";
 import type { ProjectDO } from "./durable/project-do";
+import type { TerminalDO } from "./durable/terminal-do";
 import type { JobsQueueMessage } from "./jobs/queue";
 
 /** Bindings and vars from wrangler.toml, plus secrets set with `wrangler secret put`. */
@@ -12,6 +13,7 @@ export interface Env {
   AUTH_IP_LIMITER: RateLimit;
   PROJECT_DO: DurableObjectNamespace<ProjectDO>;
   HOST_DO: DurableObjectNamespace<HostDO>;
+  TERMINAL_DO: DurableObjectNamespace<TerminalDO>;
   JOBS: Queue<JobsQueueMessage>;
   ENVIRONMENT: string;
   BASE_DOMAIN: string;
@@ -33,6 +35,9 @@ export interface Env {
   AGENT_HEARTBEAT_SECONDS?: string;
   AGENT_LEASE_TTL_SECONDS?: string;
   JOB_QUEUE_GRACE_SECONDS?: string;
+  /** Terminal sessions (seconds); defaults in src/services/terminal-settings.ts. */
+  TERMINAL_IDLE_SECONDS?: string;
+  TERMINAL_GRACE_SECONDS?: string;
   /** Job history retention; defaults in src/services/retention-settings.ts. */
   JOB_LOG_RETENTION_DAYS?: string;
   JOB_LOG_MAX_MB?: string;

@@ -59,3 +59,4 @@ export default {
 
 export { HostDO } from "./durable/host-do";
 export { ProjectDO } from "./durable/project-do";
+export { TerminalDO } from "./durable/terminal-do";

@@ -25,6 +25,9 @@ export default defineConfig({
                 // Small retention caps, so test/worker/retention.test.ts can reach them quickly.
                 JOB_RETENTION_MAX: "10",
                 JOB_LOG_MAX_MB: "1",
+                // Short terminal timeouts, so test/worker/terminals.test.ts sees sessions idle out and be abandoned.
+                TERMINAL_IDLE_SECONDS: "3",
+                TERMINAL_GRACE_SECONDS: "2",
                 TEST_MIGRATIONS: await readD1Migrations(here("../migrations")),
                 // The seeds' own documents: test/worker/dialects.test.ts reads its expected codes from them.
                 SEED_SUBLE: seed("001_712ea82ddb872eaf.txt"),

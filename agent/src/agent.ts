@@ -2,8 +2,8 @@
  * The agent's supervision: keeps a socket to the host's mailbox (reconnecting
  * with exponential backoff and full jitter, 1 s to 60 s, honouring
  * Retry-After), claims work over HTTP while the socket is down, beats its
- * heart, and routes what the control plane says to the jobs, the log follower
- * and the app queries. It stops for good, with the reason, only when the
+ * heart, and routes what the control plane says to the jobs, the log follower,
+ * the terminals and the app queries. It stops for good, with the reason, only when the
  * control plane refuses its credential.
  */
 import { AGENT_PROTOCOL_VERSION, INSTANCE_JOB_TYPES, type ServerMessage } from "../../src/protocol/agent.ts";
@@ -20,6 +20,7 @@ import type { StateDir } from "./state.ts";
 import { type AppDrivers, appQuery, registerAppTasks } from "./tasks/apps.ts";
 import { execTask } from "./tasks/exec.ts";
 import { registerInstanceTasks } from "./tasks/instances.ts";
+import { Terminals } from "./terminal.ts";
 import { InstanceWatcher } from "./watch-instances.ts";
 import { ProxmoxNodeLink, type ProxmoxSettings } from "./drivers/proxmox.ts";
 import { ApiFailure, type ControlPlane } from "./transport/http.ts";
@@ -68,6 +69,7 @@ export class Agent {
   private readonly locks = new KeyLock();
   private readonly jobs: Jobs;
   private readonly follower: LogFollower;
+  private readonly terminals: Terminals;
   private readonly proxmox: ProxmoxNodeLink | null;
   private proxmoxDown = false;
   private heartbeatSeconds: number;
@@ -89,6 +91,7 @@ export class Agent {
       // Not sent when the socket went: the control plane asks again from the last line it got.
       this.transport.send({ type: "app_log", app_id: appId, lines });
     });
+    this.terminals = new Terminals(this.drivers.docker, api, log);
   }
 
   /** Runs until stopped or refused. Resolves on stop; rejects with AgentRefused. */
@@ -106,6 +109,7 @@ export class Agent {
 
   stop() {
     this.stopping.abort();
+    this.terminals.stopAll();
     this.transport.close(1000, "agent stopping");
     this.transport.changed.notify();
   }
@@ -184,6 +188,8 @@ export class Agent {
         return this.follower.start(m.app_id, m.since, m.skip);
       case "unfollow":
         return this.follower.stop(m.app_id);
+      case "terminal_open":
+        return this.terminals.start(m);
       case "rpc":
         return void this.answer(socket, m.id, m.method, m.params);
     }

@@ -22,6 +22,7 @@ export const PERMISSIONS = {
   "apikey:adopt": ["owner"],
   "audit:read": ["owner", "admin"],
   "deploy": ["owner", "admin", "developer"],
+  "app:exec": ["owner", "admin", "developer"],
   "host:read": ["owner", "admin", "developer", "viewer"],
   "host:manage": ["owner", "admin"],
   "instance:read": ["owner", "admin", "developer", "viewer"],
@@ -41,7 +42,7 @@ export const SCOPE_PERMISSIONS: Record<ApiKeyScope, readonly Permission[]> = {
   deploy: ["org:read", "member:read", "project:read", "host:read", "deploy", "instance:read", "instance:create", "instance:manage"],
   full: [
     "org:read", "org:update", "member:read", "project:read", "project:create", "project:update",
-    "project:delete", "project:lifecycle", "audit:read", "deploy", "host:read",
+    "project:delete", "project:lifecycle", "audit:read", "deploy", "app:exec", "host:read",
     "instance:read", "instance:create", "instance:manage",
   ],
 };

@@ -20,5 +20,10 @@ export function hostMailbox(env: Env, hostId: string) {
   return env.HOST_DO.get(env.HOST_DO.idFromName(hostId));
 }
 
+/** One terminal session (TerminalDO), by its id (`trm_…`). */
+export function terminalSession(env: Env, sessionId: string) {
+  return env.TERMINAL_DO.get(env.TERMINAL_DO.idFromName(sessionId));
+}
+
 export type ProjectJobsClient = ReturnType<typeof projectJobs>;
 export type HostMailboxClient = ReturnType<typeof hostMailbox>;

@@ -7,6 +7,9 @@
  * - host/leases.ts: the lease protocol (start, renew, logs, finish, expiry);
  * - host/agent-socket.ts: the agent's socket, pushes and rpc;
  * - host/follows.ts: the app logs someone is watching.
+ *
+ * Terminals only start here (`openTerminal`): their bytes travel on the session's own
+ * socket between the agent and its TerminalDO.
  */
 import { DurableObject } from "cloudflare:workers";
 import { createDb } from "../db/client";
@@ -14,7 +17,7 @@ import type { Env } from "../env";
 import type { JobsQueueMessage } from "../jobs/queue";
 import {
   AGENT_PROTOCOL_VERSION, AgentMessage, FinishRequest, type FinishRequest as Outcome, type JobProgress, type Lease, LogAppendRequest, type LogChunk,
-  RenewRequest, type RpcMethod,
+  RenewRequest, type RpcMethod, type ServerMessage,
 } from "../protocol/agent";
 import { answerLeaseReport, type LeaseOp } from "../protocol/lease-answers";
 import { agentSettings } from "../services/host-settings";
@@ -164,6 +167,14 @@ export class HostDO extends DurableObject<Env> {
       this.follows.remove(appId);
       this.agent.broadcast({ type: "unfollow", app_id: appId });
     }
+  }
+
+  /** Tells the connected agent to open a terminal session's own socket; false when no agent is connected. */
+  async openTerminal(message: Extract<ServerMessage, { type: "terminal_open" }>): Promise<boolean> {
+    const sockets = this.agent.ready();
+    if (!sockets.length) return false;
+    this.agent.send(sockets[0]!, message);
+    return true;
   }
 
   /** Asks the connected agent something that needs an answer now. `not_connected` when the agent holds no socket. */

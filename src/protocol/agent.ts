@@ -154,6 +154,9 @@ export const Lease = z.object({
 });
 export type Lease = z.infer<typeof Lease>;
 
+/** A terminal session's id: `trm_` and 32 lowercase hex digits (128 random bits). */
+export const TERMINAL_SESSION_ID = /^trm_[0-9a-f]{32}$/;
+
 /** Control plane → agent over the WebSocket. */
 export const ServerMessage = z.discriminatedUnion("type", [
   z.object({
@@ -176,6 +179,19 @@ export const ServerMessage = z.discriminatedUnion("type", [
    */
   z.object({ type: z.literal("follow"), app_id: z.string(), since: z.string().nullable(), skip: z.number().int().nonnegative().default(0) }),
   z.object({ type: z.literal("unfollow"), app_id: z.string() }),
+  /**
+   * Someone opened a terminal in this app's running container: open the session's own socket
+   * (`GET /agent/terminals/{session_id}`), start `cmd` there with a TTY of `cols` x `rows`, and
+   * carry its bytes over that socket (see TerminalFrame). Only this message rides the host's socket.
+   */
+  z.object({
+    type: z.literal("terminal_open"),
+    session_id: z.string().regex(TERMINAL_SESSION_ID),
+    app_id: z.string().max(64),
+    cmd: z.array(z.string().max(1024)).min(1).max(64),
+    cols: z.number().int().min(1).max(1000),
+    rows: z.number().int().min(1).max(1000),
+  }),
   /** The answer to a `report`: `status` as the HTTP route would give it (200, 400, 409), `body` its JSON. */
   z.object({ type: z.literal("reply"), id: z.number().int(), status: z.number().int(), body: z.unknown() }),
   z.object({ type: z.literal("error"), message: z.string() }),
@@ -348,3 +364,34 @@ export const InstanceReport = z.object({
     .max(5000),
 });
 export type InstanceReport = z.infer<typeof InstanceReport>;
+
+/**
+ * A terminal session's own socket between the agent and the session's Durable Object
+ * (`/agent/terminals/{session}`). Binary frames are the bytes: the TTY's output from the
+ * agent, the user's input to it, in order. Text frames are these control messages.
+ *
+ * Flow control: the agent sends at most TERMINAL_WINDOW_BYTES of output beyond what the
+ * session acknowledged (`ack`, the total bytes it passed on) and pauses reading the TTY
+ * meanwhile, so a flood (`yes`) waits in the program's own pipe rather than in memory.
+ */
+export const TERMINAL_WINDOW_BYTES = 256 * 1024;
+
+/** Session → agent. */
+export const TerminalServerFrame = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("resize"), cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }),
+  z.object({ type: z.literal("ack"), bytes: z.number().int().nonnegative() }),
+  /** End the program (the session closed: the user left, it idled, or was replaced). */
+  z.object({ type: z.literal("close"), reason: z.string().max(200) }),
+]);
+export type TerminalServerFrame = z.infer<typeof TerminalServerFrame>;
+
+/** Agent → session. */
+export const TerminalAgentFrame = z.discriminatedUnion("type", [
+  /** The program runs; output follows as binary frames. */
+  z.object({ type: z.literal("started"), container_id: z.string().max(128) }),
+  /** It could not start: `not_running` (no running container for the app) or `exec_failed`. */
+  z.object({ type: z.literal("error"), code: z.enum(["not_running", "exec_failed"]), message: z.string().max(2000) }),
+  /** The program ended with this status (null when Docker could not say). */
+  z.object({ type: z.literal("exit"), code: z.number().int().nullable() }),
+]);
+export type TerminalAgentFrame = z.infer<typeof TerminalAgentFrame>;

@@ -9,12 +9,12 @@ import { eq } from "drizzle-orm";
 import type { Context, MiddlewareHandler } from "hono";
 import { createRouter } from "../app";
 import { app } from "../db/schema";
-import { hostMailbox } from "../durable/clients";
+import { hostMailbox, terminalSession } from "../durable/clients";
 import type { AppEnv } from "../env";
 import type { ErrorCode } from "../lib/error-codes";
 import { ApiError, errorResponses, errorResponsesFor } from "../lib/errors";
 import {
-  AppReport, ClaimRequest, ClaimResponse, FinishRequest, HeartbeatRequest, InstanceReport, JoinRequest, JoinResponse, LogAppendRequest, LogAppendResponse, RenewRequest,
+  AppReport, ClaimRequest, TERMINAL_SESSION_ID, ClaimResponse, FinishRequest, HeartbeatRequest, InstanceReport, JoinRequest, JoinResponse, LogAppendRequest, LogAppendResponse, RenewRequest,
 } from "../protocol/agent";
 import { answerLeaseReport, type LeaseResult } from "../protocol/lease-answers";
 import { applyAppReport } from "../services/app-reports";
@@ -46,7 +46,7 @@ const hostAuth: MiddlewareHandler<AgentEnv> = async (c, next) => {
   await next();
 };
 
-for (const path of ["/agent/connect", "/agent/heartbeat", "/agent/claim", "/agent/leases/*", "/agent/apps/*", "/agent/instances/*"]) router.use(path, hostAuth);
+for (const path of ["/agent/connect", "/agent/heartbeat", "/agent/claim", "/agent/leases/*", "/agent/apps/*", "/agent/instances/*", "/agent/terminals/*"]) router.use(path, hostAuth);
 
 const hostOf = (c: Context) => (c as unknown as Context<AgentEnv>).var.host;
 const LeaseParams = z.object({ lease: slugParam("lease").openapi({ description: "Lease id (lse_…)" }) });
@@ -87,6 +87,29 @@ router.openapi(
     const headers = new Headers(c.req.raw.headers);
     headers.set("x-berth-host-id", host.id);
     return hostMailbox(c.env, host.id).fetch(new Request(c.req.url, { headers }));
+  },
+);
+
+router.openapi(
+  createRoute({
+    method: "get",
+    path: "/agent/terminals/{session}",
+    tags,
+    security,
+    summary: "WebSocket: one terminal session's bytes, after `terminal_open` on the host's socket",
+    description:
+      "Binary frames are the bytes (the TTY's output up, the user's input down); text frames are control messages " +
+      "(`TerminalAgentFrame` up, `TerminalServerFrame` down, src/protocol/agent.ts). Only the host the session was opened on may connect.",
+    request: { params: z.object({ session: z.string().regex(TERMINAL_SESSION_ID).openapi({ param: { name: "session", in: "path" }, description: "Terminal session id (trm_…)" }) }) },
+    responses: { 101: { description: "Switching to the WebSocket" }, ...errorResponsesFor("upgrade_required") },
+  }),
+  async (c) => {
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+      throw new ApiError("upgrade_required", "Connect with an Upgrade: websocket request");
+    }
+    const headers = new Headers(c.req.raw.headers);
+    headers.set("x-berth-host-id", hostOf(c).id);
+    return terminalSession(c.env, c.req.valid("param").session).fetch(new Request(c.req.url, { headers }));
   },
 );
 

@@ -23,6 +23,7 @@ import projects from "./projects";
 import registries from "./registries";
 import system from "./system";
 import systemOverview from "./system-overview";
+import terminals from "./terminals";
 
 export function apiV1() {
   const api = createRouter();
@@ -42,7 +43,7 @@ export function apiV1() {
     scheme: "bearer",
     description: "A host credential (`bha_…`) from `POST /agent/join`; good for that host's agent routes only.",
   });
-  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appVolumes, appRuntime, apiKeys, audit, hosts, jobs, agent, deploy, registries, catalog, instances]) {
+  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appVolumes, appRuntime, terminals, apiKeys, audit, hosts, jobs, agent, deploy, registries, catalog, instances]) {
     api.route("/", family);
   }
 

@@ -24,6 +24,13 @@ export interface AuditEntry {
  */
 export type Also = (targetId: string) => BatchItem<"sqlite">[];
 
+/** Who an audit row names: a user, or an API key and the user it answers to. */
+export interface Actor {
+  actorType: "user" | "api_key";
+  actorId: string;
+  actorUserId: string | null;
+}
+
 /** Nothing more to write. */
 export const NOTHING: Also = () => [];
 
@@ -54,6 +61,24 @@ export async function withAlso<T extends BatchItem<"sqlite">>(db: Database, firs
 export async function recordAudit(c: Context<AppEnv>, entry: AuditEntry, actorOverride?: { userId: string }) {
   const row = auditInsert(c, entry, actorOverride);
   if (row) await row;
+}
+
+/**
+ * Records something a principal did that ends outside a request: a terminal session's end,
+ * written by its Durable Object with the actor the opening request named.
+ */
+export async function recordAuditAs(db: Database, actor: Actor, entry: AuditEntry) {
+  await db.insert(auditEvent).values({
+    id: newId("aud"),
+    orgId: entry.orgId,
+    ...actor,
+    action: entry.action,
+    targetType: entry.targetType ?? null,
+    targetId: entry.targetId ?? null,
+    ip: null,
+    userAgent: null,
+    metadata: entry.metadata ?? null,
+  });
 }
 
 function auditInsert(c: Context<AppEnv>, entry: AuditEntry, actorOverride?: { userId: string }) {

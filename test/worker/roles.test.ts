@@ -216,6 +216,18 @@ const ACTIONS: Partial<Record<Permission, Action>> = {
       expect(got.body.instance.name === `renamed-${s.id.slice(4, 12)}`).toBe(allowed);
     },
   },
+  "app:exec": {
+    ok: 101,
+    refused: "forbidden",
+    prepare: async (sc) => {
+      const project = await ownerProject(sc);
+      const app = await api(`/projects/${project.id}/apps`, { token: sc.owner.token, body: { name: unique("Exec app"), image: "nginx:alpine" } });
+      expect(app.status, app.text).toBe(201);
+      return { appId: app.body.id as string };
+    },
+    // Allowed, the socket opens (and closes at once saying the app is not running: it was never deployed).
+    attempt: (_sc, cred, s) => api(`/apps/${s.appId}/exec`, { token: cred, headers: { upgrade: "websocket" } }),
+  },
 };
 
 /** Permissions without a route in this matrix: deploying apps is not served yet; hosts have their own tests. */

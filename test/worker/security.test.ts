@@ -52,6 +52,7 @@ function fill(path: string, t: Tenant): string {
     email: () => encodeURIComponent(t.memberEmail),
     key: () => t.projectKeyId,
     lease: () => "lse_00000000000000000",
+    session: () => `trm_${"0".repeat(32)}`,
     id: (p) =>
       p.startsWith("/org/{slug}/hosts/")
         ? t.hostId
@@ -108,6 +109,7 @@ const OTHER_TENANT: Record<string, { body?: (t: Tenant) => unknown; query?: stri
   "GET /apps/{appId}/stats": {},
   "GET /apps/{appId}/stats/history": {},
   "GET /apps/{appId}/logs/stream": {},
+  "GET /apps/{appId}/exec": {},
   "POST /apps/{appId}/deploy": {},
   "POST /deploy/{slug}": { body: () => ({}) },
   "POST /apps/{appId}/start": {},
@@ -183,7 +185,7 @@ const isPublic = (op: Operation) => Boolean(op.security && (op.security.length =
 const isAgent = (op: Operation) => Boolean(op.security?.some((s) => "agent" in s));
 
 function call(op: Operation, path: string, token?: string, body?: unknown): Promise<CallResult> {
-  const upgrade = path.endsWith("/logs/stream") || path.endsWith("/events") || path === "/agent/connect";
+  const upgrade = path.endsWith("/logs/stream") || path.endsWith("/events") || path === "/agent/connect" || (path.endsWith("/exec") && op.method === "get");
   return api(path, {
     method: op.method.toUpperCase(),
     token,

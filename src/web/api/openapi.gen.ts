@@ -1433,6 +1433,100 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/agent/terminals/{session}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * WebSocket: one terminal session's bytes, after `terminal_open` on the host's socket
+         * @description Binary frames are the bytes (the TTY's output up, the user's input down); text frames are control messages (`TerminalAgentFrame` up, `TerminalServerFrame` down, src/protocol/agent.ts). Only the host the session was opened on may connect.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Terminal session id (trm_…) */
+                    session: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Switching to the WebSocket */
+                101: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `upgrade_required`: A WebSocket endpoint was called without an upgrade. */
+                426: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api-keys": {
         parameters: {
             query?: never;
@@ -2150,6 +2244,115 @@ export interface paths {
                 };
                 /** @description `not_found`: Not found, or not visible to this credential. `app_not_found`: No such app. */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/apps/{appId}/exec": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * WebSocket: an interactive shell in the app's running container
+         * @description Upgrade to a WebSocket; pass the credential as `?token=` (or cookie or bearer). Needs `app:exec` (owner, admin, developer; never a read-only or deploy key). Text frames are stdin (`{type:"resize",cols,rows}` resizes the terminal), binary frames are the TTY's output. The server's own text frames: `{type:"session",session_id,mode,offset,skipped}` first, `{type:"exit",code}` when the program ends.
+         *
+         *     A dropped connection can be resumed within the grace period (60 s) with `?session=<session_id>&since=<output bytes received>`: what was missed is replayed from the last 256 KiB. Anyone else with `app:exec` who joins a session watches it read-only. Close codes: 1000 the program exited; 4000 replaced by a newer connection to this session; 4404 no such terminal session: it ended or never existed; 4408 closed after no input or output for the idle time; 4409 the app is not running; 4410 nobody reconnected to the session within its grace period; 4429 fell too far behind the output; reconnect to catch up; 4500 could not start the command; 4502 the host's agent went away; 4503 the app's host is offline; 4504 the host's agent did not start the terminal in time.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description The program to run, split at spaces (default /bin/sh) */
+                    cmd?: string;
+                    /** @description The terminal's cols at the start (then `resize`) */
+                    cols?: number;
+                    /** @description The terminal's rows at the start (then `resize`) */
+                    rows?: number;
+                    /** @description Join this session instead of opening one: its opener resumes it, anyone else watches */
+                    session?: string;
+                    /** @description With `session`: output bytes already received; only the rest is replayed */
+                    since?: number | null;
+                    /** @description With `session`: watch read-only even as its opener */
+                    view?: "0" | "1" | "true" | "false";
+                };
+                header?: never;
+                path: {
+                    /** @description App id (app_…) or slug */
+                    appId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Switching to the WebSocket */
+                101: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `app_not_found`: No such app. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `upgrade_required`: A WebSocket endpoint was called without an upgrade. */
+                426: {
                     headers: {
                         [name: string]: unknown;
                     };

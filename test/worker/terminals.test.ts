@@ -1,0 +1,265 @@
+/**
+ * Dockup's exec socket (`GET /apps/{appId}/exec`) through the real Worker, TerminalDO and
+ * HostDO. The host's agent is simulated on its real sockets: `/agent/connect` (where
+ * `terminal_open` arrives) and the session's own `/agent/terminals/{session}`.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import { addMember, api, createOrgKey, env, expectApiError, fetchWorker, signUp, type TestUser, until } from "./helpers";
+
+let owner: TestUser;
+let developer: TestUser;
+let viewer: TestUser;
+
+beforeAll(async () => {
+  owner = await signUp({ name: "Terminal owner" });
+  developer = await addMember(owner, "developer");
+  viewer = await addMember(owner, "viewer");
+}, 60_000);
+
+const tag = () => Math.random().toString(36).slice(2, 8);
+
+/** A joined host, an app placed on it, and (unless `connect` is false) its agent's socket open. */
+async function appOnHost({ connect = true } = {}) {
+  const created = await api(`/org/${owner.orgSlug}/hosts`, { token: owner.token, body: { name: `term-${tag()}`, kind: "docker" } });
+  expect(created.status, created.text).toBe(201);
+  const joined = await api("/agent/join", { body: { join_token: created.body.join_token, agent_version: "test" } });
+  expect(joined.status, joined.text).toBe(201);
+  const app = await api(`/projects/${owner.projectId}/apps`, { token: owner.token, body: { name: `Term ${tag()}`, image: "nginx:alpine" } });
+  expect(app.status, app.text).toBe(201);
+  const appId = app.body.id as string;
+  await env.DB.prepare("UPDATE app SET host_id = ?, status = 'running' WHERE id = ?").bind(created.body.host.id, appId).run();
+  const agent = { hostId: created.body.host.id as string, credential: joined.body.credential as string, appId, told: [] as any[] };
+  if (connect) {
+    const res = await fetchWorker("/api/v1/agent/connect", { headers: { upgrade: "websocket", authorization: `Bearer ${agent.credential}` } });
+    expect(res.status).toBe(101);
+    const ws = res.webSocket!;
+    ws.accept();
+    ws.addEventListener("message", (e) => agent.told.push(JSON.parse(e.data as string)));
+    ws.send(JSON.stringify({ type: "hello", agent_version: "test", held: [] }));
+    await until("hello", async () => agent.told, (t) => t.some((m) => m.type === "hello"));
+  }
+  return agent;
+}
+
+interface Socket {
+  ws: WebSocket;
+  text: any[];
+  bytes: Uint8Array[];
+  output(): string;
+  closed(): { code: number; reason: string } | null;
+}
+
+function watch(ws: WebSocket): Socket {
+  const text: any[] = [];
+  const bytes: Uint8Array[] = [];
+  let closed: { code: number; reason: string } | null = null;
+  ws.accept();
+  ws.binaryType = "arraybuffer";
+  ws.addEventListener("message", (e) => {
+    if (typeof e.data === "string") text.push(JSON.parse(e.data));
+    else bytes.push(new Uint8Array(e.data as ArrayBuffer));
+  });
+  ws.addEventListener("close", (e) => {
+    closed = { code: e.code, reason: e.reason };
+  });
+  return { ws, text, bytes, output: () => new TextDecoder().decode(concat(bytes)), closed: () => closed };
+}
+
+function concat(chunks: Uint8Array[]) {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+async function exec(appId: string, token: string, query = "") {
+  const res = await fetchWorker(`/api/v1/apps/${appId}/exec${query}`, { headers: { upgrade: "websocket", authorization: `Bearer ${token}` } });
+  expect(res.status).toBe(101);
+  return watch(res.webSocket!);
+}
+
+/** The agent's side of a session: opens the session's socket as the agent would. */
+async function agentSide(agent: { credential: string }, sessionId: string) {
+  const res = await fetchWorker(`/api/v1/agent/terminals/${sessionId}`, { headers: { upgrade: "websocket", authorization: `Bearer ${agent.credential}` } });
+  expect(res.status).toBe(101);
+  return watch(res.webSocket!);
+}
+
+const bytesOf = (s: string) => new TextEncoder().encode(s);
+
+async function openSession(agent: Awaited<ReturnType<typeof appOnHost>>, token = owner.token) {
+  const user = await exec(agent.appId, token, "?cmd=/bin/bash%20-l&cols=100&rows=30");
+  const open = await until("terminal_open", async () => agent.told.filter((m) => m.type === "terminal_open"), (t) => t.length > 0);
+  const sessionId = open.at(-1).session_id as string;
+  const side = await agentSide(agent, sessionId);
+  side.ws.send(JSON.stringify({ type: "started", container_id: "c0ffee" }));
+  return { user, side, sessionId, open: open.at(-1) };
+}
+
+describe("app exec socket: who may open it", () => {
+  it("needs an upgrade, a credential, app:exec, and the app's tenant", async () => {
+    const agent = await appOnHost({ connect: false });
+    const path = `/apps/${agent.appId}/exec`;
+    expectApiError(await api(path, { token: owner.token }), 426, "upgrade_required");
+    const upgrade = { upgrade: "websocket" };
+    expectApiError(await api(path, { headers: upgrade }), 401, "unauthorized");
+    for (const scope of ["read-only", "deploy"] as const) {
+      const key = await createOrgKey(owner, owner.orgSlug, scope);
+      expectApiError(await api(path, { token: key.key, headers: upgrade }), 403, "forbidden");
+    }
+    expectApiError(await api(path, { token: viewer.token, headers: upgrade }), 403, "forbidden");
+    const stranger = await signUp({ name: "Stranger" });
+    expectApiError(await api(path, { token: stranger.token, headers: upgrade }), 404, "app_not_found");
+    // The credential as ?token= (browsers cannot send a header on an upgrade), but only on an upgrade.
+    const viaQuery = await fetchWorker(`/api/v1${path}?token=${encodeURIComponent(owner.token)}`, { headers: upgrade });
+    expect(viaQuery.status).toBe(101);
+    watch(viaQuery.webSocket!);
+    expectApiError(await api(`${path}?token=${encodeURIComponent(owner.token)}`), 401, "unauthorized");
+    // A full key and a developer may.
+    const full = await createOrgKey(owner, owner.orgSlug, "full");
+    for (const token of [full.key, developer.token]) {
+      const res = await fetchWorker(`/api/v1${path}`, { headers: { ...upgrade, authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(101);
+      const s = watch(res.webSocket!);
+      await until("closed", async () => s.closed(), (c) => c !== null);
+      expect(s.closed()).toMatchObject({ code: 4503, reason: "the app's host is offline" });
+    }
+  });
+
+  it("closes with a reason when the app was never deployed", async () => {
+    const app = await api(`/projects/${owner.projectId}/apps`, { token: owner.token, body: { name: `Term ${tag()}`, image: "nginx:alpine" } });
+    const s = await exec(app.body.id, owner.token);
+    await until("closed", async () => s.closed(), (c) => c !== null);
+    expect(s.closed()?.code).toBe(4409);
+  });
+});
+
+describe("app exec socket: a session", () => {
+  it("carries input, output and resizes between the user and the agent, in order, and audits it", async () => {
+    const agent = await appOnHost();
+    const { user, side, sessionId, open } = await openSession(agent);
+    expect(open).toMatchObject({ app_id: agent.appId, cmd: ["/bin/bash", "-l"], cols: 100, rows: 30 });
+    await until("session message", async () => user.text, (t) => t.length > 0);
+    expect(user.text[0]).toEqual({ type: "session", session_id: sessionId, mode: "write", offset: 0, skipped: 0 });
+
+    user.ws.send("echo hi\r");
+    user.ws.send(JSON.stringify({ type: "resize", cols: 132, rows: 43 }));
+    user.ws.send("\x03");
+    await until("input and resize", async () => side.bytes.length + side.text.length, (n) => n >= 3);
+    expect(new TextDecoder().decode(concat(side.bytes)), JSON.stringify(side.text)).toBe("echo hi\r\x03");
+    expect(side.text).toContainEqual({ type: "resize", cols: 132, rows: 43 });
+
+    // Binary-safe: every byte value, in order, across many frames.
+    const all = new Uint8Array(256).map((_, i) => i);
+    for (let i = 0; i < 20; i++) side.ws.send(all);
+    await until("output", async () => user.bytes.reduce((n, c) => n + c.length, 0), (n) => n >= 256 * 20);
+    const got = concat(user.bytes);
+    for (let i = 0; i < 20; i++) expect([...got.subarray(i * 256, (i + 1) * 256)]).toEqual([...all]);
+
+    side.ws.send(JSON.stringify({ type: "exit", code: 0 }));
+    await until("closed", async () => user.closed(), (c) => c !== null);
+    expect(user.closed()).toEqual({ code: 1000, reason: "exited with status 0" });
+    expect(user.text.at(-1)).toEqual({ type: "exit", code: 0 });
+
+    const audit = await api(`/org/${owner.orgSlug}/audit`, { token: owner.token });
+    const rows = audit.body.events ?? audit.body.items ?? audit.body;
+    const mine = (rows as any[]).filter((e) => JSON.stringify(e).includes(sessionId));
+    expect(mine.map((e) => e.action).sort()).toEqual(["app.exec", "app.exec.end"]);
+    expect(JSON.stringify(mine)).toContain(agent.hostId);
+    expect(mine.find((e) => e.action === "app.exec.end").metadata).toMatchObject({ duration_ms: expect.any(Number), exit_code: 0, close_code: 1000 });
+  });
+
+  it("says why when the app has no running container, and when the agent is not there", async () => {
+    const agent = await appOnHost();
+    const { user, side } = await openSession(agent);
+    side.ws.send(JSON.stringify({ type: "error", code: "not_running", message: "no container" }));
+    await until("closed", async () => user.closed(), (c) => c !== null);
+    expect(user.closed()).toEqual({ code: 4409, reason: "the app is not running" });
+
+    const offline = await appOnHost({ connect: false });
+    const s = await exec(offline.appId, owner.token);
+    await until("closed", async () => s.closed(), (c) => c !== null);
+    expect(s.closed()?.code).toBe(4503);
+  });
+
+  it("lets the opener resume within the grace period and replays what they missed; others only watch", async () => {
+    const agent = await appOnHost();
+    const { user, side, sessionId } = await openSession(agent);
+    side.ws.send(bytesOf("one\r\n"));
+    await until("first output", async () => user.output(), (o) => o === "one\r\n");
+    user.ws.close(1000);
+    side.ws.send(bytesOf("two\r\n"));
+
+    const back = await exec(agent.appId, owner.token, `?session=${sessionId}&since=5`);
+    await until("replay", async () => back.output(), (o) => o === "two\r\n");
+    expect(back.text[0]).toMatchObject({ type: "session", mode: "write", offset: 5, skipped: 0 });
+
+    // A developer of the org watches: sees everything from the start, and cannot type.
+    const watcher = await exec(agent.appId, developer.token, `?session=${sessionId}`);
+    await until("viewer replay", async () => watcher.output(), (o) => o === "one\r\ntwo\r\n");
+    expect(watcher.text[0]).toMatchObject({ mode: "view", offset: 0 });
+    watcher.ws.send("rm -rf /\r");
+    back.ws.send("ls\r");
+    await until("writer input", async () => new TextDecoder().decode(concat(side.bytes)), (i) => i.includes("ls\r"));
+    expect(new TextDecoder().decode(concat(side.bytes))).toBe("ls\r");
+    side.ws.send(bytesOf("three\r\n"));
+    await until("both see it", async () => [back.output(), watcher.output()] as const, ([b, w]) => b.endsWith("three\r\n") && w.endsWith("three\r\n"));
+
+    // Another tenant cannot even find the app, session id or not.
+    const stranger = await signUp({ name: "Stranger" });
+    const res = await api(`/apps/${agent.appId}/exec?session=${sessionId}`, { token: stranger.token, headers: { upgrade: "websocket" } });
+    expect(res.status).toBe(404);
+    back.ws.close(1000);
+    watcher.ws.close(1000);
+  });
+
+  it("refuses a session's socket to another host's agent and an unknown session", async () => {
+    const agent = await appOnHost();
+    const other = await appOnHost({ connect: false });
+    const { user, sessionId } = await openSession(agent);
+    const intruder = await agentSide(other, sessionId);
+    await until("closed", async () => intruder.closed(), (c) => c !== null);
+    expect(intruder.closed()?.code).toBe(4404);
+    const ghost = await exec(agent.appId, owner.token, `?session=trm_${"0".repeat(32)}`);
+    await until("closed", async () => ghost.closed(), (c) => c !== null);
+    expect(ghost.closed()?.code).toBe(4404);
+    user.ws.close(1000);
+  });
+
+  it("stops acknowledging output the writer does not take, so the agent pauses", async () => {
+    const agent = await appOnHost();
+    const { user, side } = await openSession(agent);
+    const chunk = new Uint8Array(32 * 1024).fill(121);
+    for (let i = 0; i < 8; i++) side.ws.send(chunk);
+    await until("acks", async () => side.text.filter((m) => m.type === "ack"), (a) => a.length > 0 && a.at(-1).bytes === 8 * chunk.length);
+    // With the writer gone, nothing more is acknowledged: the program waits for them.
+    user.ws.close(1000);
+    await until("writer gone", async () => user.closed(), (c) => c !== null);
+    await new Promise((r) => setTimeout(r, 50));
+    const acks = side.text.filter((m) => m.type === "ack").length;
+    side.ws.send(new Uint8Array(64 * 1024));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(side.text.filter((m) => m.type === "ack").length).toBe(acks);
+  });
+
+  it("ends a session nobody uses after the idle time, and one its writer left after the grace period, telling the agent", async () => {
+    const agent = await appOnHost();
+    const idle = await openSession(agent);
+    await until("idle close", async () => idle.user.closed(), (c) => c !== null, 10_000);
+    expect(idle.user.closed()).toEqual({ code: 4408, reason: "closed after no input or output for the idle time (3 s)" });
+    expect(idle.side.text).toContainEqual({ type: "close", reason: "closed after no input or output for the idle time (3 s)" });
+    await until("agent side closed", async () => idle.side.closed(), (c) => c !== null);
+
+    const left = await openSession(agent);
+    const watcher = await exec(agent.appId, developer.token, `?session=${left.sessionId}`);
+    await until("viewer greeted", async () => watcher.text, (t) => t.length > 0);
+    left.user.ws.close(1000);
+    await until("abandoned", async () => watcher.closed(), (c) => c !== null, 10_000);
+    expect(watcher.closed()?.code).toBe(4410);
+    await until("agent side closed", async () => left.side.closed(), (c) => c !== null);
+    expect(left.side.text.at(-1)).toMatchObject({ type: "close" });
+  });
+});
