@@ -15,12 +15,16 @@ type Frame = { lines?: { stream: AppLogLine["stream"]; line: string; time: strin
 /** Lines kept on the page; older ones scroll away. */
 const KEEP = 500;
 
-export function useAppLogs(appId: string, { tail = 100, enabled = true } = {}) {
+/**
+ * `container` names the app's current container: a new one (a deploy) is a new stream,
+ * opened with its own last lines, so the lines it wrote while starting are not missed.
+ */
+export function useAppLogs(appId: string, container: string | null, { tail = 100 } = {}) {
   const [lines, setLines] = useState<AppLogLine[]>([]);
   const [state, setState] = useState<LiveState>("connecting");
   const [gaps, setGaps] = useState(0);
   useEffect(() => {
-    if (!enabled) return;
+    if (!container) return;
     let opened = false;
     let key = 0;
     setLines([]);
@@ -46,6 +50,6 @@ export function useAppLogs(appId: string, { tail = 100, enabled = true } = {}) {
       if (fresh.length) setLines((old) => [...old, ...fresh].slice(-KEEP));
     });
     return () => socket.close();
-  }, [appId, tail, enabled]);
+  }, [appId, container, tail]);
   return { lines, state, gaps };
 }

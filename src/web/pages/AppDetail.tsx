@@ -17,6 +17,8 @@ import { usePageTitle } from "../ui/title";
 import { AppStatus } from "./Apps";
 import { isOpen, JobView } from "./JobView";
 
+const TRANSITIONAL = new Set(["starting", "restarting"]);
+
 type Action = "deploy" | "start" | "stop" | "restart";
 const ACTION_WORDS: Record<Action, string> = { deploy: "Deploy", start: "Start", stop: "Stop", restart: "Restart" };
 
@@ -26,7 +28,8 @@ export function AppDetail({ orgSlug, projectId, appId }: { orgSlug: string; proj
   const { role } = useOrg(orgSlug);
   const canDeploy = can(role, "deploy");
   const live = useProjectEvents(projectId);
-  const query = useQuery(appQuery(projectId, appId));
+  // Job events refresh the app; Docker's own events (a crash, a restart by its policy) are seen by asking now and then.
+  const query = useQuery({ ...appQuery(projectId, appId), refetchInterval: (q) => (TRANSITIONAL.has(q.state.data?.app.state ?? "") ? 2_000 : 15_000) });
   const app = query.data?.app;
   usePageTitle(app ? `${app.name} · Apps` : "App");
   const jobs = useQuery(jobsQuery(projectId, appId));
@@ -82,7 +85,7 @@ export function AppDetail({ orgSlug, projectId, appId }: { orgSlug: string; proj
               </p>
               <p className="small">
                 {app.state === "running" ? (
-                  <a href={app.url} target="_blank" rel="noopener noreferrer" aria-label={`Open ${app.name} at ${app.url} (new tab)`}>
+                  <a href={app.url} target="_blank" rel="noopener noreferrer" aria-label={`Open ${app.url} (${app.name}, in a new tab)`}>
                     Open {app.url}
                   </a>
                 ) : (
@@ -137,8 +140,8 @@ export function AppDetail({ orgSlug, projectId, appId }: { orgSlug: string; proj
 }
 
 function AppLogs({ app }: { app: App }) {
-  const deployed = app.state !== "created";
-  const { lines, state, gaps } = useAppLogs(app.id, { enabled: deployed });
+  const deployed = !!app.container_id;
+  const { lines, state, gaps } = useAppLogs(app.id, app.container_id);
   const box = useRef<HTMLPreElement>(null);
   const [follow, setFollow] = useState(true);
   useEffect(() => {
@@ -146,11 +149,14 @@ function AppLogs({ app }: { app: App }) {
   }, [lines, follow]);
   return (
     <section aria-labelledby="app-logs-heading">
-      <h2 id="app-logs-heading" className="section-title">
-        Logs {deployed ? <LiveBadge state={state} what="Log stream" /> : null}
-      </h2>
+      <div className="page-head">
+        <h2 id="app-logs-heading" className="section-title">
+          Logs
+        </h2>
+        {deployed ? <LiveBadge state={state} what="Log stream" /> : null}
+      </div>
       {!deployed ? (
-        <p className="muted">The container's output shows here, live, once the app is deployed.</p>
+        <p className="muted">The container's output shows here, live, once a deploy has started it.</p>
       ) : (
         <>
           {gaps ? <p className="muted small">The stream was interrupted {gaps === 1 ? "once" : `${gaps} times`}; lines written meanwhile are not shown here.</p> : null}
@@ -294,7 +300,7 @@ function Deployments({ projectId, appId }: { projectId: string; appId: string })
       {deployments.data && !deployments.data.length ? <p className="muted">None yet: each Deploy adds one here.</p> : null}
       {deployments.data?.length ? (
         // biome-ignore lint/a11y/noNoninteractiveTabindex: a region that scrolls sideways on a phone must be reachable by keyboard
-        <section className="table-wrap" aria-label="Deployments" tabIndex={0}>
+        <section className="table-wrap" aria-label="Deployment history" tabIndex={0}>
           <table>
             <thead>
               <tr>

@@ -34,7 +34,8 @@ export function Apps({ orgSlug, projectId }: { orgSlug: string; projectId: strin
   usePageTitle(project ? `Apps of ${project.name}` : "Apps");
   const canDeploy = can(role, "deploy");
   const live = useProjectEvents(projectId);
-  const apps = useQuery(appsQuery(projectId));
+  // Job events refresh the list; a container's own changes (a crash) are seen by asking now and then.
+  const apps = useQuery({ ...appsQuery(projectId), refetchInterval: 15_000 });
 
   return (
     <Page
