@@ -191,7 +191,7 @@ describe("apps", () => {
     await phone.getByRole("dialog").getByRole("button", { name: "Cancel" }).click();
     await phone.goto(`/orgs/${orgSlug}/projects/${projectId}/jobs`);
     await phone.getByRole("list", { name: "Jobs" }).waitFor();
-    await phone.getByRole("button", { name: /^Show the output of app\.deploy/ }).click();
+    await phone.getByRole("button", { name: /^Show output of app\.deploy/ }).click();
     await phone.getByRole("region", { name: /^app\.deploy / }).waitFor();
     await check("jobs, dark phone");
     expect(Object.fromEntries(Object.entries(found).filter(([, v]) => v.length))).toEqual({});

@@ -61,7 +61,7 @@ export function Jobs({ orgSlug, projectId }: { orgSlug: string; projectId: strin
               </div>
             )}
             {isOpen(j) ? null : (
-              <button type="button" onClick={() => toggle(j.id)} aria-expanded={shown.has(j.id)} aria-label={`${shown.has(j.id) ? "Hide" : "Show"} the output of ${j.type} ${j.id}`}>
+              <button type="button" onClick={() => toggle(j.id)} aria-expanded={shown.has(j.id)} aria-label={`${shown.has(j.id) ? "Hide" : "Show"} output of ${j.type} ${j.id}`}>
                 {shown.has(j.id) ? "Hide output" : "Show output"}
               </button>
             )}
