@@ -69,3 +69,52 @@ export const imagesQuery = queryOptions({
   queryFn: ({ signal }) => unwrap(api.GET("/images", { signal })).then((d) => d.images),
   staleTime: Number.POSITIVE_INFINITY,
 });
+
+/*
+ * A project's live things sit under ["projects", projectId, …], so one event from the
+ * project's socket (live.ts) can refresh them all at once.
+ */
+export const appsQuery = (projectId: string) =>
+  queryOptions({
+    queryKey: ["projects", projectId, "apps"],
+    queryFn: ({ signal }) => unwrap(api.GET("/projects/{projectId}/apps", { params: { path: { projectId } }, signal })),
+  });
+
+export const appQuery = (projectId: string, appId: string) =>
+  queryOptions({
+    queryKey: ["projects", projectId, "apps", appId],
+    queryFn: ({ signal }) => unwrap(api.GET("/apps/{appId}", { params: { path: { appId } }, signal })),
+  });
+
+export const deploymentsQuery = (projectId: string, appId: string) =>
+  queryOptions({
+    queryKey: ["projects", projectId, "apps", appId, "deployments"],
+    queryFn: ({ signal }) => unwrap(api.GET("/apps/{appId}/deployments", { params: { path: { appId }, query: { limit: 20 } }, signal })),
+  });
+
+/** Samples of the container now and over the last `minutes`: not job state, so asked on a timer rather than on events. */
+export const statsQuery = (projectId: string, appId: string) =>
+  queryOptions({
+    queryKey: ["projects", projectId, "apps", appId, "stats", "now"],
+    queryFn: ({ signal }) => unwrap(api.GET("/apps/{appId}/stats", { params: { path: { appId } }, signal })),
+  });
+
+export const statsHistoryQuery = (projectId: string, appId: string, minutes: number) =>
+  queryOptions({
+    queryKey: ["projects", projectId, "apps", appId, "stats", "history", minutes],
+    queryFn: ({ signal }) => unwrap(api.GET("/apps/{appId}/stats/history", { params: { path: { appId }, query: { minutes } }, signal })),
+  });
+
+/** The project's 50 newest jobs, or only those about one app or instance. */
+export const jobsQuery = (projectId: string, subject?: string) =>
+  queryOptions({
+    queryKey: ["projects", projectId, "jobs", { subject: subject ?? null }],
+    queryFn: ({ signal }) =>
+      unwrap(api.GET("/projects/{project}/jobs", { params: { path: { project: projectId }, query: subject ? { instance: subject } : {} }, signal })).then((d) => d.jobs),
+  });
+
+export const jobLogsQuery = (projectId: string, jobId: string) =>
+  queryOptions({
+    queryKey: ["projects", projectId, "job-logs", jobId],
+    queryFn: ({ signal }) => unwrap(api.GET("/projects/{project}/jobs/{job}/logs", { params: { path: { project: projectId, job: jobId } }, signal })).then((d) => d.logs),
+  });

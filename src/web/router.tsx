@@ -24,6 +24,9 @@ const PersonalApiKeys = lazyPage(() => import("./pages/ApiKeys").then((m) => m.P
 const Audit = lazyPage(() => import("./pages/Audit").then((m) => m.Audit));
 const Hosts = lazyPage(() => import("./pages/Hosts").then((m) => m.Hosts));
 const Instances = lazyPage(() => import("./pages/Instances").then((m) => m.Instances));
+const Apps = lazyPage(() => import("./pages/Apps").then((m) => m.Apps));
+const AppDetail = lazyPage(() => import("./pages/AppDetail").then((m) => m.AppDetail));
+const Jobs = lazyPage(() => import("./pages/Jobs").then((m) => m.Jobs));
 
 type Context = { queryClient: QueryClient };
 
@@ -163,6 +166,34 @@ const instancesRoute = createRoute({
   },
 });
 
+const appsRoute = createRoute({
+  getParentRoute: () => orgRoute,
+  path: "/projects/$projectId/apps",
+  component: function AppsPage() {
+    const { orgSlug, projectId } = appsRoute.useParams();
+    return <Apps orgSlug={orgSlug} projectId={projectId} />;
+  },
+});
+
+const appDetailRoute = createRoute({
+  getParentRoute: () => orgRoute,
+  path: "/projects/$projectId/apps/$appId",
+  component: function AppDetailPage() {
+    const { orgSlug, projectId, appId } = appDetailRoute.useParams();
+    // A new app id is a new page: nothing of the last app's logs or job carries over.
+    return <AppDetail key={appId} orgSlug={orgSlug} projectId={projectId} appId={appId} />;
+  },
+});
+
+const jobsRoute = createRoute({
+  getParentRoute: () => orgRoute,
+  path: "/projects/$projectId/jobs",
+  component: function JobsPage() {
+    const { orgSlug, projectId } = jobsRoute.useParams();
+    return <Jobs orgSlug={orgSlug} projectId={projectId} />;
+  },
+});
+
 const membersRoute = createRoute({
   getParentRoute: () => orgRoute,
   path: "/members",
@@ -205,7 +236,7 @@ const routeTree = rootRoute.addChildren([
     homeRoute,
     acceptInvitationRoute,
     personalKeysRoute,
-    orgRoute.addChildren([orgHomeRoute, projectsRoute, instancesRoute, membersRoute, orgKeysRoute, hostsRoute, auditRoute]),
+    orgRoute.addChildren([orgHomeRoute, projectsRoute, instancesRoute, appsRoute, appDetailRoute, jobsRoute, membersRoute, orgKeysRoute, hostsRoute, auditRoute]),
   ]),
 ]);
 

@@ -17,6 +17,12 @@ export type Host = components["schemas"]["Host"];
 export type Instance = components["schemas"]["Instance"];
 export type Plan = components["schemas"]["Plan"];
 export type Image = components["schemas"]["Image"];
+export type App = components["schemas"]["App"];
+export type Deployment = components["schemas"]["Deployment"];
+export type Job = components["schemas"]["Job"];
+export type JobLogLine = components["schemas"]["JobLogLine"];
+export type AppStats = components["schemas"]["AppStats"];
+export type AppStatsSample = components["schemas"]["AppStatsSample"];
 
 /** The data of a successful answer; an ApiError otherwise (for TanStack Query to hold). */
 export async function unwrap<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {

@@ -52,6 +52,13 @@ const WORDS: Record<string, string> = {
   invitation_email_mismatch: "This invitation was sent to another email address. Sign in as that address to accept it.",
   api_key_not_found: "This key does not exist any more; it may have been revoked already.",
   host_not_found: "This host does not exist any more; it may have been deleted already.",
+  app_not_found: "This app does not exist, or you do not have access to it. It may have been deleted.",
+  slug_taken: "That address name is already taken by another app. Pick another one.",
+  no_host_available: "No Docker host of this organization is online to run it. Enrol one on the Hosts page, or start its agent, then try again.",
+  not_deployed: "This app has not been deployed yet: press Deploy first.",
+  not_running: "The app is not running, so there is no usage to show now.",
+  host_unreachable: "The app's host is not connected to Berth right now, so it cannot be asked. Check that its agent is running.",
+  job_finished: "That job already ended; there is nothing to cancel.",
 };
 
 type Issue = { path?: string; message?: string };

@@ -3,17 +3,23 @@ import { Link } from "@tanstack/react-router";
 import { useId, useRef, useState } from "react";
 import { api, type Image, type Instance, type Plan, unwrap } from "../api/client";
 import { can } from "../permissions";
+import { useProjectEvents } from "../live";
 import { imagesQuery, instancesQuery, plansQuery, projectsQuery, useOrg } from "../queries";
 import { ConfirmMutation } from "../ui/ConfirmMutation";
 import { ErrorMessage } from "../ui/ErrorMessage";
 import { CardList, Empty } from "../ui/ListState";
+import { LiveBadge } from "../ui/LiveBadge";
 import { Page } from "../ui/Page";
 import { SecretPanel } from "../ui/SecretPanel";
 import { usePageTitle } from "../ui/title";
 
-/** While a job works on an instance the list is asked again often, so progress shows live; otherwise now and then. */
+/**
+ * The project's event socket (live.ts) refreshes the list on every job event. Without it
+ * (while it reconnects) the list is asked again often while a job works, otherwise now and then.
+ */
 const BUSY_POLL_MS = 2_000;
 const SETTLED_POLL_MS = 15_000;
+const LIVE_POLL_MS = 60_000;
 const AT_REST = new Set(["running", "stopped", "error"]);
 
 /** A password the API showed once: kept on the page until the person says it is saved. */
@@ -28,9 +34,11 @@ export function Instances({ orgSlug, projectId }: { orgSlug: string; projectId: 
   usePageTitle(project ? `Instances of ${project.name}` : "Instances");
   const canCreate = can(role, "instance:create");
   const canManage = can(role, "instance:manage");
+  const live = useProjectEvents(projectId);
   const instances = useQuery({
     ...instancesQuery(projectId),
-    refetchInterval: (query) => (query.state.data?.some((i) => i.job_uid || !AT_REST.has(i.status)) ? BUSY_POLL_MS : SETTLED_POLL_MS),
+    refetchInterval: (query) =>
+      live === "live" ? LIVE_POLL_MS : query.state.data?.some((i) => i.job_uid || !AT_REST.has(i.status)) ? BUSY_POLL_MS : SETTLED_POLL_MS,
   });
   const plans = useQuery(plansQuery);
   const [status, setStatus] = useState("");
@@ -46,7 +54,8 @@ export function Instances({ orgSlug, projectId }: { orgSlug: string; projectId: 
       title="Instances"
       subtitle={
         <>
-          of {project?.name ?? "this project"} · <Link to="/orgs/$orgSlug/projects" params={{ orgSlug }}>all projects</Link>
+          of {project?.name ?? "this project"} · <Link to="/orgs/$orgSlug/projects" params={{ orgSlug }}>all projects</Link>{" "}
+          <LiveBadge state={live} what="Live updates" />
         </>
       }
       status={status}

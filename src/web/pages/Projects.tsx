@@ -80,6 +80,7 @@ export function Projects({ orgSlug }: { orgSlug: string }) {
             project={p}
             canRename={can(p.role ?? org?.role, "project:update")}
             canDelete={can(p.role ?? org?.role, "project:delete")}
+            canPause={can(p.role ?? org?.role, "project:lifecycle")}
             onChanged={async (message) => {
               setStatus(message);
               await refresh();
@@ -91,7 +92,7 @@ export function Projects({ orgSlug }: { orgSlug: string }) {
   );
 }
 
-function ProjectRow(props: { orgSlug: string; project: Project; canRename: boolean; canDelete: boolean; onChanged: (message: string) => Promise<void> }) {
+function ProjectRow(props: { orgSlug: string; project: Project; canRename: boolean; canDelete: boolean; canPause: boolean; onChanged: (message: string) => Promise<void> }) {
   const { project, orgSlug } = props;
   const [renaming, setRenaming] = useState(false);
   const [confirming, setConfirming] = useState(false);
@@ -104,6 +105,12 @@ function ProjectRow(props: { orgSlug: string; project: Project; canRename: boole
       setRenaming(false);
       await props.onChanged(`Renamed ${project.name} to ${updated.name}.`);
     },
+  });
+  const paused = project.status === "paused";
+  const lifecycle = useMutation({
+    mutationFn: () =>
+      paused ? unwrap(api.POST("/org/{slug}/projects/{projectSlug}/resume", { params })) : unwrap(api.POST("/org/{slug}/projects/{projectSlug}/pause", { params })),
+    onSuccess: ({ project: updated }) => props.onChanged(`${updated.name} is ${updated.status === "paused" ? "paused" : "active again"}.`),
   });
   const remove = useMutation({
     mutationFn: () => unwrap(api.DELETE("/org/{slug}/projects/{projectSlug}", { params })),
@@ -154,6 +161,17 @@ function ProjectRow(props: { orgSlug: string; project: Project; canRename: boole
             <Link to="/orgs/$orgSlug/projects/$projectId/instances" params={{ orgSlug: props.orgSlug, projectId: project.id }} className="button" aria-label={`Instances of ${project.name}`}>
               Instances
             </Link>
+            <Link to="/orgs/$orgSlug/projects/$projectId/apps" params={{ orgSlug: props.orgSlug, projectId: project.id }} className="button" aria-label={`Apps of ${project.name}`}>
+              Apps
+            </Link>
+            <Link to="/orgs/$orgSlug/projects/$projectId/jobs" params={{ orgSlug: props.orgSlug, projectId: project.id }} className="button" aria-label={`Jobs of ${project.name}`}>
+              Jobs
+            </Link>
+            {props.canPause ? (
+              <button type="button" onClick={() => lifecycle.mutate()} disabled={lifecycle.isPending} aria-label={`${paused ? "Resume" : "Pause"} ${project.name}`}>
+                {paused ? "Resume" : "Pause"}
+              </button>
+            ) : null}
             {props.canRename ? (
               <button type="button" onClick={() => setRenaming(true)} aria-label={`Rename ${project.name}`}>
                 Rename
@@ -167,6 +185,7 @@ function ProjectRow(props: { orgSlug: string; project: Project; canRename: boole
           </div>
         </>
       )}
+      <ErrorMessage error={lifecycle.error} />
       <ConfirmMutation open={confirming} onClose={() => setConfirming(false)} mutation={remove} title={`Delete ${project.name}?`} confirmLabel="Delete project">
         <p>
           <strong>{project.name}</strong> leaves this organization for everyone in it, and its slug ({project.slug}) becomes free for a new project. This cannot be undone from the dashboard.
