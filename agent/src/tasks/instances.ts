@@ -48,12 +48,13 @@ async function templateVmid(driver: ProxmoxDriver, name: string, signal: AbortSi
   return found.vmid;
 }
 
-async function bootDisk(driver: ProxmoxDriver, vmid: number, o: OpOptions): Promise<string> {
+/** The boot disk's name and the config it was read from (growDisk takes it, so the config is read once). */
+async function bootDisk(driver: ProxmoxDriver, vmid: number, o: OpOptions): Promise<{ disk: string; config: Record<string, string | number> }> {
   const cfg = await driver.vm.config(vmid, o);
   const boot = /order=([a-z]+\d+)/.exec(String(cfg.boot ?? ""))?.[1];
   const disk = boot && cfg[boot] && !/media=cdrom/.test(String(cfg[boot])) ? boot : BOOT_DISKS.find((d) => cfg[d] && !/media=cdrom/.test(String(cfg[d])));
   if (!disk) throw new Error(`VM ${vmid} has no boot disk Berth knows (${BOOT_DISKS.join(", ")})`);
-  return disk;
+  return { disk, config: cfg };
 }
 
 /** Starts the VM, waits for its guest agent and reads its address (null when the guest has none yet). */
@@ -89,11 +90,14 @@ async function create(node: ProxmoxNode, ctx: TaskContext<PayloadOf<"instance.cr
   const driver = await node.driver();
   const total = 5;
   ctx.progress(1, total, `Cloning ${p.template} on ${driver.node}`);
-  const secret = await password(ctx);
+  // The password is needed only once the clone is there: fetched meanwhile. Should it not come, the
+  // job fails with the clone made and marked; a delete (or this job handed out again) finds it.
+  const secret = password(ctx);
+  secret.catch(() => undefined); // awaited below; not an unhandled rejection while the clone runs
   const template = await templateVmid(driver, p.template, ctx.signal);
   const marker = { instanceId: p.instance_id, jobId: ctx.lease.job_id };
   const { vmid } = await driver.vm.cloneTemplate({ template, name: p.hostname, marker }, options(ctx));
-  const ipv4 = await install(driver, vmid, { ...p, disk_gb: p.plan.disk_gb, cores: p.plan.cores, memory_mb: p.plan.memory_mb, secret, marker }, ctx, total);
+  const ipv4 = await install(driver, vmid, { ...p, disk_gb: p.plan.disk_gb, cores: p.plan.cores, memory_mb: p.plan.memory_mb, secret: await secret, marker }, ctx, total);
   return ok({ vmid, node: driver.node, ipv4, power_state: "running" });
 }
 
@@ -122,7 +126,8 @@ async function install(
     net0: spec.net0,
   }, o);
   ctx.progress(3, total, `Growing the disk to ${spec.disk_gb} GB`);
-  await driver.vm.growDisk(vmid, await bootDisk(driver, vmid, o), spec.disk_gb, o);
+  const boot = await bootDisk(driver, vmid, o);
+  await driver.vm.growDisk(vmid, boot.disk, spec.disk_gb, { ...o, config: boot.config });
   ctx.progress(4, total, "Starting the VM and waiting for its guest agent");
   const ipv4 = await bootAndAddress(driver, vmid, ctx);
   ctx.progress(5, total, "Setting the root password");
@@ -153,7 +158,8 @@ async function resize(node: ProxmoxNode, ctx: TaskContext<PayloadOf<"instance.re
   ctx.progress(1, 2, `Setting ${p.plan.cores} cores and ${p.plan.memory_mb} MB`);
   await driver.vm.configure(vmid, { cores: p.plan.cores, memory: p.plan.memory_mb }, o);
   ctx.progress(2, 2, `Growing the disk to ${p.plan.disk_gb} GB`);
-  const { grown } = await driver.vm.growDisk(vmid, await bootDisk(driver, vmid, o), p.plan.disk_gb, o);
+  const boot = await bootDisk(driver, vmid, o);
+  const { grown } = await driver.vm.growDisk(vmid, boot.disk, p.plan.disk_gb, { ...o, config: boot.config });
   if (!grown) ctx.output("stdout", `the disk is ${p.plan.disk_gb} GB already`);
   const state = await powerState(driver, vmid, o);
   if (state === "running") ctx.output("stdout", "the VM runs: the new cores and memory apply at its next boot");
