@@ -33,6 +33,8 @@ export interface Env {
   AGENT_HEARTBEAT_SECONDS?: string;
   AGENT_LEASE_TTL_SECONDS?: string;
   JOB_QUEUE_GRACE_SECONDS?: string;
+  /** Instance jobs' run time limits, `kind=seconds` pairs (`power=60,create=1800`); see src/services/instance-jobs.ts. */
+  INSTANCE_JOB_SECONDS?: string;
   /** Job history retention; defaults in src/services/retention-settings.ts. */
   JOB_LOG_RETENTION_DAYS?: string;
   JOB_LOG_MAX_MB?: string;
