@@ -42,7 +42,7 @@ const B = certificate("node-b");
 let server: Server;
 let url: string;
 /** Every request that reached the server, and on which connection. */
-let seen: Seen[] = [];
+const seen: Seen[] = [];
 let connections = 0;
 /** TCP connections accepted, a TLS handshake the client broke off included. */
 let accepted = 0;
