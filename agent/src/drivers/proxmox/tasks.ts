@@ -7,10 +7,10 @@
  *
  * Most tasks end within seconds, and a status call is one small GET on a kept
  * connection: the status is polled every EARLY_POLL_MS for the task's first
- * EARLY_PHASE_MS, so a power action's task (well under a second on most nodes) is seen
+ * EARLY_PHASE_MS, so a power action's task (a second or two on most nodes) is seen
  * ending within a few hundredths of a second, then every FAST_POLL_MS until
  * FAST_PHASE_MS, then less and less often up to MAX_POLL_MS for long ones (a clone of a
- * big disk). The log is read with the status but at most every LOG_EVERY_MS while the
+ * big disk): at most 80 + 60 status calls in a task's first 5 s. The log is read with the status but at most every LOG_EVERY_MS while the
  * task runs, and to its end once it stopped.
  */
 import { sleep } from "../../backoff.ts";
@@ -20,8 +20,8 @@ import { type ProxmoxClient, ProxmoxError } from "./client.ts";
 export type TaskLogSink = (line: string) => void;
 
 const EARLY_POLL_MS = 25;
-const EARLY_PHASE_MS = 1_000;
-const FAST_POLL_MS = 100;
+const EARLY_PHASE_MS = 2_000;
+const FAST_POLL_MS = 50;
 const FAST_PHASE_MS = 5_000;
 const MAX_POLL_MS = 2_000;
 const LOG_EVERY_MS = 250;
