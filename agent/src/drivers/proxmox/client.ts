@@ -97,6 +97,8 @@ export function normalizeFingerprint(fp: string): string {
 const NOT_SENT = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "ENOTFOUND", "EHOSTDOWN", "ECONNABORTED"]);
 /** Errors after the request may have been read: only idempotent calls are retried. */
 const CUT = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "UND_ERR_SOCKET", "ESOCKETTIMEDOUT"]);
+/** How a kept connection the server had closed fails a request sent on it (a timeout is not that). */
+const STALE = new Set(["ECONNRESET", "EPIPE"]);
 /**
  * 500s that go away by themselves: a config lock held by another task, or
  * pmxcfs/lock timeouts. Other 500s (no such VM, already exists, running) are answers.
@@ -285,7 +287,7 @@ export class ProxmoxClient {
       req.on("error", (err: NodeJS.ErrnoException) => {
         if (err instanceof ProxmoxError) return reject(err);
         // Node tells whether the request went out on a kept connection; cut before any answer, that connection was stale.
-        reject(this.connectionError(method, path, err, req.reusedSocket && !answered && CUT.has(err.code ?? "")));
+        reject(this.connectionError(method, path, err, req.reusedSocket && !answered && STALE.has(err.code ?? "")));
       });
       req.end(body);
     });
