@@ -33,8 +33,8 @@
  *
  * A union, not a sum: a task-status poll made while the task runs is not counted twice.
  * Everything else in the window is Berth's: the control plane's hand-off, the agent's
- * start-up of the job, its waits between polls, the HTTPS round trips between calls (a
- * fresh TLS connection each: the driver does not keep connections alive), its report, and
+ * start-up of the job, its waits between polls, the HTTPS round trips between calls (on
+ * kept-alive connections; a call not safe to repeat opens its own), its report, and
  * the instance's update. The plain sum of the task durations (the issue's first
  * definition) is printed beside it.
  *

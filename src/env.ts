@@ -38,6 +38,8 @@ export interface Env {
   /** Terminal sessions (seconds); defaults in src/services/terminal-settings.ts. */
   TERMINAL_IDLE_SECONDS?: string;
   TERMINAL_GRACE_SECONDS?: string;
+  /** Instance jobs' run time limits, `kind=seconds` pairs (`power=60,create=1800`); see src/services/instance-jobs.ts. */
+  INSTANCE_JOB_SECONDS?: string;
   /** Job history retention; defaults in src/services/retention-settings.ts. */
   JOB_LOG_RETENTION_DAYS?: string;
   JOB_LOG_MAX_MB?: string;

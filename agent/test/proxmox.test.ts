@@ -77,6 +77,10 @@ describe("a VM's life through the driver", { timeout: SLOW }, () => {
     // Each line once, in order: the log was read from where the last read stopped.
     const task = [...sim.tasks.byUpid.values()].find((t) => t.type === "qmclone" && t.log.includes(`  Logical volume "vm-${vmid}-disk-0" created.`));
     expect(log).toEqual(task?.log);
+    // Its status was polled often in the task's first second (so a short task's end is seen soon), but never back to back.
+    const polls = sim.requests.filter((r) => r.path.endsWith("/status") && decodeURIComponent(r.path).includes(task!.upid)).map((r) => r.startedMs - task!.startedMs);
+    expect(polls.filter((t) => t < 1_000).length).toBeGreaterThanOrEqual(15);
+    for (let i = 1; i < polls.length; i++) expect(polls[i]! - polls[i - 1]!).toBeGreaterThanOrEqual(20);
     expect(await driver.vm.find({ instanceId: marker.instanceId })).toEqual([expect.objectContaining({ vmid, marker, name: "web-1" })]);
     expect(await driver.vm.find({ instanceId: marker.instanceId, jobId: "job_other" })).toEqual([]);
     expect((await driver.vm.status(vmid)).status).toBe("stopped");

@@ -150,6 +150,12 @@ export const Lease = z.object({
   lease_ttl: z.number().int().positive(),
   /** The job may have run before under an expired lease: look for what that attempt left before acting. */
   reconcile: z.boolean(),
+  /**
+   * Epoch ms (the control plane's clock) at which the job fails if it has not ended. Work that
+   * waits on something outside (a node that does not answer) gives up a little before it and
+   * fails with its own reason. Absent from control planes before it was added.
+   */
+  deadline_at: z.number().int().positive().optional(),
   payload: JobPayload,
 });
 export type Lease = z.infer<typeof Lease>;

@@ -22,7 +22,7 @@ type PlanRow = typeof plan.$inferSelect;
 type ImageRow = typeof osImage.$inferSelect;
 type InstancePayload = Extract<JobPayload, { type: `instance.${string}` }>;
 
-/** How long each job may take once its node has it. */
+/** How long each job may take once its node has it, unless the deployment says otherwise (INSTANCE_JOB_SECONDS). */
 const SECONDS: Record<InstancePayload["type"], number> = {
   "instance.create": 900,
   "instance.power": 180,
@@ -32,6 +32,23 @@ const SECONDS: Record<InstancePayload["type"], number> = {
   "instance.ssh_key": 120,
   "instance.delete": 600,
 };
+
+/**
+ * Each instance job's run time limit: the defaults above, with the deployment's
+ * `INSTANCE_JOB_SECONDS` on top, as `kind=seconds` pairs (`power=60,create=1800`; kinds are
+ * the job types without `instance.`) for nodes slower or quicker than usual. An entry that
+ * names no kind or is not 5 to 86 400 seconds is ignored, so a typo cannot make a limit 0.
+ */
+export function instanceJobSeconds(env: Pick<Env, "INSTANCE_JOB_SECONDS">): Record<InstancePayload["type"], number> {
+  const out = { ...SECONDS };
+  for (const entry of (env.INSTANCE_JOB_SECONDS ?? "").split(",")) {
+    const m = /^\s*([a-z_]+)\s*=\s*(\d+)\s*$/.exec(entry);
+    const type = m ? (`instance.${m[1]}` as InstancePayload["type"]) : null;
+    const seconds = Number(m?.[2]);
+    if (type && type in out && seconds >= 5 && seconds <= 86_400) out[type] = seconds;
+  }
+  return out;
+}
 
 /** Suble's POWER_PRECONDITIONS: the statuses each action may start from. */
 export const POWER_PRECONDITIONS: Record<PowerAction, readonly InstanceStatus[]> = {
@@ -154,7 +171,7 @@ async function submit(
       payload,
       subject: row.id,
       idempotent: opts.idempotent,
-      deadlineSeconds: SECONDS[payload.type] + agentSettings(env).queueGraceSeconds,
+      deadlineSeconds: instanceJobSeconds(env)[payload.type] + agentSettings(env).queueGraceSeconds,
     });
   } catch (err) {
     await db
@@ -231,7 +248,7 @@ export async function createInstance(db: Database, env: Env, input: CreateInstan
       subject: row.id,
       // A clone must not happen twice: a create handed out again looks for the VM the first attempt made.
       idempotent: false,
-      deadlineSeconds: SECONDS["instance.create"] + agentSettings(env).queueGraceSeconds,
+      deadlineSeconds: instanceJobSeconds(env)["instance.create"] + agentSettings(env).queueGraceSeconds,
     });
   } catch (err) {
     await db

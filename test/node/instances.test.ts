@@ -17,6 +17,9 @@ import { type Client, signedUp, waitForJob } from "./support/client";
 import { nodeAgent, startTestNode } from "./support/proxmox";
 import { type DevServer, startDevServer } from "./support/dev-server";
 
+/** The power jobs' run time limit and hand-off grace this control plane is started with. */
+const POWER_SECONDS = 20;
+const GRACE_SECONDS = 5;
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBerthEndToEndKey alice@laptop";
 
 let server: DevServer;
@@ -59,7 +62,9 @@ const inGuest = (vmid: number, script: string) => docker("exec", vmContainer(vmi
 
 beforeAll(async () => {
   sim = await startTestNode();
-  server = await startDevServer();
+  // Power jobs may run 20 s here (180 s by default) and wait 5 s for the node's agent, so the node
+  // vanishing fails one by its deadline within the test's time; the deployment setting a user has too.
+  server = await startDevServer({ env: { INSTANCE_JOB_SECONDS: `power=${POWER_SECONDS}`, JOB_QUEUE_GRACE_SECONDS: String(GRACE_SECONDS) } });
   ({ api, slug } = await signedUp(server.url));
   projectId = (await api.call("GET", "/projects")).body[0].id;
   const host = await api.call("POST", `/org/${slug}/hosts`, { name: "pve-1", kind: "proxmox" });
@@ -297,6 +302,46 @@ describe("instances on a Proxmox node (simulated)", () => {
       sim.faults.setSlowness(0);
     }
   });
+
+  it("the node vanishing: the job fails by its deadline with the node's own reason, the instance is as it was, and the node back lets the next action work", async () => {
+    const res = await api.call("POST", base(), { name: `gone-${Date.now().toString(36)}`, plan: "bxs-1", source: { image: "img_debian12" } });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    expect((await waitJob(res.body.job.uid)).status).toBe("succeeded");
+    const uid = res.body.instance.uid;
+    const { vmid: gvm } = await getInstance(uid);
+    await sim.faults.goAway();
+    try {
+      const t0 = Date.now();
+      const stop = await api.call("POST", `${base()}/${uid}/actions`, { type: "stop" });
+      expect(stop.status, JSON.stringify(stop.body)).toBe(202);
+      const busy = await getInstance(uid);
+      expect(busy.job_uid).toBe(stop.body.job.uid);
+      const job = await waitJob(stop.body.job.uid, POWER_SECONDS + GRACE_SECONDS + 60);
+      const took = Date.now() - t0;
+      // Failed, not hung: by the job's deadline, and with what the agent saw of the node rather than a bare timeout.
+      expect(job.status, JSON.stringify(job)).toBe("failed");
+      expect(Date.parse(job.deadline_at) - Date.parse(job.created_at)).toBe((POWER_SECONDS + GRACE_SECONDS) * 1000);
+      expect(Date.parse(job.finished_at)).toBeLessThanOrEqual(Date.parse(job.deadline_at));
+      expect(took).toBeGreaterThanOrEqual((POWER_SECONDS - 6) * 1000);
+      expect(job.error).toMatch(new RegExp(`status/stop: 127\\.0\\.0\\.1:${sim.port} unreachable: connection refused \\(still failing after \\d+ attempts; gave up at the deadline\\)`));
+      // The instance: free again, still running as before (the stop never reached the node), the failure in its feed.
+      expect(await getInstance(uid)).toMatchObject({ status: "running", power_state: "running", job_uid: null });
+      const events = await api.call("GET", `${base()}/${uid}/events`);
+      expect(JSON.stringify(events.body)).toMatch(/Power action stop failed: Proxmox POST .*unreachable: connection refused/);
+      expect(docker("inspect", "-f", "{{.State.Running}}", vmContainer(gvm))).toBe("true");
+    } finally {
+      await sim.faults.comeBack();
+    }
+    // The node back: the same action works, and the VM is stopped for real.
+    const again = await api.call("POST", `${base()}/${uid}/actions`, { type: "stop" });
+    expect(again.status, JSON.stringify(again.body)).toBe(202);
+    const done = await waitJob(again.body.job.uid);
+    expect(done.status, JSON.stringify(done)).toBe("succeeded");
+    expect(await getInstance(uid)).toMatchObject({ status: "stopped", power_state: "stopped", job_uid: null });
+    expect(docker("inspect", "-f", "{{.State.Running}}", vmContainer(gvm))).toBe("false");
+    const del = await api.call("DELETE", `${base()}/${uid}`);
+    expect((await waitJob(del.body.job.uid)).status).toBe("succeeded");
+  }, 180_000);
 
   it("sent the node nothing the real API would refuse, and nothing the simulator does not model", () => {
     expect(sim.violations).toEqual([]);

@@ -5,6 +5,7 @@
  * rebuild, password reset, SSH keys, the event feed, delete, and who may do what.
  */
 import { beforeAll, describe, expect, it } from "vitest";
+import { instanceJobSeconds } from "../../src/services/instance-jobs";
 import { api, type CallResult, createOrgKey, env, expectApiError, orgWithEveryRole, signUp, type TestUser } from "./helpers";
 
 type Team = Awaited<ReturnType<typeof orgWithEveryRole>>;
@@ -152,6 +153,9 @@ describe("creating an instance", () => {
       networks: [],
     });
     expect(JSON.stringify(lease)).not.toContain("correct-horse-42");
+    // The lease names the job's deadline (900 s to run, 120 s to wait for the node), so the node's work gives up before it with its own reason.
+    expect(Date.parse(job.deadline_at) - Date.parse(job.created_at)).toBe((900 + 120) * 1000);
+    expect((lease as Lease & { deadline_at: number }).deadline_at).toBe(Date.parse(job.deadline_at));
     const secrets = await api(`/agent/leases/${lease.lease_id}/env`, { token: node.credential });
     expect(secrets.status, secrets.text).toBe(200);
     expect(secrets.body.password).toBe("correct-horse-42");
@@ -287,6 +291,20 @@ describe("creating an instance", () => {
 });
 
 // ---------------------------------------------------------------- one instance
+
+describe("instance jobs' run time limits (INSTANCE_JOB_SECONDS)", () => {
+  it("a deployment may set each kind's limit; entries that are unknown or out of range leave the default", () => {
+    expect(instanceJobSeconds({})).toMatchObject({ "instance.create": 900, "instance.power": 180, "instance.delete": 600 });
+    expect(instanceJobSeconds({ INSTANCE_JOB_SECONDS: "power=20, create = 1800,ssh_key=30" })).toMatchObject({
+      "instance.create": 1800,
+      "instance.power": 20,
+      "instance.ssh_key": 30,
+      "instance.resize": 600,
+    });
+    // A typo, a zero, a huge number, a unit: each ignored, never a limit of 0.
+    expect(instanceJobSeconds({ INSTANCE_JOB_SECONDS: "powr=20,power=0,create=999999,delete=30s,resize=" })).toEqual(instanceJobSeconds({}));
+  });
+});
 
 describe("acting on an instance", () => {
   it("renames with PATCH; a taken or bad name is refused", async () => {

@@ -45,8 +45,8 @@ export class ProxmoxDriver {
     return nodeFacts(this.client, this.node);
   }
 
-  templates(): Promise<ProxmoxTemplate[]> {
-    return templates(this.client, this.node);
+  templates(opts: { deadline?: number; signal?: AbortSignal } = {}): Promise<ProxmoxTemplate[]> {
+    return templates(this.client, this.node, { deadline: opts.deadline, signal: opts.signal });
   }
 
   close() {

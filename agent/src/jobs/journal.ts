@@ -27,6 +27,7 @@ interface Meta {
   attempt: number;
   lease_id: string;
   lease_ttl: number;
+  deadline_at?: number;
   payload: Lease["payload"];
   started_at: string | null;
   /** Cancelled or abandoned here: not picked up again on the next start. */
@@ -55,7 +56,7 @@ export class JobJournal {
       if (journal.recorded()?.reported) continue;
       const meta = journal.meta();
       if (!meta || meta.dropped) continue;
-      out.push({ job_id: meta.job_id, attempt: meta.attempt, lease_id: meta.lease_id, lease_ttl: meta.lease_ttl, reconcile: true, payload: meta.payload });
+      out.push({ job_id: meta.job_id, attempt: meta.attempt, lease_id: meta.lease_id, lease_ttl: meta.lease_ttl, reconcile: true, deadline_at: meta.deadline_at, payload: meta.payload });
     }
     return out;
   }
@@ -75,6 +76,7 @@ export class JobJournal {
       attempt: lease.attempt,
       lease_id: lease.lease_id,
       lease_ttl: lease.lease_ttl,
+      deadline_at: lease.deadline_at,
       payload: lease.payload,
       started_at: this.meta()?.started_at ?? null,
     };

@@ -23,11 +23,25 @@ const BOOT_MS = 5 * 60_000;
 /** The boot disk Berth grows: the first of these the VM has (cloud images use scsi0 or virtio0). */
 const BOOT_DISKS = ["scsi0", "virtio0", "sata0", "ide0"];
 
+/**
+ * The job gives up this long before the control plane's deadline for it, so a node that does
+ * not answer fails the job with the node's own reason (`… unreachable: connection refused`)
+ * rather than the control plane's bare "deadline passed", and the report has time to land.
+ */
+const GIVE_UP_BEFORE_DEADLINE_MS = 5_000;
+
 const ok = (result: InstanceJobResult = {}): TaskOutcome => ({ status: "succeeded", error: null, result });
+
+/** The earlier of `deadline` and the moment this job gives up (none when the control plane names no deadline). */
+function byDeadline(ctx: TaskContext, deadline?: number): number | undefined {
+  const at = ctx.lease.deadline_at;
+  const job = at === undefined ? undefined : Math.max(Date.now() + 1_000, at - GIVE_UP_BEFORE_DEADLINE_MS);
+  return job === undefined ? deadline : Math.min(job, deadline ?? job);
+}
 
 function options(ctx: TaskContext, deadline?: number): OpOptions {
   // Proxmox's own task log lines are the job's output: the user sees what the node did.
-  return { onLog: (line) => ctx.output("stdout", line), signal: ctx.signal, deadline };
+  return { onLog: (line) => ctx.output("stdout", line), signal: ctx.signal, deadline: byDeadline(ctx, deadline) };
 }
 
 async function password(ctx: TaskContext): Promise<string> {
@@ -41,25 +55,26 @@ function requireVm(p: { vmid: number | null; instance_id: string }): number {
   return p.vmid;
 }
 
-async function templateVmid(driver: ProxmoxDriver, name: string, signal: AbortSignal): Promise<number> {
-  const found = (await driver.templates()).find((t) => t.name === name);
+async function templateVmid(driver: ProxmoxDriver, name: string, o: OpOptions): Promise<number> {
+  const found = (await driver.templates(o)).find((t) => t.name === name);
   if (!found) throw new Error(`Node ${driver.node} has no VM template named ${name}: make one (qm template) or pick another image`);
-  if (signal.aborted) throw new Error("stopped");
+  if (o.signal?.aborted) throw new Error("stopped");
   return found.vmid;
 }
 
-async function bootDisk(driver: ProxmoxDriver, vmid: number, o: OpOptions): Promise<string> {
+/** The boot disk's name and the config it was read from (growDisk takes it, so the config is read once). */
+async function bootDisk(driver: ProxmoxDriver, vmid: number, o: OpOptions): Promise<{ disk: string; config: Record<string, string | number> }> {
   const cfg = await driver.vm.config(vmid, o);
   const boot = /order=([a-z]+\d+)/.exec(String(cfg.boot ?? ""))?.[1];
   const disk = boot && cfg[boot] && !/media=cdrom/.test(String(cfg[boot])) ? boot : BOOT_DISKS.find((d) => cfg[d] && !/media=cdrom/.test(String(cfg[d])));
   if (!disk) throw new Error(`VM ${vmid} has no boot disk Berth knows (${BOOT_DISKS.join(", ")})`);
-  return disk;
+  return { disk, config: cfg };
 }
 
 /** Starts the VM, waits for its guest agent and reads its address (null when the guest has none yet). */
 async function bootAndAddress(driver: ProxmoxDriver, vmid: number, ctx: TaskContext): Promise<string | null> {
   await driver.vm.start(vmid, options(ctx));
-  const deadline = Date.now() + BOOT_MS;
+  const deadline = byDeadline(ctx, Date.now() + BOOT_MS) as number;
   await driver.guest.waitForAgent(vmid, { signal: ctx.signal, deadline });
   for (;;) {
     const ip = await driver.guest.address(vmid, { signal: ctx.signal, deadline });
@@ -75,7 +90,7 @@ async function powerState(driver: ProxmoxDriver, vmid: number, o: OpOptions): Pr
 /** Sets the password for root and the image's user; the user is made by cloud-init at first boot. */
 async function setPasswords(driver: ProxmoxDriver, vmid: number, users: string[], secret: string, ctx: TaskContext) {
   for (const user of [...new Set(users)]) {
-    await driver.guest.setUserPassword(vmid, user, secret, { signal: ctx.signal });
+    await driver.guest.setUserPassword(vmid, user, secret, { signal: ctx.signal, deadline: byDeadline(ctx, Date.now() + 60_000) });
     ctx.output("stdout", `password set for ${user}`);
   }
 }
@@ -89,11 +104,14 @@ async function create(node: ProxmoxNode, ctx: TaskContext<PayloadOf<"instance.cr
   const driver = await node.driver();
   const total = 5;
   ctx.progress(1, total, `Cloning ${p.template} on ${driver.node}`);
-  const secret = await password(ctx);
-  const template = await templateVmid(driver, p.template, ctx.signal);
+  // The password is needed only once the clone is there: fetched meanwhile. Should it not come, the
+  // job fails with the clone made and marked; a delete (or this job handed out again) finds it.
+  const secret = password(ctx);
+  secret.catch(() => undefined); // awaited below; not an unhandled rejection while the clone runs
+  const template = await templateVmid(driver, p.template, options(ctx));
   const marker = { instanceId: p.instance_id, jobId: ctx.lease.job_id };
   const { vmid } = await driver.vm.cloneTemplate({ template, name: p.hostname, marker }, options(ctx));
-  const ipv4 = await install(driver, vmid, { ...p, disk_gb: p.plan.disk_gb, cores: p.plan.cores, memory_mb: p.plan.memory_mb, secret, marker }, ctx, total);
+  const ipv4 = await install(driver, vmid, { ...p, disk_gb: p.plan.disk_gb, cores: p.plan.cores, memory_mb: p.plan.memory_mb, secret: await secret, marker }, ctx, total);
   return ok({ vmid, node: driver.node, ipv4, power_state: "running" });
 }
 
@@ -122,7 +140,8 @@ async function install(
     net0: spec.net0,
   }, o);
   ctx.progress(3, total, `Growing the disk to ${spec.disk_gb} GB`);
-  await driver.vm.growDisk(vmid, await bootDisk(driver, vmid, o), spec.disk_gb, o);
+  const boot = await bootDisk(driver, vmid, o);
+  await driver.vm.growDisk(vmid, boot.disk, spec.disk_gb, { ...o, config: boot.config });
   ctx.progress(4, total, "Starting the VM and waiting for its guest agent");
   const ipv4 = await bootAndAddress(driver, vmid, ctx);
   ctx.progress(5, total, "Setting the root password");
@@ -153,7 +172,8 @@ async function resize(node: ProxmoxNode, ctx: TaskContext<PayloadOf<"instance.re
   ctx.progress(1, 2, `Setting ${p.plan.cores} cores and ${p.plan.memory_mb} MB`);
   await driver.vm.configure(vmid, { cores: p.plan.cores, memory: p.plan.memory_mb }, o);
   ctx.progress(2, 2, `Growing the disk to ${p.plan.disk_gb} GB`);
-  const { grown } = await driver.vm.growDisk(vmid, await bootDisk(driver, vmid, o), p.plan.disk_gb, o);
+  const boot = await bootDisk(driver, vmid, o);
+  const { grown } = await driver.vm.growDisk(vmid, boot.disk, p.plan.disk_gb, { ...o, config: boot.config });
   if (!grown) ctx.output("stdout", `the disk is ${p.plan.disk_gb} GB already`);
   const state = await powerState(driver, vmid, o);
   if (state === "running") ctx.output("stdout", "the VM runs: the new cores and memory apply at its next boot");
@@ -172,7 +192,7 @@ async function rebuild(node: ProxmoxNode, ctx: TaskContext<PayloadOf<"instance.r
   const o = options(ctx);
   const total = 5;
   const secret = await password(ctx);
-  const template = await templateVmid(driver, p.template, ctx.signal);
+  const template = await templateVmid(driver, p.template, o);
   const marker = { instanceId: p.instance_id, jobId: ctx.lease.job_id };
   // A rebuild handed out again finds its own clone (marked with this job) and goes on from there.
   const [mine] = await driver.vm.find(marker, o);
@@ -194,7 +214,7 @@ async function resetPassword(node: ProxmoxNode, ctx: TaskContext<PayloadOf<"inst
   const driver = await node.driver();
   const secret = await password(ctx);
   ctx.progress(1, 2, "Waiting for the guest agent");
-  await driver.guest.waitForAgent(vmid, { signal: ctx.signal, deadline: Date.now() + 60_000 });
+  await driver.guest.waitForAgent(vmid, { signal: ctx.signal, deadline: byDeadline(ctx, Date.now() + 60_000) });
   ctx.progress(2, 2, "Setting the password");
   await setPasswords(driver, vmid, ["root", p.ciuser], secret, ctx);
   // cloud-init would set the old one again on a rebuild of its seed: keep it in step.
@@ -207,7 +227,7 @@ async function sshKey(node: ProxmoxNode, ctx: TaskContext<PayloadOf<"instance.ss
   const p = ctx.payload;
   const vmid = requireVm(p);
   const driver = await node.driver();
-  const o = { signal: ctx.signal, deadline: Date.now() + 60_000 };
+  const o = { signal: ctx.signal, deadline: byDeadline(ctx, Date.now() + 60_000) };
   await driver.guest.waitForAgent(vmid, o);
   const current = await driver.guest.exec(vmid, ["/bin/sh", "-c", 'h=$(getent passwd "$1" 2>/dev/null | cut -d: -f6); cat "${h:-/home/$1}/.ssh/authorized_keys" 2>/dev/null; exit 0', "sh", p.user], o);
   const keys = current.stdout.split("\n").map((k) => k.trim()).filter(Boolean);

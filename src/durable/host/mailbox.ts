@@ -110,7 +110,7 @@ export class Mailbox {
     for (const e of entries(ready)) {
       const leaseId = `lse_${randomString(20)}`;
       this.sql.exec("UPDATE mailbox SET state = 'leased', lease_id = ?, lease_expires_at = ? WHERE job_id = ?", leaseId, expiresAt, e.job_id);
-      leases.push({ job_id: e.job_id, attempt: e.attempt, lease_id: leaseId, lease_ttl: ttlSeconds, reconcile: e.reconcile === 1, payload: JSON.parse(e.payload) });
+      leases.push({ job_id: e.job_id, attempt: e.attempt, lease_id: leaseId, lease_ttl: ttlSeconds, reconcile: e.reconcile === 1, deadline_at: e.deadline_at, payload: JSON.parse(e.payload) });
     }
     return leases;
   }

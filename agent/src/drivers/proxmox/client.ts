@@ -11,6 +11,15 @@
  * Without `fingerprint`, the system CAs verify the node as for any HTTPS site
  * (a node with an ACME certificate).
  *
+ * Connections are kept alive between calls (a job makes dozens in a row; a new TLS
+ * handshake for each cost more than the calls). The pin is a property of a connection,
+ * so it is checked when each one is made, as above. A connection idle for IDLE_MS is
+ * closed by us, before pveproxy's own idle timeout, and one the server closed anyway
+ * (a request racing its close) fails before any answer: an idempotent call is then sent
+ * again at once on a new connection. A call that is not idempotent (a power action, a
+ * guest exec) always gets a connection of its own and is never sent on a kept one, so a
+ * close race can never leave in doubt whether the node acted on it.
+ *
  * No maintained JavaScript client is used: the driver needs pinning before the
  * token is sent, UPID task following with log streaming, and Proxmox-specific
  * retry rules; on top of those a client would add only path building.
@@ -63,14 +72,17 @@ export class ProxmoxError extends Error {
   /** Per-parameter errors of a 400 `Parameter verification failed.`. */
   readonly errors?: Record<string, string>;
   readonly transient: boolean;
+  /** The call went out on a kept connection the server had closed, and nothing was answered. */
+  readonly staleConnection: boolean;
 
-  constructor(message: string, opts: { status?: number; code?: string; errors?: Record<string, string>; transient?: boolean } = {}) {
+  constructor(message: string, opts: { status?: number; code?: string; errors?: Record<string, string>; transient?: boolean; staleConnection?: boolean } = {}) {
     super(message);
     this.name = "ProxmoxError";
     this.status = opts.status ?? 0;
     this.code = opts.code ?? "";
     this.errors = opts.errors;
     this.transient = opts.transient ?? false;
+    this.staleConnection = opts.staleConnection ?? false;
   }
 }
 
@@ -85,6 +97,8 @@ export function normalizeFingerprint(fp: string): string {
 const NOT_SENT = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "ENOTFOUND", "EHOSTDOWN", "ECONNABORTED"]);
 /** Errors after the request may have been read: only idempotent calls are retried. */
 const CUT = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "UND_ERR_SOCKET", "ESOCKETTIMEDOUT"]);
+/** How a kept connection the server had closed fails a request sent on it (a timeout is not that). */
+const STALE = new Set(["ECONNRESET", "EPIPE"]);
 /**
  * 500s that go away by themselves: a config lock held by another task, or
  * pmxcfs/lock timeouts. Other 500s (no such VM, already exists, running) are answers.
@@ -93,6 +107,16 @@ const TRANSIENT_500 = /VM is locked|can't lock file|got timeout|unable to (?:ope
 /** pveproxy's own statuses when it cannot reach the daemon or another node. */
 const TRANSIENT_STATUS = new Set([502, 503, 504, 595, 596, 599]);
 
+/** A kept connection idle this long is closed (pveproxy, like most servers, closes idle ones after a few seconds). */
+const IDLE_MS = 2_000;
+/** Connections kept to the node: a job's calls are mostly one at a time, a few run side by side. */
+const MAX_SOCKETS = 8;
+
+function agentOptions(keepAlive: boolean) {
+  // No TLS session resumption: every connection does a full handshake, so the pin sees a certificate.
+  return keepAlive ? { keepAlive, maxSockets: MAX_SOCKETS, maxFreeSockets: MAX_SOCKETS, timeout: IDLE_MS, scheduling: "lifo" as const, maxCachedSessions: 0 } : { keepAlive, maxCachedSessions: 0 };
+}
+
 /**
  * An https.Agent whose connections are checked against the pinned fingerprint
  * before the HTTP request gets the socket.
@@ -100,8 +124,8 @@ const TRANSIENT_STATUS = new Set([502, 503, 504, 595, 596, 599]);
 class PinnedAgent extends Agent {
   private readonly pin: string;
 
-  constructor(pin: string) {
-    super({ keepAlive: false, maxCachedSessions: 0 });
+  constructor(pin: string, keepAlive: boolean) {
+    super(agentOptions(keepAlive));
     this.pin = pin;
   }
 
@@ -151,7 +175,10 @@ export class ProxmoxClient {
   readonly baseUrl: URL;
   readonly tokenId: string;
   private readonly authorization: string;
+  /** Kept-alive connections, for idempotent calls. */
   private readonly agent: Agent;
+  /** A new connection per call, for calls that must not be sent twice. */
+  private readonly oneShot: Agent;
   private readonly requestTimeoutMs: number;
   private readonly retryWindowMs: number;
   private readonly retryBaseMs: number;
@@ -164,7 +191,10 @@ export class ProxmoxClient {
     if (!conn.tokenSecret) throw new Error("the Proxmox token secret is empty (set BERTH_PROXMOX_TOKEN_SECRET)");
     this.tokenId = conn.tokenId;
     this.authorization = `PVEAPIToken=${conn.tokenId}=${conn.tokenSecret}`;
-    this.agent = conn.fingerprint ? new PinnedAgent(normalizeFingerprint(conn.fingerprint)) : new Agent({ keepAlive: false });
+    const pin = conn.fingerprint ? normalizeFingerprint(conn.fingerprint) : null;
+    const agent = (keepAlive: boolean) => (pin ? new PinnedAgent(pin, keepAlive) : new Agent(agentOptions(keepAlive)));
+    this.agent = agent(true);
+    this.oneShot = agent(false);
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
     this.retryWindowMs = opts.retryWindowMs ?? 120_000;
     this.retryBaseMs = opts.retryBaseMs ?? 250;
@@ -189,11 +219,17 @@ export class ProxmoxClient {
     const deadline = opts.deadline ?? Date.now() + this.retryWindowMs;
     const idempotent = method === "GET" || opts.idempotent === true;
     let attempt = 0;
+    let staleRetried = false;
     for (;;) {
       try {
-        return (await this.once(method, path, params, opts.signal)) as T;
+        return (await this.once(method, path, params, idempotent, opts.signal)) as T;
       } catch (err) {
         const e = err as ProxmoxError;
+        // A kept connection the server had closed: nothing was answered, and the call may be sent twice. Once, at once.
+        if (e instanceof ProxmoxError && e.staleConnection && idempotent && !staleRetried && !opts.signal?.aborted) {
+          staleRetried = true;
+          continue;
+        }
         const retryable = e instanceof ProxmoxError && (e.transient || (idempotent && CUT.has(e.code)));
         const wait = Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** attempt++) * (0.5 + Math.random() / 2);
         if (!retryable || opts.signal?.aborted || Date.now() + wait > deadline) {
@@ -207,14 +243,14 @@ export class ProxmoxClient {
     }
   }
 
-  private once(method: string, path: string, params: Params, signal?: AbortSignal): Promise<unknown> {
+  private once(method: string, path: string, params: Params, idempotent: boolean, signal?: AbortSignal): Promise<unknown> {
     const inQuery = method === "GET" || method === "DELETE";
     const encoded = formEncode(params);
     const url = new URL(`${this.baseUrl.pathname.replace(/\/+$/, "")}/api2/json${path}${inQuery && encoded ? `?${encoded}` : ""}`, this.baseUrl);
     const body = inQuery ? "" : encoded;
     const reqOpts: RequestOptions = {
       method,
-      agent: this.agent,
+      agent: idempotent ? this.agent : this.oneShot,
       timeout: this.requestTimeoutMs,
       signal,
       headers: {
@@ -224,7 +260,9 @@ export class ProxmoxClient {
       },
     };
     return new Promise((resolve, reject) => {
+      let answered = false;
       const req = request(url, reqOpts, (res) => {
+        answered = true;
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("error", (err: NodeJS.ErrnoException) => reject(this.connectionError(method, path, err)));
@@ -246,21 +284,26 @@ export class ProxmoxClient {
         });
       });
       req.on("timeout", () => req.destroy(Object.assign(new Error(`no answer within ${this.requestTimeoutMs} ms`), { code: "ETIMEDOUT" })));
-      req.on("error", (err: NodeJS.ErrnoException) => reject(err instanceof ProxmoxError ? err : this.connectionError(method, path, err)));
+      req.on("error", (err: NodeJS.ErrnoException) => {
+        if (err instanceof ProxmoxError) return reject(err);
+        // Node tells whether the request went out on a kept connection; cut before any answer, that connection was stale.
+        reject(this.connectionError(method, path, err, req.reusedSocket && !answered && STALE.has(err.code ?? "")));
+      });
       req.end(body);
     });
   }
 
-  private connectionError(method: string, path: string, err: NodeJS.ErrnoException): ProxmoxError {
+  private connectionError(method: string, path: string, err: NodeJS.ErrnoException, staleConnection = false): ProxmoxError {
     const code = err.code ?? (err.name === "AbortError" ? "ABORTED" : "");
     if (/CERT|SELF_SIGNED|UNABLE_TO_|ERR_TLS/.test(code)) {
       return new ProxmoxError(`Proxmox ${method} ${path}: ${this.baseUrl.host}'s certificate is not trusted (${code}); pin it with --proxmox-fingerprint`, { code });
     }
     const what = code === "ECONNREFUSED" ? "connection refused" : err.message;
-    return new ProxmoxError(`Proxmox ${method} ${path}: ${this.baseUrl.host} unreachable: ${what}`, { code, transient: NOT_SENT.has(code) });
+    return new ProxmoxError(`Proxmox ${method} ${path}: ${this.baseUrl.host} unreachable: ${what}`, { code, transient: NOT_SENT.has(code), staleConnection });
   }
 
   close() {
     this.agent.destroy();
+    this.oneShot.destroy();
   }
 }

@@ -28,8 +28,8 @@ export interface ProxmoxNodeFacts {
   templates: ProxmoxTemplate[];
 }
 
-export async function templates(client: ProxmoxClient, node: string): Promise<ProxmoxTemplate[]> {
-  const vms = await client.get<{ vmid: number; name?: string; template?: number }[]>(`/nodes/${encodeURIComponent(node)}/qemu`);
+export async function templates(client: ProxmoxClient, node: string, opts: { deadline?: number; signal?: AbortSignal } = {}): Promise<ProxmoxTemplate[]> {
+  const vms = await client.get<{ vmid: number; name?: string; template?: number }[]>(`/nodes/${encodeURIComponent(node)}/qemu`, {}, opts);
   return vms.filter((vm) => vm.template === 1).map((vm) => ({ vmid: vm.vmid, name: vm.name ?? `vm${vm.vmid}` })).sort((a, b) => a.vmid - b.vmid);
 }
 

@@ -5,11 +5,13 @@
  * `/tasks/{upid}/log` from the last line seen, so the job log shows Proxmox's own
  * progress; the task's `exitstatus` is its outcome.
  *
- * Most tasks end within seconds, and a status call is one small GET: the status is
- * polled every FAST_POLL_MS for the task's first FAST_PHASE_MS, so the end of a short
- * task is seen within about a tenth of a second, then less and less often up to
- * MAX_POLL_MS for long ones (a clone of a big disk). The log is read with the status
- * but at most every LOG_EVERY_MS while the task runs, and to its end once it stopped.
+ * Most tasks end within seconds, and a status call is one small GET on a kept
+ * connection: the status is polled every EARLY_POLL_MS for the task's first
+ * EARLY_PHASE_MS, so a power action's task (a second or two on most nodes) is seen
+ * ending within a few hundredths of a second, then every FAST_POLL_MS until
+ * FAST_PHASE_MS, then less and less often up to MAX_POLL_MS for long ones (a clone of a
+ * big disk): at most 80 + 60 status calls in a task's first 5 s. The log is read with the status but at most every LOG_EVERY_MS while the
+ * task runs, and to its end once it stopped.
  */
 import { sleep } from "../../backoff.ts";
 import { type ProxmoxClient, ProxmoxError } from "./client.ts";
@@ -17,7 +19,9 @@ import { type ProxmoxClient, ProxmoxError } from "./client.ts";
 /** One line of a task's log, as Proxmox wrote it. */
 export type TaskLogSink = (line: string) => void;
 
-const FAST_POLL_MS = 100;
+const EARLY_POLL_MS = 25;
+const EARLY_PHASE_MS = 2_000;
+const FAST_POLL_MS = 50;
 const FAST_PHASE_MS = 5_000;
 const MAX_POLL_MS = 2_000;
 const LOG_EVERY_MS = 250;
@@ -27,7 +31,7 @@ export interface FollowOptions {
   /** Epoch ms: past it, following stops with an error (the task itself goes on on the node). */
   deadline: number;
   signal?: AbortSignal;
-  /** The first wait between status polls (FAST_POLL_MS). */
+  /** The wait between status polls after the early phase (FAST_POLL_MS); early ones are never longer. */
   pollMs?: number;
 }
 
@@ -108,10 +112,11 @@ export async function followTask(client: ProxmoxClient, upid: string, opts: Foll
       return { upid, exitstatus, log };
     }
     if (opts.signal?.aborted) throw new ProxmoxError(`stopped following task ${upid}: aborted`, { code: "ABORTED" });
-    if (Date.now() + pollMs > opts.deadline) {
+    const wait = Date.now() - began < EARLY_PHASE_MS ? Math.min(EARLY_POLL_MS, pollMs) : pollMs;
+    if (Date.now() + wait > opts.deadline) {
       throw new ProxmoxError(`task ${upid} still running at the deadline; it goes on on the node`, { code: "TASK_DEADLINE" });
     }
-    await sleep(pollMs, opts.signal);
+    await sleep(wait, opts.signal);
     if (Date.now() - began >= FAST_PHASE_MS) pollMs = Math.min(MAX_POLL_MS, Math.round(pollMs * 1.25));
   }
 }

@@ -242,10 +242,13 @@ export class VmOps {
     await this.client.put(this.path(vmid, "/config"), params, { deadline: this.deadline(opts), signal: opts.signal, idempotent: true });
   }
 
-  /** Grows a disk to `sizeGiB` (absolute, so a retried call does not grow it twice); never shrinks. */
-  async growDisk(vmid: number, disk: string, size: number, opts: OpOptions = {}): Promise<{ grown: boolean }> {
+  /**
+   * Grows a disk to `sizeGiB` (absolute, so a retried call does not grow it twice); never shrinks.
+   * `config`: the VM's config as just read by the caller, to save reading it again.
+   */
+  async growDisk(vmid: number, disk: string, size: number, opts: OpOptions & { config?: Record<string, string | number> } = {}): Promise<{ grown: boolean }> {
     const deadline = this.deadline(opts);
-    const drive = String((await this.config(vmid, { ...opts, deadline }))[disk] ?? "");
+    const drive = String((opts.config ?? (await this.config(vmid, { ...opts, deadline })))[disk] ?? "");
     if (!drive) throw new ProxmoxError(`VM ${vmid} has no disk ${disk}`);
     const current = sizeGiB(drive);
     if (size < current) throw new ProxmoxError(`disk ${disk} of VM ${vmid} is ${current} GiB; disks only grow, not to ${size} GiB`, { code: "SHRINK_REFUSED" });
