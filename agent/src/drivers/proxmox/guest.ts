@@ -60,7 +60,9 @@ export class GuestAgentOps {
         if (!(err instanceof ProxmoxError) || (err.status !== 0 && !NOT_YET.test(err.message))) throw err;
         last = err.message;
       }
-      const wait = Date.now() - began < 10_000 ? 200 : 1_000;
+      // A booting guest's agent comes up within seconds: ask often then, and back off after.
+      const waited = Date.now() - began;
+      const wait = waited < 5_000 ? 50 : waited < 10_000 ? 200 : 1_000;
       if (opts.signal?.aborted || Date.now() + wait > deadline) throw new ProxmoxError(`the guest agent of VM ${vmid} did not answer by the deadline (${last})`, { code: "TASK_DEADLINE" });
       await sleep(wait, opts.signal);
     }
