@@ -10,7 +10,7 @@ import { AGENT_PROTOCOL_VERSION, INSTANCE_JOB_TYPES, type ServerMessage } from "
 import { Backoff, sleep } from "./backoff.ts";
 import { CaddyAdmin } from "./drivers/caddy.ts";
 import { DockerEngine } from "./drivers/docker.ts";
-import { collectFacts } from "./facts.ts";
+import { collectFacts, NODE_FACTS_GRACE_MS, type NodeFactsMemory } from "./facts.ts";
 import { LogFollower } from "./follow.ts";
 import { Jobs } from "./jobs/jobs.ts";
 import { KeyLock } from "./jobs/key-lock.ts";
@@ -72,6 +72,7 @@ export class Agent {
   private readonly terminals: Terminals;
   private readonly proxmox: ProxmoxNodeLink | null;
   private proxmoxDown = false;
+  private readonly nodeFacts: NodeFactsMemory = { facts: null, at: 0 };
   private heartbeatSeconds: number;
   private lastBeatAt = Date.now();
   private readonly stopping = new AbortController();
@@ -233,9 +234,19 @@ export class Agent {
   private async heartbeat(overHttp: boolean) {
     this.lastBeatAt = Date.now();
     let proxmoxError: Error | null = null;
-    const facts = await collectFacts({ stateDir: this.state.root, dockerSocket: this.opts.dockerSocket, proxmox: this.proxmox, onProxmoxError: (err) => (proxmoxError = err) });
+    const facts = await collectFacts({
+      stateDir: this.state.root,
+      dockerSocket: this.opts.dockerSocket,
+      proxmox: this.proxmox,
+      onProxmoxError: (err) => (proxmoxError = err),
+      memory: this.nodeFacts,
+    });
     // Said when the node stops answering and when it is back, not at every beat.
-    if (proxmoxError && !this.proxmoxDown) this.log.warn("the Proxmox node does not answer; reporting the host without its facts", { error: (proxmoxError as Error).message });
+    if (proxmoxError && !this.proxmoxDown) {
+      this.log.warn(`the Proxmox node does not answer; its last facts stand for ${NODE_FACTS_GRACE_MS / 1000} s, then the host is reported without them`, {
+        error: (proxmoxError as Error).message,
+      });
+    }
     else if (!proxmoxError && this.proxmoxDown) this.log.info("the Proxmox node answers again");
     this.proxmoxDown = proxmoxError !== null;
     const res = await this.transport.heartbeat({ agent_version: AGENT_VERSION, facts }, overHttp);

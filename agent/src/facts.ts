@@ -5,7 +5,26 @@ import type { HostFacts } from "../../src/protocol/agent.ts";
 import { DockerEngine } from "./drivers/docker.ts";
 import type { ProxmoxNodeLink } from "./drivers/proxmox.ts";
 
-export async function collectFacts(opts: { stateDir: string; dockerSocket: string; proxmox?: ProxmoxNodeLink | null; onProxmoxError?: (err: Error) => void }): Promise<HostFacts> {
+/**
+ * How long the node's last answered facts stand in for a heartbeat whose node query failed:
+ * one slow or failed answer (a busy node) must not take the node out of placement; a node
+ * that keeps not answering is reported without its facts once this has passed.
+ */
+export const NODE_FACTS_GRACE_MS = 60_000;
+
+/** The node's facts from the last time it answered, kept by the caller across heartbeats. */
+export interface NodeFactsMemory {
+  facts: Partial<HostFacts> | null;
+  at: number;
+}
+
+export async function collectFacts(opts: {
+  stateDir: string;
+  dockerSocket: string;
+  proxmox?: ProxmoxNodeLink | null;
+  onProxmoxError?: (err: Error) => void;
+  memory?: NodeFactsMemory;
+}): Promise<HostFacts> {
   const facts: HostFacts = { hostname: hostname(), os: `${type()} ${release()}`, arch: arch(), cpus: cpus().length, memory_bytes: totalmem() };
   try {
     const fs = statfsSync(opts.stateDir);
@@ -16,11 +35,22 @@ export async function collectFacts(opts: { stateDir: string; dockerSocket: strin
   }
   const [docker, node] = await Promise.all([
     new DockerEngine(opts.dockerSocket).serverVersion(2_000).then((v) => v.version, () => null),
-    opts.proxmox ? proxmoxFacts(opts.proxmox).catch((err: Error) => (opts.onProxmoxError?.(err), null)) : null,
+    opts.proxmox ? nodeFactsOrLast(opts.proxmox, opts.memory, opts.onProxmoxError) : null,
   ]);
   facts.docker_version = docker;
   if (node) Object.assign(facts, node);
   return facts;
+}
+
+async function nodeFactsOrLast(link: ProxmoxNodeLink, memory: NodeFactsMemory | undefined, onError?: (err: Error) => void): Promise<Partial<HostFacts> | null> {
+  try {
+    const facts = await proxmoxFacts(link);
+    if (memory) Object.assign(memory, { facts, at: Date.now() });
+    return facts;
+  } catch (err) {
+    onError?.(err as Error);
+    return memory?.facts && Date.now() - memory.at < NODE_FACTS_GRACE_MS ? memory.facts : null;
+  }
 }
 
 /**
