@@ -68,17 +68,21 @@ export async function recordAudit(c: Context<AppEnv>, entry: AuditEntry, actorOv
  * written by its Durable Object with the actor the opening request named.
  */
 export async function recordAuditAs(db: Database, actor: Actor, entry: AuditEntry) {
-  await db.insert(auditEvent).values({
+  await db.insert(auditEvent).values(auditRow(actor, entry, { ip: null, userAgent: null }));
+}
+
+/** One audit row: who, what, and where the request came from (nothing for work outside a request). */
+function auditRow(actor: Actor, entry: AuditEntry, origin: { ip: string | null; userAgent: string | null }) {
+  return {
     id: newId("aud"),
     orgId: entry.orgId,
     ...actor,
     action: entry.action,
     targetType: entry.targetType ?? null,
     targetId: entry.targetId ?? null,
-    ip: null,
-    userAgent: null,
+    ...origin,
     metadata: entry.metadata ?? null,
-  });
+  };
 }
 
 function auditInsert(c: Context<AppEnv>, entry: AuditEntry, actorOverride?: { userId: string }) {
@@ -89,17 +93,12 @@ function auditInsert(c: Context<AppEnv>, entry: AuditEntry, actorOverride?: { us
       ? { actorType: "user" as const, actorId: actorOverride.userId, actorUserId: actorOverride.userId }
       : null;
   if (!actor) return null;
-  return c.var.db.insert(auditEvent).values({
-    id: newId("aud"),
-    orgId: entry.orgId,
-    ...actor,
-    action: entry.action,
-    targetType: entry.targetType ?? null,
-    targetId: entry.targetId ?? null,
-    ip: c.req.header("cf-connecting-ip") ?? c.req.header("x-forwarded-for")?.split(",")[0]?.trim() ?? null,
-    userAgent: c.req.header("user-agent")?.slice(0, 512) ?? null,
-    metadata: entry.metadata ?? null,
-  });
+  return c.var.db.insert(auditEvent).values(
+    auditRow(actor, entry, {
+      ip: c.req.header("cf-connecting-ip") ?? c.req.header("x-forwarded-for")?.split(",")[0]?.trim() ?? null,
+      userAgent: c.req.header("user-agent")?.slice(0, 512) ?? null,
+    }),
+  );
 }
 
 export function listAudit(
