@@ -322,6 +322,7 @@ export interface paths {
                         "application/json": {
                             leases: {
                                 attempt: number;
+                                deadline_at?: number;
                                 job_id: string;
                                 lease_id: string;
                                 lease_ttl: number;
