@@ -8,7 +8,7 @@ import type { Role } from "../db/schema";
 import type { AppEnv } from "../env";
 import { forbidden, notFound, unauthorized } from "../lib/errors";
 import { findOrgBySlug, membershipRole, type OrgRow } from "../services/orgs";
-import { findProject, projectGrantRole, type ProjectRow } from "../services/projects";
+import { findProject, findProjectForUser, projectGrantRole, type ProjectRow } from "../services/projects";
 import { type AccountPermission, type Permission, roleAllows, scopeAllows, scopeAllowsAccount, strongerRole } from "./permissions";
 import { orgKeyRole, type Principal } from "./principal";
 
@@ -71,9 +71,17 @@ export async function authorizeOrg(c: Ctx, slug: string, permission: Permission)
 
 export async function authorizeProject(c: Ctx, projectId: string, permission: Permission) {
   const p = requirePrincipal(c);
-  const project = await findProject(c.var.db, projectId);
-  if (!project) throw notFound("Project", "project_not_found");
-  return authorizeLoadedProject(c, p, project, permission);
+  if (p.type === "api_key" && p.key.kind === "org") {
+    const project = await findProject(c.var.db, projectId);
+    if (!project) throw notFound("Project", "project_not_found");
+    return authorizeLoadedProject(c, p, project, permission);
+  }
+  // A person (or their personal key): the project and both of their roles in one query.
+  const found = await findProjectForUser(c.var.db, projectId, p.userId);
+  const role = found ? strongerRole(found.orgRole, found.grantRole) : null;
+  if (!found || !role) throw notFound("Project", "project_not_found");
+  check(p, role, permission);
+  return { project: found.project, role, principal: p };
 }
 
 export async function authorizeLoadedProject(c: Ctx, p: Principal, project: ProjectRow, permission: Permission) {
@@ -83,10 +91,8 @@ export async function authorizeLoadedProject(c: Ctx, p: Principal, project: Proj
     if (p.key.projectId && p.key.projectId !== project.id) throw forbidden("API key is not valid for this project");
     role = orgKeyRole(p, project.orgId);
   } else {
-    role = strongerRole(
-      await membershipRole(c.var.db, project.orgId, p.userId),
-      await projectGrantRole(c.var.db, project.id, p.userId),
-    );
+    const [orgRole, grantRole] = await Promise.all([membershipRole(c.var.db, project.orgId, p.userId), projectGrantRole(c.var.db, project.id, p.userId)]);
+    role = strongerRole(orgRole, grantRole);
   }
   if (!role) throw notFound("Project", "project_not_found");
   check(p, role, permission);

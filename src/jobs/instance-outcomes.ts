@@ -15,7 +15,7 @@ import { instance, type InstanceStatus, type PowerState } from "../db/schema";
 import type { JobRecord } from "../durable/project-do";
 import type { Env } from "../env";
 import { InstanceJobResult, type JobPayload } from "../protocol/agent";
-import { recordInstanceEvent, restingStatus } from "../services/instances";
+import { instanceEventOf, recordInstanceEvent, restingStatus } from "../services/instances";
 
 export type InstancePayload = Extract<JobPayload, { type: `instance.${string}` }>;
 
@@ -49,98 +49,107 @@ export async function onInstanceJobStarted(env: Env, job: JobRecord, payload: In
     .where(and(eq(instance.id, payload.instance_id), eq(instance.activeJobId, job.id), eq(instance.status, "queued")));
 }
 
+/** What a job's end writes: the instance's changes (only if the job is still its open job) and one event. */
+interface Ending {
+  set: Partial<typeof instance.$inferInsert>;
+  outcome: string;
+  message: string;
+  meta?: Record<string, unknown>;
+}
+
 export async function onInstanceJobEnded(env: Env, job: JobRecord, payload: InstancePayload): Promise<void> {
   const db = createDb(env.DB);
   const row = await db.query.instance.findFirst({ where: eq(instance.id, payload.instance_id) });
   if (!row) return;
   const verb = payload.type === "instance.power" ? `power.${payload.action}` : VERB[payload.type];
-  const event = (outcome: string, message: string, meta: Record<string, unknown> = {}) =>
-    recordInstanceEvent(db, row.id, `${verb}.${outcome}`, message.slice(0, 2000), { meta: { job_id: job.id, ...meta } });
+  const eventOf = (outcome: string, message: string, meta: Record<string, unknown> = {}) =>
+    instanceEventOf(db, `${verb}.${outcome}`, message.slice(0, 2000), { meta: { job_id: job.id, ...meta } })(row.id);
 
   if (row.activeJobId !== job.id) {
-    await event(job.status, `${verb} ${job.status} after the instance moved on to other work`);
+    await recordInstanceEvent(db, row.id, `${verb}.${job.status}`, `${verb} ${job.status} after the instance moved on to other work`, { meta: { job_id: job.id } });
     return;
   }
+  const ending = endingOf(job, payload, row);
+  // Every ending frees the instance and forgets the password the job was to set. The row and
+  // its event go in one batch: one round trip between the job's end and the instance showing it.
+  const done = { activeJobId: null, activeJobType: null, jobPasswordCiphertext: null, updatedAt: new Date() };
+  await db.batch([updateIfOwned(db, row.id, job.id, { ...done, ...ending.set }), ...eventOf(ending.outcome, ending.message, ending.meta)]);
+}
+
+function endingOf(job: JobRecord, payload: InstancePayload, row: typeof instance.$inferSelect): Ending {
   const parsed = InstanceJobResult.safeParse(job.result ?? {});
   const result = parsed.success ? parsed.data : {};
   const succeeded = job.status === "succeeded";
   const error = job.error ?? `The job ${job.status}`;
-  // Every ending frees the instance and forgets the password the job was to set.
-  const done = { activeJobId: null, activeJobType: null, jobPasswordCiphertext: null, updatedAt: new Date() };
-  const update = (set: Partial<typeof instance.$inferInsert>) => updateIfOwned(db, row.id, job.id, { ...done, ...set });
 
   switch (payload.type) {
     case "instance.create": {
       if (succeeded) {
         const power = result.power_state ?? "running";
-        await update({
-          status: restingStatus(power),
-          powerState: power,
-          vmid: result.vmid ?? row.vmid,
-          node: result.node ?? row.node,
-          ipv4: result.ipv4 ?? row.ipv4,
-          hostId: job.host_id,
-          errorCode: null,
-          errorMessage: null,
-        });
-        await event("succeeded", "Instance created", { vmid: result.vmid ?? null, node: result.node ?? null, ipv4: result.ipv4 ?? null });
-      } else {
-        await update({ status: "error", errorCode: `create_${job.status}`, errorMessage: error, vmid: result.vmid ?? row.vmid });
-        await event(job.status, `Instance creation ${job.status}: ${error}`);
+        return {
+          set: {
+            status: restingStatus(power),
+            powerState: power,
+            vmid: result.vmid ?? row.vmid,
+            node: result.node ?? row.node,
+            ipv4: result.ipv4 ?? row.ipv4,
+            hostId: job.host_id,
+            errorCode: null,
+            errorMessage: null,
+          },
+          outcome: "succeeded",
+          message: "Instance created",
+          meta: { vmid: result.vmid ?? null, node: result.node ?? null, ipv4: result.ipv4 ?? null },
+        };
       }
-      return;
+      return {
+        set: { status: "error", errorCode: `create_${job.status}`, errorMessage: error, vmid: result.vmid ?? row.vmid },
+        outcome: job.status,
+        message: `Instance creation ${job.status}: ${error}`,
+      };
     }
     case "instance.power": {
       if (succeeded) {
         const power = result.power_state ?? AFTER_POWER[payload.action];
-        await update({ status: statusAfter(row.status, power), powerState: power });
-        await event("succeeded", `Power action ${payload.action} done: the instance is ${power}`);
-      } else {
-        await update({});
-        await event(job.status, `Power action ${payload.action} ${job.status}: ${error}`);
+        return { set: { status: statusAfter(row.status, power), powerState: power }, outcome: "succeeded", message: `Power action ${payload.action} done: the instance is ${power}` };
       }
-      return;
+      return { set: {}, outcome: job.status, message: `Power action ${payload.action} ${job.status}: ${error}` };
     }
     case "instance.resize": {
       if (succeeded) {
         const power = result.power_state ?? row.powerState;
-        await update({ status: restingStatus(power), powerState: power, planCode: payload.plan.code });
-        await event("succeeded", `Resized to ${payload.plan.code}`, { plan: payload.plan.code });
-      } else {
-        // The VM is as it was: the plan stays, the instance rests again.
-        await update({ status: restingStatus(row.powerState) });
-        await event(job.status, `Resize to ${payload.plan.code} ${job.status}: ${error}`);
+        return {
+          set: { status: restingStatus(power), powerState: power, planCode: payload.plan.code },
+          outcome: "succeeded",
+          message: `Resized to ${payload.plan.code}`,
+          meta: { plan: payload.plan.code },
+        };
       }
-      return;
+      // The VM is as it was: the plan stays, the instance rests again.
+      return { set: { status: restingStatus(row.powerState) }, outcome: job.status, message: `Resize to ${payload.plan.code} ${job.status}: ${error}` };
     }
     case "instance.rebuild": {
       if (succeeded) {
         const power = result.power_state ?? "running";
-        await update({ status: restingStatus(power), powerState: power, imageId: payload.image_id, ipv4: result.ipv4 ?? row.ipv4, errorCode: null, errorMessage: null });
-        await event("succeeded", "Instance rebuilt", { image: payload.image_id });
-      } else {
-        await update({ status: "error", errorCode: `rebuild_${job.status}`, errorMessage: error });
-        await event(job.status, `Rebuild ${job.status}: ${error}`);
+        return {
+          set: { status: restingStatus(power), powerState: power, imageId: payload.image_id, ipv4: result.ipv4 ?? row.ipv4, errorCode: null, errorMessage: null },
+          outcome: "succeeded",
+          message: "Instance rebuilt",
+          meta: { image: payload.image_id },
+        };
       }
-      return;
+      return { set: { status: "error", errorCode: `rebuild_${job.status}`, errorMessage: error }, outcome: job.status, message: `Rebuild ${job.status}: ${error}` };
     }
     case "instance.reset_password":
     case "instance.ssh_key": {
       const sshKeys = succeeded && payload.type === "instance.ssh_key" && !row.sshKeys.includes(payload.public_key) ? { sshKeys: [...row.sshKeys, payload.public_key] } : {};
-      await update(sshKeys);
-      if (succeeded) await event("succeeded", payload.type === "instance.ssh_key" ? (result.already_present ? "SSH key was already authorized" : "SSH key authorized") : "Root password reset");
-      else await event(job.status, `${verb} ${job.status}: ${error}`);
-      return;
+      if (!succeeded) return { set: sshKeys, outcome: job.status, message: `${VERB[payload.type]} ${job.status}: ${error}` };
+      const message = payload.type === "instance.ssh_key" ? (result.already_present ? "SSH key was already authorized" : "SSH key authorized") : "Root password reset";
+      return { set: sshKeys, outcome: "succeeded", message };
     }
     case "instance.delete": {
-      if (succeeded) {
-        await update({ status: "deleted", deletedAt: new Date(), rootPasswordCiphertext: null });
-        await event("succeeded", "Instance deleted");
-      } else {
-        await update({ status: "error", errorCode: `delete_${job.status}`, errorMessage: error });
-        await event(job.status, `Deletion ${job.status}: ${error}`);
-      }
-      return;
+      if (succeeded) return { set: { status: "deleted", deletedAt: new Date(), rootPasswordCiphertext: null }, outcome: "succeeded", message: "Instance deleted" };
+      return { set: { status: "error", errorCode: `delete_${job.status}`, errorMessage: error }, outcome: job.status, message: `Deletion ${job.status}: ${error}` };
     }
   }
 }

@@ -16,7 +16,7 @@ import { newId } from "../lib/ids";
 import type { InstancePlanSpec, JobPayload, PowerAction, ProxmoxFacts } from "../protocol/agent";
 import { agentSettings } from "./host-settings";
 import { hostStatus, type HostRow } from "./hosts";
-import { type InstanceRow, insertInstance, recordInstanceEvent, sealPassword } from "./instances";
+import { type InstanceRow, insertInstance, instanceEventOf, recordInstanceEvent, sealPassword } from "./instances";
 
 type PlanRow = typeof plan.$inferSelect;
 type ImageRow = typeof osImage.$inferSelect;
@@ -73,16 +73,37 @@ function proxmoxFacts(h: HostRow): (ProxmoxFacts & { memory_bytes?: number; disk
   return facts?.proxmox ? { ...facts.proxmox, memory_bytes: facts.memory_bytes, disk_bytes: facts.disk_bytes } : null;
 }
 
+/** What placement reads: the org's Proxmox hosts, and per host what its live instances' plans take and the highest vmid Berth knows there. */
+function placementReads(db: Database, orgId: string) {
+  return [
+    db
+      .select()
+      .from(host)
+      .where(and(eq(host.orgId, orgId), eq(host.kind, "proxmox"), isNull(host.deletedAt))),
+    db
+      .select({
+        hostId: instance.hostId,
+        memoryMb: sql<number>`COALESCE(SUM(CASE WHEN ${instance.deletedAt} IS NULL THEN p.memory_mb END), 0)`,
+        diskGb: sql<number>`COALESCE(SUM(CASE WHEN ${instance.deletedAt} IS NULL THEN p.disk_gb END), 0)`,
+        // Deleted instances count here: their vmid may not be free again on the node yet.
+        topVmid: max(instance.vmid),
+      })
+      .from(instance)
+      .innerJoin(sql`plan p`, sql`p.code = ${instance.planCode}`)
+      .where(eq(instance.orgId, orgId))
+      .groupBy(instance.hostId),
+  ] as const;
+}
+
+type Allocation = { hostId: string | null; memoryMb: number; diskGb: number; topVmid: number | null };
+
 /**
  * The online Proxmox node of the org that has the image's template and room for the plan:
  * memory and VM storage it reported, less the plans of the live instances already placed
- * there. The one with the most memory left wins.
+ * there. The one with the most memory left wins. Also gives the VM id to try first there:
+ * one past the highest Berth knows of on that node (the node may give another).
  */
-export async function placeInstance(db: Database, env: Env, orgId: string, image: ImageRow, p: PlanRow): Promise<{ host: HostRow; node: string }> {
-  const hosts = await db
-    .select()
-    .from(host)
-    .where(and(eq(host.orgId, orgId), eq(host.kind, "proxmox"), isNull(host.deletedAt)));
+function placeInstance(env: Env, hosts: HostRow[], allocated: Allocation[], image: ImageRow, p: PlanRow): { host: HostRow; node: string; vmidHint: number | null } {
   const online = hosts.filter((h) => hostStatus(env, h) === "online");
   if (!online.length) {
     throw new ApiError("no_host_available", "No Proxmox node of this org is online: enrol one (POST /org/{slug}/hosts, kind proxmox) and start its agent");
@@ -91,23 +112,13 @@ export async function placeInstance(db: Database, env: Env, orgId: string, image
   if (!withTemplate.length) {
     throw new ApiError("no_host_available", `No online Proxmox node of this org has the template for ${image.displayName} (${image.template})`);
   }
-  const allocated = await db
-    .select({
-      hostId: instance.hostId,
-      memoryMb: sql<number>`COALESCE(SUM(p.memory_mb), 0)`,
-      diskGb: sql<number>`COALESCE(SUM(p.disk_gb), 0)`,
-    })
-    .from(instance)
-    .innerJoin(sql`plan p`, sql`p.code = ${instance.planCode}`)
-    .where(and(eq(instance.orgId, orgId), isNull(instance.deletedAt)))
-    .groupBy(instance.hostId);
-  const used = new Map(allocated.map((a) => [a.hostId, { memoryMb: Number(a.memoryMb), diskGb: Number(a.diskGb) }]));
+  const used = new Map(allocated.map((a) => [a.hostId, a]));
   const room = (h: HostRow) => {
     const f = proxmoxFacts(h)!;
-    const u = used.get(h.id) ?? { memoryMb: 0, diskGb: 0 };
+    const u = used.get(h.id);
     return {
-      memoryMb: (f.memory_bytes ?? 0) / MIB - u.memoryMb,
-      diskGb: (f.storage_bytes ?? f.disk_bytes ?? 0) / GIB - u.diskGb,
+      memoryMb: (f.memory_bytes ?? 0) / MIB - Number(u?.memoryMb ?? 0),
+      diskGb: (f.storage_bytes ?? f.disk_bytes ?? 0) / GIB - Number(u?.diskGb ?? 0),
     };
   };
   const fits = withTemplate.filter((h) => room(h).memoryMb >= p.memoryMb && room(h).diskGb >= p.diskGb).sort((a, b) => room(b).memoryMb - room(a).memoryMb);
@@ -115,13 +126,8 @@ export async function placeInstance(db: Database, env: Env, orgId: string, image
   if (!chosen) {
     throw new ApiError("no_host_available", `No online Proxmox node of this org with ${image.template} has room for plan ${p.code} (${p.memoryMb} MB memory, ${p.diskGb} GB disk)`);
   }
-  return { host: chosen, node: proxmoxFacts(chosen)!.node };
-}
-
-/** The VM id to try first on a node: one past the highest Berth knows of there (the node may give another). */
-async function vmidHint(db: Database, hostId: string): Promise<number | null> {
-  const [row] = await db.select({ top: max(instance.vmid) }).from(instance).where(eq(instance.hostId, hostId));
-  return row?.top ? row.top + 1 : null;
+  const top = used.get(chosen.id)?.topVmid;
+  return { host: chosen, node: proxmoxFacts(chosen)!.node, vmidHint: top ? top + 1 : null };
 }
 
 // ---------------------------------------------------------------- the open job
@@ -199,37 +205,55 @@ export interface CreateInstanceInput {
   createdBy: string | null;
 }
 
-/** Places the instance, records it `queued` with its password sealed, and submits `instance.create`. */
+/**
+ * Places the instance, records it `queued` with its password sealed, and submits
+ * `instance.create`. On the path from request to the node's first call: it reads in one
+ * round trip and writes the instance with its first event in another.
+ */
 export async function createInstance(db: Database, env: Env, input: CreateInstanceInput) {
-  // A taken name is said before placement; the unique index still decides between two racing creates.
-  const taken = await db.query.instance.findFirst({ where: and(eq(instance.projectId, input.projectId), eq(instance.name, input.name), isNull(instance.deletedAt)), columns: { id: true } });
-  if (taken) throw new ApiError("name_taken", `An instance named "${input.name}" already exists in this project`);
-  const { host: target, node } = await placeInstance(db, env, input.orgId, input.image, input.plan);
+  const [taken, hosts, allocated] = await db.batch([
+    // A taken name is said before placement; the unique index still decides between two racing creates.
+    db
+      .select({ id: instance.id })
+      .from(instance)
+      .where(and(eq(instance.projectId, input.projectId), eq(instance.name, input.name), isNull(instance.deletedAt)))
+      .limit(1),
+    ...placementReads(db, input.orgId),
+  ]);
+  if (taken.length) throw new ApiError("name_taken", `An instance named "${input.name}" already exists in this project`);
+  const { host: target, node, vmidHint } = placeInstance(env, hosts, allocated, input.image, input.plan);
   const sealed = await sealPassword(env, input.password);
   const jobId = newId("job");
-  const row = await insertInstance(db, {
-    id: newId("ins"),
-    projectId: input.projectId,
-    orgId: input.orgId,
-    name: input.name,
-    status: "queued",
-    backupTier: input.backupTier,
-    planCode: input.plan.code,
-    imageId: input.image.id,
-    hostId: target.id,
-    node,
-    rootPasswordCiphertext: sealed,
-    jobPasswordCiphertext: sealed,
-    sshKeys: input.sshKeys,
-    networks: input.networks,
-    activeJobId: jobId,
-    activeJobType: "instance.create",
-    createdBy: input.createdBy,
-  });
+  const row = await insertInstance(
+    db,
+    {
+      id: newId("ins"),
+      projectId: input.projectId,
+      orgId: input.orgId,
+      name: input.name,
+      status: "queued",
+      backupTier: input.backupTier,
+      planCode: input.plan.code,
+      imageId: input.image.id,
+      hostId: target.id,
+      node,
+      rootPasswordCiphertext: sealed,
+      jobPasswordCiphertext: sealed,
+      sshKeys: input.sshKeys,
+      networks: input.networks,
+      activeJobId: jobId,
+      activeJobType: "instance.create",
+      createdBy: input.createdBy,
+    },
+    instanceEventOf(db, "create.requested", "Instance creation requested", {
+      meta: { job_id: jobId, plan: input.plan.code, image: input.image.id, host_id: target.id },
+      userId: input.createdBy,
+    }),
+  );
   const payload: InstancePayload = {
     type: "instance.create",
     instance_id: row.id,
-    vmid_hint: await vmidHint(db, target.id),
+    vmid_hint: vmidHint,
     template: input.image.template,
     hostname: row.name,
     ciuser: input.image.defaultUser,
@@ -251,16 +275,15 @@ export async function createInstance(db: Database, env: Env, input: CreateInstan
       deadlineSeconds: instanceJobSeconds(env)["instance.create"] + agentSettings(env).queueGraceSeconds,
     });
   } catch (err) {
-    await db
-      .update(instance)
-      .set({ status: "error", errorCode: "create_failed", errorMessage: "The create job could not be queued; delete the instance and try again", activeJobId: null, activeJobType: null, jobPasswordCiphertext: null })
-      .where(eq(instance.id, row.id));
+    await db.batch([
+      db
+        .update(instance)
+        .set({ status: "error", errorCode: "create_failed", errorMessage: "The create job could not be queued; delete the instance and try again", activeJobId: null, activeJobType: null, jobPasswordCiphertext: null })
+        .where(eq(instance.id, row.id)),
+      ...instanceEventOf(db, "create.failed", "The create job could not be queued", { meta: { job_id: jobId } })(row.id),
+    ]);
     throw err;
   }
-  await recordInstanceEvent(db, row.id, "create.requested", "Instance creation requested", {
-    meta: { job_id: job.id, plan: input.plan.code, image: input.image.id, host_id: target.id },
-    userId: input.createdBy,
-  });
   return { instance: row, job };
 }
 

@@ -55,10 +55,13 @@ export function listInstances(db: Database, projectId: string) {
     .orderBy(desc(instance.createdAt), desc(instance.id));
 }
 
-/** Inserts the record of a new instance; a name in use among the project's live instances is 409 name_taken. */
-export async function insertInstance(db: Database, values: typeof instance.$inferInsert): Promise<InstanceRow> {
+/**
+ * Inserts the record of a new instance, with `also` (its first event) in the same batch; a
+ * name in use among the project's live instances is 409 name_taken.
+ */
+export async function insertInstance(db: Database, values: typeof instance.$inferInsert & { id: string }, also: Also = NOTHING): Promise<InstanceRow> {
   try {
-    const [row] = await db.insert(instance).values(values).returning();
+    const [row] = await withAlso(db, db.insert(instance).values(values).returning(), also(values.id));
     return row!;
   } catch (err) {
     if (isUniqueViolation(err)) throw nameTaken(values.name);

@@ -75,6 +75,24 @@ export function findProject(db: Database, projectId: string) {
   return db.query.project.findFirst({ where: and(eq(project.id, projectId), isNull(project.deletedAt)) });
 }
 
+/**
+ * A live project with the user's org role and project grant, in one round trip: what
+ * every project-scoped request of a signed-in person (or a personal key) needs first.
+ */
+export async function findProjectForUser(db: Database, projectId: string, userId: string): Promise<{ project: ProjectRow; orgRole: Role | null; grantRole: Role | null } | null> {
+  const [row] = await db
+    .select({
+      project,
+      // Qualified names: see memberCount below.
+      orgRole: sql<Role | null>`(select om.role from "org_member" om where om.org_id = "project"."org_id" and om.user_id = ${userId})`,
+      grantRole: sql<Role | null>`(select pm.role from "project_member" pm where pm.project_id = "project"."id" and pm.user_id = ${userId})`,
+    })
+    .from(project)
+    .where(and(eq(project.id, projectId), isNull(project.deletedAt)))
+    .limit(1);
+  return row ? { project: row.project, orgRole: row.orgRole ?? null, grantRole: row.grantRole ?? null } : null;
+}
+
 export function findProjectBySlug(db: Database, orgId: string, slug: string) {
   return db.query.project.findFirst({ where: and(liveInOrg(orgId), eq(project.slug, slug)) });
 }

@@ -136,13 +136,13 @@ router.openapi(
   async (c) => {
     const input = c.req.valid("json");
     const { project, principal } = await authorizeProject(c, c.req.valid("param").project, SUBLE_SCOPES.ORDER_PRODUCT);
-    const plan = await findPlanByCode(c.var.db, input.plan);
+    const imageId = "image" in input.source ? input.source.image : null;
+    const [plan, image] = await Promise.all([findPlanByCode(c.var.db, input.plan), imageId ? findImage(c.var.db, imageId) : null]);
     if (!plan) throw notFound(`Plan "${input.plan}"`, "plan_not_found");
-    if (!("image" in input.source)) {
+    if (!imageId) {
       throw new ApiError("source_not_supported", `Instances cannot be created from ${"template" in input.source ? "a project template" : "a one-click app"} yet; use {"image": "<os_image uid>"}`);
     }
-    const image = await findImage(c.var.db, input.source.image);
-    if (!image) throw notFound(`Image "${input.source.image}"`, "image_not_found");
+    if (!image) throw notFound(`Image "${imageId}"`, "image_not_found");
     if (plan.diskGb < image.minDiskGb) {
       throw new ApiError("plan_too_small", `${image.displayName} needs a ${image.minDiskGb} GB disk; plan ${plan.code} has ${plan.diskGb} GB`);
     }
