@@ -75,18 +75,23 @@ const SSH_KEY_WAIT_MS = 25_000;
 
 // ---------------------------------------------------------------- access and shaping
 
+/**
+ * The caller's project and the instance, read side by side (the instance is looked up by the
+ * project id in the path, and shown only once the caller is authorized for that project).
+ */
 async function loadInstance(c: Context<AppEnv>, params: { project: string; instance: string }, scope: SubleScope) {
-  const { project, principal } = await authorizeProject(c, params.project, SUBLE_SCOPES[scope]);
-  const row = await findInstance(c.var.db, project.id, params.instance);
+  const [{ project, principal }, row] = await Promise.all([
+    authorizeProject(c, params.project, SUBLE_SCOPES[scope]),
+    findInstance(c.var.db, params.project, params.instance),
+  ]);
   if (!row) throw notFound("Instance", "instance_not_found");
   return { project, principal, instance: row };
 }
 
-/** Instances as clients see them, with the progress of the job working on each. */
+/** Instances as clients see them, with the progress of the job working on each (both read side by side). */
 async function presentMany(c: Context<AppEnv>, projectId: string, rows: InstanceRow[]) {
   const ids = rows.map((r) => r.activeJobId).filter((id): id is string => Boolean(id));
-  const jobs = ids.length ? await projectJobs(c.env, projectScope(projectId)).getJobs(ids) : [];
-  const names = await catalogNames(c.var.db, rows);
+  const [jobs, names] = await Promise.all([ids.length ? projectJobs(c.env, projectScope(projectId)).getJobs(ids) : [], catalogNames(c.var.db, rows)]);
   return rows.map((r) => presentInstance(r, names, openJobs(jobs)));
 }
 
