@@ -1,6 +1,7 @@
 /**
  * Starts the real control plane the way a user does (`npm run dev`: apply the D1
- * migrations, then `wrangler dev`), for node tests and benchmarks.
+ * migrations, then `wrangler dev`), for node tests and benchmarks. The migrations are
+ * applied once per set of them (see migratedState) and the result copied for each server.
  *
  * Every server gets its own temporary persist directory (D1, Durable Objects, caches),
  * a free loopback port unless one is given, and a random inspector port, so several can
@@ -11,7 +12,8 @@
  *   await server.stop();
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -200,6 +202,57 @@ async function applyMigrations(script: string, persistDir: string, log: (s: stri
   if (code !== 0) throw new Error(`wrangler d1 migrations apply exited with ${code}`);
 }
 
+/**
+ * What the migrated state depends on: the migrations and the Worker's config (its D1
+ * database id names the file). A hash of both names the shared copy.
+ */
+function migrationsKey(config: string | undefined): string {
+  const h = createHash("sha256");
+  const dir = join(REPO_ROOT, "migrations");
+  for (const f of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) h.update(f).update(readFileSync(join(dir, f)));
+  h.update(readFileSync(join(REPO_ROOT, config ?? "wrangler.toml")));
+  return h.digest("hex").slice(0, 16);
+}
+
+const MIGRATED_MARK = ".berth-migrated";
+
+/**
+ * Local state with every migration applied, made once per set of migrations and config
+ * and copied for each server after it: `wrangler d1 migrations apply` takes 5 to 30 s on
+ * a busy 2-core machine, and the node tests start a dozen servers. Made in a directory of
+ * its own and renamed into place, so a reader never sees half of one.
+ */
+async function migratedState(script: string, log: (s: string) => void, config: string | undefined): Promise<{ dir: string; key: string }> {
+  const key = migrationsKey(config);
+  const dir = join(tmpdir(), `berth-migrated-${key}`);
+  if (existsSync(join(dir, MIGRATED_MARK))) return { dir, key };
+  const making = mkdtempSync(join(tmpdir(), "berth-migrating-"));
+  try {
+    await applyMigrations(script, making, log, config ? ["--config", config] : []);
+    writeFileSync(join(making, MIGRATED_MARK), key);
+    renameSync(making, dir);
+  } catch (err) {
+    rmSync(making, { recursive: true, force: true });
+    // Another process made it meanwhile: use theirs.
+    if (!existsSync(join(dir, MIGRATED_MARK))) throw err;
+  }
+  return { dir, key };
+}
+
+/** Puts migrated state into `persistDir`: a copy of the shared one when it is empty, the migrations applied to what is there otherwise. */
+async function prepareState(script: string, persistDir: string, log: (s: string) => void, config: string | undefined) {
+  const { dir, key } = await migratedState(script, log, config);
+  const mark = join(persistDir, MIGRATED_MARK);
+  if (existsSync(mark) && readFileSync(mark, "utf8") === key) return;
+  if (!existsSync(persistDir) || readdirSync(persistDir).length === 0) {
+    cpSync(dir, persistDir, { recursive: true });
+    log(`(migrated local state copied from ${dir})\n`);
+    return;
+  }
+  await applyMigrations(script, persistDir, log, config ? ["--config", config] : []);
+  writeFileSync(mark, key);
+}
+
 export async function startDevServer(opts: DevServerOptions = {}): Promise<DevServer> {
   const script = wranglerScript();
   if (!opts.config) buildDashboard();
@@ -225,7 +278,7 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
 
   const configArgs = opts.config ? ["--config", opts.config] : [];
   try {
-    await applyMigrations(script, persistDir, log, configArgs);
+    await prepareState(script, persistDir, log, opts.config);
   } catch (err) {
     cleanupDir();
     throw new Error(`${(err as Error).message}\n--- output ---\n${tail(buffer)}`);
