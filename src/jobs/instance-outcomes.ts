@@ -9,13 +9,14 @@
  * outcome of a job the instance has moved on from (a create cancelled by a delete) changes
  * nothing but the feed.
  */
-import { and, eq } from "drizzle-orm";
-import { createDb, type Database } from "../db/client";
-import { instance, type InstanceStatus, type PowerState } from "../db/schema";
+import { and, eq, type SQL, sql } from "drizzle-orm";
+import { createDb } from "../db/client";
+import { instance, instanceEvent, type PowerState } from "../db/schema";
 import type { JobRecord } from "../durable/project-do";
 import type { Env } from "../env";
 import { InstanceJobResult, type JobPayload } from "../protocol/agent";
-import { instanceEventOf, recordInstanceEvent, restingStatus } from "../services/instances";
+import { newId } from "../lib/ids";
+import { restingStatus } from "../services/instances";
 
 export type InstancePayload = Extract<JobPayload, { type: `instance.${string}` }>;
 
@@ -49,61 +50,79 @@ export async function onInstanceJobStarted(env: Env, job: JobRecord, payload: In
     .where(and(eq(instance.id, payload.instance_id), eq(instance.activeJobId, job.id), eq(instance.status, "queued")));
 }
 
-/** What a job's end writes: the instance's changes (only if the job is still its open job) and one event. */
+/**
+ * What a job's end writes: the instance's changes (only if the job is still its open job)
+ * and one event. Whatever depends on the row as it is (the power state a failed resize
+ * rests in, the keys already authorized) is said in SQL, so nothing has to be read first.
+ */
 interface Ending {
-  set: Partial<typeof instance.$inferInsert>;
+  set: { [K in keyof typeof instance.$inferInsert]?: (typeof instance.$inferInsert)[K] | SQL };
   outcome: string;
   message: string;
   meta?: Record<string, unknown>;
 }
 
+/** The status of an instance at rest in the power state it has now (restingStatus, in SQL). */
+const restingNow = sql`CASE WHEN ${instance.powerState} = 'stopped' THEN 'stopped' ELSE 'running' END`;
+
+/**
+ * One batch, no read: the row is updated if the job is still its open job; then its event is
+ * written if that update changed the row (SQLite's changes() counts the statement before it
+ * in the batch), and the "moved on" event if it did not (and the instance still exists).
+ */
 export async function onInstanceJobEnded(env: Env, job: JobRecord, payload: InstancePayload): Promise<void> {
   const db = createDb(env.DB);
-  const row = await db.query.instance.findFirst({ where: eq(instance.id, payload.instance_id) });
-  if (!row) return;
   const verb = payload.type === "instance.power" ? `power.${payload.action}` : VERB[payload.type];
-  const eventOf = (outcome: string, message: string, meta: Record<string, unknown> = {}) =>
-    instanceEventOf(db, `${verb}.${outcome}`, message.slice(0, 2000), { meta: { job_id: job.id, ...meta } })(row.id);
-
-  if (row.activeJobId !== job.id) {
-    await recordInstanceEvent(db, row.id, `${verb}.${job.status}`, `${verb} ${job.status} after the instance moved on to other work`, { meta: { job_id: job.id } });
-    return;
-  }
-  const ending = endingOf(job, payload, row);
-  // Every ending frees the instance and forgets the password the job was to set. The row and
-  // its event go in one batch: one round trip between the job's end and the instance showing it.
+  const ending = endingOf(job, payload);
+  // Every ending frees the instance and forgets the password the job was to set.
   const done = { activeJobId: null, activeJobType: null, jobPasswordCiphertext: null, updatedAt: new Date() };
-  await db.batch([updateIfOwned(db, row.id, job.id, { ...done, ...ending.set }), ...eventOf(ending.outcome, ending.message, ending.meta)]);
+  // Every column of instance_event in the table's order (seq, id, instance_id, type, message, meta, user_id, created_at).
+  const event = (type: string, message: string, meta: Record<string, unknown>, when: SQL) =>
+    db
+      .insert(instanceEvent)
+      .select(
+        sql`SELECT NULL, ${newId("iev")}, ${payload.instance_id}, ${type}, ${message.slice(0, 2000)}, ${JSON.stringify({ job_id: job.id, ...meta })}, NULL, unixepoch('subsec') * 1000 WHERE ${when}`,
+      );
+  await db.batch([
+    db
+      .update(instance)
+      .set({ ...done, ...ending.set })
+      .where(and(eq(instance.id, payload.instance_id), eq(instance.activeJobId, job.id))),
+    event(`${verb}.${ending.outcome}`, ending.message, ending.meta ?? {}, sql`changes() = 1`),
+    event(
+      `${verb}.${job.status}`,
+      `${verb} ${job.status} after the instance moved on to other work`,
+      {},
+      sql`changes() = 0 AND EXISTS (SELECT 1 FROM ${instance} WHERE ${instance.id} = ${payload.instance_id})`,
+    ),
+  ]);
 }
 
-function endingOf(job: JobRecord, payload: InstancePayload, row: typeof instance.$inferSelect): Ending {
+function endingOf(job: JobRecord, payload: InstancePayload): Ending {
   const parsed = InstanceJobResult.safeParse(job.result ?? {});
   const result = parsed.success ? parsed.data : {};
   const succeeded = job.status === "succeeded";
   const error = job.error ?? `The job ${job.status}`;
+  // What the node reported, where it reported it; the row keeps its own otherwise.
+  const reported = {
+    ...(result.vmid !== undefined ? { vmid: result.vmid } : {}),
+    ...(result.node !== undefined ? { node: result.node } : {}),
+    ...(result.ipv4 !== undefined ? { ipv4: result.ipv4 } : {}),
+  };
 
   switch (payload.type) {
     case "instance.create": {
       if (succeeded) {
         const power = result.power_state ?? "running";
         return {
-          set: {
-            status: restingStatus(power),
-            powerState: power,
-            vmid: result.vmid ?? row.vmid,
-            node: result.node ?? row.node,
-            ipv4: result.ipv4 ?? row.ipv4,
-            hostId: job.host_id,
-            errorCode: null,
-            errorMessage: null,
-          },
+          set: { status: restingStatus(power), powerState: power, ...reported, hostId: job.host_id, errorCode: null, errorMessage: null },
           outcome: "succeeded",
           message: "Instance created",
           meta: { vmid: result.vmid ?? null, node: result.node ?? null, ipv4: result.ipv4 ?? null },
         };
       }
       return {
-        set: { status: "error", errorCode: `create_${job.status}`, errorMessage: error, vmid: result.vmid ?? row.vmid },
+        set: { status: "error", errorCode: `create_${job.status}`, errorMessage: error, ...(result.vmid !== undefined ? { vmid: result.vmid } : {}) },
         outcome: job.status,
         message: `Instance creation ${job.status}: ${error}`,
       };
@@ -111,28 +130,30 @@ function endingOf(job: JobRecord, payload: InstancePayload, row: typeof instance
     case "instance.power": {
       if (succeeded) {
         const power = result.power_state ?? AFTER_POWER[payload.action];
-        return { set: { status: statusAfter(row.status, power), powerState: power }, outcome: "succeeded", message: `Power action ${payload.action} done: the instance is ${power}` };
+        // An instance at rest follows its VM; one installing an app stays installing while it runs.
+        const status = power === "running" ? sql`CASE WHEN ${instance.status} = 'installing' THEN 'installing' ELSE 'running' END` : restingStatus(power);
+        return { set: { status, powerState: power }, outcome: "succeeded", message: `Power action ${payload.action} done: the instance is ${power}` };
       }
       return { set: {}, outcome: job.status, message: `Power action ${payload.action} ${job.status}: ${error}` };
     }
     case "instance.resize": {
       if (succeeded) {
-        const power = result.power_state ?? row.powerState;
+        const power = result.power_state;
         return {
-          set: { status: restingStatus(power), powerState: power, planCode: payload.plan.code },
+          set: power ? { status: restingStatus(power), powerState: power, planCode: payload.plan.code } : { status: restingNow, planCode: payload.plan.code },
           outcome: "succeeded",
           message: `Resized to ${payload.plan.code}`,
           meta: { plan: payload.plan.code },
         };
       }
       // The VM is as it was: the plan stays, the instance rests again.
-      return { set: { status: restingStatus(row.powerState) }, outcome: job.status, message: `Resize to ${payload.plan.code} ${job.status}: ${error}` };
+      return { set: { status: restingNow }, outcome: job.status, message: `Resize to ${payload.plan.code} ${job.status}: ${error}` };
     }
     case "instance.rebuild": {
       if (succeeded) {
         const power = result.power_state ?? "running";
         return {
-          set: { status: restingStatus(power), powerState: power, imageId: payload.image_id, ipv4: result.ipv4 ?? row.ipv4, errorCode: null, errorMessage: null },
+          set: { status: restingStatus(power), powerState: power, imageId: payload.image_id, ...(result.ipv4 !== undefined ? { ipv4: result.ipv4 } : {}), errorCode: null, errorMessage: null },
           outcome: "succeeded",
           message: "Instance rebuilt",
           meta: { image: payload.image_id },
@@ -141,28 +162,17 @@ function endingOf(job: JobRecord, payload: InstancePayload, row: typeof instance
       return { set: { status: "error", errorCode: `rebuild_${job.status}`, errorMessage: error }, outcome: job.status, message: `Rebuild ${job.status}: ${error}` };
     }
     case "instance.reset_password":
+      if (!succeeded) return { set: {}, outcome: job.status, message: `${VERB[payload.type]} ${job.status}: ${error}` };
+      return { set: {}, outcome: "succeeded", message: "Root password reset" };
     case "instance.ssh_key": {
-      const sshKeys = succeeded && payload.type === "instance.ssh_key" && !row.sshKeys.includes(payload.public_key) ? { sshKeys: [...row.sshKeys, payload.public_key] } : {};
-      if (!succeeded) return { set: sshKeys, outcome: job.status, message: `${VERB[payload.type]} ${job.status}: ${error}` };
-      const message = payload.type === "instance.ssh_key" ? (result.already_present ? "SSH key was already authorized" : "SSH key authorized") : "Root password reset";
-      return { set: sshKeys, outcome: "succeeded", message };
+      if (!succeeded) return { set: {}, outcome: job.status, message: `${VERB[payload.type]} ${job.status}: ${error}` };
+      // Appended unless it is there already.
+      const sshKeys = sql`CASE WHEN EXISTS (SELECT 1 FROM json_each(${instance.sshKeys}) WHERE value = ${payload.public_key}) THEN ${instance.sshKeys} ELSE json_insert(${instance.sshKeys}, '$[#]', ${payload.public_key}) END`;
+      return { set: { sshKeys }, outcome: "succeeded", message: result.already_present ? "SSH key was already authorized" : "SSH key authorized" };
     }
     case "instance.delete": {
       if (succeeded) return { set: { status: "deleted", deletedAt: new Date(), rootPasswordCiphertext: null }, outcome: "succeeded", message: "Instance deleted" };
       return { set: { status: "error", errorCode: `delete_${job.status}`, errorMessage: error }, outcome: job.status, message: `Deletion ${job.status}: ${error}` };
     }
   }
-}
-
-/** After a power action an instance at rest follows its VM; one installing an app stays installing while it runs. */
-function statusAfter(status: InstanceStatus, power: PowerState): InstanceStatus {
-  if (status === "installing" && power === "running") return status;
-  return restingStatus(power);
-}
-
-function updateIfOwned(db: Database, instanceId: string, jobId: string, set: Partial<typeof instance.$inferInsert>) {
-  return db
-    .update(instance)
-    .set(set)
-    .where(and(eq(instance.id, instanceId), eq(instance.activeJobId, jobId)));
 }

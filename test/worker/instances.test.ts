@@ -485,6 +485,32 @@ describe("acting on an instance", () => {
     expect((await api(`${base()}/${vm.uid}/events?limit=0`, { token: t.owner.token })).status).toBe(400);
   });
 
+  it("an outcome that comes after the instance moved on to other work changes nothing but the feed", async () => {
+    const vm = await runningInstance();
+    const res = await post(vm.uid, "actions", { type: "stop" });
+    expect(res.status, res.text).toBe(202);
+    const lease = await startJob(res.body.job.uid);
+    // As if another job had taken the instance over meanwhile.
+    await env.DB.prepare("UPDATE instance SET active_job_id = 'job_elsewhere' WHERE id = ?").bind(vm.uid).run();
+    await finishJob(lease, { status: "succeeded", result: { power_state: "stopped" } });
+    expect(await row(vm.uid)).toMatchObject({ status: "running", power_state: "running", active_job_id: "job_elsewhere" });
+    const events = await api(`${base()}/${vm.uid}/events?limit=200`, { token: t.owner.token });
+    expect(events.body.events[0]).toMatchObject({ type: "power.stop.succeeded", message: "power.stop succeeded after the instance moved on to other work" });
+    expect(events.body.events.filter((e: any) => e.type === "power.stop.succeeded")).toHaveLength(1);
+    await env.DB.prepare("UPDATE instance SET active_job_id = NULL WHERE id = ?").bind(vm.uid).run();
+  });
+
+  it("a VM started while its instance installs an app keeps the instance installing", async () => {
+    const vm = await runningInstance();
+    const stop = await post(vm.uid, "actions", { type: "stop" });
+    await runJob(stop.body.job.uid, { status: "succeeded", result: { power_state: "stopped" } });
+    const start = await post(vm.uid, "actions", { type: "start" });
+    expect(start.status, start.text).toBe(202);
+    await env.DB.prepare("UPDATE instance SET status = 'installing' WHERE id = ?").bind(vm.uid).run();
+    await runJob(start.body.job.uid, { status: "succeeded", result: { power_state: "running" } });
+    expect(await row(vm.uid)).toMatchObject({ status: "installing", power_state: "running", active_job_id: null });
+  });
+
   it("deletes with an instance.delete job: deleting until the VM is gone, then 404 and the name is free", async () => {
     const vm = await runningInstance();
     // No backups yet: a final backup is refused before anything is destroyed.
