@@ -18,8 +18,8 @@
 # (test/node/ssh.test.ts), with their own configs, host keys and pid files under
 # /tmp/berth-host/ssh/ (a system sshd, if any, is left alone):
 #
-#   127.0.0.1:2222  host key A    user berthssh: password berth-ssh-test, or the key
-#   127.0.0.1:2223  host key B                   /tmp/berth-host/ssh/client_ed25519
+#   127.0.0.1:2222  host key A    user berthssh: the password in /tmp/berth-host/ssh/password
+#   127.0.0.1:2223  host key B    (made here, root only) or the key .../ssh/client_ed25519
 #
 # The local copies of the images are removed after the push so that a deploy
 # goes through a real pull. Run as root; idempotent: what already answers is
@@ -39,9 +39,9 @@ PRIVATE_USER=berth
 PRIVATE_PASSWORD=berth-registry-test
 # chromium: the dashboard's browser tests drive Debian's build (Playwright's own download is not reachable).
 PACKAGES=(docker.io caddy docker-registry busybox-static curl apache2-utils openssl chromium openssh-server)
-# The test SSH servers' one account (test data, not a secret).
+# The test SSH servers' one account. Its password is made per machine and kept for root only
+# ($SSH_DIR/password): a system sshd that allows passwords would accept it too.
 SSH_USER=berthssh
-SSH_PASSWORD=berth-ssh-test
 SSH_DIR=$STATE/ssh
 SSH_PORTS=(2222 2223)
 
@@ -93,7 +93,16 @@ done
 if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
-  apt-get install -y -qq "${missing[@]}" >/dev/null
+  # Installing openssh-server would start the system's sshd on :22; only the test servers
+  # below are wanted. Where no policy-rc.d decides already, one for this install refuses ssh.
+  temp_policy=""
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    temp_policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\n# berth test/host/setup.sh: no system sshd from this install\ncase "$1" in ssh|sshd) exit 101 ;; esac\nexit 0\n' >"$temp_policy"
+    chmod 755 "$temp_policy"
+  fi
+  apt-get install -y -qq "${missing[@]}" >/dev/null || { [[ -z $temp_policy ]] || rm -f "$temp_policy"; die "apt-get install ${missing[*]} failed"; }
+  [[ -z $temp_policy ]] || rm -f "$temp_policy"
   say packages "installed ${missing[*]}"
 else
   say packages "already installed"
@@ -202,9 +211,13 @@ sshd_up() { [[ $(timeout 2 bash -c "head -c 4 </dev/tcp/127.0.0.1/$1" 2>/dev/nul
 mkdir -p "$SSH_DIR" /run/sshd
 chmod 755 "$SSH_DIR"
 id "$SSH_USER" >/dev/null 2>&1 || useradd --create-home --shell /bin/sh "$SSH_USER"
-printf '%s:%s\n' "$SSH_USER" "$SSH_PASSWORD" | chpasswd
+if [[ ! -s $SSH_DIR/password ]]; then
+  (umask 077 && openssl rand -hex 16 >"$SSH_DIR/password")
+fi
+chmod 600 "$SSH_DIR/password"
+printf '%s:%s\n' "$SSH_USER" "$(cat "$SSH_DIR/password")" | chpasswd
 [[ -f $SSH_DIR/client_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -C berth-test-client -f "$SSH_DIR/client_ed25519"
-chmod 644 "$SSH_DIR/client_ed25519" # the tests read it; it opens only these test servers
+chmod 600 "$SSH_DIR/client_ed25519" # opens only these test servers (its public half is in $SSH_DIR/authorized_keys, no home)
 install -m 644 "$SSH_DIR/client_ed25519.pub" "$SSH_DIR/authorized_keys"
 ssh_note=()
 for i in "${!SSH_PORTS[@]}"; do

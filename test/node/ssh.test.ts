@@ -1,8 +1,8 @@
 /**
  * DevPocket's SSH and commands through the whole path: a real `wrangler dev`, a real agent
  * running the SSH client (ssh2), and real OpenSSH servers on loopback (test/host/setup.sh:
- * 127.0.0.1:2222 with host key A, 127.0.0.1:2223 with host key B, user berthssh with a
- * password or the key in /tmp/berth-host/ssh/client_ed25519).
+ * 127.0.0.1:2222 with host key A, 127.0.0.1:2223 with host key B, user berthssh with the
+ * password in /tmp/berth-host/ssh/password or the key in /tmp/berth-host/ssh/client_ed25519).
  *
  * The profiles point at a TCP relay made here, which forwards to one server or the other:
  * moving it from A to B is the server's key changing under an unchanged address.
@@ -19,7 +19,8 @@ import { type DevServer, freePort, startDevServer } from "./support/dev-server";
 
 const SSH_DIR = "/tmp/berth-host/ssh";
 const USER = "berthssh";
-const PASSWORD = "berth-ssh-test";
+/** Made per machine by setup.sh, readable by root only. */
+const PASSWORD = readFileSync(join(SSH_DIR, "password"), "utf8").trim();
 const SERVER_A = 2222;
 const SERVER_B = 2223;
 const OUTPUT_MAX = 2048;
