@@ -190,6 +190,10 @@ describe("commands as jobs", () => {
 
     // Another host's credential cannot report for this lease.
     const stranger = await onlineHost(outsider, outsider.orgSlug);
+    // Nor can another tenant's host be named to run the client.
+    expectApiError(await api("/commands/execute", { token: team.developer.token, body: { profile_id: profileId, command: "id", host_id: stranger.id, wait: 0 } }), 404, "host_not_found");
+    expectApiError(await api("/ssh/profiles", { token: team.developer.token, body: profileBody({ host_id: stranger.id }) }), 404, "host_not_found");
+    expectApiError(await api(`/ssh/profiles/${profileId}`, { method: "PATCH", token: team.developer.token, body: { host_id: stranger.id } }), 404, "host_not_found");
     expectApiError(await api(`/agent/leases/${lease.lease_id}/command-output`, { token: stranger.credential, body: { stdout: "", stderr: "", truncated: false, exit_code: 0, duration_ms: 1 } }), 409, "lease_stale");
   });
 
