@@ -267,10 +267,14 @@ router.openapi(
   async (c) => {
     const input = c.req.valid("json");
     let profile: SshProfileRow;
+    let via: string;
     if (input.profile_id) {
       profile = await loadProfile(c, input.profile_id);
+      via = await clientHost(c.var.db, c.env, profile.orgId, input.host_id ?? profile.viaHostId);
     } else {
       const { org, principal } = await authorizeOrg(c, await targetOrgSlug(c, input.org), "command:exec");
+      via = await clientHost(c.var.db, c.env, org.id, input.host_id ?? null);
+      // Inline credentials live as an unlisted profile only while the agent may still fetch them.
       profile = await createProfile(
         c.var.db,
         c.env,
@@ -281,11 +285,13 @@ router.openapi(
       );
       if (input.host_key_fingerprint) profile.hostKeyFingerprint = input.host_key_fingerprint;
     }
-    const via = await clientHost(c.var.db, c.env, profile.orgId, input.host_id ?? profile.viaHostId);
     const job = await submitSsh(c.env, via, profile, null);
     await recordAudit(c, { orgId: profile.orgId, action: "ssh.connect", targetType: "job", targetId: job.id, metadata: { profile_id: input.profile_id ?? null, host: profile.host, host_id: via } });
     const done = await waitForJob(c.env, via, job.id, input.wait);
-    if (!done || !isTerminal(done.status)) {
+    const ended = done !== null && isTerminal(done.status);
+    // The agent has used them (or never will): inline credentials are not kept.
+    if (profile.adhoc && ended) await deleteProfile(c.var.db, profile.id);
+    if (!done || !ended) {
       throw new ApiError("ssh_timeout", `The host did not answer within ${input.wait} s; the test goes on as job ${job.id}`, { job_id: job.id, host_id: via });
     }
     if (done.status !== "succeeded") {

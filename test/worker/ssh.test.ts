@@ -126,6 +126,9 @@ describe("connect and commands without an agent", () => {
     expect(saved.status, saved.text).toBe(201);
     expectApiError(await api("/ssh/connect", { token: lonely.token, body: { profile_id: saved.body.id } }), 409, "no_host_available");
     expectApiError(await api("/ssh/connect", { token: lonely.token, body: { host: "10.0.0.5", username: "root", password: PASSWORD } }), 409, "no_host_available");
+    // Nothing of the inline credentials was kept.
+    const kept = await env.DB.prepare("SELECT count(*) AS n FROM ssh_profile WHERE user_id = ?").bind(lonely.id).first<{ n: number }>();
+    expect(kept?.n).toBe(1);
     expectApiError(await api("/ssh/connect", { token: lonely.token, body: { host: "10.0.0.5" } }), 400, "invalid_request");
     expectApiError(await api("/commands/execute", { token: lonely.token, body: { profile_id: saved.body.id, command: "id" } }), 409, "no_host_available");
     expectApiError(await api("/commands/execute", { token: lonely.token, body: { command: "id" } }), 400, "target_required");
