@@ -40,6 +40,8 @@ export interface Env {
   TERMINAL_GRACE_SECONDS?: string;
   /** Instance jobs' run time limits, `kind=seconds` pairs (`power=60,create=1800`); see src/services/instance-jobs.ts. */
   INSTANCE_JOB_SECONDS?: string;
+  /** The most bytes of a command's stdout (and of its stderr) kept in its history; default 65536. */
+  COMMAND_OUTPUT_MAX_BYTES?: string;
   /** Job history retention; defaults in src/services/retention-settings.ts. */
   JOB_LOG_RETENTION_DAYS?: string;
   JOB_LOG_MAX_MB?: string;

@@ -20,6 +20,7 @@ import type { StateDir } from "./state.ts";
 import { type AppDrivers, appQuery, registerAppTasks } from "./tasks/apps.ts";
 import { execTask } from "./tasks/exec.ts";
 import { registerInstanceTasks } from "./tasks/instances.ts";
+import { sshTask } from "./tasks/ssh.ts";
 import { Terminals } from "./terminal.ts";
 import { InstanceWatcher } from "./watch-instances.ts";
 import { ProxmoxNodeLink, type ProxmoxSettings } from "./drivers/proxmox.ts";
@@ -50,7 +51,7 @@ export class AgentRefused extends Error {}
 
 /** Every kind of work this agent carries out, by payload type. */
 function taskRegistry(drivers: AppDrivers, proxmox: ProxmoxNodeLink | null): TaskRegistry {
-  const registry = new TaskRegistry().register("host.exec", execTask);
+  const registry = new TaskRegistry().register("host.exec", execTask).register("ssh.exec", sshTask);
   registerAppTasks(registry, drivers);
   if (proxmox) registerInstanceTasks(registry, proxmox);
   else {

@@ -23,6 +23,8 @@ export const PERMISSIONS = {
   "audit:read": ["owner", "admin"],
   "deploy": ["owner", "admin", "developer"],
   "app:exec": ["owner", "admin", "developer"],
+  /** SSH profiles and commands over SSH (DevPocket): exec-like, so never viewers nor read-only or deploy keys. */
+  "command:exec": ["owner", "admin", "developer"],
   "host:read": ["owner", "admin", "developer", "viewer"],
   "host:manage": ["owner", "admin"],
   "instance:read": ["owner", "admin", "developer", "viewer"],
@@ -42,7 +44,7 @@ export const SCOPE_PERMISSIONS: Record<ApiKeyScope, readonly Permission[]> = {
   deploy: ["org:read", "member:read", "project:read", "host:read", "deploy", "instance:read", "instance:create", "instance:manage"],
   full: [
     "org:read", "org:update", "member:read", "project:read", "project:create", "project:update",
-    "project:delete", "project:lifecycle", "audit:read", "deploy", "app:exec", "host:read",
+    "project:delete", "project:lifecycle", "audit:read", "deploy", "app:exec", "command:exec", "host:read",
     "instance:read", "instance:create", "instance:manage",
   ],
 };

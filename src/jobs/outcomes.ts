@@ -12,12 +12,17 @@ import type { JobRecord } from "../durable/project-do";
 import type { Env } from "../env";
 import { newId } from "../lib/ids";
 import type { JobPayload } from "../protocol/agent";
+import { markCommandRunning, settleSshJob } from "../services/ssh";
 import { isInstancePayload, onInstanceJobEnded, onInstanceJobStarted } from "./instance-outcomes";
 
 const AFTER_ACTION = { "app.start": "running", "app.restart": "running", "app.stop": "stopped" } as const;
 
 export async function onJobStarted(env: Env, job: JobRecord, payload: JobPayload): Promise<void> {
   if (isInstancePayload(payload)) return onInstanceJobStarted(env, job, payload);
+  if (payload.type === "ssh.exec") {
+    if (payload.command_id) await markCommandRunning(createDb(env.DB), job, payload.command_id);
+    return;
+  }
   if (payload.type !== "app.deploy") return;
   const db = createDb(env.DB);
   await db.batch([
@@ -28,6 +33,7 @@ export async function onJobStarted(env: Env, job: JobRecord, payload: JobPayload
 
 export async function onJobEnded(env: Env, job: JobRecord, payload: JobPayload): Promise<void> {
   if (payload.type === "host.exec") return;
+  if (payload.type === "ssh.exec") return settleSshJob(createDb(env.DB), job, payload);
   if (isInstancePayload(payload)) return onInstanceJobEnded(env, job, payload);
   const db = createDb(env.DB);
   const now = new Date();

@@ -86,6 +86,26 @@ export const JobPayload = z.discriminatedUnion("type", [
     command: z.string().min(1).max(8192),
     timeout_seconds: z.number().int().min(1).max(3600),
   }),
+  /**
+   * Open an SSH connection from this host to `host:port` as `username` with the profile's
+   * credentials (fetched for the lease: `GET /agent/leases/{lease}/env`, `ssh`) and, when
+   * `command` is set, run it there, sending its output (at most `output_max_bytes` a stream)
+   * to `POST /agent/leases/{lease}/command-output` before finishing. The server's host key must
+   * match `host_key_fingerprint` when one is pinned; otherwise the job fails with `host_key_mismatch`.
+   * Finishes with `host_key_fingerprint` (the key seen), `exit_code` and `duration_ms`.
+   */
+  z.object({
+    type: z.literal("ssh.exec"),
+    profile_id: z.string().max(64),
+    host: z.string().min(1).max(253),
+    port: z.number().int().min(1).max(65535),
+    username: z.string().min(1).max(64),
+    host_key_fingerprint: z.string().max(128).nullable(),
+    command: z.string().min(1).max(8192).nullable(),
+    command_id: z.string().max(64).nullable(),
+    timeout_seconds: z.number().int().min(1).max(3600),
+    output_max_bytes: z.number().int().min(1024).max(1024 * 1024),
+  }),
   /** Pull, create (labelled with app, deployment and job), start, wait for the port, switch the route, stop the old one. */
   z.object({
     type: z.literal("app.deploy"),
@@ -401,3 +421,26 @@ export const TerminalAgentFrame = z.discriminatedUnion("type", [
   z.object({ type: z.literal("exit"), code: z.number().int().nullable() }),
 ]);
 export type TerminalAgentFrame = z.infer<typeof TerminalAgentFrame>;
+
+/** The secrets of an `ssh.exec` lease (`ssh` in `GET /agent/leases/{lease}/env`). */
+export const SshSecrets = z.object({
+  password: z.string().max(4096).optional(),
+  /** OpenSSH or PEM private key text. */
+  private_key: z.string().max(16_384).optional(),
+  passphrase: z.string().max(4096).optional(),
+});
+export type SshSecrets = z.infer<typeof SshSecrets>;
+
+/** What an `ssh.exec` command printed, cut at `output_max_bytes` a stream. */
+export const CommandOutputReport = z.object({
+  stdout: z.string().max(1024 * 1024),
+  stderr: z.string().max(1024 * 1024),
+  truncated: z.boolean(),
+  exit_code: z.number().int().nullable(),
+  duration_ms: z.number().int().min(0),
+});
+export type CommandOutputReport = z.infer<typeof CommandOutputReport>;
+
+/** Why an `ssh.exec` job failed, as the first word of its error (`host_key_mismatch: …`). */
+export const SSH_FAILURES = ["host_key_mismatch", "ssh_auth_failed", "ssh_unreachable", "ssh_timeout", "ssh_failed"] as const;
+export type SshFailure = (typeof SSH_FAILURES)[number];

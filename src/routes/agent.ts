@@ -14,7 +14,7 @@ import type { AppEnv } from "../env";
 import type { ErrorCode } from "../lib/error-codes";
 import { ApiError, errorResponses, errorResponsesFor } from "../lib/errors";
 import {
-  AppReport, ClaimRequest, TERMINAL_SESSION_ID, ClaimResponse, FinishRequest, HeartbeatRequest, InstanceReport, JoinRequest, JoinResponse, LogAppendRequest, LogAppendResponse, RenewRequest,
+  AppReport, ClaimRequest, CommandOutputReport, SshSecrets, TERMINAL_SESSION_ID, ClaimResponse, FinishRequest, HeartbeatRequest, InstanceReport, JoinRequest, JoinResponse, LogAppendRequest, LogAppendResponse, RenewRequest,
 } from "../protocol/agent";
 import { answerLeaseReport, type LeaseResult } from "../protocol/lease-answers";
 import { applyAppReport } from "../services/app-reports";
@@ -23,6 +23,7 @@ import { readAppEnvVars } from "../services/apps";
 import { instanceJobPassword } from "../services/instances";
 import { registryAuthFor } from "../services/registries";
 import { agentSettings } from "../services/host-settings";
+import { commandOutputMaxBytes, findProfile, readProfileSecrets, recordCommandOutput } from "../services/ssh";
 import { hostByCredential, joinHost, recordHeartbeat, type HostRow } from "../services/hosts";
 import { json, jsonBody, Ok, slugParam } from "./schemas";
 
@@ -221,6 +222,25 @@ router.openapi(
 router.openapi(
   createRoute({
     method: "post",
+    path: "/agent/leases/{lease}/command-output",
+    tags,
+    security,
+    summary: "What an `ssh.exec` command printed, sent once before its finish report",
+    request: { params: LeaseParams, ...jsonBody(CommandOutputReport) },
+    responses: { 200: json(Ok, "Recorded"), ...conflict },
+  }),
+  async (c) => {
+    const leased = await hostMailbox(c.env, hostOf(c).id).leased(c.req.valid("param").lease);
+    if (!leased) throw new ApiError("lease_stale", "This lease is no longer valid; drop the work");
+    if (leased.payload.type !== "ssh.exec" || !leased.payload.command_id) throw new ApiError("invalid_request", "This lease is not for a command");
+    await recordCommandOutput(c.var.db, leased.payload.command_id, leased.job_id, c.req.valid("json"), commandOutputMaxBytes(c.env));
+    return c.json({ ok: true }, 200);
+  },
+);
+
+router.openapi(
+  createRoute({
+    method: "post",
     path: "/agent/apps/report",
     tags,
     security,
@@ -280,6 +300,7 @@ router.openapi(
           env: z.record(z.string(), z.string()),
           registry_auth: z.object({ username: z.string(), password: z.string(), serveraddress: z.string() }).nullable(),
           password: z.string().nullable().optional(),
+          ssh: SshSecrets.optional().openapi({ description: "An `ssh.exec` lease: the profile's credentials" }),
         }),
         "The secrets",
       ),
@@ -291,6 +312,12 @@ router.openapi(
     if (!leased) throw new ApiError("lease_stale", "This lease is no longer valid; drop the work");
     if ("has_password" in leased.payload) {
       return c.json({ env: {}, registry_auth: null, password: await instanceJobPassword(c.var.db, c.env, leased.payload.instance_id, leased.job_id) }, 200);
+    }
+    if (leased.payload.type === "ssh.exec") {
+      const profile = await findProfile(c.var.db, leased.payload.profile_id);
+      // Only a profile of this host's own org: a lease never reaches another tenant's secrets.
+      const ssh = profile && profile.orgId === hostOf(c).orgId ? await readProfileSecrets(c.env, profile) : {};
+      return c.json({ env: {}, registry_auth: null, ssh }, 200);
     }
     if (leased.payload.type !== "app.deploy") return c.json({ env: {}, registry_auth: null }, 200);
     const [row] = await c.var.db.select({ envCiphertext: app.envCiphertext, orgId: app.orgId }).from(app).where(eq(app.id, leased.payload.app_id));

@@ -11,6 +11,7 @@ import appVolumes from "./apps/volumes";
 import audit from "./audit";
 import auth from "./auth";
 import catalog from "./catalog";
+import commands from "./commands";
 import deploy from "./deploy";
 import hosts from "./hosts";
 import instances from "./instances/index";
@@ -23,6 +24,7 @@ import projects from "./projects";
 import registries from "./registries";
 import system from "./system";
 import systemOverview from "./system-overview";
+import ssh from "./ssh";
 import terminals from "./terminals";
 
 export function apiV1() {
@@ -43,7 +45,7 @@ export function apiV1() {
     scheme: "bearer",
     description: "A host credential (`bha_…`) from `POST /agent/join`; good for that host's agent routes only.",
   });
-  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appVolumes, appRuntime, terminals, apiKeys, audit, hosts, jobs, agent, deploy, registries, catalog, instances]) {
+  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appVolumes, appRuntime, terminals, apiKeys, audit, hosts, jobs, agent, deploy, registries, catalog, instances, ssh, commands]) {
     api.route("/", family);
   }
 

@@ -14,6 +14,13 @@
 #   127.0.0.1:5001/berth/private:v1 hello:v1 in a second registry that wants a password
 #                                   (htpasswd: berth / berth-registry-test)
 #
+# and two OpenSSH servers on loopback for the SSH profile and command tests
+# (test/node/ssh.test.ts), with their own configs, host keys and pid files under
+# /tmp/berth-host/ssh/ (a system sshd, if any, is left alone):
+#
+#   127.0.0.1:2222  host key A    user berthssh: the password in /tmp/berth-host/ssh/password
+#   127.0.0.1:2223  host key B    (made here, root only) or the key .../ssh/client_ed25519
+#
 # The local copies of the images are removed after the push so that a deploy
 # goes through a real pull. Run as root; idempotent: what already answers is
 # left alone. Logs of what it starts go to /tmp/berth-host/.
@@ -31,7 +38,12 @@ PRIVATE_DATA=/var/lib/berth-registry-private
 PRIVATE_USER=berth
 PRIVATE_PASSWORD=berth-registry-test
 # chromium: the dashboard's browser tests drive Debian's build (Playwright's own download is not reachable).
-PACKAGES=(docker.io caddy docker-registry busybox-static curl apache2-utils openssl chromium)
+PACKAGES=(docker.io caddy docker-registry busybox-static curl apache2-utils openssl chromium openssh-server)
+# The test SSH servers' one account. Its password is made per machine and kept for root only
+# ($SSH_DIR/password): a system sshd that allows passwords would accept it too.
+SSH_USER=berthssh
+SSH_DIR=$STATE/ssh
+SSH_PORTS=(2222 2223)
 
 started=$SECONDS
 mkdir -p "$STATE"
@@ -81,7 +93,16 @@ done
 if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
-  apt-get install -y -qq "${missing[@]}" >/dev/null
+  # Installing openssh-server would start the system's sshd on :22; only the test servers
+  # below are wanted. Where no policy-rc.d decides already, one for this install refuses ssh.
+  temp_policy=""
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    temp_policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\n# berth test/host/setup.sh: no system sshd from this install\ncase "$1" in ssh|sshd) exit 101 ;; esac\nexit 0\n' >"$temp_policy"
+    chmod 755 "$temp_policy"
+  fi
+  apt-get install -y -qq "${missing[@]}" >/dev/null || { [[ -z $temp_policy ]] || rm -f "$temp_policy"; die "apt-get install ${missing[*]} failed"; }
+  [[ -z $temp_policy ]] || rm -f "$temp_policy"
   say packages "installed ${missing[*]}"
 else
   say packages "already installed"
@@ -184,6 +205,44 @@ else
   caddy_note="started (admin only, log $STATE/caddy.log)"
 fi
 say caddy "$(caddy version 2>/dev/null | cut -d' ' -f1), admin API http://$CADDY_ADMIN: $caddy_note"
+
+# --- sshd (two test servers, two host keys) -------------------------------------
+sshd_up() { [[ $(timeout 2 bash -c "head -c 4 </dev/tcp/127.0.0.1/$1" 2>/dev/null) == SSH- ]]; }
+mkdir -p "$SSH_DIR" /run/sshd
+chmod 755 "$SSH_DIR"
+id "$SSH_USER" >/dev/null 2>&1 || useradd --create-home --shell /bin/sh "$SSH_USER"
+if [[ ! -s $SSH_DIR/password ]]; then
+  (umask 077 && openssl rand -hex 16 >"$SSH_DIR/password")
+fi
+chmod 600 "$SSH_DIR/password"
+printf '%s:%s\n' "$SSH_USER" "$(cat "$SSH_DIR/password")" | chpasswd
+[[ -f $SSH_DIR/client_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -C berth-test-client -f "$SSH_DIR/client_ed25519"
+chmod 600 "$SSH_DIR/client_ed25519" # opens only these test servers (its public half is in $SSH_DIR/authorized_keys, no home)
+install -m 644 "$SSH_DIR/client_ed25519.pub" "$SSH_DIR/authorized_keys"
+ssh_note=()
+for i in "${!SSH_PORTS[@]}"; do
+  port=${SSH_PORTS[$i]}
+  name=sshd-$port
+  if sshd_up "$port"; then
+    ssh_note+=("$port already running")
+    continue
+  fi
+  [[ -f $SSH_DIR/host_key_$i ]] || ssh-keygen -q -t ed25519 -N '' -C "berth-test-host-$i" -f "$SSH_DIR/host_key_$i"
+  # Its own config, key and pid file: nothing of a system sshd is read or written.
+  # StrictModes off: $SSH_DIR is under /tmp, which is world-writable.
+  printf '%s\n' \
+    "Port $port" "ListenAddress 127.0.0.1" "HostKey $SSH_DIR/host_key_$i" "PidFile $SSH_DIR/$name.pid" \
+    "AuthorizedKeysFile $SSH_DIR/authorized_keys" "StrictModes no" "UsePAM no" "PasswordAuthentication yes" \
+    "KbdInteractiveAuthentication no" "PermitRootLogin no" "AllowUsers $SSH_USER" "X11Forwarding no" "AllowTcpForwarding no" \
+    >"$SSH_DIR/$name.conf"
+  spawn "$SSH_DIR/$name.log" /usr/sbin/sshd -D -e -f "$SSH_DIR/$name.conf"
+  wait_for 15 sshd_up "$port" || {
+    tail -n 20 "$SSH_DIR/$name.log" >&2 || true
+    die "sshd did not answer on 127.0.0.1:$port within 15 s (log: $SSH_DIR/$name.log)"
+  }
+  ssh_note+=("$port started")
+done
+say sshd "127.0.0.1:${SSH_PORTS[*]} (user $SSH_USER, key $SSH_DIR/client_ed25519): ${ssh_note[*]}"
 
 # --- test images ------------------------------------------------------------
 # Bump when the images change: the registry keeps images across runs.

@@ -228,6 +228,12 @@ const ACTIONS: Partial<Record<Permission, Action>> = {
     // Allowed, the socket opens (and closes at once saying the app is not running: it was never deployed).
     attempt: (_sc, cred, s) => api(`/apps/${s.appId}/exec`, { token: cred, headers: { upgrade: "websocket" } }),
   },
+  "command:exec": {
+    ok: 201,
+    refused: "forbidden",
+    // Saving an SSH profile: it holds credentials to run commands with, so it needs what running them needs.
+    attempt: (sc, cred) => api("/ssh/profiles", { token: cred, body: { name: unique("Matrix ssh"), host: "10.0.0.9", username: "ops", password: "pw", org: sc.slug } }),
+  },
 };
 
 /** Permissions without a route in this matrix: deploying apps is not served yet; hosts have their own tests. */

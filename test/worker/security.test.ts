@@ -35,6 +35,8 @@ interface Tenant {
   personalKeyId: string;
   registryId: string;
   instanceId: string;
+  sshProfileId: string;
+  commandId: string;
 }
 
 const key = (op: { method: string; path: string }) => `${op.method.toUpperCase()} ${op.path}`;
@@ -53,6 +55,7 @@ function fill(path: string, t: Tenant): string {
     key: () => t.projectKeyId,
     lease: () => "lse_00000000000000000",
     session: () => `trm_${"0".repeat(32)}`,
+    command_id: () => t.commandId,
     id: (p) =>
       p.startsWith("/org/{slug}/hosts/")
         ? t.hostId
@@ -62,7 +65,9 @@ function fill(path: string, t: Tenant): string {
             ? t.orgKeyId
             : p.startsWith("/registries/")
               ? t.registryId
-              : t.personalKeyId,
+              : p.startsWith("/ssh/profiles/")
+                ? t.sshProfileId
+                : t.personalKeyId,
   };
   return path.replace(/\{(\w+)\}/g, (_, name: string) => {
     const resolve = byParam[name];
@@ -154,6 +159,11 @@ const OTHER_TENANT: Record<string, { body?: (t: Tenant) => unknown; query?: stri
   "POST /projects/{project}/instances/{instance}/password": { body: () => ({}) },
   "POST /projects/{project}/instances/{instance}/ssh-key": { body: () => ({ publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPlanted x" }) },
   "GET /projects/{project}/instances/{instance}/events": {},
+  "GET /ssh/profiles/{id}": {},
+  "PATCH /ssh/profiles/{id}": { body: () => ({ host: "attacker.example" }) },
+  "DELETE /ssh/profiles/{id}": {},
+  "GET /commands/{command_id}": {},
+  "POST /commands/{command_id}/rerun": {},
 };
 
 /** Operations about the caller rather than a tenant's resource, and why they cannot leak one. */
@@ -179,6 +189,11 @@ const NOT_TENANT_SCOPED: Record<string, string> = {
   "GET /images": "the catalog is the same for everyone",
   "GET /catalog/apps": "the catalog is the same for everyone",
   "GET /catalog/apps/{slug}": "the catalog is the same for everyone",
+  "GET /ssh/profiles": "the caller's own profiles; ?org= of another tenant is 404 (ssh.test.ts)",
+  "POST /ssh/profiles": "saved in the caller's org, for the caller (ssh.test.ts)",
+  "POST /ssh/connect": "the caller's own profile (another's is 404, ssh.test.ts) or inline credentials in the caller's org",
+  "POST /commands/execute": "over the caller's own profile; another's is 404 (ssh.test.ts)",
+  "GET /commands/history": "the caller's own commands (ssh.test.ts)",
 };
 
 const isPublic = (op: Operation) => Boolean(op.security && (op.security.length === 0 || op.security.some((s) => Object.keys(s).length === 0)));
@@ -222,7 +237,16 @@ async function makeTenant(): Promise<Tenant> {
   await env.DB.prepare("INSERT INTO instance (id, project_id, org_id, name, status, power_state, plan_code, image_id, vmid, node) VALUES (?, ?, ?, 'tenant-vm', 'running', 'running', 'bxs-1', 'img_debian12', 100, 'pve1')")
     .bind(instanceId, owner.projectId, project.body.org_id)
     .run();
+  const ssh = await api("/ssh/profiles", { token: owner.token, body: { name: "tenant ssh", host: "10.0.0.7", username: "ops", password: "tenant ssh password" } });
+  expect(ssh.status, ssh.text).toBe(201);
+  // A command as its job would leave it (running one needs an agent; test/node/ssh.test.ts does that).
+  const commandId = `cmd_${crypto.randomUUID().replace(/-/g, "").slice(0, 16)}`;
+  await env.DB.prepare("INSERT INTO command (id, org_id, user_id, profile_id, command, timeout_seconds, status, stdout) VALUES (?, ?, ?, ?, 'uptime', 30, 'success', 'up 1 day')")
+    .bind(commandId, project.body.org_id, owner.id, ssh.body.id)
+    .run();
   return {
+    sshProfileId: ssh.body.id,
+    commandId,
     owner,
     slug: owner.orgSlug,
     projectId: owner.projectId,
@@ -314,5 +338,7 @@ describe("security cases for every documented operation", { timeout: 120_000 }, 
     expect((await api(`/projects/${a.projectId}/members`, { token: t })).text).not.toContain("planted@example.com");
     expect((await api(`/projects/${a.projectId}/instances/${a.instanceId}`, { token: t })).body.instance).toMatchObject({ name: "tenant-vm", status: "running", job_uid: null });
     expect((await api(`/projects/${a.projectId}/instances`, { token: t })).body.instances).toHaveLength(1);
+    expect((await api(`/ssh/profiles/${a.sshProfileId}`, { token: t })).body).toMatchObject({ host: "10.0.0.7" });
+    expect((await api("/commands/history", { token: t })).body).toMatchObject({ total: 1, commands: [{ id: a.commandId }] });
   });
 });

@@ -332,6 +332,18 @@ export interface paths {
                                     /** @enum {string} */
                                     type: "host.exec";
                                 } | {
+                                    command: string | null;
+                                    command_id: string | null;
+                                    host: string;
+                                    host_key_fingerprint: string | null;
+                                    output_max_bytes: number;
+                                    port: number;
+                                    profile_id: string;
+                                    timeout_seconds: number;
+                                    /** @enum {string} */
+                                    type: "ssh.exec";
+                                    username: string;
+                                } | {
                                     app_id: string;
                                     command: string | null;
                                     cpu_limit: number;
@@ -913,6 +925,109 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/agent/leases/{lease}/command-output": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** What an `ssh.exec` command printed, sent once before its finish report */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Lease id (lse_…) */
+                    lease: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        duration_ms: number;
+                        exit_code: number | null;
+                        stderr: string;
+                        stdout: string;
+                        truncated: boolean;
+                    };
+                };
+            };
+            responses: {
+                /** @description Recorded */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Ok"];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `lease_stale`: The lease is no longer valid: drop the work. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/agent/leases/{lease}/env": {
         parameters: {
             query?: never;
@@ -952,6 +1067,12 @@ export interface paths {
                                 serveraddress: string;
                                 username: string;
                             } | null;
+                            /** @description An `ssh.exec` lease: the profile's credentials */
+                            ssh?: {
+                                passphrase?: string;
+                                password?: string;
+                                private_key?: string;
+                            };
                         };
                     };
                 };
@@ -4161,6 +4282,400 @@ export interface paths {
                     };
                 };
                 /** @description `not_found`: Not found, or not visible to this credential. `app_not_found`: No such app. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/commands/{command_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One of your commands, with its output */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Command id (cmd_…) */
+                    command_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The command */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Command"];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `command_not_found`: No such command in your history. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/commands/{command_id}/rerun": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Run one of your commands again, over the same profile, as a new command */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Command id (cmd_…) */
+                    command_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": {
+                        host_id?: string;
+                        /** @description Seconds to wait for the command to end before answering (default: its timeout plus 5, at most 30); 0 answers at once */
+                        wait?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description The new command, ended or still running */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Command"];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. `target_required`: Commands run over SSH: name a profile (profile_id); a host only picks where the SSH client runs. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `profile_not_found`: No such SSH profile of yours. `command_not_found`: No such command in your history. `host_not_found`: No such host. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `no_host_available`: No online host of the org can take the work. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/commands/execute": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run a command over one of your SSH profiles, from a host of the org; answers with its output when it ends in time
+         * @description Runs as an `ssh.exec` job. The answer waits up to `wait` seconds: a command still running is answered with status `pending` or `running`; read it later at `/commands/{command_id}`. A non-zero exit status is status `error` with its `exit_code`. Needs `command:exec` (owner, admin, developer; full-scope keys).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        command: string;
+                        /** @description The host whose agent runs the SSH client (default: the profile's, else any online host) */
+                        host_id?: string;
+                        /** @description The SSH profile to run it over (required) */
+                        profile_id?: string;
+                        /** @description Your own label for grouping the history (DevPocket's terminal session) */
+                        session_id?: string;
+                        /**
+                         * @description Seconds the command may run
+                         * @default 30
+                         */
+                        timeout?: number;
+                        /** @description Seconds to wait for the command to end before answering (default: its timeout plus 5, at most 30); 0 answers at once */
+                        wait?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description The command, ended or still running */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Command"];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. `target_required`: Commands run over SSH: name a profile (profile_id); a host only picks where the SSH client runs. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `profile_not_found`: No such SSH profile of yours. `command_not_found`: No such command in your history. `host_not_found`: No such host. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `no_host_available`: No online host of the org can take the work. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/commands/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your commands, newest first: in the org named, else in every org where you may run commands */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                    offset?: number | null;
+                    /** @description Org slug or id; defaults to the key's org or your personal org */
+                    org?: string;
+                    profile_id?: string;
+                    /** @description Text the command contains */
+                    search?: string;
+                    session_id?: string;
+                    status?: "pending" | "running" | "success" | "error";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A page of the history */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            commands: components["schemas"]["Command"][];
+                            has_more: boolean;
+                            limit: number;
+                            offset: number;
+                            total: number;
+                        };
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -10781,6 +11296,554 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/ssh/connect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Test an SSH connection from a host of the org: a saved profile (profile_id) or inline credentials
+         * @description The agent of `host_id` (or of the profile's host, or any online host of the org) connects and authenticates. A profile's server key is pinned at the first success; a different key later is refused with `host_key_mismatch`. Answers when the agent has, or `ssh_timeout` after `wait` seconds.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        host?: string;
+                        /** @description A host of the org whose agent runs the SSH client (default: any online host) */
+                        host_id?: string;
+                        /** @description Inline credentials: the server key to expect (`SHA256:…`) */
+                        host_key_fingerprint?: string;
+                        /** @description Org slug or id; defaults to the key's org or your personal org */
+                        org?: string;
+                        /** @description The private key's passphrase; stored encrypted, never returned */
+                        passphrase?: string;
+                        /** @description The password; stored encrypted, never returned */
+                        password?: string;
+                        /** @default 22 */
+                        port?: number;
+                        /** @description Base64 of the private key file (or its text); stored encrypted, never returned */
+                        private_key?: string;
+                        profile_id?: string;
+                        username?: string;
+                        /**
+                         * @description Seconds to wait for the agent's answer
+                         * @default 25
+                         */
+                        wait?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Connected and authenticated */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["SshConnected"];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `profile_not_found`: No such SSH profile of yours. `host_not_found`: No such host. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `no_host_available`: No online host of the org can take the work. `host_key_mismatch`: The SSH server's host key is not the one pinned on the profile: refused (reset the pin if the server's key really changed). */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `ssh_auth_failed`: The SSH server refused the profile's credentials. `ssh_unreachable`: The SSH server could not be reached from the host. `ssh_failed`: The SSH connection failed (see the message). */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `ssh_timeout`: No answer from the host within the wait; the work goes on as a job. */
+                504: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ssh/profiles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your saved SSH profiles (credentials never shown): in the org named, else in every org where you may run commands */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Org slug or id; defaults to the key's org or your personal org */
+                    org?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Profiles */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["SshProfile"][];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Save an SSH profile; its password and key are stored encrypted and never returned */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        host: string;
+                        /** @description A host of the org whose agent runs the SSH client (default: any online host) */
+                        host_id?: string;
+                        name: string;
+                        /** @description Org slug or id; defaults to the key's org or your personal org */
+                        org?: string;
+                        /** @description The private key's passphrase; stored encrypted, never returned */
+                        passphrase?: string;
+                        /** @description The password; stored encrypted, never returned */
+                        password?: string;
+                        /** @default 22 */
+                        port?: number;
+                        /** @description OpenSSH or PEM private key, as text or base64 of the key file; stored encrypted, never returned */
+                        private_key?: string;
+                        /** @description Not supported: Berth keeps no key store; send private_key */
+                        private_key_id?: string;
+                        username: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Saved */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["SshProfile"];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `host_not_found`: No such host. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ssh/profiles/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One of your SSH profiles */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Profile id (ssh_…) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The profile */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["SshProfile"];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `profile_not_found`: No such SSH profile of yours. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Delete a profile and its stored credentials; its commands stay in the history */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Profile id (ssh_…) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Deleted */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Ok"];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `profile_not_found`: No such SSH profile of yours. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /** Change a profile; a new host or port, or `reset_host_key`, drops the pinned host key */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Profile id (ssh_…) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        host?: string;
+                        /** @description A host of the org whose agent runs the SSH client (default: any online host) */
+                        host_id?: string | null;
+                        name?: string;
+                        /** @description A new passphrase; empty removes it */
+                        passphrase?: string;
+                        /** @description A new password; empty removes it */
+                        password?: string;
+                        port?: number;
+                        /** @description A new private key; empty removes it */
+                        private_key?: string;
+                        /** @description Forget the pinned host key: the next connection pins the key it sees */
+                        reset_host_key?: boolean;
+                        username?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Changed */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["SshProfile"];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `profile_not_found`: No such SSH profile of yours. `host_not_found`: No such host. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
     "/system/containers": {
         parameters: {
             query?: never;
@@ -11266,6 +12329,31 @@ export interface components {
             uid: string;
             version: string;
         };
+        Command: {
+            command: string;
+            created_at: string;
+            duration_ms: number | null;
+            error: string | null;
+            executed_at: string | null;
+            exit_code: number | null;
+            finished_at: string | null;
+            host_id: string | null;
+            /** @example cmd_4kd9s0a1b2c3d4e5 */
+            id: string;
+            job_id: string | null;
+            /** @description stdout followed by stderr */
+            output: string;
+            /** @description A stream went past the kept size (COMMAND_OUTPUT_MAX_BYTES) and was cut */
+            output_truncated: boolean;
+            profile_id: string | null;
+            rerun_of: string | null;
+            session_id: string | null;
+            /** @enum {string} */
+            status: "pending" | "running" | "success" | "error";
+            stderr: string;
+            stdout: string;
+            timeout: number;
+        };
         /** @description The app's container, or null while it has none */
         ContainerState: {
             container_id: string;
@@ -11711,8 +12799,42 @@ export interface components {
             language?: "da" | "en";
             password: string;
         };
+        SshConnected: {
+            duration_ms: number | null;
+            /** @description The host whose agent connected */
+            host_id: string;
+            host_key_fingerprint: string | null;
+            /** @description This connection pinned the server's key (the profile had none) */
+            host_key_pinned: boolean;
+            /** @description The saved profile tested; null for inline credentials */
+            profile_id: string | null;
+            /** @description The connection test's job id */
+            session_id: string;
+            /** @enum {string} */
+            status: "connected";
+        };
         SshKeyInput: {
             publicKey: string;
+        };
+        SshProfile: {
+            auth_methods: string[];
+            created_at: string;
+            has_password: boolean;
+            has_private_key: boolean;
+            host: string;
+            /** @description The host whose agent runs the SSH client; null: any online host of the org */
+            host_id: string | null;
+            /** @description The server's key (`SHA256:…`), pinned at the first connection; another key is refused */
+            host_key_fingerprint: string | null;
+            host_key_pinned_at: string | null;
+            /** @example ssh_4kd9s0a1b2c3d4e5 */
+            id: string;
+            last_connected_at: string | null;
+            name: string;
+            org_id: string;
+            port: number;
+            updated_at: string;
+            username: string;
         };
         SystemResources: {
             containers_running: number;
