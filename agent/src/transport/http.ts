@@ -54,13 +54,13 @@ export class ControlPlane {
     }
     if (res.ok && res.body) return res;
     const text = await res.text();
-    let parsed: any = null;
+    let parsed: { error?: { code?: string; message?: string } } | null = null;
     try {
       parsed = text ? JSON.parse(text) : null;
     } catch {
       /* not JSON */
     }
-    const code: string = parsed?.error?.code ?? `http_${res.status}`;
+    const code = parsed?.error?.code ?? `http_${res.status}`;
     throw new ApiFailure(failureKind(res.status, code), res.status, code, parsed?.error?.message ?? (text.slice(0, 200) || res.statusText));
   }
 
