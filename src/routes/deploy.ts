@@ -50,7 +50,7 @@ async function deploy(c: Context<AppEnv>, loaded: Loaded, newImage?: string, upl
 }
 
 /** The body is an image upload: multipart (field `image`) or a raw tarball. */
-const isUpload = (contentType: string | undefined) => /^multipart\/form-data\b/i.test(contentType ?? "") || /^application\/(octet-stream|x-tar|gzip|x-gzip)\b/i.test(contentType ?? "");
+const isUpload = (contentType: string | undefined) => /^multipart\/form-data\b/i.test(contentType ?? "") || /^application\/octet-stream\b/i.test(contentType ?? "");
 
 /**
  * Streams the uploaded tarball into R2 and starts the deploy that loads it. The caller is
@@ -194,7 +194,8 @@ router.openapi(
   }),
   async (c) => {
     const loaded = await loadApp(c, c.req.valid("param").appId, "deploy");
-    if (!isUpload(c.req.header("content-type"))) {
+    // Anything but multipart is the raw tarball: Dockup's `curl --data-binary @app.tar` sends it as form-urlencoded.
+    if (/^(application\/json|text\/)/i.test(c.req.header("content-type") ?? "")) {
       throw new ApiError("invalid_request", "Send the image as multipart/form-data (field `image`) or as application/octet-stream");
     }
     const { app: row, deployment, job, tag, sizeBytes } = await uploadAndDeploy(c, loaded);

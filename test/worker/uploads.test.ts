@@ -147,6 +147,13 @@ describe("image uploads", () => {
     expect(stored?.size).toBe(file.length);
     expect(await sha256(await stored!.arrayBuffer())).toEqual(await sha256(file));
     await env.ARCHIVE.delete(`uploads/${app.id}/${dep}.tar`);
+
+    // Dockup's `curl --data-binary @app.tar …/upload-image` sends no Content-Type of its own: curl says form-urlencoded.
+    const small = tarball(2048);
+    const plain = await send(`/apps/${app.id}/upload-image`, dkp.body.key, small, "application/x-www-form-urlencoded");
+    expect(plain.status, plain.text).toBe(200);
+    expect(plain.body.size_bytes).toBe(small.length);
+    await env.ARCHIVE.delete(`uploads/${app.id}/${plain.body.deployment.id}.tar`);
   });
 
   it("answer 413 over IMAGE_UPLOAD_MAX_MB, declared or streamed, and keep nothing", async () => {
