@@ -51,6 +51,8 @@ export interface Env {
   JOB_RETENTION_MAX?: string;
   JOB_EVENT_RETENTION_DAYS?: string;
   JOB_PRUNE_INTERVAL_MINUTES?: string;
+  /** Largest image tarball `POST /apps/{appId}/upload-image` and `POST /deploy/{slug}` take, in MB; default 2048 (src/services/image-uploads.ts). */
+  IMAGE_UPLOAD_MAX_MB?: string;
   /** R2: archived job output (and, later, image tarballs and exports). */
   ARCHIVE: R2Bucket;
 }

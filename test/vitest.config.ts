@@ -28,6 +28,8 @@ export default defineConfig({
                 // Short terminal timeouts, so test/worker/terminals.test.ts sees sessions idle out and be abandoned.
                 TERMINAL_IDLE_SECONDS: "3",
                 TERMINAL_GRACE_SECONDS: "2",
+                // A small upload limit, so test/worker/uploads.test.ts reaches it with a 13 MB body.
+                IMAGE_UPLOAD_MAX_MB: "12",
                 TEST_MIGRATIONS: await readD1Migrations(here("../migrations")),
                 // The seeds' own documents: test/worker/dialects.test.ts reads its expected codes from them.
                 SEED_SUBLE: seed("001_712ea82ddb872eaf.txt"),

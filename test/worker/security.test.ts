@@ -117,6 +117,8 @@ const OTHER_TENANT: Record<string, { body?: (t: Tenant) => unknown; query?: stri
   "GET /apps/{appId}/exec": {},
   "POST /apps/{appId}/deploy": {},
   "POST /deploy/{slug}": { body: () => ({}) },
+  // The app is looked up (and hidden) before a byte of the upload is read.
+  "POST /apps/{appId}/upload-image": {},
   "POST /apps/{appId}/start": {},
   "POST /apps/{appId}/stop": {},
   "POST /apps/{appId}/restart": {},

@@ -359,6 +359,10 @@ export interface paths {
                                     slug: string;
                                     /** @enum {string} */
                                     type: "app.deploy";
+                                    /** @default null */
+                                    upload: {
+                                        size_bytes: number;
+                                    } | null;
                                     /** @default [] */
                                     volumes: {
                                         mount_path: string;
@@ -1238,6 +1242,102 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/agent/leases/{lease}/image": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The uploaded image tarball a deploy lease loads
+         * @description For an `app.deploy` lease whose payload has `upload`: the tarball as it was uploaded (`docker save` output, maybe gzipped), streamed, with its length. Only the host holding the lease gets it, with its own credential, and only while the lease is valid: the link expires with the lease.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Lease id (lse_…) */
+                    lease: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The tarball */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/octet-stream": string;
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `lease_stale`: The lease is no longer valid: drop the work. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -3188,6 +3288,129 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/apps/{appId}/upload-image": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload a Docker image tarball and deploy it
+         * @description The body is the tarball `docker save` writes (gzipped or not), as multipart field `image` (`curl -F image=@app.tar`) or as the raw body (`application/octet-stream`). It is streamed into storage, and the app is deployed from it as a normal deploy job: its host fetches the tarball, loads it, tags it `berth-upload/{slug}:{deployment id}` (`tagged_as`) and switches the route when the new container answers. `loaded_image` is null in this answer (the host loads the image after it): the job's log says which image it loaded. At most IMAGE_UPLOAD_MAX_MB (default 2048) MB; a larger body gets 413 and nothing is kept. Same permission as a deploy: `dkp_` keys and `pak_` keys of scope full or deploy.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description App id (app_…) or slug */
+                    appId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/octet-stream": string;
+                    "multipart/form-data": {
+                        /**
+                         * Format: binary
+                         * @description The tarball `docker save` writes (gzipped or not)
+                         */
+                        image: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Image stored and deployment started */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            app: components["schemas"]["App"];
+                            deployment: components["schemas"]["Deployment"];
+                            job: components["schemas"]["Job"];
+                            loaded_image: string | null;
+                            size_bytes: number;
+                            tagged_as: string;
+                        };
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `app_not_found`: No such app. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `no_host_available`: No online host of the org can take the work. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `payload_too_large`: The body is too large. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/apps/{appId}/volumes": {
         parameters: {
             query?: never;
@@ -4713,8 +4936,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * CI deploy by slug: empty body redeploys (pulling the tag again), {image} changes the image and deploys
-         * @description Works with a personal `dkp_` key and an org `pak_` key of scope full or deploy; a read-only key gets 403.
+         * CI deploy by slug: empty body redeploys (pulling the tag again), {image} changes the image, an image tarball is loaded and deployed
+         * @description Works with a personal `dkp_` key and an org `pak_` key of scope full or deploy; a read-only key gets 403. With a multipart body (field `image`) or a raw `application/octet-stream` body, the body is an image tarball from `docker save` (gzipped or not): it is stored, loaded on the app's host and deployed as `berth-upload/{slug}:{deployment id}` (`tagged_as`); `loaded_image` is said by the deploy's job log once the host loaded it. The tarball may be at most IMAGE_UPLOAD_MAX_MB (default 2048) MB.
          */
         post: {
             parameters: {
@@ -4731,6 +4954,14 @@ export interface paths {
                     "application/json": {
                         image?: string;
                     };
+                    "application/octet-stream": string;
+                    "multipart/form-data": {
+                        /**
+                         * Format: binary
+                         * @description The tarball `docker save` writes (gzipped or not)
+                         */
+                        image: string;
+                    };
                 };
             };
             responses: {
@@ -4744,8 +4975,12 @@ export interface paths {
                             app: components["schemas"]["App"];
                             deployment: components["schemas"]["Deployment"];
                             job: components["schemas"]["Job"];
+                            /** @description With an uploaded image: null here, the host says it in the job log when it loads the tarball */
+                            loaded_image?: string | null;
                             message: string;
                             slug: string;
+                            /** @description With an uploaded image: the reference it is deployed as */
+                            tagged_as?: string;
                         };
                     };
                 };
@@ -4787,6 +5022,15 @@ export interface paths {
                 };
                 /** @description `no_host_available`: No online host of the org can take the work. */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `payload_too_large`: The body is too large. */
+                413: {
                     headers: {
                         [name: string]: unknown;
                     };
