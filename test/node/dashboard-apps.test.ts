@@ -168,6 +168,15 @@ describe("apps", () => {
     // Typed into the focused terminal; the quotes keep the echoed command from matching the answer.
     await term.keyboard.type("echo h''i\n");
     await eventually(() => rows(), 30).toContain("hi");
+    // Watched read-only from another tab: what was written so far, and it says so.
+    const watchPath = await term.getByRole("link", { name: "Watch read-only in a new tab" }).getAttribute("href");
+    expect(watchPath).toMatch(/\/terminal\?session=trm_[0-9a-f]{32}&view=1$/);
+    const watch = await page.context().newPage();
+    await watch.goto(watchPath!);
+    await watch.getByRole("status").filter({ hasText: "Read-only: you are watching this terminal" }).waitFor();
+    const watched = () => watch.locator(".xterm-rows > div").allTextContents().then((r) => r.map((line) => line.replaceAll("\u00a0", " ").trimEnd()));
+    await eventually(() => watched(), 30).toContain("hi");
+    await watch.close();
     // A smaller window: the terminal fits it and the program is told its new size.
     const before = await term.getByText(/^Size \d+×\d+$/).textContent();
     await term.setViewportSize({ width: 760, height: 560 });

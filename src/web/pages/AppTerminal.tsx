@@ -74,6 +74,7 @@ function TerminalView(props: { appId: string; appName: string; session?: string;
   const [end, setEnd] = useState<TerminalEnd | null>(null);
   const [notice, setNotice] = useState("");
   const [size, setSize] = useState("");
+  const [sessionId, setSessionId] = useState("");
   const restart = useRef<HTMLButtonElement>(null);
 
   useEffect(() => {
@@ -97,7 +98,8 @@ function TerminalView(props: { appId: string; appName: string; session?: string;
       { cols: term.cols, rows: term.rows, session: props.session, view: props.view },
       {
         output: (bytes) => term.write(bytes),
-        session: ({ readOnly: ro, skipped, resumed }) => {
+        session: ({ id, readOnly: ro, skipped, resumed }) => {
+          setSessionId(id);
           setReadOnly(ro);
           term.options.disableStdin = ro;
           if (skipped) term.write(`\r\n\x1b[2m[${skipped} bytes of output were lost while disconnected]\x1b[0m\r\n`);
@@ -171,6 +173,12 @@ function TerminalView(props: { appId: string; appName: string; session?: string;
         ) : null}
         <span className="muted">Size {size}</span>
         <span className="muted">Esc then Tab leaves the terminal.</span>
+        {sessionId && !readOnly && !end ? (
+          // Anyone else with app:exec may watch through this address; for its opener too it is read-only.
+          <a href={`${window.location.pathname}?session=${sessionId}&view=1`} target="_blank" rel="noopener noreferrer">
+            Watch read-only in a new tab
+          </a>
+        ) : null}
         <button ref={restart} type="button" onClick={props.onRestart}>
           {end ? "Open a new terminal" : "New terminal"}
         </button>
