@@ -134,6 +134,7 @@ const OTHER_TENANT: Record<string, { body?: (t: Tenant) => unknown; query?: stri
   "GET /org/{slug}/hosts": {},
   "POST /org/{slug}/hosts": { body: () => ({ name: "planted", kind: "docker" }) },
   "GET /org/{slug}/hosts/{id}": {},
+  "GET /org/{slug}/hosts/{id}/events": {},
   "DELETE /org/{slug}/hosts/{id}": {},
   "POST /org/{slug}/hosts/{id}/join-token": {},
   "POST /org/{slug}/hosts/{id}/exec": { body: () => ({ command: "id", timeout_seconds: 30 }) },
