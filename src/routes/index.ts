@@ -12,6 +12,7 @@ import audit from "./audit";
 import auth from "./auth";
 import catalog from "./catalog";
 import deploy from "./deploy";
+import devpocketAi from "./devpocket/ai";
 import hosts from "./hosts";
 import instances from "./instances/index";
 import jobs from "./jobs";
@@ -43,7 +44,7 @@ export function apiV1() {
     scheme: "bearer",
     description: "A host credential (`bha_…`) from `POST /agent/join`; good for that host's agent routes only.",
   });
-  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appVolumes, appRuntime, terminals, apiKeys, audit, hosts, jobs, agent, deploy, registries, catalog, instances]) {
+  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appVolumes, appRuntime, terminals, apiKeys, audit, hosts, jobs, agent, deploy, registries, catalog, instances, devpocketAi]) {
     api.route("/", family);
   }
 

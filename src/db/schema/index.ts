@@ -11,3 +11,4 @@ export * from "./credentials";
 export * from "./hosts";
 export * from "./instances";
 export * from "./tenancy";
+export * from "./devpocket";
