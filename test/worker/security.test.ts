@@ -35,6 +35,8 @@ interface Tenant {
   personalKeyId: string;
   registryId: string;
   instanceId: string;
+  /** An open sync conflict of the owner's (DevPocket). */
+  conflictId: string;
 }
 
 const key = (op: { method: string; path: string }) => `${op.method.toUpperCase()} ${op.path}`;
@@ -49,6 +51,7 @@ function fill(path: string, t: Tenant): string {
     appId: () => t.appId,
     job: () => t.jobId,
     instance: () => t.instanceId,
+    conflict_id: () => t.conflictId,
     email: () => encodeURIComponent(t.memberEmail),
     key: () => t.projectKeyId,
     lease: () => "lse_00000000000000000",
@@ -154,6 +157,7 @@ const OTHER_TENANT: Record<string, { body?: (t: Tenant) => unknown; query?: stri
   "POST /projects/{project}/instances/{instance}/password": { body: () => ({}) },
   "POST /projects/{project}/instances/{instance}/ssh-key": { body: () => ({ publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPlanted x" }) },
   "GET /projects/{project}/instances/{instance}/events": {},
+  "POST /sync/conflicts/{conflict_id}/resolve": { body: () => ({ resolution: "merge", resolved_data: { host: "taken-over" } }) },
 };
 
 /** Operations about the caller rather than a tenant's resource, and why they cannot leak one. */
@@ -178,6 +182,20 @@ const NOT_TENANT_SCOPED: Record<string, string> = {
   "GET /plans": "the catalog is the same for everyone",
   "GET /images": "the catalog is the same for everyone",
   "GET /catalog/apps": "the catalog is the same for everyone",
+  "POST /ai/suggest": "the caller's own or stored key (devpocket-ai.test.ts)",
+  "POST /ai/explain": "the caller's own or stored key (devpocket-ai.test.ts)",
+  "POST /ai/complete": "the caller's own or stored key (devpocket-ai.test.ts)",
+  "POST /ai/validate-key": "checks the key it is given",
+  "GET /ai/key": "the caller's own stored key (devpocket-ai.test.ts)",
+  "PUT /ai/key": "the caller's own stored key",
+  "DELETE /ai/key": "the caller's own stored key",
+  "GET /sync/data": "the caller's own items and conflicts (devpocket-sync.test.ts)",
+  "POST /sync/data": "the caller's own items (devpocket-sync.test.ts)",
+  "GET /sync/stats": "the caller's own counts (devpocket-sync.test.ts)",
+  "GET /user/profile": "the caller",
+  "PUT /user/profile": "the caller",
+  "GET /user/devices": "the caller's own devices (devpocket-sync.test.ts)",
+  "GET /subscription/current": "the caller's personal org; ?org= of another tenant is 404 (devpocket-user.test.ts)",
   "GET /catalog/apps/{slug}": "the catalog is the same for everyone",
 };
 
@@ -222,6 +240,11 @@ async function makeTenant(): Promise<Tenant> {
   await env.DB.prepare("INSERT INTO instance (id, project_id, org_id, name, status, power_state, plan_code, image_id, vmid, node) VALUES (?, ?, ?, 'tenant-vm', 'running', 'running', 'bxs-1', 'img_debian12', 100, 'pve1')")
     .bind(instanceId, owner.projectId, project.body.org_id)
     .run();
+  // A sync conflict: two devices wrote the same item from the same base.
+  await api("/sync/data", { token: owner.token, body: { device_id: "a", ssh_profiles: [{ id: "p1", host: "one" }] } });
+  await api("/sync/data", { token: owner.token, body: { device_id: "a", ssh_profiles: [{ id: "p1", version: 1, host: "two" }] } });
+  const conflicted = await api("/sync/data", { token: owner.token, body: { device_id: "b", ssh_profiles: [{ id: "p1", version: 1, host: "three" }] } });
+  expect(conflicted.status, conflicted.text).toBe(409);
   return {
     owner,
     slug: owner.orgSlug,
@@ -238,6 +261,7 @@ async function makeTenant(): Promise<Tenant> {
     personalKeyId: personal.body.id,
     registryId: registry.body.id ?? registry.body.registry.id,
     instanceId,
+    conflictId: conflicted.body.conflicts[0].conflict_id,
   };
 }
 
@@ -314,5 +338,7 @@ describe("security cases for every documented operation", { timeout: 120_000 }, 
     expect((await api(`/projects/${a.projectId}/members`, { token: t })).text).not.toContain("planted@example.com");
     expect((await api(`/projects/${a.projectId}/instances/${a.instanceId}`, { token: t })).body.instance).toMatchObject({ name: "tenant-vm", status: "running", job_uid: null });
     expect((await api(`/projects/${a.projectId}/instances`, { token: t })).body.instances).toHaveLength(1);
+    const synced = await api("/sync/data?data_types=ssh_profiles&device_id=a&device_name=a", { token: t });
+    expect(synced.body).toMatchObject({ data: { ssh_profiles: [expect.objectContaining({ host: "two", version: 2 })] }, conflicts: [expect.objectContaining({ conflict_id: a.conflictId })] });
   });
 });
