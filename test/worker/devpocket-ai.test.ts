@@ -4,7 +4,7 @@
  * key validation, the key stored encrypted and used when `api_key` is left out, and every
  * provider failure as a clear error that never carries the key.
  */
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { api, env, expectApiError, fetchWorker, signUp, type TestUser } from "./helpers";
 
 const GOOD = "sk-test-0123456789abcdef";
@@ -197,6 +197,29 @@ describe("the stored key", () => {
   it("needs a signed-in caller", async () => {
     for (const method of ["GET", "PUT", "DELETE"]) {
       expectApiError(await api("/ai/key", { method, body: method === "PUT" ? { api_key: GOOD } : undefined }), 401, "unauthorized");
+    }
+  });
+});
+
+describe("the key in logs", () => {
+  it("appears in no log line, whatever the provider does", async () => {
+    const spies = (["log", "info", "warn", "error", "debug"] as const).map((m) => vi.spyOn(console, m).mockImplementation(() => undefined));
+    const secret = crypto.randomUUID().replace(/-/g, "");
+    try {
+      for (const kind of ["test", "bad", "down", "drop", "slow", "cut", "limit"]) {
+        const key = `sk-${kind}-${secret}`;
+        await api("/ai/suggest", { token: ada.token, body: { prompt: "x", api_key: key, stream: kind === "cut" } });
+        await api("/ai/validate-key", { token: ada.token, body: { api_key: key } });
+      }
+      await api("/ai/key", { method: "PUT", token: ada.token, body: { api_key: `sk-test-${secret}` } });
+      await api("/ai/suggest", { token: ada.token, body: { prompt: "x" } });
+      // A body that fails validation after the key.
+      await api("/ai/suggest", { token: ada.token, body: { api_key: `sk-test-${secret}`, prompt: 42 } });
+      const logged = spies.flatMap((s) => s.mock.calls.flat()).map((arg) => (typeof arg === "string" ? arg : JSON.stringify(arg)));
+      expect(logged.filter((line) => line.includes(secret))).toEqual([]);
+    } finally {
+      for (const s of spies) s.mockRestore();
+      await api("/ai/key", { method: "DELETE", token: ada.token });
     }
   });
 });
