@@ -82,3 +82,9 @@ INSERT INTO `subscription_plan` (`id`, `name`, `price`, `features`, `position`) 
 	('pro', 'Pro', 12, '["Everything in Free","Sync across unlimited devices","Conflict resolution","Saved SSH profiles"]', 1),
 	('team', 'Team', 25, '["Everything in Pro","Shared org hosts and SSH profiles","Audit log"]', 2),
 	('enterprise', 'Enterprise', 99, '["Everything in Team","SSO and SCIM","Priority support"]', 3);
+--> statement-breakpoint
+ALTER TABLE `user` ADD `role` text;--> statement-breakpoint
+ALTER TABLE `user` ADD `banned` integer DEFAULT false;--> statement-breakpoint
+ALTER TABLE `user` ADD `ban_reason` text;--> statement-breakpoint
+ALTER TABLE `user` ADD `ban_expires` integer;--> statement-breakpoint
+ALTER TABLE `session` ADD `impersonated_by` text;

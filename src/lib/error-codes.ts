@@ -16,6 +16,9 @@ export const ERROR_CODES = {
   backup_not_supported: { status: 400, means: "Berth takes no VM backups yet: ask with backup (or final_backup) false" },
   ai_key_missing: { status: 400, means: "No AI provider key: send `api_key`, or store one with `PUT /ai/key`" },
   resolved_data_required: { status: 400, means: "The `merge` resolution of an object that cannot be merged needs `resolved_data`" },
+  invalid_confirmation: { status: 400, means: "A dangerous operation's `confirmation` is not the phrase it asks for" },
+  not_allowed_in_environment: { status: 400, means: "The operation is for development deployments only (ENVIRONMENT=development)" },
+  migration_target_not_supported: { status: 400, means: "Migrations only go forward, to `head`, and are applied at deploy (`wrangler d1 migrations apply`)" },
   payload_too_large: { status: 413, means: "The body is too large" },
   upgrade_required: { status: 426, means: "A WebSocket endpoint was called without an upgrade" },
   // who is calling
@@ -68,6 +71,7 @@ export const ERROR_CODES = {
   sync_conflict: { status: 409, means: "Items of the upload were changed on another device since the version they name; `conflicts` lists them" },
   conflict_resolved: { status: 409, means: "The sync conflict was already resolved" },
   ai_key_unreadable: { status: 409, means: "The stored AI key cannot be decrypted with the current ENCRYPTION_KEY; store it again" },
+  backup_exists: { status: 409, means: "A database backup with this name exists" },
   env_vars_unreadable: { status: 409, means: "Stored env vars cannot be decrypted with the current key" },
   // the other side
   agent_error: { status: 502, means: "The host's agent could not answer" },

@@ -12,6 +12,7 @@ import audit from "./audit";
 import auth from "./auth";
 import catalog from "./catalog";
 import deploy from "./deploy";
+import devpocketAdmin from "./devpocket/admin";
 import devpocketAi from "./devpocket/ai";
 import devpocketSync from "./devpocket/sync";
 import devpocketUser from "./devpocket/user";
@@ -46,7 +47,7 @@ export function apiV1() {
     scheme: "bearer",
     description: "A host credential (`bha_…`) from `POST /agent/join`; good for that host's agent routes only.",
   });
-  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appVolumes, appRuntime, terminals, apiKeys, audit, hosts, jobs, agent, deploy, registries, catalog, instances, devpocketAi, devpocketSync, devpocketUser]) {
+  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appVolumes, appRuntime, terminals, apiKeys, audit, hosts, jobs, agent, deploy, registries, catalog, instances, devpocketAi, devpocketSync, devpocketUser, devpocketAdmin]) {
     api.route("/", family);
   }
 
