@@ -15,7 +15,6 @@ export const ERROR_CODES = {
   source_not_supported: { status: 400, means: "Instances can be created from an OS image only for now; templates and one-click apps come later" },
   backup_not_supported: { status: 400, means: "Berth takes no VM backups yet: ask with backup (or final_backup) false" },
   ai_key_missing: { status: 400, means: "No AI provider key: send `api_key`, or store one with `PUT /ai/key`" },
-  resolved_data_required: { status: 400, means: "The `merge` resolution of an object that cannot be merged needs `resolved_data`" },
   invalid_confirmation: { status: 400, means: "A dangerous operation's `confirmation` is not the phrase it asks for" },
   not_allowed_in_environment: { status: 400, means: "The operation is for development deployments only (ENVIRONMENT=development)" },
   migration_target_not_supported: { status: 400, means: "Migrations only go forward, to `head`, and are applied at deploy (`wrangler d1 migrations apply`)" },
