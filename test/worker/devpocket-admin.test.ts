@@ -19,6 +19,7 @@ const ROUTES: Array<[string, string, unknown?]> = [
   ["POST", "/admin/database/migrate", { target: "head" }],
   ["POST", "/admin/database/backup", { compress: false }],
   ["POST", "/admin/database/reset", { confirmation: "RESET_DATABASE" }],
+  ["POST", "/admin/database/seed", { seed_type: "users", count: 1 }],
 ];
 
 describe("who may administer the database", () => {
@@ -100,6 +101,25 @@ describe("what an administrator sees and does", () => {
     const text = await new Response(packed!.body.pipeThrough(new DecompressionStream("gzip"))).text();
     expect(JSON.parse(text.split("\n")[0]!)).toMatchObject({ format: "berth-d1-backup" });
     expectApiError(await api("/admin/database/backup", { token: root.token, body: { backup_name: "../etc/passwd" } }), 400, "invalid_request");
+  });
+
+  it("seed makes test users who can sign in, with their synced data, and refuses too many", async () => {
+    const res = await api("/admin/database/seed", { token: root.token, body: { seed_type: "sync", count: 3 } });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body).toMatchObject({ success: true, records_created: { users: 1, ssh_profiles: 3, commands: 3, sessions: 0, ssh_keys: 0, sync_data: 7 } });
+    const seeded = res.body.test_users[0];
+    expect(seeded.email).toMatch(/@devpocket\.test$/);
+    const login = await api("/auth/login", { body: { email: seeded.email, password: seeded.password } });
+    expect(login.status, login.text).toBe(200);
+    const pulled = await api("/sync/data?data_types=all&device_id=x&device_name=x", { token: login.body.token });
+    expect(pulled.body.total_items).toBe(7);
+    // clean_first removes earlier test users, and only them.
+    const again = await api("/admin/database/seed", { token: root.token, body: { seed_type: "users", count: 2, clean_first: true } });
+    expect(again.body.records_created.users).toBe(2);
+    expect((await env.DB.prepare("SELECT count(*) AS n FROM user WHERE email = ?").bind(seeded.email).first<{ n: number }>())?.n).toBe(0);
+    expect((await api("/user/profile", { token: user.token })).status).toBe(200);
+    expectApiError(await api("/admin/database/seed", { token: root.token, body: { seed_type: "users", count: 21 } }), 400, "invalid_request");
+    expectApiError(await api("/admin/database/seed", { token: root.token, body: { seed_type: "everything" } }), 400, "invalid_request");
   });
 
   it("reset is refused outside development, and nothing is emptied", async () => {

@@ -199,6 +199,7 @@ const NOT_TENANT_SCOPED: Record<string, string> = {
   "POST /admin/database/migrate": "platform administrators only (devpocket-admin.test.ts)",
   "GET /admin/database/stats": "platform administrators only (devpocket-admin.test.ts)",
   "POST /admin/database/backup": "platform administrators only (devpocket-admin.test.ts)",
+  "POST /admin/database/seed": "platform administrators only; makes test users of its own (devpocket-admin.test.ts)",
   "POST /admin/database/reset": "platform administrators only; development deployments only (devpocket-admin.test.ts)",
   "GET /subscription/current": "the caller's personal org; ?org= of another tenant is 404 (devpocket-user.test.ts)",
   "GET /catalog/apps/{slug}": "the catalog is the same for everyone",

@@ -10,6 +10,7 @@ import { requirePlatformAdmin } from "../../auth/platform";
 import { ApiError, errorResponsesFor } from "../../lib/errors";
 import { recordAudit } from "../../services/audit";
 import { backupDatabase, emptyDatabase, humanSize, migrationHistory, tableStats } from "../../services/database-admin";
+import { deleteTestUsers, makeTestUsers, sampleItems, testUsersBefore } from "../../services/test-data";
 import { json, jsonBody } from "../schemas";
 
 const router = createRouter();
@@ -206,6 +207,80 @@ router.openapi(
     const backup = input.backup_first ? await backupDatabase(c.env, { key: backupKey(`pre-reset-${new Date().toISOString().replace(/[:.]/g, "-")}`, true), includeData: true, compress: true }) : null;
     const emptied = await emptyDatabase(c.env.DB);
     return c.json({ success: true, message: `Emptied ${emptied.length} tables`, backup_created: backup?.key ?? null, tables_emptied: emptied }, 200);
+  },
+);
+
+/** Users are made through better-auth (a password hash each, slow by design): at most this many a call. */
+const MAX_SEEDED_USERS = 20;
+/** Synced items a seeded user gets of each type, at most. */
+const MAX_SEEDED_ITEMS = 500;
+
+router.openapi(
+  createRoute({
+    method: "post",
+    path: "/admin/database/seed",
+    tags: ["Database"],
+    summary: "Seed test users and their data (platform administrators; not in production)",
+    description:
+      "Test users are `…@devpocket.test` (removed by `POST /dev/cleanup` or `clean_first`). `users` makes `count` users (at most 20); `ssh`, `commands`, `sessions` and `sync` make one user with `count` items of that kind (at most 500); `all` makes up to 5 users with `count` of each. Refused in production (`400 not_allowed_in_environment`).",
+    request: jsonBody(
+      z
+        .object({
+          seed_type: z.enum(["all", "users", "ssh", "commands", "sessions", "sync"]).default("all"),
+          count: z.number().int().min(1).max(10_000).default(10),
+          clean_first: z.boolean().default(false),
+          use_upsert: z.boolean().default(false),
+          environment: z.enum(["development", "testing", "staging"]).default("development"),
+        })
+        .openapi("DatabaseSeedInput"),
+    ),
+    responses: {
+      200: json(
+        z.object({
+          success: z.boolean(),
+          message: z.string(),
+          records_created: z.object({
+            users: z.number().int(),
+            ssh_profiles: z.number().int(),
+            ssh_keys: z.number().int(),
+            commands: z.number().int(),
+            sessions: z.number().int(),
+            sync_data: z.number().int(),
+          }),
+          test_users: z.array(z.object({ email: z.string(), password: z.string(), user_id: z.string() })),
+          execution_time: z.number(),
+        }),
+        "Seeded",
+      ),
+      ...errorResponsesFor("not_allowed_in_environment"),
+    },
+  }),
+  async (c) => {
+    await requirePlatformAdmin(c);
+    const input = c.req.valid("json");
+    if (c.env.ENVIRONMENT === "production") throw new ApiError("not_allowed_in_environment", "Seeding test data is not for production deployments");
+    const { seed_type: type, count } = input;
+    if (type === "users" && count > MAX_SEEDED_USERS) throw new ApiError("invalid_request", `At most ${MAX_SEEDED_USERS} users a call`, { issues: [{ path: "count", message: `at most ${MAX_SEEDED_USERS} for users` }] });
+    if (type !== "users" && count > MAX_SEEDED_ITEMS) throw new ApiError("invalid_request", `At most ${MAX_SEEDED_ITEMS} items of a kind a call`, { issues: [{ path: "count", message: `at most ${MAX_SEEDED_ITEMS}` }] });
+    const started = Date.now();
+    if (input.clean_first) await deleteTestUsers(c, await testUsersBefore(c, new Date()));
+    const of = (kind: "ssh" | "commands" | "sessions") => (type === kind || type === "all" || (type === "sync" && kind !== "sessions") ? count : 0);
+    const perUser = { ssh_profiles: of("ssh"), commands: of("commands"), sessions: of("sessions"), settings: type === "sync" || type === "all" };
+    const users = type === "users" ? count : type === "all" ? Math.min(count, 5) : 1;
+    const made = await makeTestUsers(c, users, type === "users" ? [] : sampleItems(perUser));
+    const records = {
+      users: made.users.length,
+      ssh_profiles: perUser.ssh_profiles * users,
+      ssh_keys: 0,
+      commands: perUser.commands * users,
+      sessions: perUser.sessions * users,
+      sync_data: made.syncItems,
+    };
+    await recordAudit(c, { orgId: null, action: "database.seed", targetType: "database", metadata: { seed_type: type, ...records } });
+    return c.json(
+      { success: true, message: `Seeded ${made.users.length} test user(s)`, records_created: records, test_users: made.users, execution_time: (Date.now() - started) / 1000 },
+      200,
+    );
   },
 );
 

@@ -454,6 +454,111 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/database/seed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Seed test users and their data (platform administrators; not in production)
+         * @description Test users are `…@devpocket.test` (removed by `POST /dev/cleanup` or `clean_first`). `users` makes `count` users (at most 20); `ssh`, `commands`, `sessions` and `sync` make one user with `count` items of that kind (at most 500); `all` makes up to 5 users with `count` of each. Refused in production (`400 not_allowed_in_environment`).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["DatabaseSeedInput"];
+                };
+            };
+            responses: {
+                /** @description Seeded */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            execution_time: number;
+                            message: string;
+                            records_created: {
+                                commands: number;
+                                sessions: number;
+                                ssh_keys: number;
+                                ssh_profiles: number;
+                                sync_data: number;
+                                users: number;
+                            };
+                            success: boolean;
+                            test_users: {
+                                email: string;
+                                password: string;
+                                user_id: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. `not_allowed_in_environment`: The operation is for development deployments only (ENVIRONMENT=development). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/database/stats": {
         parameters: {
             query?: never;
@@ -13495,6 +13600,24 @@ export interface components {
             confirmation: string;
             /** @enum {string} */
             environment?: "development" | "testing";
+        };
+        DatabaseSeedInput: {
+            /** @default false */
+            clean_first: boolean;
+            /** @default 10 */
+            count: number;
+            /**
+             * @default development
+             * @enum {string}
+             */
+            environment: "development" | "testing" | "staging";
+            /**
+             * @default all
+             * @enum {string}
+             */
+            seed_type: "all" | "users" | "ssh" | "commands" | "sessions" | "sync";
+            /** @default false */
+            use_upsert: boolean;
         };
         DatabaseStats: {
             database_size: string;
