@@ -177,6 +177,7 @@ export async function pushItems(db: Database, userId: string, deviceId: string |
         db
           .update(syncItem)
           .set({ data: item.data, version: row.version + 1, deletedAt: item.deleted ? (row.deletedAt ?? now) : null, updatedByDevice: deviceId ?? null, updatedAt: now })
+          // Guarded by the version read above: a write that raced in between is not overwritten (this one is then lost, not merged blindly).
           .where(and(eq(syncItem.id, row.id), eq(syncItem.version, row.version))),
       );
       result.applied.push({ data_type: item.dataType, id: item.key, version: row.version + 1, deleted: item.deleted });

@@ -106,6 +106,7 @@ router.openapi(
     }
     // Opened before the response starts, so a refused key or an outage is an ordinary error answer.
     const body = await openCompletionStream(c.env, key, input.model, messages, 200);
+    // The route's typed responses are JSON; an SSE response is a plain Response, declared as text/event-stream above.
     return streamSSE(c, async (sse) => {
       try {
         const answer = await readCompletionStream(body, (delta) => sse.writeSSE({ event: "delta", data: JSON.stringify({ delta }) }));
