@@ -143,6 +143,18 @@ describe("sync between two devices", () => {
   });
 });
 
+describe("devices named at sign-in", () => {
+  it("are the user's devices, as DevPocket's register and login send them", async () => {
+    const email = `dev-${Date.now().toString(36)}@example.com`;
+    const reg = await api("/auth/register", { body: { email, username: `dp_${Date.now().toString(36)}`, password: "correct horse battery", device_id: "ipad-1", device_type: "ios" } });
+    expect(reg.status, reg.text).toBe(201);
+    const login = await api("/auth/login", { body: { username: email, password: "correct horse battery", device_id: "pixel-1", device_type: "android" } });
+    expect(login.status, login.text).toBe(200);
+    const devices = await api("/user/devices", { token: login.body.token });
+    expect(devices.body.map((d: { device_id: string; device_type: string }) => [d.device_id, d.device_type]).sort()).toEqual([["ipad-1", "ios"], ["pixel-1", "android"]]);
+  });
+});
+
 describe("sync input and access", () => {
   it("refuses bad input with 400 and never syncs secrets", async () => {
     const cases: unknown[] = [
