@@ -140,9 +140,13 @@ router.openapi(
   }),
   async (c) => {
     const input = c.req.valid("json");
-    const { project, principal } = await authorizeProject(c, c.req.valid("param").project, SUBLE_SCOPES.ORDER_PRODUCT);
     const imageId = "image" in input.source ? input.source.image : null;
-    const [plan, image] = await Promise.all([findPlanByCode(c.var.db, input.plan), imageId ? findImage(c.var.db, imageId) : null]);
+    // The catalog is no tenant's: read beside the authorization, and used only after it.
+    const [{ project, principal }, plan, image] = await Promise.all([
+      authorizeProject(c, c.req.valid("param").project, SUBLE_SCOPES.ORDER_PRODUCT),
+      findPlanByCode(c.var.db, input.plan),
+      imageId ? findImage(c.var.db, imageId) : null,
+    ]);
     if (!plan) throw notFound(`Plan "${input.plan}"`, "plan_not_found");
     if (!imageId) {
       throw new ApiError("source_not_supported", `Instances cannot be created from ${"template" in input.source ? "a project template" : "a one-click app"} yet; use {"image": "<os_image uid>"}`);
@@ -151,13 +155,14 @@ router.openapi(
     if (plan.diskGb < image.minDiskGb) {
       throw new ApiError("plan_too_small", `${image.displayName} needs a ${image.minDiskGb} GB disk; plan ${plan.code} has ${plan.diskGb} GB`);
     }
+    const password = input.password ?? generatePassword();
     const { instance, job } = await createInstance(c.var.db, c.env, {
       projectId: project.id,
       orgId: project.orgId,
       name: input.name,
       plan,
       image,
-      password: input.password ?? generatePassword(),
+      password,
       sshKeys: input.ssh_keys,
       networks: input.networks,
       backupTier: input.backup_tier,
@@ -170,8 +175,9 @@ router.openapi(
       targetId: instance.id,
       metadata: { name: instance.name, project_id: project.id, plan: plan.code, image: image.id, host_id: instance.hostId },
     });
-    const fresh = (await findInstance(c.var.db, project.id, instance.id)) ?? instance;
-    return c.json({ instance: await presentDetail(c, fresh), job: presentJob(job) }, 202);
+    // Shown as written, with the job just made: no second read while its node is being handed the job.
+    const shown = presentInstance(instance, { imageNames: new Map([[image.id, image.displayName]]) }, openJobs([job]));
+    return c.json({ instance: { ...shown, root_password: password }, job: presentJob(job) }, 202);
   },
 );
 
