@@ -13,10 +13,13 @@
  * Three kinds of TTY (`terminal_open.kind`): `app`, a Docker exec in the app's running
  * container; `ssh`, an interactive shell over SSH (drivers/ssh.ts) with credentials fetched
  * for the session (`GET /agent/terminals/{session}/secrets`, never logged); `host`, a shell on
- * this host: a throwaway privileged helper container in the host's PID namespace runs
- * `nsenter -t 1 -m -u -i -n -p -- /bin/sh` through a Docker exec, and is removed at the end
- * (the image is the agent's `--host-shell-image`; it needs `nsenter`, as busybox has).
+ * this host: a throwaway helper container in the host's PID namespace, with every capability
+ * the agent itself holds, runs `nsenter -t <the agent's pid> -m -u -i -n -p -- /bin/sh` through
+ * a Docker exec, and is removed at the end. The agent's own namespaces rather than PID 1's: on
+ * a host they are the same, and a sandbox may hide PID 1's. The image is the agent's
+ * `--host-shell-image`; it needs `nsenter` (busybox's applet will do).
  */
+import { readFileSync } from "node:fs";
 import type { Duplex } from "node:stream";
 import {
   SshSecrets, TERMINAL_WINDOW_BYTES, TerminalServerFrame, type ServerMessage, type TerminalAgentFrame,
@@ -178,19 +181,22 @@ export class Terminals {
       image,
       env: {},
       cmd: ["sleep", "86400"],
-      labels: { "berth.host-shell": req.session_id },
+      labels: { [LABEL_HOST_SHELL]: req.session_id },
       internalPort: 1,
       publishPort: false,
       cpuLimit: 0,
       memoryLimitMb: 0,
       restartPolicy: "no",
       logMaxSize: null,
-      hostAccess: true,
+      hostAccess: { capAdd: ownCapabilities() },
     });
     const remove = async () => void (await this.docker.remove(id, { force: true }).catch(() => false));
     try {
       await this.docker.start(id);
-      const exec = await this.docker.exec(id, { cmd: ["nsenter", "-t", "1", "-m", "-u", "-i", "-n", "-p", "--", ...req.cmd], cols: req.cols, rows: req.rows });
+      const enter = ["-t", String(process.pid), "-m", "-u", "-i", "-n", "-p", "--", ...req.cmd];
+      // `nsenter` itself, or busybox's applet where the image has no link to it.
+      const cmd = ["/bin/sh", "-c", 'if command -v nsenter >/dev/null; then exec nsenter "$@"; else exec busybox nsenter "$@"; fi', "nsenter", ...enter];
+      const exec = await this.docker.exec(id, { cmd, cols: req.cols, rows: req.rows });
       return { pty: { ...dockerPty(exec), cleanup: remove }, started: { type: "started" as const, container_id: id } };
     } catch (err) {
       await remove();
@@ -234,6 +240,31 @@ export class Terminals {
     };
     return { pty, started: { type: "started" as const, host_key_fingerprint: conn.fingerprint } };
   }
+}
+
+export const LABEL_HOST_SHELL = "berth.host-shell";
+
+/**
+ * Linux capabilities by bit number (linux/capability.h), up to AUDIT_READ: the newer ones
+ * (PERFMON, BPF, CHECKPOINT_RESTORE) are refused as unknown by older dockerd releases.
+ */
+const CAPABILITIES = [
+  "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP", "LINUX_IMMUTABLE",
+  "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT",
+  "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE",
+  "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ",
+];
+
+/** The capabilities in this process's bounding set: what the host shell may have, no more. */
+function ownCapabilities(): string[] {
+  let mask = 0n;
+  try {
+    const line = readFileSync("/proc/self/status", "utf8").match(/^CapBnd:\s*([0-9a-f]+)$/m);
+    mask = line ? BigInt(`0x${line[1]}`) : 0n;
+  } catch {
+    /* not Linux: none added */
+  }
+  return CAPABILITIES.filter((_, bit) => (mask >> BigInt(bit)) & 1n);
 }
 
 function dockerPty(exec: ExecSession): Pty {
