@@ -180,7 +180,8 @@ export class Terminals {
       name: `berth-host-shell-${req.session_id.slice(4, 16)}`,
       image,
       env: {},
-      cmd: ["sleep", "86400"],
+      // Lives while this agent does (it sees the agent's pid): one orphaned by a dead agent ends and removes itself.
+      cmd: ["/bin/sh", "-c", `while kill -0 ${process.pid} 2>/dev/null; do sleep 5; done`],
       labels: { [LABEL_HOST_SHELL]: req.session_id },
       internalPort: 1,
       publishPort: false,
@@ -188,7 +189,7 @@ export class Terminals {
       memoryLimitMb: 0,
       restartPolicy: "no",
       logMaxSize: null,
-      hostAccess: { capAdd: ownCapabilities() },
+      hostAccess: { capAdd: ownCapabilities(), autoRemove: true },
     });
     const remove = async () => void (await this.docker.remove(id, { force: true }).catch(() => false));
     try {

@@ -38,7 +38,7 @@ export interface ContainerSpec {
    * rather than `Privileged`, which asks for every one and fails where the agent's own bounding
    * set lacks some (as in sandboxes).
    */
-  hostAccess?: { capAdd: string[] };
+  hostAccess?: { capAdd: string[]; autoRemove: boolean };
 }
 
 export interface ContainerInfo {
@@ -101,7 +101,7 @@ export async function createContainer(api: DockerApi, spec: ContainerSpec): Prom
       MemorySwap: memory > 0 ? memory : 0,
       RestartPolicy: { Name: spec.restartPolicy ?? "unless-stopped" },
       Init: spec.init ?? true,
-      ...(spec.hostAccess ? { PidMode: "host", CapAdd: spec.hostAccess.capAdd, SecurityOpt: ["seccomp=unconfined", "apparmor=unconfined"] } : {}),
+      ...(spec.hostAccess ? { PidMode: "host", CapAdd: spec.hostAccess.capAdd, SecurityOpt: ["seccomp=unconfined", "apparmor=unconfined"], AutoRemove: spec.hostAccess.autoRemove } : {}),
       ...(spec.volumes?.length ? { Mounts: spec.volumes.map((v) => ({ Type: "volume", Source: v.name, Target: v.target })) } : {}),
       ...(logMaxSize ? { LogConfig: { Type: "json-file", Config: { "max-size": logMaxSize, "max-file": "3" } } } : {}),
     },
