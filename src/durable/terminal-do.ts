@@ -195,7 +195,7 @@ export class TerminalDO extends DurableObject<Env> {
   private async startWs(m: Extract<WsClientMessage, { type: "connect_ssh" | "create_pty" }>) {
     const w = this.ws!;
     const db = createDb(this.env.DB);
-    const cols = m.cols ?? this.session?.cols ?? 80;
+    const cols = m.cols ?? 80;
     const rows = m.rows ?? 24;
     const base = { id: w.id, appId: "", projectId: "", opener: w.grant.actor, startedAt: Date.now(), cols, rows };
     try {
@@ -218,7 +218,12 @@ export class TerminalDO extends DurableObject<Env> {
       return;
     }
     const s = this.session;
-    this.phase = "starting";
+    if (!this.writer || this.phase === "ended") {
+      // The socket went while the target was looked up: nobody to start it for.
+      this.forgetInlineCredentials();
+      this.session = null;
+      return;
+    }
     this.ctx.waitUntil(
       recordAuditAs(db, s.opener, {
         orgId: s.orgId,
