@@ -22,6 +22,14 @@
  *                   start by a third, so this is the floor the goal is measured against;
  *                   the unpolled ratios are printed too
  *
+ * Then, interleaved, --upload-runs times each (the image tarballs `docker save` wrote,
+ * alternating hello:v1 and :v2):
+ *
+ *   berth upload    POST /deploy/{slug} with the tarball as the body (what CI's one curl
+ *                   sends), then GET through Caddy every 5 ms until the new version answers
+ *   docker CLI      `docker load -i` + `docker create` (same limits and label) + `docker start`,
+ *                   then GET the container's address every 5 ms until it answers
+ *
  * and prints p50/p95/min/max of each, Berth ÷ bare as ratios, and where Berth's
  * time goes (the job's timestamps from the control plane, the container's
  * create/start events from dockerd, the image's pull event, and the app's own
@@ -30,9 +38,11 @@
  *
  * Needs test/host/setup.sh (dockerd, the registry and Caddy's admin API).
  *
- *   npm run bench:deploy [-- --runs 20 --warmup 2 --verbose]   (--verbose: every run's steps)
+ *   npm run bench:deploy [-- --runs 20 --warmup 2 --upload-runs 5 --verbose]   (--verbose: every run's steps)
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { promisify } from "node:util";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -45,9 +55,10 @@ import { watchDockerEvents } from "./docker-events.ts";
 import { pct } from "./stats.ts";
 import { cleanupOnExit } from "./cleanup.ts";
 
-const { values } = parseArgs({ options: { runs: { type: "string", default: "20" }, warmup: { type: "string", default: "2" }, verbose: { type: "boolean", default: false } } });
+const { values } = parseArgs({ options: { "upload-runs": { type: "string", default: "5" }, runs: { type: "string", default: "20" }, warmup: { type: "string", default: "2" }, verbose: { type: "boolean", default: false } } });
 const RUNS = Number(values.runs);
 const WARMUP = Number(values.warmup);
+const UPLOAD_RUNS = Number(values["upload-runs"]);
 if (!(RUNS >= 1) || !(WARMUP >= 0)) throw new Error("--runs must be 1 or more, --warmup 0 or more");
 
 const REGISTRY = "127.0.0.1:5000";
@@ -428,6 +439,66 @@ try {
   step("start, while a client polls the app via Caddy every 5 ms", bareLoaded.map((r) => r.start));
   step("inspect", bare.map((r) => r.inspect));
   step("start returned → first answer", bare.map((r) => r.startToAnswer));
+
+  // ---------------------------------------------------------------- uploads
+  if (UPLOAD_RUNS > 0) {
+    const run = promisify(execFile);
+    const dockerCli = async (...args: string[]) => (await run("docker", args, { maxBuffer: 16 * 1024 * 1024 })).stdout.trim();
+    const tarDir = mkdtempSync(join(tmpdir(), "berth-bench-upload-"));
+    dirs.push(tarDir);
+    const tarballs = IMAGES.map((image, i) => ({ image, path: join(tarDir, `v${i + 1}.tar`) }));
+    for (const t of tarballs) await dockerCli("save", "-o", t.path, t.image);
+    const sizeMb = readFileSync(tarballs[0]!.path).length / (1024 * 1024);
+
+    /** Berth: the tarball as CI's curl sends it → the new version answers through Caddy. */
+    const uploadRun = async (t: (typeof tarballs)[number]) => {
+      const body = readFileSync(t.path);
+      const t0 = performance.now();
+      const res = await fetch(`${server!.url}/api/v1/deploy/${appSlug}`, { method: "POST", headers: { authorization: `Bearer ${key.body.key}`, "content-type": "application/octet-stream" }, body });
+      const answer = (await res.json()) as any;
+      if (res.status !== 202) throw new Error(`upload to /deploy/${appSlug}: ${res.status} ${JSON.stringify(answer)}`);
+      const t1 = await pollUntil(ingress, appHost, (r) => r.status === 200 && r.text.includes(versionOf(t.image)), 60_000, () => `upload deploy of ${t.image} (job ${answer.job.id})`);
+      await waitJob(answer.job.id);
+      current = t.image;
+      return t1 - t0;
+    };
+    /** The docker CLI doing the same on the same host: load, create, start, first answer. */
+    const cliRun = async (t: (typeof tarballs)[number], n: number) => {
+      const name = `berth-bench-cli-${RUN_ID}-${n}`;
+      const t0 = performance.now();
+      await dockerCli("load", "-q", "-i", t.path);
+      const id = await dockerCli("create", "--name", name, "--label", `${BENCH_LABEL}=${RUN_ID}`, "--memory", `${MEMORY_MB}m`, "--cpus", String(CPU), "--restart", "unless-stopped", t.image);
+      try {
+        await dockerCli("start", id);
+        const address = (await engine.inspect(id))?.address;
+        if (!address) throw new Error(`docker CLI container ${name} has no address`);
+        return (await pollUntil(INTERNAL_PORT, "cli", (r) => r.status === 200 && r.text.includes(versionOf(t.image)), 30_000, () => `CLI container ${name}`, address)) - t0;
+      } finally {
+        await engine.remove(id, { force: true });
+      }
+    };
+
+    const up: number[] = [];
+    const cli: number[] = [];
+    console.log(`\nupload deploys: ${UPLOAD_RUNS} runs of each, interleaved; tarball ${sizeMb.toFixed(1)} MB (docker save of ${IMAGES.join(", ")})`);
+    for (let i = 0; i < UPLOAD_RUNS; i++) {
+      if (exit.interrupted) throw new Error("interrupted");
+      // The other tag than the one serving, so the deploy is seen to land.
+      const t = tarballs[current === IMAGES[0] ? 1 : 0]!;
+      if (i % 2 === 0) {
+        up.push(await uploadRun(t));
+        cli.push(await cliRun(t, i));
+      } else {
+        cli.push(await cliRun(t, i));
+        up.push(await uploadRun(t));
+      }
+      console.log(`  run ${String(i + 1).padStart(2)}/${UPLOAD_RUNS}  berth upload ${ms(up.at(-1)!).padStart(7)}   docker load + create + start ${ms(cli.at(-1)!).padStart(7)}`);
+    }
+    console.log(`\n${"".padEnd(44)}${"p50".padStart(9)}${"p95".padStart(9)}${"min".padStart(9)}${"max".padStart(9)}`);
+    console.log(row("berth: upload request → answers via Caddy", up));
+    console.log(row("docker CLI: load + create + start → answer", cli));
+    console.log(`berth upload ÷ docker CLI          p50 ${ratio(up, cli, 50)}   p95 ${ratio(up, cli, 95)}`);
+  }
 } catch (err) {
   process.exitCode = 1;
   if (!exit.interrupted) console.error(`\nbench:deploy failed: ${(err as Error).stack ?? err}`);

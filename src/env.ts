@@ -51,6 +51,11 @@ export interface Env {
   JOB_RETENTION_MAX?: string;
   JOB_EVENT_RETENTION_DAYS?: string;
   JOB_PRUNE_INTERVAL_MINUTES?: string;
+  /** Largest image tarball `POST /apps/{appId}/upload-image` and `POST /deploy/{slug}` take, in MB; default 2048 (src/services/image-uploads.ts). */
+  IMAGE_UPLOAD_MAX_MB?: string;
+  /** DevPocket's AI: the OpenAI-compatible API called with the user's key (default OpenRouter's), and how long to wait for it (ms). */
+  AI_BASE_URL?: string;
+  AI_TIMEOUT_MS?: string;
   /** R2: archived job output (and, later, image tarballs and exports). */
   ARCHIVE: R2Bucket;
 }

@@ -9,6 +9,7 @@ import { handleQueue } from "./jobs/queue";
 import { errorJson } from "./lib/errors";
 import { apiV1 } from "./routes";
 import devRoutes from "./routes/dev";
+import devpocketDevRoutes from "./routes/devpocket/dev";
 
 const app = createApp();
 
@@ -47,6 +48,8 @@ app.use("/api/v1/dev/*", async (c, next) => {
 app.route("/api/v1", devRoutes);
 
 app.use("/api/v1/*", forgetCredentialsAfterWrites, authenticate);
+// DevPocket's test-data utilities: behind the same local-only gate as the outbox, and signed in.
+app.route("/api/v1", devpocketDevRoutes);
 app.route("/api/v1", apiV1());
 
 export default {

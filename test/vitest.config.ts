@@ -2,10 +2,15 @@ import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
+import { startFakeAiProvider } from "./fake-ai/server.ts";
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 /** A seed document (../shared/seeds/), for the tests that take their expected codes from it. */
 const seed = (file: string) => readFileSync(here(`../../shared/seeds/${file}`), "utf8");
+
+/** One fake AI provider per test run, started when the worker project is configured. */
+let fakeAiProvider: ReturnType<typeof startFakeAiProvider> | undefined;
+const fakeAi = () => (fakeAiProvider ??= startFakeAiProvider());
 
 export default defineConfig({
   root: here(".."),
@@ -28,6 +33,11 @@ export default defineConfig({
                 // Short terminal timeouts, so test/worker/terminals.test.ts sees sessions idle out and be abandoned.
                 TERMINAL_IDLE_SECONDS: "3",
                 TERMINAL_GRACE_SECONDS: "2",
+                // A small upload limit, so test/worker/uploads.test.ts reaches it with a 13 MB body.
+                IMAGE_UPLOAD_MAX_MB: "12",
+                // DevPocket's AI routes call a local OpenAI-compatible provider (test/fake-ai/server.ts), with a short timeout.
+                AI_BASE_URL: (await fakeAi()).url,
+                AI_TIMEOUT_MS: "1500",
                 TEST_MIGRATIONS: await readD1Migrations(here("../migrations")),
                 // The seeds' own documents: test/worker/dialects.test.ts reads its expected codes from them.
                 SEED_SUBLE: seed("001_712ea82ddb872eaf.txt"),

@@ -14,7 +14,7 @@
 import { betterAuth } from "better-auth";
 import { drizzleAdapter } from "better-auth/adapters/drizzle";
 import { APIError, createAuthMiddleware } from "better-auth/api";
-import { bearer, username } from "better-auth/plugins";
+import { admin, bearer, username } from "better-auth/plugins";
 import { eq } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { expireOrphanedRefreshTokens, expireRefreshTokens, expireRefreshTokensOfSession } from "../db/refresh-tokens";
@@ -92,6 +92,24 @@ function sessionPolicy(db: Database) {
           handler: createAuthMiddleware(async (ctx) => {
             const userId = ctx.context.session?.user.id ?? ctx.context.newSession?.user.id;
             if (userId) await expireOrphanedRefreshTokens(db, userId);
+          }),
+        },
+        {
+          // better-auth's admin plugin ends sessions of another user: their refresh tokens go too.
+          matcher: (ctx: { path?: string }) =>
+            ["/admin/revoke-user-session", "/admin/revoke-user-sessions", "/admin/ban-user", "/admin/set-user-password"].includes(ctx.path ?? ""),
+          handler: createAuthMiddleware(async (ctx) => {
+            const userId = (ctx.body as { userId?: unknown } | undefined)?.userId;
+            if (typeof userId === "string") await expireOrphanedRefreshTokens(db, userId);
+          }),
+        },
+        {
+          // An administrator's list of someone's sessions carries no tokens either.
+          matcher: (ctx: { path?: string }) => ctx.path === "/admin/list-user-sessions",
+          handler: createAuthMiddleware(async (ctx) => {
+            const returned = ctx.context.returned as { sessions?: unknown } | undefined;
+            if (!returned || !Array.isArray(returned.sessions)) return;
+            return ctx.json({ ...returned, sessions: returned.sessions.map(({ token: _token, ...rest }: PublicSession) => rest) });
           }),
         },
         {
@@ -175,7 +193,14 @@ export function createAuth(env: Env, db: Database, mailer: Mailer, baseURL: stri
       // Native joins (the relations in db/schema/auth.ts): a session is read with its user in one query.
       database: { generateId: ({ model }) => newId(ID_PREFIX[model] ?? "usr"), joins: true },
     },
-    plugins: [bearer(), username({ minUsernameLength: 3, maxUsernameLength: 30 }), sessionPolicy(db)],
+    plugins: [
+      bearer(),
+      username({ minUsernameLength: 3, maxUsernameLength: 30 }),
+      // The platform role: `user.role = "admin"` administers the deployment (DevPocket's /admin/database/*,
+      // better-auth's /api/auth/admin/*). Nobody is one by default; see README, "Platform administrators".
+      admin({ defaultRole: "user", adminRoles: ["admin"] }),
+      sessionPolicy(db),
+    ],
   });
 }
 

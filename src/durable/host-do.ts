@@ -32,6 +32,8 @@ import { migrate } from "./sql-schema";
 export type { LeaseCheck, LeaseRef } from "./host/leases";
 
 const MAX_CLAIM_WAIT_MS = 30_000;
+/** Sockets of people watching the host's agent come and go (`/org/{slug}/hosts/{id}/events`). */
+const WATCH_TAG = "watch";
 const RPC_TIMEOUT_MS = 10_000;
 
 export class HostDO extends DurableObject<Env> {
@@ -86,6 +88,7 @@ export class HostDO extends DurableObject<Env> {
   async revoke(): Promise<void> {
     this.mailbox.setMeta("deleted", "1");
     this.agent.closeAll(4403, "host deleted");
+    for (const ws of this.ctx.getWebSockets(WATCH_TAG)) ws.close(1000, "host deleted");
     for (const e of this.mailbox.takeAll()) {
       await projectJobs(this.env, e.scope).failJob(e.job_id, "The host was deleted while the job was waiting for it or running on it");
     }
@@ -186,6 +189,7 @@ export class HostDO extends DurableObject<Env> {
 
   /** Upgrade from the agent route (the credential is already checked). One connection per host: a new one replaces the old. */
   async fetch(request: Request): Promise<Response> {
+    if (request.headers.get("x-berth-watch") === "1" && request.headers.get("upgrade")?.toLowerCase() === "websocket") return this.watch();
     const hostId = request.headers.get("x-berth-host-id");
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || !hostId) {
       return new Response("expected a WebSocket upgrade from the agent route", { status: 426 });
@@ -195,7 +199,28 @@ export class HostDO extends DurableObject<Env> {
     return this.agent.accept(hostId);
   }
 
+  /** A watcher: told at once whether the agent holds its socket, then each time it says hello, beats or leaves. */
+  private watch(): Response {
+    const pair = new WebSocketPair();
+    this.ctx.acceptWebSocket(pair[1], [WATCH_TAG]);
+    pair[1].send(JSON.stringify({ type: "host.status", connected: this.agent.connected(), at: Date.now() }));
+    return new Response(null, { status: 101, webSocket: pair[0] });
+  }
+
+  private tellWatchers(type: "host.connected" | "host.heartbeat" | "host.disconnected") {
+    const frame = JSON.stringify({ type, connected: this.agent.connected(), at: Date.now() });
+    for (const ws of this.ctx.getWebSockets(WATCH_TAG)) {
+      try {
+        ws.send(frame);
+      } catch {
+        /* closing; its close handler ends it */
+      }
+    }
+  }
+
   async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer) {
+    // Watchers only listen.
+    if (this.ctx.getTags(ws).includes(WATCH_TAG)) return;
     if (typeof raw !== "string") return ws.close(1003, "text frames only");
     let parsed: ReturnType<typeof AgentMessage.safeParse> | null;
     try {
@@ -214,12 +239,15 @@ export class HostDO extends DurableObject<Env> {
       this.agent.markReady(ws);
       this.agent.send(ws, { type: "hello", host_id: hostId, heartbeat_interval: this.settings.heartbeatSeconds, lease_ttl: this.settings.leaseTtlSeconds, protocol: AGENT_PROTOCOL_VERSION });
       await recordHeartbeat(createDb(this.env.DB), hostId, msg.agent_version, msg.facts);
+      // After the row: a watcher that reads the host on this sees it online.
+      this.tellWatchers("host.connected");
       for (const lease of this.leases.take()) this.agent.send(ws, { type: "lease", lease });
       // Log streams someone still watches resume where they stopped.
       for (const f of this.follows.all()) this.agent.send(ws, { type: "follow", app_id: f.app_id, since: f.since, skip: f.since ? f.at_since : 0 });
     } else if (msg.type === "heartbeat") {
       await recordHeartbeat(createDb(this.env.DB), hostId, msg.agent_version, msg.facts);
       this.agent.send(ws, { type: "heartbeat_ack", at: Date.now() });
+      this.tellWatchers("host.heartbeat");
     } else if (msg.type === "app_log") {
       const scope = this.follows.scopeOf(msg.app_id);
       if (!scope || !msg.lines.length) return;
@@ -260,5 +288,6 @@ export class HostDO extends DurableObject<Env> {
     } catch {
       /* already closed */
     }
+    if (!this.ctx.getTags(ws).includes(WATCH_TAG)) this.tellWatchers("host.disconnected");
   }
 }

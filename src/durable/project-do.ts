@@ -131,8 +131,10 @@ export class ProjectDO extends DurableObject<Env> {
   /** The agent holding attempt `attempt` started work. False if that attempt no longer owns the job. */
   async startJob(id: string, attempt: number): Promise<boolean> {
     if (!this.jobs.started(id, attempt)) return false;
+    // The rows first, then the event (see ended()). Held against other calls meanwhile, so
+    // no progress or output of this job can be sent before its job.running.
+    await this.ctx.blockConcurrencyWhile(() => this.follow(id, onJobStarted));
     this.events.emit(id, "job.running", this.jobs.snapshot(id));
-    await this.follow(id, onJobStarted);
     return true;
   }
 
@@ -181,10 +183,15 @@ export class ProjectDO extends DurableObject<Env> {
     return { redeliver: true, attempt: attempt + 1 };
   }
 
+  /**
+   * The records the job acts on (app, deployment, instance rows in D1) are written before
+   * anyone hears that it ended: a subscriber (the dashboard) or a waiter that reads them on
+   * the event sees them as the job left them, with no second read later.
+   */
   private async ended(id: string) {
+    await this.follow(id, onJobEnded);
     this.events.emit(id, `job.${this.jobs.get(id)!.status}`, this.jobs.snapshot(id));
     for (const wake of this.waiters.get(id) ?? []) wake();
-    await this.follow(id, onJobEnded);
   }
 
   private async takeBackFromHost(id: string) {

@@ -12,6 +12,7 @@ import type { JobRecord } from "../durable/project-do";
 import type { Env } from "../env";
 import { newId } from "../lib/ids";
 import type { JobPayload } from "../protocol/agent";
+import { deleteUpload, uploadKey } from "../services/image-uploads";
 import { markCommandRunning, settleSshJob } from "../services/ssh";
 import { isInstancePayload, onInstanceJobEnded, onInstanceJobStarted } from "./instance-outcomes";
 
@@ -41,6 +42,9 @@ export async function onJobEnded(env: Env, job: JobRecord, payload: JobPayload):
     db.insert(appEvent).values({ id: newId("aev"), appId: payload.app_id, type, message, data: data ?? null });
 
   if (payload.type === "app.deploy") {
+    // An uploaded tarball serves one deploy: once it ended, the image is on the host (or the deploy
+    // failed, and the CI uploads again); the object is not kept.
+    if (payload.upload) await deleteUpload(env, uploadKey(payload.app_id, payload.deployment_id));
     if (job.status === "succeeded") {
       const containerId = typeof job.result?.container_id === "string" ? job.result.container_id : null;
       const hostPort = typeof job.result?.host_port === "number" ? job.result.host_port : null;

@@ -7,7 +7,8 @@ const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz";
 export type IdPrefix =
   | "usr" | "ses" | "acc" | "vrf" | "org" | "mem" | "inv" | "prj" | "pmb"
   | "apk" | "rft" | "aud" | "mail" | "hst" | "job" | "lse" | "evt" | "reg"
-  | "app" | "dep" | "aev" | "ins" | "iev" | "vol" | "ssh" | "cmd";
+  | "app" | "dep" | "aev" | "ins" | "iev" | "vol" | "ssh" | "cmd"
+  | "dev" | "syi" | "scf" | "sye";
 
 export function randomString(length: number, alphabet = ALPHABET): string {
   const bytes = crypto.getRandomValues(new Uint8Array(length));

@@ -127,6 +127,11 @@ export const JobPayload = z.discriminatedUnion("type", [
       .array(z.object({ name: z.string().regex(/^berth-vol-[A-Za-z0-9_-]{1,80}$/), mount_path: z.string().min(2).max(512) }))
       .max(32)
       .default([]),
+    /**
+     * An uploaded image tarball to load instead of pulling: the agent fetches it for its lease
+     * (`GET /agent/leases/{lease}/image`), `docker load`s it and tags what it holds as `image`.
+     */
+    upload: z.object({ size_bytes: z.number().int().min(1) }).nullable().default(null),
   }),
   z.object({ type: z.enum(["app.start", "app.stop", "app.restart", "app.remove"]), ...appRef }),
   /** New limits applied to the running container live (`docker update`), no restart. */

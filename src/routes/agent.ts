@@ -20,6 +20,7 @@ import { answerLeaseReport, type LeaseResult } from "../protocol/lease-answers";
 import { applyAppReport } from "../services/app-reports";
 import { applyInstanceReport } from "../services/instance-reports";
 import { readAppEnvVars } from "../services/apps";
+import { uploadKey } from "../services/image-uploads";
 import { instanceJobPassword } from "../services/instances";
 import { registryAuthFor } from "../services/registries";
 import { agentSettings } from "../services/host-settings";
@@ -341,6 +342,33 @@ router.openapi(
     const [row] = await c.var.db.select({ envCiphertext: app.envCiphertext, orgId: app.orgId }).from(app).where(eq(app.id, leased.payload.app_id));
     if (!row) return c.json({ env: {}, registry_auth: null }, 200);
     return c.json({ env: await readAppEnvVars(c.env, row), registry_auth: await registryAuthFor(c.var.db, c.env, row.orgId, leased.payload.image) }, 200);
+  },
+);
+
+router.openapi(
+  createRoute({
+    method: "get",
+    path: "/agent/leases/{lease}/image",
+    tags,
+    security,
+    summary: "The uploaded image tarball a deploy lease loads",
+    description:
+      "For an `app.deploy` lease whose payload has `upload`: the tarball as it was uploaded (`docker save` output, maybe gzipped), streamed, with its length. " +
+      "Only the host holding the lease gets it, with its own credential, and only while the lease is valid: the link expires with the lease.",
+    request: { params: LeaseParams },
+    responses: {
+      200: { description: "The tarball", content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } },
+      ...conflict,
+      ...errorResponsesFor("not_found"),
+    },
+  }),
+  async (c) => {
+    const leased = await hostMailbox(c.env, hostOf(c).id).leased(c.req.valid("param").lease);
+    if (!leased) throw new ApiError("lease_stale", "This lease is no longer valid; drop the work");
+    if (leased.payload.type !== "app.deploy" || !leased.payload.upload) throw new ApiError("not_found", "This lease's job has no uploaded image");
+    const object = await c.env.ARCHIVE.get(uploadKey(leased.payload.app_id, leased.payload.deployment_id));
+    if (!object) throw new ApiError("not_found", "The uploaded image is gone (its deploy ended); upload it again");
+    return new Response(object.body, { status: 200, headers: { "content-type": "application/octet-stream", "content-length": String(object.size) } }) as never;
   },
 );
 

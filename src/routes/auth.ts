@@ -13,6 +13,7 @@ import { enforceAttemptLimit } from "../auth/rate-limits";
 import type { AppEnv } from "../env";
 import { ApiError, errorResponses } from "../lib/errors";
 import { endSession, issueTokenPair, newSession, revokeRefreshTokens, rotateRefreshToken } from "../services/sessions";
+import { touchDevice } from "../services/sync";
 import { findUser, presentUser } from "../services/users";
 import { email, json, jsonBody as body, name, Ok, password, User } from "./schemas";
 
@@ -101,7 +102,9 @@ router.openapi(
   async (c) => {
     const input = c.req.valid("json");
     const displayName = input.name ?? input.username ?? input.email.split("@")[0]!;
-    return c.json(await signUp(c, { email: input.email, password: input.password, name: displayName, username: input.username }), 201);
+    const tokens = await signUp(c, { email: input.email, password: input.password, name: displayName, username: input.username });
+    if (input.device_id) await touchDevice(c.var.db, tokens.user_id, { deviceId: input.device_id, deviceType: input.device_type });
+    return c.json(tokens, 201);
   },
 );
 
@@ -172,7 +175,10 @@ router.openapi(
     const result = login.includes("@")
       ? await auth.api.signInEmail({ body: { email: login.toLowerCase(), password: input.password }, headers, returnHeaders: true }).catch(translate)
       : await auth.api.signInUsername({ body: { username: login, password: input.password }, headers, returnHeaders: true }).catch(translate);
-    return c.json(await tokensFor(c, result as { headers: Headers; response: SignedIn }), 200);
+    const tokens = await tokensFor(c, result as { headers: Headers; response: SignedIn });
+    // DevPocket's clients name their device at sign-in: it is then one of the user's devices (GET /user/devices).
+    if (input.device_id) await touchDevice(c.var.db, tokens.user_id, { deviceId: input.device_id, deviceType: input.device_type });
+    return c.json(tokens, 200);
   },
 );
 

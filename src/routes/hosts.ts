@@ -113,6 +113,34 @@ router.openapi(
 router.openapi(
   createRoute({
     method: "get",
+    path: "/org/{slug}/hosts/{id}/events",
+    tags,
+    summary: "WebSocket: the host's agent connecting, beating and leaving, as it happens",
+    description:
+      "Upgrade to a WebSocket (credential as cookie, bearer or `?token=`). The first frame is `{type:\"host.status\", connected, at}`; " +
+      "then `host.connected` when the agent opens its socket (its heartbeat is recorded first, so the host reads `online`), " +
+      "`host.heartbeat` at each heartbeat over the socket and `host.disconnected` when the socket closes, each `{type, connected, at}`. " +
+      "An agent that only claims work over HTTP sends none of these: read the host for its status. The socket closes when the host is deleted.",
+    request: { params: HostParams },
+    responses: { 101: { description: "Switching to the WebSocket" }, ...errorResponsesFor("host_not_found", "upgrade_required") },
+  }),
+  async (c) => {
+    const { slug, id } = c.req.valid("param");
+    const { org } = await authorizeOrg(c, slug, "host:read");
+    const row = await loadHost(c, org.id, id);
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+      throw new ApiError("upgrade_required", "This endpoint is a WebSocket; connect with an Upgrade: websocket request");
+    }
+    const headers = new Headers(c.req.raw.headers);
+    headers.delete("x-berth-host-id");
+    headers.set("x-berth-watch", "1");
+    return hostMailbox(c.env, row.id).fetch(new Request(c.req.url, { headers }));
+  },
+);
+
+router.openapi(
+  createRoute({
+    method: "get",
     path: "/org/{slug}/hosts/{id}",
     tags,
     summary: "One host",

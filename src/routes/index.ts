@@ -13,6 +13,10 @@ import auth from "./auth";
 import catalog from "./catalog";
 import commands from "./commands";
 import deploy from "./deploy";
+import devpocketAdmin from "./devpocket/admin";
+import devpocketAi from "./devpocket/ai";
+import devpocketSync from "./devpocket/sync";
+import devpocketUser from "./devpocket/user";
 import hosts from "./hosts";
 import instances from "./instances/index";
 import jobs from "./jobs";
@@ -46,7 +50,7 @@ export function apiV1() {
     scheme: "bearer",
     description: "A host credential (`bha_…`) from `POST /agent/join`; good for that host's agent routes only.",
   });
-  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appVolumes, appRuntime, terminals, apiKeys, audit, hosts, jobs, agent, deploy, registries, catalog, instances, ssh, commands, wsTerminal]) {
+  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appVolumes, appRuntime, terminals, apiKeys, audit, hosts, jobs, agent, deploy, registries, catalog, instances, ssh, commands, devpocketAi, devpocketSync, devpocketUser, devpocketAdmin, wsTerminal]) {
     api.route("/", family);
   }
 

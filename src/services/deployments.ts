@@ -79,6 +79,8 @@ export async function startDeploy(
   createdBy: string | null,
   newImage: string | undefined,
   also: (started: { appId: string; image: string; deploymentId: string; jobId: string }) => BatchItem<"sqlite">[] = () => [],
+  /** An uploaded image (already in R2 under this deployment's id): loaded on the host instead of pulled. */
+  upload?: { deploymentId: string; sizeBytes: number },
 ) {
   const volumes = await attachedVolumes(db, found.id);
   const target = await placeApp(db, env, found, { hasVolumes: volumes.length > 0 });
@@ -87,7 +89,7 @@ export async function startDeploy(
     const [updated] = await db.update(app).set({ image: newImage, updatedAt: new Date() }).where(eq(app.id, row.id)).returning();
     row = updated ?? row;
   }
-  const deploymentId = newId("dep");
+  const deploymentId = upload?.deploymentId ?? newId("dep");
   const [dep] = await db
     .insert(deployment)
     .values({ id: deploymentId, appId: row.id, image: row.image, status: "pending", hostId: target.id, createdBy })
@@ -105,6 +107,7 @@ export async function startDeploy(
     has_registry_auth: await hasRegistryAuth(db, row.orgId, row.image),
     health_timeout_seconds: HEALTH_TIMEOUT_SECONDS,
     volumes: volumes.map((v) => ({ name: v.name, mount_path: v.mountPath })),
+    upload: upload ? { size_bytes: upload.sizeBytes } : null,
   };
   let job: Awaited<ReturnType<ReturnType<typeof projectJobs>["createJob"]>>;
   try {

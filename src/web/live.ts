@@ -18,8 +18,6 @@ type JobEvent = { seq: number; job_id: string; type: string; data: Record<string
 
 export type LiveState = "connecting" | "live" | "reconnecting";
 
-/** How long after a job's end its records in D1 are surely written. */
-const SETTLE_MS = 1_500;
 const TERMINAL = new Set(["job.succeeded", "job.failed", "job.cancelled", "job.lost"]);
 
 /** A socket URL on this page's own origin (the session cookie rides along; the API checks the Origin). */
@@ -46,7 +44,8 @@ export function applyJobEvent(queryClient: QueryClient, projectId: string, event
     );
     return;
   }
-  // The job in every list that holds it, at once; then the lists and the things the job acts on, from the API.
+  // The job in every list that holds it, at once; then the lists and the things the job acts on, from the API
+  // (the project's object writes those rows before it sends the event, so one read is enough).
   const patch = event.data as Partial<Pick<Job, "status" | "progress" | "error" | "attempts">>;
   queryClient.setQueriesData<Job[]>({ queryKey: ["projects", projectId, "jobs"] }, (jobs) =>
     jobs?.map((j) => (j.id === event.job_id ? { ...j, ...pickJobFields(patch, event.type) } : j)),
@@ -54,9 +53,6 @@ export function applyJobEvent(queryClient: QueryClient, projectId: string, event
   void queryClient.invalidateQueries({ predicate: followsJobs(projectId) });
   if (TERMINAL.has(event.type)) {
     void queryClient.invalidateQueries({ queryKey: ["projects", projectId, "job-logs", event.job_id] });
-    // The project's Durable Object sends the event first and then writes the app's and
-    // deployment's rows (jobs/outcomes.ts): read them again once that is done.
-    setTimeout(() => void queryClient.invalidateQueries({ predicate: followsJobs(projectId) }), SETTLE_MS);
   }
 }
 

@@ -26,6 +26,7 @@ const Hosts = lazyPage(() => import("./pages/Hosts").then((m) => m.Hosts));
 const Instances = lazyPage(() => import("./pages/Instances").then((m) => m.Instances));
 const Apps = lazyPage(() => import("./pages/Apps").then((m) => m.Apps));
 const AppDetail = lazyPage(() => import("./pages/AppDetail").then((m) => m.AppDetail));
+const AppTerminal = lazyPage(() => import("./pages/AppTerminal").then((m) => m.AppTerminal));
 const Jobs = lazyPage(() => import("./pages/Jobs").then((m) => m.Jobs));
 
 type Context = { queryClient: QueryClient };
@@ -185,6 +186,21 @@ const appDetailRoute = createRoute({
   },
 });
 
+/** `?session=` joins a running session (its opener resumes it, anyone else watches); `&view=1` watches read-only. */
+const appTerminalRoute = createRoute({
+  getParentRoute: () => orgRoute,
+  path: "/projects/$projectId/apps/$appId/terminal",
+  validateSearch: (search: Record<string, unknown>): { session?: string; view?: boolean } => ({
+    ...(typeof search.session === "string" && /^trm_[0-9a-f]{32}$/.test(search.session) ? { session: search.session } : {}),
+    ...(search.view === true || search.view === "1" || search.view === 1 ? { view: true } : {}),
+  }),
+  component: function AppTerminalPage() {
+    const { orgSlug, projectId, appId } = appTerminalRoute.useParams();
+    const { session, view } = appTerminalRoute.useSearch();
+    return <AppTerminal key={appId} orgSlug={orgSlug} projectId={projectId} appId={appId} session={session} view={view} />;
+  },
+});
+
 const jobsRoute = createRoute({
   getParentRoute: () => orgRoute,
   path: "/projects/$projectId/jobs",
@@ -236,7 +252,7 @@ const routeTree = rootRoute.addChildren([
     homeRoute,
     acceptInvitationRoute,
     personalKeysRoute,
-    orgRoute.addChildren([orgHomeRoute, projectsRoute, instancesRoute, appsRoute, appDetailRoute, jobsRoute, membersRoute, orgKeysRoute, hostsRoute, auditRoute]),
+    orgRoute.addChildren([orgHomeRoute, projectsRoute, instancesRoute, appsRoute, appDetailRoute, appTerminalRoute, jobsRoute, membersRoute, orgKeysRoute, hostsRoute, auditRoute]),
   ]),
 ]);
 

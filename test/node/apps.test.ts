@@ -4,7 +4,7 @@
  * which .ci/run runs first). Images are pulled from 127.0.0.1:5000.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -402,6 +402,64 @@ describe("apps on a real Docker host", () => {
     expect(fourth.status, fourth.error).toBe("succeeded");
     expect(docker("exec", (await api.call("GET", `/apps/${id}`)).body.app.container_id, "cat", "/data/marker")).toBe("kept");
     expect((await api.call("DELETE", `/apps/${id}`)).status).toBe(200);
+  });
+
+  it("deploys an uploaded `docker save` tarball: README's one curl, multipart by app id, and a redeploy of it", async () => {
+    // An image only this host has, under a name no registry serves: deploying it can only work by upload.
+    const local = `berth-test-upload/hello:${Date.now().toString(36)}`;
+    docker("pull", "-q", IMAGE_V1);
+    docker("pull", "-q", IMAGE_V2);
+    docker("tag", IMAGE_V2, local);
+    const dir = mkdtempSync(join(tmpdir(), "berth-upload-"));
+    dirs.push(dir);
+    docker("save", "-o", join(dir, "v1.tar"), IMAGE_V1);
+    const created = await api.call("POST", `/projects/${projectId}/apps`, { name: `Upload ${Date.now().toString(36)}`, image: IMAGE_V1, internal_port: 8080, memory_limit: 64 });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const { id, slug: upSlug } = created.body;
+    createdApps.push(id);
+    const key = (await api.call("POST", "/api-keys", { name: "ci-upload" })).body.key as string;
+
+    // README's command, as CI runs it (gzipped, by slug, with a dkp_ key).
+    const curl = execFileSync(
+      "sh",
+      ["-c", `docker save "$IMAGE" | gzip > app.tar.gz && docker rmi "$IMAGE" >/dev/null && curl -fsS -F image=@app.tar.gz -H "Authorization: Bearer $BERTH_KEY" "$BERTH_URL/api/v1/deploy/$APP"`],
+      { cwd: dir, encoding: "utf8", env: { ...process.env, IMAGE: local, BERTH_KEY: key, BERTH_URL: server.url, APP: upSlug } },
+    );
+    const answer = JSON.parse(curl);
+    expect(answer).toMatchObject({ slug: upSlug, loaded_image: null, tagged_as: `berth-upload/${upSlug}:${answer.deployment.id}` });
+    const job = await waitJob(answer.job.id);
+    expect(job.status, job.error).toBe("succeeded");
+    const log = JSON.stringify((await api.call("GET", `/projects/${projectId}/jobs/${answer.job.id}/logs`)).body.logs);
+    expect(log).toMatch(/fetching the uploaded image \(\d+\.\d MB\)/);
+    expect(log).toContain(`loaded image ${local}`);
+    expect((await viaCaddy(upSlug)).text).toContain("hello v2");
+    expect((await api.call("GET", `/apps/${id}`)).body.app).toMatchObject({ status: "running", image: answer.tagged_as });
+
+    // Multipart by app id, with fetch: Dockup's 200 with the tag it deploys.
+    const form = new FormData();
+    form.append("image", new Blob([readFileSync(join(dir, "v1.tar"))]), "v1.tar");
+    const res = await fetch(`${server.url}/api/v1/apps/${id}/upload-image`, { method: "POST", headers: { authorization: `Bearer ${token}` }, body: form });
+    const body = await res.json();
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect(body.tagged_as).toBe(`berth-upload/${upSlug}:${body.deployment.id}`);
+    const second = await waitJob(body.job.id);
+    expect(second.status, second.error).toBe("succeeded");
+    expect((await viaCaddy(upSlug)).text).toContain("hello v1");
+    // The earlier upload is no longer kept on the host.
+    expect(docker("images", "-q", answer.tagged_as)).toBe("");
+
+    // A plain redeploy runs the uploaded image the host has; no registry is asked.
+    const again = await waitJob((await api.call("POST", `/deploy/${upSlug}`)).body.job.id);
+    expect(again.status, again.error).toBe("succeeded");
+    expect((await viaCaddy(upSlug)).text).toContain("hello v1");
+    expect(containersOf(id)).toHaveLength(1);
+
+    expect((await api.call("DELETE", `/apps/${id}`)).status).toBe(200);
+    const end = Date.now() + 30_000;
+    while (containersOf(id).length && Date.now() < end) await new Promise((r) => setTimeout(r, 250));
+    const left = docker("images", "-q", `berth-upload/${upSlug}`).split("\n").filter(Boolean);
+    if (left.length) docker("rmi", "-f", ...new Set(left));
+    docker("rmi", local);
   });
 
   it("deletes the app: the container and the route are gone", async () => {

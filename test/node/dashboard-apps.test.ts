@@ -2,7 +2,8 @@
  * The dashboard's apps in a real browser against a real `wrangler dev`, a real agent, the
  * local dockerd, registry and Caddy (test/host/setup.sh): sign up, enrol a Docker host by
  * running the command the page shows, create an app, deploy it and watch the job live, see
- * its log lines arrive live, open it through Caddy, change its limits, stop it, delete it;
+ * its log lines arrive live, open it through Caddy, change its limits, type in a terminal in
+ * its container (echo, resize, the close reason once stopped), stop it, delete it;
  * another person sees none of it; pause and resume a project; axe over the new pages in
  * light and dark, at phone width too.
  */
@@ -154,9 +155,54 @@ describe("apps", () => {
     await page.emulateMedia({ colorScheme: "light" });
     expect(await seriousViolations(page), "app page, light").toEqual([]);
 
+    // A terminal in the running container, opened from the app's page in a tab of its own.
+    const terminalLink = summary.getByRole("link", { name: `Open a terminal in ${name}` });
+    const terminalPath = await terminalLink.getAttribute("href");
+    expect(terminalPath).toBe(`/orgs/${orgSlug}/projects/${projectId}/apps/${appId}/terminal`);
+    const term = await page.context().newPage();
+    await term.goto(terminalPath!);
+    await term.getByRole("heading", { level: 1, name: `Terminal in ${name}` }).waitFor();
+    await eventually(() => term.getByRole("status", { name: "Terminal: Connected" }).count(), 60).toBe(1);
+    const screen = term.getByRole("region", { name: `Terminal in ${name}` });
+    const rows = () => screen.locator(".xterm-rows > div").allTextContents().then((r) => r.map((line) => line.replaceAll("\u00a0", " ").trimEnd()));
+    // Typed into the focused terminal; the quotes keep the echoed command from matching the answer.
+    await term.keyboard.type("echo h''i\n");
+    await eventually(() => rows(), 30).toContain("hi");
+    // Watched read-only from another tab: what was written so far, and it says so.
+    const watchPath = await term.getByRole("link", { name: "Watch read-only in a new tab" }).getAttribute("href");
+    expect(watchPath).toMatch(/\/terminal\?session=trm_[0-9a-f]{32}&view=1$/);
+    const watch = await page.context().newPage();
+    await watch.goto(watchPath!);
+    await watch.getByRole("status").filter({ hasText: "Read-only: you are watching this terminal" }).waitFor();
+    const watched = () => watch.locator(".xterm-rows > div").allTextContents().then((r) => r.map((line) => line.replaceAll("\u00a0", " ").trimEnd()));
+    await eventually(() => watched(), 30).toContain("hi");
+    await watch.close();
+    // A smaller window: the terminal fits it and the program is told its new size.
+    const before = await term.getByText(/^Size \d+×\d+$/).textContent();
+    await term.setViewportSize({ width: 760, height: 560 });
+    await eventually(() => term.getByText(/^Size \d+×\d+$/).textContent(), 10).not.toBe(before);
+    const [cols, lines] = (await term.getByText(/^Size \d+×\d+$/).textContent())!.slice(5).split("×");
+    await term.keyboard.type("busybox stty size\n");
+    await eventually(() => rows(), 30).toContain(`${lines} ${cols}`);
+    // Keyboard: Esc then Tab leaves the terminal for the page's controls.
+    await term.keyboard.press("Escape");
+    await term.keyboard.press("Tab");
+    expect(await term.evaluate(() => document.activeElement?.textContent)).toBe("New terminal");
+    expect(await seriousViolations(term), "terminal, light").toEqual([]);
+
     // Stop: the container stops and Caddy no longer serves it.
     await page.getByRole("button", { name: `Stop ${name}` }).click();
     await eventually(() => summary.locator(".status").textContent(), 120).toBe("stopped");
+    // The terminal says it ended, and a new one says why there is none.
+    await eventually(() => term.getByRole("status", { name: "Terminal: Ended" }).count(), 60).toBe(1);
+    expect(await term.getByRole("alert").textContent()).toMatch(/^The program ended with exit status \d+/);
+    await term.getByRole("button", { name: "Open a new terminal" }).click();
+    await eventually(() => term.getByRole("alert").textContent(), 30).toBe(
+      "The app is not running, so there is no container to open a terminal in. Start the app, then open the terminal again.",
+    );
+    await term.emulateMedia({ colorScheme: "dark" });
+    expect(await seriousViolations(term), "terminal, dark").toEqual([]);
+    await term.close();
     expect(docker("inspect", "-f", "{{.State.Running}}", containerId)).toBe("false");
     expect((await getWithHost(ingress, `${slug}-app.localhost`)).status).not.toBe(200);
     await summary.getByRole("button", { name: `Start ${name}` }).waitFor();

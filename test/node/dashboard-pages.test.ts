@@ -2,7 +2,7 @@
  * The dashboard's account and organization pages in a real browser against a real
  * `wrangler dev`: a password reset through the dev outbox, members and invitations by
  * role, API keys shown once and working as bearers, the audit log with its filters, a host
- * enrolled and brought online by the real agent started with the command the page shows,
+ * enrolled and brought online (live, through its events socket) by the real agent started with the command the page shows,
  * and axe over all of it, light and dark, at phone width too.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -313,8 +313,9 @@ describe("hosts", () => {
     agents.push(agent);
     await agent.waitFor(/connected/, 60_000);
 
-    // Online without a reload, with what the agent reported.
-    await until(() => card.locator(".status").textContent()).toBe("online");
+    // Online without a reload, with what the agent reported: told by the host's events socket
+    // within seconds (the list itself is asked again only every 15 s).
+    await expect.poll(() => card.locator(".status").textContent(), { timeout: 5_000, interval: 100 }).toBe("online");
     await until(() => card.locator(".facts").textContent()).toMatch(/Hostname\S+/);
     expect(await card.locator(".facts").textContent()).toMatch(/CPUs\d+/);
     await until(() => statusText(page)).toBe("edge-1 is online.");

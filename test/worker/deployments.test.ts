@@ -1,6 +1,8 @@
 /** Deploys through the API: who may deploy, where a deploy goes, and what it records. */
 import { describe, expect, it } from "vitest";
-import { api, createOrgKey, env, orgWithEveryRole, signUp, type TestUser } from "./helpers";
+import { runInDurableObject } from "cloudflare:test";
+import { api, createOrgKey, env, fetchWorker, orgWithEveryRole, signUp, type TestUser, until } from "./helpers";
+import type { Env } from "../../src/env";
 
 async function onlineHost(owner: TestUser, orgSlug: string, name: string, memoryMb: number) {
   const created = await api(`/org/${orgSlug}/hosts`, { token: owner.token, body: { name, kind: "docker" } });
@@ -14,6 +16,20 @@ async function newApp(owner: TestUser, projectId: string, memory_limit = 256) {
   const res = await api(`/projects/${projectId}/apps`, { token: owner.token, body: { name: `App ${Math.random().toString(36).slice(2, 8)}`, image: "127.0.0.1:5000/berth/hello:v1", memory_limit } });
   expect(res.status, res.text).toBe(201);
   return res.body;
+}
+
+/** The agent's side of a deploy over HTTP: claim the lease, start, finish with the container it made. */
+async function runDeploy(credential: string, jobId: string, containerId: string) {
+  let lease: any;
+  const end = Date.now() + 10_000;
+  while (!lease && Date.now() < end) {
+    const claim = await api("/agent/claim", { token: credential, body: { held: [], wait: 2 } });
+    lease = claim.body.leases.find((l: any) => l.job_id === jobId);
+  }
+  expect(lease, `no lease for ${jobId}`).toBeDefined();
+  expect((await api(`/agent/leases/${lease.lease_id}/start`, { token: credential, method: "POST" })).status).toBe(200);
+  const done = await api(`/agent/leases/${lease.lease_id}/finish`, { token: credential, body: { status: "succeeded", result: { container_id: containerId, host_port: 30000 } } });
+  expect(done.status, done.text).toBe(200);
 }
 
 describe("deploys", () => {
@@ -118,19 +134,6 @@ describe("deploys", () => {
 });
 
 describe("app reports", () => {
-  /** The agent's side of a deploy over HTTP: claim the lease, start, finish with the container it made. */
-  async function runDeploy(credential: string, jobId: string, containerId: string) {
-    let lease: any;
-    const end = Date.now() + 10_000;
-    while (!lease && Date.now() < end) {
-      const claim = await api("/agent/claim", { token: credential, body: { held: [], wait: 2 } });
-      lease = claim.body.leases.find((l: any) => l.job_id === jobId);
-    }
-    expect(lease, `no lease for ${jobId}`).toBeDefined();
-    expect((await api(`/agent/leases/${lease.lease_id}/start`, { token: credential, method: "POST" })).status).toBe(200);
-    const done = await api(`/agent/leases/${lease.lease_id}/finish`, { token: credential, body: { status: "succeeded", result: { container_id: containerId, host_port: 30000 } } });
-    expect(done.status, done.text).toBe(200);
-  }
   const report = (credential: string, appId: string, containerId: string, state = "running") =>
     api("/agent/apps/report", { token: credential, body: { apps: [{ app_id: appId, container_id: containerId, state }] } });
 
@@ -165,5 +168,54 @@ describe("app reports", () => {
     const other = await signUp();
     const theirs = await newApp(other, other.projectId);
     expect((await report(b.credential, theirs.id, "e".repeat(64))).body).toEqual({ applied: 0, orphans: [] });
+  });
+});
+
+describe("deploy events", () => {
+  it("reach the project's subscribers only once the app and its deployment are written, so a page that reads them on the event is right", async () => {
+    const owner = await signUp();
+    const box = await onlineHost(owner, owner.orgSlug, "box", 4096);
+    const app = await newApp(owner, owner.projectId);
+    const deploy = await api(`/apps/${app.id}/deploy`, { token: owner.token, method: "POST" });
+    expect(deploy.status, deploy.text).toBe(202);
+    const jobId = deploy.body.job.id as string;
+
+    // D1 in production is a network hop away; here it answers within a millisecond, which would
+    // hide a wrong order. The project's object gets the same D1, slowed by 300 ms per batch.
+    const stub = env.PROJECT_DO.get(env.PROJECT_DO.idFromName(`project:${owner.projectId}`));
+    await runInDurableObject(stub, (instance) => {
+      const object = instance as unknown as { env: Env };
+      const d1 = object.env.DB;
+      const slowed = {
+        prepare: (query: string) => d1.prepare(query),
+        batch: async (statements: D1PreparedStatement[]) => {
+          await scheduler.wait(300);
+          return d1.batch(statements);
+        },
+      };
+      object.env = new Proxy(object.env, { get: (target, key) => (key === "DB" ? slowed : Reflect.get(target, key)) });
+    });
+
+    const upgrade = await fetchWorker(`/api/v1/projects/${owner.projectId}/events`, { headers: { upgrade: "websocket", authorization: `Bearer ${owner.token}` } });
+    expect(upgrade.status).toBe(101);
+    const ws = upgrade.webSocket!;
+    ws.accept();
+    // What a page reading the app and its deployments on each event would show.
+    const seen: Array<{ type: string; app: Promise<any>; deployments: Promise<any> }> = [];
+    ws.addEventListener("message", (e) => {
+      const event = JSON.parse(e.data as string);
+      if (event.job_id !== jobId) return;
+      seen.push({ type: event.type, app: api(`/apps/${app.id}`, { token: owner.token }), deployments: api(`/apps/${app.id}/deployments`, { token: owner.token }) });
+    });
+
+    await runDeploy(box.credential, jobId, "c0ffee");
+    await until("job.succeeded", async () => seen.map((s) => s.type), (types) => types.includes("job.succeeded"));
+    ws.close();
+
+    const succeeded = seen.find((s) => s.type === "job.succeeded")!;
+    expect((await succeeded.app).body.app).toMatchObject({ status: "running" });
+    expect((await succeeded.deployments).body[0]).toMatchObject({ id: deploy.body.deployment.id, status: "succeeded" });
+    const running = seen.find((s) => s.type === "job.running")!;
+    expect((await running.deployments).body[0]).toMatchObject({ id: deploy.body.deployment.id, status: "running" });
   });
 });

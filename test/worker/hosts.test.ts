@@ -823,3 +823,61 @@ describe("project event stream", () => {
     await api(`/projects/${projectId}/jobs/${next.id}/cancel`, { token: t.developer.token, method: "POST" });
   });
 });
+
+// ---------------------------------------------------------------- a host's events
+
+describe("host events", () => {
+  const watch = (hostId: string, headers: Record<string, string> = {}, slug = t.slug) =>
+    fetchWorker(`/api/v1/org/${slug}/hosts/${hostId}/events`, { headers: { upgrade: "websocket", ...headers } });
+
+  it("tell a watcher when the agent connects (the host then reads online), beats and leaves; the socket ends with the host", async () => {
+    const enrolled = await enrol({ name: "watched" });
+    const res = await watch(enrolled.host.id, { authorization: `Bearer ${t.viewer.token}` });
+    expect(res.status).toBe(101);
+    const watcher = res.webSocket!;
+    const seen: any[] = [];
+    let closed: { code: number; reason: string } | null = null;
+    watcher.accept();
+    watcher.addEventListener("message", (e) => seen.push(JSON.parse(e.data as string)));
+    watcher.addEventListener("close", (e) => {
+      closed = { code: e.code, reason: e.reason };
+    });
+    await until("host.status", async () => seen, (m) => m.length > 0);
+    expect(seen[0]).toMatchObject({ type: "host.status", connected: false });
+
+    const joined = await join(enrolled.join_token);
+    expect(joined.status, joined.text).toBe(201);
+    const connect = await fetchWorker("/api/v1/agent/connect", { headers: { upgrade: "websocket", authorization: `Bearer ${joined.body.credential}` } });
+    expect(connect.status).toBe(101);
+    const agent = connect.webSocket!;
+    agent.accept();
+    agent.send(JSON.stringify({ type: "hello", agent_version: "0.3.0", held: [] }));
+    await until("host.connected", async () => seen, (m) => m.some((x) => x.type === "host.connected"));
+    expect(seen.find((x) => x.type === "host.connected")).toMatchObject({ connected: true });
+    // Read on the event, the host is online.
+    expect((await api(hostPath(enrolled.host.id), { token: t.viewer.token })).body.host).toMatchObject({ status: "online", connected: true });
+
+    agent.send(JSON.stringify({ type: "heartbeat", agent_version: "0.3.0" }));
+    await until("host.heartbeat", async () => seen, (m) => m.some((x) => x.type === "host.heartbeat"));
+    agent.close(1000, "bye");
+    await until("host.disconnected", async () => seen, (m) => m.some((x) => x.type === "host.disconnected"));
+
+    expect((await api(hostPath(enrolled.host.id), { token: t.owner.token, method: "DELETE" })).status).toBe(200);
+    await until("closed", async () => closed, (c) => c !== null);
+    expect(closed).toEqual({ code: 1000, reason: "host deleted" });
+  });
+
+  it("need a WebSocket upgrade and a credential that can read the host; another org's host is 404", async () => {
+    const { id } = await joinedHost("watch-gate");
+    const plain = await api(`${hostPath(id)}/events`, { token: t.viewer.token });
+    expect(plain.status, plain.text).toBe(426);
+    expect(plain.body.error.code).toBe("upgrade_required");
+    expect((await watch(id)).status).toBe(401);
+    const foreign = await watch(id, { authorization: `Bearer ${outsider.token}` });
+    expect(foreign.status).toBe(404);
+    expect((await foreign.json<any>()).error.code).toBe("not_found");
+    expect((await watch("hst_nosuchhost00000", { authorization: `Bearer ${t.viewer.token}` })).status).toBe(404);
+    // An agent's credential is not a person's: it cannot watch, even its own host.
+    expect((await watch(id, { authorization: `Bearer ${(await joinedHost("watch-agent")).credential}` })).status).toBe(401);
+  });
+});

@@ -37,6 +37,8 @@ interface Tenant {
   instanceId: string;
   sshProfileId: string;
   commandId: string;
+  /** An open sync conflict of the owner's (DevPocket). */
+  conflictId: string;
 }
 
 const key = (op: { method: string; path: string }) => `${op.method.toUpperCase()} ${op.path}`;
@@ -51,6 +53,7 @@ function fill(path: string, t: Tenant): string {
     appId: () => t.appId,
     job: () => t.jobId,
     instance: () => t.instanceId,
+    conflict_id: () => t.conflictId,
     email: () => encodeURIComponent(t.memberEmail),
     key: () => t.projectKeyId,
     lease: () => "lse_00000000000000000",
@@ -117,6 +120,8 @@ const OTHER_TENANT: Record<string, { body?: (t: Tenant) => unknown; query?: stri
   "GET /apps/{appId}/exec": {},
   "POST /apps/{appId}/deploy": {},
   "POST /deploy/{slug}": { body: () => ({}) },
+  // The app is looked up (and hidden) before a byte of the upload is read.
+  "POST /apps/{appId}/upload-image": {},
   "POST /apps/{appId}/start": {},
   "POST /apps/{appId}/stop": {},
   "POST /apps/{appId}/restart": {},
@@ -132,6 +137,7 @@ const OTHER_TENANT: Record<string, { body?: (t: Tenant) => unknown; query?: stri
   "GET /org/{slug}/hosts": {},
   "POST /org/{slug}/hosts": { body: () => ({ name: "planted", kind: "docker" }) },
   "GET /org/{slug}/hosts/{id}": {},
+  "GET /org/{slug}/hosts/{id}/events": {},
   "DELETE /org/{slug}/hosts/{id}": {},
   "POST /org/{slug}/hosts/{id}/join-token": {},
   "POST /org/{slug}/hosts/{id}/exec": { body: () => ({ command: "id", timeout_seconds: 30 }) },
@@ -164,6 +170,7 @@ const OTHER_TENANT: Record<string, { body?: (t: Tenant) => unknown; query?: stri
   "DELETE /ssh/profiles/{id}": {},
   "GET /commands/{command_id}": {},
   "POST /commands/{command_id}/rerun": {},
+  "POST /sync/conflicts/{conflict_id}/resolve": { body: () => ({ resolution: "merge", resolved_data: { host: "taken-over" } }) },
 };
 
 /** Operations about the caller rather than a tenant's resource, and why they cannot leak one. */
@@ -188,6 +195,26 @@ const NOT_TENANT_SCOPED: Record<string, string> = {
   "GET /plans": "the catalog is the same for everyone",
   "GET /images": "the catalog is the same for everyone",
   "GET /catalog/apps": "the catalog is the same for everyone",
+  "POST /ai/suggest": "the caller's own or stored key (devpocket-ai.test.ts)",
+  "POST /ai/explain": "the caller's own or stored key (devpocket-ai.test.ts)",
+  "POST /ai/complete": "the caller's own or stored key (devpocket-ai.test.ts)",
+  "POST /ai/validate-key": "checks the key it is given",
+  "GET /ai/key": "the caller's own stored key (devpocket-ai.test.ts)",
+  "PUT /ai/key": "the caller's own stored key",
+  "DELETE /ai/key": "the caller's own stored key",
+  "GET /sync/data": "the caller's own items and conflicts (devpocket-sync.test.ts)",
+  "POST /sync/data": "the caller's own items (devpocket-sync.test.ts)",
+  "GET /sync/stats": "the caller's own counts (devpocket-sync.test.ts)",
+  "GET /user/profile": "the caller",
+  "PUT /user/profile": "the caller",
+  "GET /user/devices": "the caller's own devices (devpocket-sync.test.ts)",
+  "GET /admin/database/status": "platform administrators only (devpocket-admin.test.ts)",
+  "POST /admin/database/migrate": "platform administrators only (devpocket-admin.test.ts)",
+  "GET /admin/database/stats": "platform administrators only (devpocket-admin.test.ts)",
+  "POST /admin/database/backup": "platform administrators only (devpocket-admin.test.ts)",
+  "POST /admin/database/seed": "platform administrators only; makes test users of its own (devpocket-admin.test.ts)",
+  "POST /admin/database/reset": "platform administrators only; development deployments only (devpocket-admin.test.ts)",
+  "GET /subscription/current": "the caller's personal org; ?org= of another tenant is 404 (devpocket-user.test.ts)",
   "GET /catalog/apps/{slug}": "the catalog is the same for everyone",
   "GET /ssh/profiles": "the caller's own profiles; ?org= of another tenant is 404 (ssh.test.ts)",
   "POST /ssh/profiles": "saved in the caller's org, for the caller (ssh.test.ts)",
@@ -245,6 +272,11 @@ async function makeTenant(): Promise<Tenant> {
   await env.DB.prepare("INSERT INTO command (id, org_id, user_id, profile_id, command, timeout_seconds, status, stdout) VALUES (?, ?, ?, ?, 'uptime', 30, 'success', 'up 1 day')")
     .bind(commandId, project.body.org_id, owner.id, ssh.body.id)
     .run();
+  // A sync conflict: two devices wrote the same item from the same base.
+  await api("/sync/data", { token: owner.token, body: { device_id: "a", ssh_profiles: [{ id: "p1", host: "one" }] } });
+  await api("/sync/data", { token: owner.token, body: { device_id: "a", ssh_profiles: [{ id: "p1", version: 1, host: "two" }] } });
+  const conflicted = await api("/sync/data", { token: owner.token, body: { device_id: "b", ssh_profiles: [{ id: "p1", version: 1, host: "three" }] } });
+  expect(conflicted.status, conflicted.text).toBe(409);
   return {
     sshProfileId: ssh.body.id,
     commandId,
@@ -263,6 +295,7 @@ async function makeTenant(): Promise<Tenant> {
     personalKeyId: personal.body.id,
     registryId: registry.body.id ?? registry.body.registry.id,
     instanceId,
+    conflictId: conflicted.body.conflicts[0].conflict_id,
   };
 }
 
@@ -341,5 +374,7 @@ describe("security cases for every documented operation", { timeout: 120_000 }, 
     expect((await api(`/projects/${a.projectId}/instances`, { token: t })).body.instances).toHaveLength(1);
     expect((await api(`/ssh/profiles/${a.sshProfileId}`, { token: t })).body).toMatchObject({ host: "10.0.0.7" });
     expect((await api("/commands/history", { token: t })).body).toMatchObject({ total: 1, commands: [{ id: a.commandId }] });
+    const synced = await api("/sync/data?data_types=ssh_profiles&device_id=a&device_name=a", { token: t });
+    expect(synced.body).toMatchObject({ data: { ssh_profiles: [expect.objectContaining({ host: "two", version: 2 })] }, conflicts: [expect.objectContaining({ conflict_id: a.conflictId })] });
   });
 });

@@ -12,6 +12,7 @@
  * failures, timestamped log lines, stats as `docker stats` computes them).
  * The hijack itself is one upgrade request on node:http (docker/api.ts).
  */
+import type { Readable } from "node:stream";
 import { DockerApi, type DockerInfoSummary } from "./docker/api.ts";
 import {
   type ContainerInfo,
@@ -28,7 +29,7 @@ import {
 } from "./docker/containers.ts";
 import { type ContainerEvent, containerEvents } from "./docker/events.ts";
 import { type ExecOptions, type ExecSession, startExec } from "./docker/exec.ts";
-import { imageExists, type PullProgress, pullImage, type RegistryAuth, removeImage } from "./docker/images.ts";
+import { imageExists, imageTags, loadImage, type PullProgress, pullImage, type RegistryAuth, removeImage, tagImage } from "./docker/images.ts";
 import { containerLogs, type LogLine, type LogOptions } from "./docker/logs.ts";
 import { type ContainerStats, containerStats } from "./docker/stats.ts";
 import { ensureVolume, type VolumeUsage, volumeUsage } from "./docker/volumes.ts";
@@ -66,6 +67,19 @@ export class DockerEngine {
   /** Pulls `name`, `name:tag` or `name@digest` (no tag means `latest`); a registry's refusal is a readable DockerError. */
   pull(image: string, auth?: RegistryAuth | null, opts?: { signal?: AbortSignal; onProgress?: (p: PullProgress) => void }) {
     return pullImage(this.api, image, auth, opts);
+  }
+
+  /** Loads a `docker save` tarball (streamed); answers the references (or ids) it loaded. */
+  load(tarball: Readable, opts?: { signal?: AbortSignal }) {
+    return loadImage(this.api, tarball, opts);
+  }
+
+  imageTags(reference: string) {
+    return imageTags(this.api, reference);
+  }
+
+  tag(source: string, target: string) {
+    return tagImage(this.api, source, target);
   }
 
   imageExists(image: string) {

@@ -16,6 +16,8 @@ import type { Stream } from "./shipper.ts";
 export interface LeaseReporter {
   report<T>(op: LeaseOp, leaseId: string, body?: unknown): Promise<T>;
   call<T>(method: string, path: string, body?: unknown): Promise<T>;
+  /** A streamed download (a deploy's uploaded image); reporters that cannot are left without it. */
+  download?(path: string, opts?: { signal?: AbortSignal }): Promise<Response>;
 }
 
 export interface TaskContext<P extends JobPayload = JobPayload> {

@@ -6,6 +6,8 @@
  * handed out again finds what an earlier attempt made instead of making it twice.
  */
 import { connect } from "node:net";
+import { Readable } from "node:stream";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type { JobPayload } from "../../../src/protocol/agent.ts";
 import type { CaddyAdmin } from "../drivers/caddy.ts";
 import type { ContainerSummary, DockerEngine, RegistryAuth } from "../drivers/docker.ts";
@@ -121,9 +123,18 @@ async function deploy({ docker, caddy }: AppDrivers, ctx: TaskContext, p: Deploy
     p.has_env || p.has_registry_auth
       ? await ctx.api.call<{ env: Record<string, string>; registry_auth: RegistryAuth | null }>("GET", `/agent/leases/${ctx.lease.lease_id}/env`)
       : { env: {}, registry_auth: null };
-  ctx.progress(1, total, `Pulling ${p.image}`);
   try {
-    await docker.pull(p.image, secrets.registry_auth, { signal: ctx.signal });
+    if (p.upload) {
+      ctx.progress(1, total, "Loading the uploaded image");
+      await loadUpload(docker, ctx, p);
+    } else if (p.image.startsWith(`${UPLOAD_REPOSITORY}/`)) {
+      // An uploaded image is in no registry: a redeploy runs the copy this host loaded.
+      ctx.progress(1, total, `Using the uploaded image ${p.image}`);
+      if (!(await docker.imageExists(p.image))) throw new Error(`The uploaded image ${p.image} is not on this host: upload it again (POST /apps/{appId}/upload-image)`);
+    } else {
+      ctx.progress(1, total, `Pulling ${p.image}`);
+      await docker.pull(p.image, secrets.registry_auth, { signal: ctx.signal });
+    }
   } catch (err) {
     return { status: "failed", error: (err as Error).message };
   }
@@ -194,7 +205,37 @@ async function deploy({ docker, caddy }: AppDrivers, ctx: TaskContext, p: Deploy
     await docker.stop(old.id, 10).catch(() => undefined);
     await docker.remove(old.id, { force: true }).catch(() => false);
   }
+  if (p.image.startsWith(`${UPLOAD_REPOSITORY}/`)) await pruneUploads(docker, ctx, p.image);
   return { status: "succeeded", result: { container_id: id, host_port: null, upstream } };
+}
+
+/** Repository uploaded images are tagged into (src/services/image-uploads.ts names them). */
+const UPLOAD_REPOSITORY = "berth-upload";
+
+/**
+ * Fetches the deploy's uploaded tarball for its lease and streams it into `docker load`,
+ * then tags what it held as the deploy's image. The first image a multi-image tarball holds is the one deployed.
+ */
+async function loadUpload(docker: DockerEngine, ctx: TaskContext, p: DeployPayload): Promise<void> {
+  if (!ctx.api.download) throw new Error("this agent cannot fetch uploaded images");
+  const mb = (p.upload!.size_bytes / (1024 * 1024)).toFixed(1);
+  ctx.output("stdout", `fetching the uploaded image (${mb} MB)`);
+  const started = Date.now();
+  const res = await ctx.api.download(`/agent/leases/${ctx.lease.lease_id}/image`, { signal: ctx.signal });
+  const loaded = await docker.load(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), { signal: ctx.signal });
+  const source = loaded.find((ref) => !ref.startsWith("sha256:")) ?? loaded[0]!;
+  ctx.output("stdout", `loaded image ${loaded.join(", ")} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  await docker.tag(source, p.image);
+  ctx.output("stdout", `tagged ${source} as ${p.image}`);
+}
+
+/** Earlier uploaded images of the app: nothing runs them once the new container serves, and only a new upload brings them back. */
+async function pruneUploads(docker: DockerEngine, ctx: TaskContext, image: string) {
+  const repo = image.slice(0, image.lastIndexOf(":"));
+  for (const tag of await docker.imageTags(repo).catch(() => [])) {
+    if (tag === image) continue;
+    if (await docker.removeImage(tag).catch(() => false)) ctx.output("stdout", `removed the earlier uploaded image ${tag}`);
+  }
 }
 
 async function current(docker: DockerEngine, appId: string) {
@@ -225,6 +266,8 @@ async function stopApp({ docker }: AppDrivers, ctx: TaskContext, p: AppPayload):
 
 async function removeApp(drivers: AppDrivers, ctx: TaskContext, p: AppPayload): Promise<TaskOutcome> {
   for (const id of await evictApp(drivers, p.app_id)) ctx.output("stdout", `removed ${id.slice(0, 12)}`);
+  // Its uploaded images go with it: nothing else runs them.
+  await pruneUploads(drivers.docker, ctx, `${UPLOAD_REPOSITORY}/${p.slug.toLowerCase()}:`);
   return { status: "succeeded", result: null };
 }
 

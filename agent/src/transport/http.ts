@@ -39,6 +39,31 @@ export class ControlPlane {
     return `${this.baseUrl}/api/v1${path}`;
   }
 
+  /**
+   * A GET whose answer is a stream (an uploaded image): resolves with the response once it
+   * is 200, its body unread; other answers are ApiFailures like `call`'s.
+   */
+  async download(path: string, opts: { signal?: AbortSignal } = {}): Promise<Response> {
+    const headers: Record<string, string> = { "user-agent": this.userAgent };
+    if (this.credential) headers.authorization = `Bearer ${this.credential}`;
+    let res: Response;
+    try {
+      res = await fetch(this.url(path), { headers, signal: opts.signal ?? null });
+    } catch (err) {
+      throw new ApiFailure("retry", 0, "unreachable", `control plane unreachable: ${(err as Error).cause ?? (err as Error).message}`);
+    }
+    if (res.ok && res.body) return res;
+    const text = await res.text();
+    let parsed: { error?: { code?: string; message?: string } } | null = null;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      /* not JSON */
+    }
+    const code = parsed?.error?.code ?? `http_${res.status}`;
+    throw new ApiFailure(failureKind(res.status, code), res.status, code, parsed?.error?.message ?? (text.slice(0, 200) || res.statusText));
+  }
+
   async call<T>(method: string, path: string, body?: unknown, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<T> {
     const headers: Record<string, string> = { "user-agent": this.userAgent };
     if (this.credential) headers.authorization = `Bearer ${this.credential}`;

@@ -98,6 +98,10 @@ export class Transport implements LeaseReporter {
     return this.http.call<T>(method, path, body);
   }
 
+  download(path: string, opts?: { signal?: AbortSignal }): Promise<Response> {
+    return this.http.download(path, opts);
+  }
+
   /**
    * A heartbeat, over the socket when it is up unless `overHttp`. Over HTTP it
    * also checks the credential (a refused socket upgrade does not say why, a

@@ -16,6 +16,11 @@ export const user = sqliteTable("user", {
   country: text("country"),
   language: text("language"),
   preferences: text("preferences"),
+  /** better-auth's admin plugin: the platform role (`admin` administers the whole deployment) and bans. */
+  role: text("role"),
+  banned: integer("banned", { mode: "boolean" }).default(false),
+  banReason: text("ban_reason"),
+  banExpires: integer("ban_expires", { mode: "timestamp_ms" }),
   createdAt: createdAt(),
   updatedAt: updatedAt(),
 });
@@ -28,6 +33,8 @@ export const session = sqliteTable(
     token: text("token").notNull().unique(),
     ipAddress: text("ip_address"),
     userAgent: text("user_agent"),
+    /** better-auth's admin plugin: the admin who opened this session as the user. */
+    impersonatedBy: text("impersonated_by"),
     userId: text("user_id")
       .notNull()
       .references(() => user.id, { onDelete: "cascade" }),

@@ -12,3 +12,4 @@ export * from "./hosts";
 export * from "./instances";
 export * from "./tenancy";
 export * from "./terminal";
+export * from "./devpocket";

@@ -171,6 +171,562 @@ export interface paths {
         };
         trace?: never;
     };
+    "/admin/database/backup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Export every table to R2 (platform administrators)
+         * @description JSON lines in the ARCHIVE bucket at `backup_file`: a header with each table's schema and row count, then one `{table, row}` line a row; gzip unless `compress` is false.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["DatabaseBackupInput"];
+                };
+            };
+            responses: {
+                /** @description Backed up */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DatabaseBackup"];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `backup_exists`: A database backup with this name exists. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/database/migrate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Bring the database to head (platform administrators)
+         * @description Berth's migrations are applied at deploy by `wrangler d1 migrations apply`, before the new Worker serves; this answers what is applied. Only `head` is a target: migrations never go back.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["DatabaseMigrateInput"];
+                };
+            };
+            responses: {
+                /** @description At head */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            backup_created: string | null;
+                            message: string;
+                            migrations_applied: string[];
+                            success: boolean;
+                        };
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. `migration_target_not_supported`: Migrations only go forward, to `head`, and are applied at deploy (`wrangler d1 migrations apply`). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/database/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Empty the database (development deployments only; platform administrators)
+         * @description Refused (`400 not_allowed_in_environment`) unless the deployment's ENVIRONMENT is development. Keeps the migration history and the seeded catalogs; backs up first unless `backup_first` is false.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["DatabaseResetInput"];
+                };
+            };
+            responses: {
+                /** @description Emptied */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            backup_created: string | null;
+                            message: string;
+                            success: boolean;
+                            tables_emptied: string[];
+                        };
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. `not_allowed_in_environment`: The operation is for development deployments only (ENVIRONMENT=development). `invalid_confirmation`: A dangerous operation's `confirmation` is not the phrase it asks for. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/database/seed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Seed test users and their data (platform administrators; not in production)
+         * @description Test users are `…@devpocket.test` (removed by `POST /dev/cleanup` or `clean_first`). `users` makes `count` users (at most 20); `ssh`, `commands`, `sessions` and `sync` make one user with `count` items of that kind (at most 500); `all` makes up to 5 users with `count` of each. Refused in production (`400 not_allowed_in_environment`).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["DatabaseSeedInput"];
+                };
+            };
+            responses: {
+                /** @description Seeded */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            execution_time: number;
+                            message: string;
+                            records_created: {
+                                commands: number;
+                                sessions: number;
+                                ssh_keys: number;
+                                ssh_profiles: number;
+                                sync_data: number;
+                                users: number;
+                            };
+                            success: boolean;
+                            test_users: {
+                                email: string;
+                                password: string;
+                                user_id: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. `not_allowed_in_environment`: The operation is for development deployments only (ENVIRONMENT=development). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/database/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Rows per table and the database's size (platform administrators)
+         * @description D1 (SQLite) keeps no insert, update or delete counters: those fields are null.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Statistics */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DatabaseStats"];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/database/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Applied migrations (platform administrators)
+         * @description Migrations are applied at deploy (`wrangler d1 migrations apply`), so the applied head is the target.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Status */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DatabaseStatus"];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/agent/apps/report": {
         parameters: {
             query?: never;
@@ -359,6 +915,10 @@ export interface paths {
                                     slug: string;
                                     /** @enum {string} */
                                     type: "app.deploy";
+                                    /** @default null */
+                                    upload: {
+                                        size_bytes: number;
+                                    } | null;
                                     /** @default [] */
                                     volumes: {
                                         mount_path: string;
@@ -1244,6 +1804,102 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/agent/leases/{lease}/image": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The uploaded image tarball a deploy lease loads
+         * @description For an `app.deploy` lease whose payload has `upload`: the tarball as it was uploaded (`docker save` output, maybe gzipped), streamed, with its length. Only the host holding the lease gets it, with its own credential, and only while the lease is valid: the link expires with the lease.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Lease id (lse_…) */
+                    lease: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The tarball */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/octet-stream": string;
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `lease_stale`: The lease is no longer valid: drop the work. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/agent/leases/{lease}/logs": {
         parameters: {
             query?: never;
@@ -1736,6 +2392,748 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ai/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Completions of a partly typed command (your own key) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["AICompleteInput"];
+                };
+            };
+            responses: {
+                /** @description Up to 5 completions */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AICompletions"];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. `ai_key_missing`: No AI provider key: send `api_key`, or store one with `PUT /ai/key`. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. `ai_key_invalid`: The AI provider refused the API key (DevPocket's `401 Invalid API key`). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `ai_quota_exceeded`: The AI provider says the key has no credits left. */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `ai_key_unreadable`: The stored AI key cannot be decrypted with the current ENCRYPTION_KEY; store it again. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. `ai_rate_limited`: The AI provider rate-limited the key; `details.retry_after` when it said. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `ai_request_rejected`: The AI provider rejected the request (an unknown model, say); `details` has its answer. `ai_provider_error`: The AI provider failed or answered with something that is not a completion. `ai_provider_unavailable`: The AI provider could not be reached. */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `ai_provider_timeout`: The AI provider did not answer in time. */
+                504: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ai/explain": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Why a command failed, and what to try (your own key) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["AIExplainInput"];
+                };
+            };
+            responses: {
+                /** @description The explanation */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AIExplanation"];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. `ai_key_missing`: No AI provider key: send `api_key`, or store one with `PUT /ai/key`. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. `ai_key_invalid`: The AI provider refused the API key (DevPocket's `401 Invalid API key`). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `ai_quota_exceeded`: The AI provider says the key has no credits left. */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `ai_key_unreadable`: The stored AI key cannot be decrypted with the current ENCRYPTION_KEY; store it again. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. `ai_rate_limited`: The AI provider rate-limited the key; `details.retry_after` when it said. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `ai_request_rejected`: The AI provider rejected the request (an unknown model, say); `details` has its answer. `ai_provider_error`: The AI provider failed or answered with something that is not a completion. `ai_provider_unavailable`: The AI provider could not be reached. */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `ai_provider_timeout`: The AI provider did not answer in time. */
+                504: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ai/key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Whether you stored an AI key (its last four characters only) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The stored key, described */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AIStoredKey"];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        /** Store your AI key, encrypted, after the provider accepts it */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["AIStoreKeyInput"];
+                };
+            };
+            responses: {
+                /** @description Stored */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AIStoredKey"] & {
+                            models: string[];
+                        };
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. `ai_key_missing`: No AI provider key: send `api_key`, or store one with `PUT /ai/key`. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. `ai_key_invalid`: The AI provider refused the API key (DevPocket's `401 Invalid API key`). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `ai_quota_exceeded`: The AI provider says the key has no credits left. */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `ai_key_unreadable`: The stored AI key cannot be decrypted with the current ENCRYPTION_KEY; store it again. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. `ai_rate_limited`: The AI provider rate-limited the key; `details.retry_after` when it said. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `ai_request_rejected`: The AI provider rejected the request (an unknown model, say); `details` has its answer. `ai_provider_error`: The AI provider failed or answered with something that is not a completion. `ai_provider_unavailable`: The AI provider could not be reached. */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `ai_provider_timeout`: The AI provider did not answer in time. */
+                504: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        /** Forget your stored AI key */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Forgotten (or there was none) */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ai/suggest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A shell command for a request in plain language (your own key)
+         * @description With `stream: true` (or `Accept: text/event-stream`) the answer is server-sent events: `delta` events with `{"delta"}` as the provider streams, then one `done` event with the whole `AISuggestion`; a failure after the stream began is an `error` event with the error envelope.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["AISuggestInput"];
+                };
+            };
+            responses: {
+                /** @description The suggestion */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AISuggestion"];
+                        "text/event-stream": string;
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. `ai_key_missing`: No AI provider key: send `api_key`, or store one with `PUT /ai/key`. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. `ai_key_invalid`: The AI provider refused the API key (DevPocket's `401 Invalid API key`). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `ai_quota_exceeded`: The AI provider says the key has no credits left. */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `ai_key_unreadable`: The stored AI key cannot be decrypted with the current ENCRYPTION_KEY; store it again. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. `ai_rate_limited`: The AI provider rate-limited the key; `details.retry_after` when it said. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `ai_request_rejected`: The AI provider rejected the request (an unknown model, say); `details` has its answer. `ai_provider_error`: The AI provider failed or answered with something that is not a completion. `ai_provider_unavailable`: The AI provider could not be reached. */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `ai_provider_timeout`: The AI provider did not answer in time. */
+                504: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ai/validate-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Whether the provider accepts a key, and its models
+         * @description A key the provider refuses is `200` with `valid: false`; only an outage is an error.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["AIValidateKeyInput"];
+                };
+            };
+            responses: {
+                /** @description Validation result */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AIKeyValidation"];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. `ai_key_missing`: No AI provider key: send `api_key`, or store one with `PUT /ai/key`. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. `ai_key_invalid`: The AI provider refused the API key (DevPocket's `401 Invalid API key`). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `ai_quota_exceeded`: The AI provider says the key has no credits left. */
+                402: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `ai_key_unreadable`: The stored AI key cannot be decrypted with the current ENCRYPTION_KEY; store it again. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. `ai_rate_limited`: The AI provider rate-limited the key; `details.retry_after` when it said. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `ai_request_rejected`: The AI provider rejected the request (an unknown model, say); `details` has its answer. `ai_provider_error`: The AI provider failed or answered with something that is not a completion. `ai_provider_unavailable`: The AI provider could not be reached. */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `ai_provider_timeout`: The AI provider did not answer in time. */
+                504: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -3257,6 +4655,129 @@ export interface paths {
                 };
                 /** @description `not_deployed`: The app has no deployment yet. */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/apps/{appId}/upload-image": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload a Docker image tarball and deploy it
+         * @description The body is the tarball `docker save` writes (gzipped or not), as multipart field `image` (`curl -F image=@app.tar`) or as the raw body (`application/octet-stream`). It is streamed into storage, and the app is deployed from it as a normal deploy job: its host fetches the tarball, loads it, tags it `berth-upload/{slug}:{deployment id}` (`tagged_as`) and switches the route when the new container answers. `loaded_image` is null in this answer (the host loads the image after it): the job's log says which image it loaded. At most IMAGE_UPLOAD_MAX_MB (default 2048) MB; a larger body gets 413 and nothing is kept. Same permission as a deploy: `dkp_` keys and `pak_` keys of scope full or deploy.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description App id (app_…) or slug */
+                    appId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/octet-stream": string;
+                    "multipart/form-data": {
+                        /**
+                         * Format: binary
+                         * @description The tarball `docker save` writes (gzipped or not)
+                         */
+                        image: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Image stored and deployment started */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            app: components["schemas"]["App"];
+                            deployment: components["schemas"]["Deployment"];
+                            job: components["schemas"]["Job"];
+                            loaded_image: string | null;
+                            size_bytes: number;
+                            tagged_as: string;
+                        };
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `app_not_found`: No such app. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `no_host_available`: No online host of the org can take the work. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `payload_too_large`: The body is too large. */
+                413: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -4806,8 +6327,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * CI deploy by slug: empty body redeploys (pulling the tag again), {image} changes the image and deploys
-         * @description Works with a personal `dkp_` key and an org `pak_` key of scope full or deploy; a read-only key gets 403.
+         * CI deploy by slug: empty body redeploys (pulling the tag again), {image} changes the image, an image tarball is loaded and deployed
+         * @description Works with a personal `dkp_` key and an org `pak_` key of scope full or deploy; a read-only key gets 403. With a multipart body (field `image`) or a raw `application/octet-stream` body, the body is an image tarball from `docker save` (gzipped or not): it is stored, loaded on the app's host and deployed as `berth-upload/{slug}:{deployment id}` (`tagged_as`); `loaded_image` is said by the deploy's job log once the host loaded it. The tarball may be at most IMAGE_UPLOAD_MAX_MB (default 2048) MB.
          */
         post: {
             parameters: {
@@ -4824,6 +6345,14 @@ export interface paths {
                     "application/json": {
                         image?: string;
                     };
+                    "application/octet-stream": string;
+                    "multipart/form-data": {
+                        /**
+                         * Format: binary
+                         * @description The tarball `docker save` writes (gzipped or not)
+                         */
+                        image: string;
+                    };
                 };
             };
             responses: {
@@ -4837,8 +6366,12 @@ export interface paths {
                             app: components["schemas"]["App"];
                             deployment: components["schemas"]["Deployment"];
                             job: components["schemas"]["Job"];
+                            /** @description With an uploaded image: null here, the host says it in the job log when it loads the tarball */
+                            loaded_image?: string | null;
                             message: string;
                             slug: string;
+                            /** @description With an uploaded image: the reference it is deployed as */
+                            tagged_as?: string;
                         };
                     };
                 };
@@ -4880,6 +6413,15 @@ export interface paths {
                 };
                 /** @description `no_host_available`: No online host of the org can take the work. */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `payload_too_large`: The body is too large. */
+                413: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -6242,6 +7784,101 @@ export interface paths {
                 };
             };
         };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/org/{slug}/hosts/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * WebSocket: the host's agent connecting, beating and leaving, as it happens
+         * @description Upgrade to a WebSocket (credential as cookie, bearer or `?token=`). The first frame is `{type:"host.status", connected, at}`; then `host.connected` when the agent opens its socket (its heartbeat is recorded first, so the host reads `online`), `host.heartbeat` at each heartbeat over the socket and `host.disconnected` when the socket closes, each `{type, connected, at}`. An agent that only claims work over HTTP sends none of these: read the host for its status. The socket closes when the host is deleted.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Host id (hst_…) */
+                    id: string;
+                    slug: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Switching to the WebSocket */
+                101: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `host_not_found`: No such host. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `upgrade_required`: A WebSocket endpoint was called without an upgrade. */
+                426: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -11937,6 +13574,572 @@ export interface paths {
         };
         trace?: never;
     };
+    "/subscription/current": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The plan of your personal org, or of another org of yours (`?org=`) */
+        get: {
+            parameters: {
+                query?: {
+                    org?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The current subscription */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["CurrentSubscription"];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/subscription/plans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The plans, cheapest first */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Plans */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["SubscriptionPlan"][];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sync/conflicts/{conflict_id}/resolve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resolve a sync conflict
+         * @description `local` writes the uploading device's data, `remote` keeps the server's, `merge` writes `resolved_data` or, without it, the server's fields overlaid with the device's. The item's new `version` is in `final_data`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    conflict_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["SyncResolveInput"];
+                };
+            };
+            responses: {
+                /** @description Resolved */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            conflict_id: string;
+                            final_data: {
+                                [key: string]: unknown;
+                            };
+                            message: string;
+                            resolution_method: string;
+                        };
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `conflict_not_found`: No sync conflict with this id for the caller. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `conflict_resolved`: The sync conflict was already resolved. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sync/data": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Items to bring a device up to date, and the conflicts waiting for you */
+        get: {
+            parameters: {
+                query: {
+                    /** @description ssh_profiles, sessions, commands, settings, ai_preferences or all; comma-separated or repeated */
+                    data_types: string;
+                    device_id: string;
+                    device_name: string;
+                    device_type?: "ios" | "android" | "web" | "desktop" | "other";
+                    include_deleted?: "0" | "1" | "true" | "false";
+                    /** @description Only items changed after this */
+                    last_sync_timestamp?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Sync data */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            conflict_type: string | null;
+                            conflicts: components["schemas"]["SyncConflict"][];
+                            data: {
+                                [key: string]: {
+                                    [key: string]: unknown;
+                                }[];
+                            };
+                            device_count: number;
+                            sync_timestamp: string;
+                            total_items: number;
+                        };
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Upload changes from a device
+         * @description Each item names the `version` it was based on. Items whose version is still current are written (their new versions in `applied`); an item another device changed since is not written but kept as a conflict: the answer is then `409` with `conflicts` (what was not in conflict is written all the same). `settings` and `ai_preferences` are one object each.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["SyncUpload"];
+                };
+            };
+            responses: {
+                /** @description Uploaded */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            applied: {
+                                /** @enum {string} */
+                                data_type: "ssh_profiles" | "sessions" | "commands" | "settings" | "ai_preferences";
+                                deleted: boolean;
+                                id: string;
+                                version: number;
+                            }[];
+                            conflicts_detected: components["schemas"]["SyncConflict"][];
+                            message: string;
+                            timestamp: string;
+                        };
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `sync_conflict`: Items were changed on another device since the version they name; resolve each with `POST /sync/conflicts/{conflict_id}/resolve`. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"] & {
+                            applied: {
+                                /** @enum {string} */
+                                data_type: "ssh_profiles" | "sessions" | "commands" | "settings" | "ai_preferences";
+                                deleted: boolean;
+                                id: string;
+                                version: number;
+                            }[];
+                            conflicts: components["schemas"]["SyncConflict"][];
+                            message: string;
+                            timestamp: string;
+                        };
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sync/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your sync operations, devices and conflicts, counted
+         * @description A sync that met a conflict counts as failed; a device is active when it synced in the last 30 days.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Statistics */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            active_devices: number;
+                            failed_syncs: number;
+                            last_sync: string | null;
+                            resolved_conflicts: number;
+                            successful_syncs: number;
+                            total_conflicts: number;
+                            total_syncs: number;
+                        };
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/system/containers": {
         parameters: {
             query?: never;
@@ -12231,6 +14434,249 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/user/devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your devices that synced, most recently active first */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Devices */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DevPocketDevice"][];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/user/profile": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your profile */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Profile */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DevPocketUser"];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `user_not_found`: No such user. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        /**
+         * Change your username or email
+         * @description A new email is unverified until confirmed through better-auth's verification mail.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["DevPocketProfileUpdate"];
+                };
+            };
+            responses: {
+                /** @description Profile updated */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DevPocketUser"];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `user_not_found`: No such user. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `username_taken`: The username is taken. `email_taken`: An account with this email exists. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/ws/terminal": {
         parameters: {
             query?: never;
@@ -12351,6 +14797,83 @@ export interface components {
             timezone: string | null;
             title: string | null;
             username: string | null;
+        };
+        AICompleteInput: {
+            /** @description Your OpenRouter (or other OpenAI-compatible) API key. Optional when you stored one with `PUT /ai/key`. */
+            api_key?: string;
+            /** @description Recent commands, newest last */
+            context?: string[];
+            /**
+             * @description claude-3-haiku, gpt-4o-mini, gpt-4o, or any model id the provider knows
+             * @default claude-3-haiku
+             */
+            model: string;
+            partial_command: string;
+        };
+        AICompletions: {
+            completions: string[];
+            tokens_used: number | null;
+        };
+        AIExplainInput: {
+            /** @description Your OpenRouter (or other OpenAI-compatible) API key. Optional when you stored one with `PUT /ai/key`. */
+            api_key?: string;
+            command: string;
+            error: string;
+            /**
+             * @description claude-3-haiku, gpt-4o-mini, gpt-4o, or any model id the provider knows
+             * @default claude-3-haiku
+             */
+            model: string;
+        };
+        AIExplanation: {
+            explanation: string;
+            suggestions: string[];
+            tokens_used: number | null;
+        };
+        AIKeyValidation: {
+            models: string[];
+            valid: boolean;
+        };
+        AIStoredKey: {
+            configured: boolean;
+            created_at: string | null;
+            key_hint: string | null;
+            updated_at: string | null;
+        };
+        AIStoreKeyInput: {
+            /** @description Your OpenRouter (or other OpenAI-compatible) API key. Optional when you stored one with `PUT /ai/key`. */
+            api_key: string;
+        };
+        AISuggestInput: {
+            /** @description Your OpenRouter (or other OpenAI-compatible) API key. Optional when you stored one with `PUT /ai/key`. */
+            api_key?: string;
+            /** @description Earlier turns of the conversation */
+            context?: ({
+                content: string;
+                /** @enum {string} */
+                role: "user" | "assistant" | "system";
+            } & {
+                [key: string]: unknown;
+            })[];
+            /**
+             * @description claude-3-haiku, gpt-4o-mini, gpt-4o, or any model id the provider knows
+             * @default claude-3-haiku
+             */
+            model: string;
+            /** @description What you want to do, in plain language */
+            prompt: string;
+            /** @description Answer as server-sent events (`delta` events, then `done`); also chosen by `Accept: text/event-stream` */
+            stream?: boolean;
+        };
+        AISuggestion: {
+            cached: boolean;
+            model: string;
+            suggestion: string;
+            tokens_used: number | null;
+        };
+        AIValidateKeyInput: {
+            /** @description Your OpenRouter (or other OpenAI-compatible) API key. Optional when you stored one with `PUT /ai/key`. */
+            api_key: string;
         };
         ApiKey: {
             created_at: string;
@@ -12659,6 +15182,91 @@ export interface components {
             org?: string;
             slug?: string;
         };
+        CurrentSubscription: {
+            cancel_at_period_end: boolean;
+            current_period_end: string;
+            org: string;
+            plan: components["schemas"]["SubscriptionPlan"] & (Record<string, never> | null);
+            plan_id: string;
+            status: string;
+        };
+        DatabaseBackup: {
+            backup_file: string;
+            created_at: string;
+            file_size: string;
+            file_size_bytes: number;
+            rows: number;
+            success: boolean;
+            tables: number;
+        };
+        DatabaseBackupInput: {
+            backup_name?: string;
+            /** @default true */
+            compress: boolean;
+            /** @default true */
+            include_data: boolean;
+        };
+        DatabaseMigrateInput: {
+            /** @default false */
+            dry_run: boolean;
+            /** @default false */
+            force: boolean;
+            /** @default false */
+            skip_backup: boolean;
+            /** @default head */
+            target: string;
+        };
+        DatabaseResetInput: {
+            /** @default true */
+            backup_first: boolean;
+            confirmation: string;
+            /** @enum {string} */
+            environment?: "development" | "testing";
+        };
+        DatabaseSeedInput: {
+            /** @default false */
+            clean_first: boolean;
+            /** @default 10 */
+            count: number;
+            /**
+             * @default development
+             * @enum {string}
+             */
+            environment: "development" | "testing" | "staging";
+            /**
+             * @default all
+             * @enum {string}
+             */
+            seed_type: "all" | "users" | "ssh" | "commands" | "sessions" | "sync";
+            /** @default false */
+            use_upsert: boolean;
+        };
+        DatabaseStats: {
+            database_size: string;
+            database_size_bytes: number | null;
+            last_updated: string;
+            table_stats: {
+                dead_rows: null;
+                deletes: null;
+                inserts: null;
+                live_rows: number;
+                table_name: string;
+                updates: null;
+            }[];
+            total_tables: number;
+        };
+        DatabaseStatus: {
+            current_revision: string | null;
+            is_up_to_date: boolean;
+            last_migration_date: string | null;
+            migration_history: {
+                date: string;
+                message: string;
+                revision: string;
+            }[];
+            pending_migrations: number;
+            target_revision: string | null;
+        };
         Deployment: {
             app_id: string;
             container_id: string | null;
@@ -12672,6 +15280,25 @@ export interface components {
             started_at: string | null;
             /** @enum {string} */
             status: "pending" | "running" | "succeeded" | "failed" | "cancelled";
+        };
+        DevPocketDevice: {
+            device_id: string;
+            device_name: string | null;
+            device_type: string;
+            last_active: string;
+        };
+        DevPocketProfileUpdate: {
+            email?: string;
+            username?: string;
+        };
+        DevPocketUser: {
+            created_at: string;
+            email: string;
+            id: string;
+            name: string | null;
+            /** @description The plan of your personal org: free, pro, team or enterprise */
+            subscription_tier: string;
+            username: string | null;
         };
         Error: {
             error: {
@@ -13030,6 +15657,82 @@ export interface components {
             port: number;
             updated_at: string;
             username: string;
+        };
+        SubscriptionPlan: {
+            currency: string;
+            features: string[];
+            interval: string;
+            name: string;
+            plan_id: string;
+            price: number;
+        };
+        SyncConflict: {
+            conflict_id: string;
+            /** @enum {string} */
+            conflict_type: "version_mismatch" | "concurrent_modification";
+            /** @enum {string} */
+            data_type: "ssh_profiles" | "sessions" | "commands" | "settings" | "ai_preferences";
+            device_info: {
+                local_device_id: string | null;
+                local_device_name: string | null;
+                remote_device_id: string | null;
+                remote_device_name: string | null;
+            };
+            item_id: string;
+            local_data: {
+                [key: string]: unknown;
+            };
+            local_timestamp: string;
+            local_version: number | null;
+            remote_data: {
+                [key: string]: unknown;
+            };
+            remote_timestamp: string;
+            remote_version: number;
+            /** @enum {string|null} */
+            resolution: "local" | "remote" | "merge" | null;
+            resolution_options: ("local" | "remote" | "merge")[];
+            /** @enum {string} */
+            status: "open" | "resolved";
+            timestamp: string;
+        };
+        SyncItemInput: {
+            /** @description Delete the item (kept as a tombstone for other devices) */
+            deleted?: boolean;
+            id: string;
+            /** @description The version this device last saw (absent for a new item) */
+            version?: number;
+        } & {
+            [key: string]: unknown;
+        };
+        SyncResolveInput: {
+            /** @enum {string} */
+            resolution: "local" | "remote" | "merge";
+            resolved_data?: {
+                [key: string]: unknown;
+            } | null;
+        };
+        SyncUpload: {
+            ai_preferences?: {
+                deleted?: boolean;
+                version?: number;
+            } & {
+                [key: string]: unknown;
+            };
+            commands?: components["schemas"]["SyncItemInput"][];
+            device_id?: string;
+            device_name?: string;
+            /** @enum {string} */
+            device_type?: "ios" | "android" | "web" | "desktop" | "other";
+            sessions?: components["schemas"]["SyncItemInput"][];
+            settings?: {
+                deleted?: boolean;
+                version?: number;
+            } & {
+                [key: string]: unknown;
+            };
+            ssh_profiles?: components["schemas"]["SyncItemInput"][];
+            sync_timestamp?: string;
         };
         SystemResources: {
             containers_running: number;

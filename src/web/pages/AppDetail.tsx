@@ -27,6 +27,7 @@ export function AppDetail({ orgSlug, projectId, appId }: { orgSlug: string; proj
   const navigate = useNavigate();
   const { role } = useOrg(orgSlug);
   const canDeploy = can(role, "deploy");
+  const canExec = can(role, "app:exec");
   const live = useProjectEvents(projectId);
   // Job events refresh the app; Docker's own events (a crash, a restart by its policy) are seen by asking now and then.
   const query = useQuery({ ...appQuery(projectId, appId), refetchInterval: (q) => (TRANSITIONAL.has(q.state.data?.app.state ?? "") ? 2_000 : 15_000) });
@@ -91,6 +92,14 @@ export function AppDetail({ orgSlug, projectId, appId }: { orgSlug: string; proj
                 ) : (
                   <span className="muted">Served at {app.url} once running.</span>
                 )}
+                {canExec && app.state === "running" ? (
+                  <>
+                    {" · "}
+                    <Link to="/orgs/$orgSlug/projects/$projectId/apps/$appId/terminal" params={{ orgSlug, projectId, appId: app.id }} aria-label={`Open a terminal in ${app.name}`}>
+                      Open a terminal
+                    </Link>
+                  </>
+                ) : null}
               </p>
               <p className="muted small">
                 {app.cpu_limit} CPU · {app.memory_limit} MB · env: {Object.keys(app.env_vars).join(", ") || "none"}

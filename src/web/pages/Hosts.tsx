@@ -1,6 +1,8 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import ReconnectingWebSocket from "partysocket/ws";
 import { useEffect, useId, useRef, useState } from "react";
 import { api, type Host, unwrap } from "../api/client";
+import { socketUrl } from "../live";
 import { can } from "../permissions";
 import { hostsQuery, useOrg } from "../queries";
 import { ConfirmMutation } from "../ui/ConfirmMutation";
@@ -14,19 +16,44 @@ import { usePageTitle } from "../ui/title";
 /** What the API answers when a host is enrolled or given a new token: the command is used as it comes. */
 type JoinToken = { hostName: string; agent_command: string; join_token_expires_at: string };
 
-/** While a host waits for its agent the list is asked again often, so it shows online within seconds; otherwise now and then. */
-const WAITING_POLL_MS = 2_000;
-const SETTLED_POLL_MS = 15_000;
+/**
+ * A host waiting for its agent is watched through its events socket, which says the moment the
+ * agent connects; the list is asked again only now and then, for hosts that fall silent (offline
+ * is the absence of heartbeats, which no event announces) and agents that work over HTTP only.
+ */
+const POLL_MS = 15_000;
+/** Sockets one page holds at most, for the hosts it waits for. */
+const MAX_WATCHED = 20;
+
+/** Reads the list again whenever the agent of a host not yet online connects, beats or leaves. */
+function useHostsComingOnline(orgSlug: string, hostIds: string[]) {
+  const queryClient = useQueryClient();
+  const key = hostIds.slice(0, MAX_WATCHED).join(",");
+  useEffect(() => {
+    if (!key) return;
+    const { queryKey } = hostsQuery(orgSlug);
+    // partysocket reconnects (backoff with jitter); the first frame after each (re)connect reads the list again too.
+    const sockets = key.split(",").map((id) => {
+      const socket = new ReconnectingWebSocket(() => socketUrl(`/org/${orgSlug}/hosts/${id}/events`), [], {
+        maxReconnectionDelay: 10_000,
+        minReconnectionDelay: 500 + Math.random() * 1_000,
+      });
+      socket.addEventListener("message", () => void queryClient.invalidateQueries({ queryKey }));
+      return socket;
+    });
+    return () => {
+      for (const socket of sockets) socket.close();
+    };
+  }, [orgSlug, key, queryClient]);
+}
 
 export function Hosts({ orgSlug }: { orgSlug: string }) {
   usePageTitle("Hosts");
   const queryClient = useQueryClient();
   const { org, role } = useOrg(orgSlug);
   const canManage = can(role, "host:manage");
-  const hosts = useQuery({
-    ...hostsQuery(orgSlug),
-    refetchInterval: (query) => (query.state.data?.some((h) => h.status !== "online") ? WAITING_POLL_MS : SETTLED_POLL_MS),
-  });
+  const hosts = useQuery({ ...hostsQuery(orgSlug), refetchInterval: POLL_MS });
+  useHostsComingOnline(orgSlug, hosts.data?.filter((h) => h.status !== "online").map((h) => h.id) ?? []);
   const [status, setStatus] = useState("");
   const [joinToken, setJoinToken] = useState<JoinToken | null>(null);
   const refresh = async (message: string) => {

@@ -7,7 +7,7 @@
  * them together as one client.
  */
 import { type IncomingMessage, request } from "node:http";
-import type { Duplex } from "node:stream";
+import type { Duplex, Readable } from "node:stream";
 
 /** Newest Engine API version this client knows; older daemons are spoken to in their own version. */
 const MAX_API_VERSION = "1.45";
@@ -45,6 +45,8 @@ export type Query = Record<string, string | number | boolean | undefined>;
 export interface CallOptions {
   query?: Query;
   body?: unknown;
+  /** A body streamed as-is (an image tarball to load), in place of a JSON `body`. */
+  stream?: Readable;
   headers?: Record<string, string>;
   signal?: AbortSignal;
   /** Socket idle timeout; 0 = none (streams). */
@@ -140,6 +142,11 @@ export class DockerApi {
       req.on("close", () => opts.signal?.removeEventListener("abort", onAbort));
       req.on("timeout", () => req.destroy(new DockerError(0, `docker ${method} ${stripQuery(path)} timed out`)));
       req.on("error", (err: NodeJS.ErrnoException) => reject(this.unreachable(err)));
+      if (opts.stream) {
+        opts.stream.on("error", (err) => req.destroy(err));
+        opts.stream.pipe(req);
+        return;
+      }
       if (payload !== undefined) req.write(payload);
       req.end();
     });

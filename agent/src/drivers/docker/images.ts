@@ -1,5 +1,6 @@
-/** Images: pull (with a registry's credentials), look up, remove. */
+/** Images: pull (with a registry's credentials), load a tarball, tag, look up, remove. */
 import type { IncomingMessage } from "node:http";
+import type { Readable } from "node:stream";
 import { apiError, daemonMessage, type DockerApi, DockerError, jsonLines } from "./api.ts";
 
 export interface RegistryAuth {
@@ -41,6 +42,40 @@ export async function pullImage(api: DockerApi, image: string, auth?: RegistryAu
   }
   if (failure) throw pullError(image, 0, failure);
   if (opts.signal?.aborted) throw new DockerError(0, `pull of ${image} cancelled`);
+}
+
+/**
+ * Loads a tarball `docker save` wrote (gzipped or not; dockerd tells them apart) from
+ * `tarball`, streamed: answers what it loaded, `name:tag` references or, for an untagged
+ * image, its `sha256:` id. A tarball dockerd refuses is a DockerError with its message.
+ */
+export async function loadImage(api: DockerApi, tarball: Readable, opts: { signal?: AbortSignal } = {}): Promise<string[]> {
+  const res = await api.open("POST", "/images/load", { query: { quiet: true }, stream: tarball, headers: { "content-type": "application/x-tar" }, signal: opts.signal, timeoutMs: 0 });
+  const loaded: string[] = [];
+  let failure: string | null = null;
+  for await (const msg of jsonLines(res)) {
+    const m = msg as { stream?: string; error?: string; errorDetail?: { message?: string } };
+    if (m.error || m.errorDetail) failure = m.errorDetail?.message ?? m.error ?? "unknown error";
+    const said = /^Loaded image(?: ID)?: (\S+)/.exec(m.stream?.trim() ?? "");
+    if (said?.[1]) loaded.push(said[1]);
+  }
+  if (failure) throw new DockerError(400, `docker load refused the tarball: ${daemonMessage(failure)}`);
+  if (!loaded.length) throw new DockerError(400, "docker load found no image in the tarball (is it `docker save` output?)");
+  return loaded;
+}
+
+/** Tags `source` (a reference or an id) as `target` (`repo:tag`). */
+export async function tagImage(api: DockerApi, source: string, target: string): Promise<void> {
+  const { repo, ref } = splitImage(target);
+  const res = await api.call("POST", `/images/${encImage(source)}/tag`, { query: { repo, tag: ref } });
+  if (res.status !== 201 && res.status !== 200) throw apiError(`tag ${source} as ${target}`, res.status, res.text);
+}
+
+/** The `repo:tag` references of local images matching `reference` (dockerd's filter: `repo` or `repo:tag`, globs allowed). */
+export async function imageTags(api: DockerApi, reference: string): Promise<string[]> {
+  const res = await api.call("GET", "/images/json", { query: { filters: JSON.stringify({ reference: [reference] }) } });
+  if (res.status !== 200) throw apiError("list images", res.status, res.text);
+  return ((res.json as Array<{ RepoTags?: string[] | null }>) ?? []).flatMap((i) => i.RepoTags ?? []).filter((t) => t !== "<none>:<none>");
 }
 
 export async function imageExists(api: DockerApi, image: string): Promise<boolean> {
