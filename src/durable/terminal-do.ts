@@ -25,6 +25,9 @@ import type { Env } from "../env";
 import { TerminalAgentFrame, type TerminalServerFrame } from "../protocol/agent";
 import { type Actor, recordAuditAs } from "../services/audit";
 import { deleteProfile, findProfile, noteSshConnected, readProfileSecrets } from "../services/ssh";
+import { storedAiKey } from "../services/ai-keys";
+import { suggestCommand } from "../services/ai-suggest";
+import { ApiError, forbidden } from "../lib/errors";
 import type { SshSecrets } from "../protocol/agent";
 import { terminalSettings } from "../services/terminal-settings";
 import { hostMailbox } from "./clients";
@@ -81,7 +84,7 @@ export class TerminalDO extends DurableObject<Env> {
   private lastActivity = Date.now();
   private exitCode: number | null = null;
   /** Set for a `/ws/terminal` socket: who opened it and what they may do. */
-  private ws: { id: string; grant: WsGrant; decoder: TextDecoder; busy: boolean } | null = null;
+  private ws: { id: string; grant: WsGrant; decoder: TextDecoder; busy: boolean; aiBusy: boolean } | null = null;
 
   private get settings() {
     return terminalSettings(this.env);
@@ -147,7 +150,7 @@ export class TerminalDO extends DurableObject<Env> {
   private openWs(attach: Extract<TerminalAttach, { op: "ws" }>): Response {
     const { client, server } = pair();
     if (this.ws || this.session) return refused(server, client, CLOSE.sessionGone.code, "session id in use");
-    this.ws = { id: attach.id, grant: attach.grant, decoder: new TextDecoder(), busy: false };
+    this.ws = { id: attach.id, grant: attach.grant, decoder: new TextDecoder(), busy: false, aiBusy: false };
     this.takeWriter(server, null);
     this.touch();
     return upgraded(client);
@@ -180,7 +183,12 @@ export class TerminalDO extends DurableObject<Env> {
       return;
     }
     if (m.type === "ai_convert") {
-      return this.say(ws, { type: "error", code: "ai_unavailable", message: "AI suggestions are not served by this Berth yet" });
+      if (this.ws!.aiBusy) return this.say(ws, { type: "error", code: "ai_busy", message: WS_ERRORS.ai_busy });
+      this.ws!.aiBusy = true;
+      void this.aiConvert(m).finally(() => {
+        if (this.ws) this.ws.aiBusy = false;
+      });
+      return;
     }
     if (!this.session || this.phase === "ended") return this.say(ws, { type: "error", code: "no_session", message: WS_ERRORS.no_session });
     this.touch();
@@ -190,6 +198,24 @@ export class TerminalDO extends DurableObject<Env> {
       if (this.phase === "running") this.toAgent({ type: "resize", cols: m.cols, rows: m.rows });
     } else if (m.type === "pty_input") this.input(encoder.encode(m.data));
     else this.input(encoder.encode(`${m.data}\n`));
+  }
+
+  /** `ai_convert`: one command from the user's own AI key (sent along, or stored), as `POST /ai/suggest`; the key never comes back. */
+  private async aiConvert(m: Extract<WsClientMessage, { type: "ai_convert" }>) {
+    const grant = this.ws!.grant;
+    try {
+      if (grant.ai === "none") throw forbidden("Org API keys cannot use a person's AI key; connect as the person or with their personal key");
+      let key = m.api_key ?? null;
+      if (!key) {
+        if (grant.ai !== "stored") throw forbidden("This API key's scope may not use the stored AI key; send api_key");
+        key = await storedAiKey(createDb(this.env.DB), this.env, grant.userId);
+        if (!key) throw new ApiError("ai_key_missing", "Send api_key, or store one with PUT /ai/key");
+      }
+      const command = await suggestCommand(this.env, key, m.prompt, m.model);
+      this.say(this.writer, { type: "ai_suggestion", command });
+    } catch (err) {
+      this.say(this.writer, errorFrame(err));
+    }
   }
 
   private async startWs(m: Extract<WsClientMessage, { type: "connect_ssh" | "create_pty" }>) {

@@ -6,7 +6,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { requirePrincipal } from "../auth/access";
-import { roleAllows, scopeAllows } from "../auth/permissions";
+import { roleAllows, scopeAllows, scopeAllowsAccount } from "../auth/permissions";
 import { actorOf } from "../auth/principal";
 import { createRouter } from "../app";
 import { terminalSession } from "../durable/clients";
@@ -38,13 +38,13 @@ router.openapi(
     description:
       "Upgrade to a WebSocket with `?token=`. Every frame is JSON. Client: `connect_ssh {config:{host,port,username,password|private_key}}` or `{profile_id}` " +
       "(needs `command:exec`), `create_pty {host_id?}` (a root shell on a Docker host: needs `host:manage`), `pty_input {data}`, `resize_pty {cols,rows}`, " +
-      "`command {data}` (typed, then a newline), `ai_convert {prompt,api_key}`. Server: `ssh_connected {session_id}`, `pty_created {session_id}`, " +
-      "`pty_output {data}` (UTF-8 text; bytes that are not UTF-8 arrive as U+FFFD), `session_ended {session_id,exit_code,reason}`, " +
+      "`command {data}` (typed, then a newline), `ai_convert {prompt,api_key?}` (as `POST /ai/suggest`). Server: `ssh_connected {session_id}`, `pty_created {session_id}`, " +
+      "`ai_suggestion {command}`, `pty_output {data}` (UTF-8 text; bytes that are not UTF-8 arrive as U+FFFD), `session_ended {session_id,exit_code,reason}`, " +
       "`error {code,message}`. One session per socket; the socket closes when its session ends. Error codes of frames: " +
       Object.entries(WS_ERRORS)
         .map(([k, v]) => `${k} (${v})`)
         .join(", ") +
-      ", and the API's own (forbidden, profile_not_found, host_not_found, no_host_available, host_key_mismatch, ssh_auth_failed, ssh_unreachable, ssh_timeout, ssh_failed, host_offline, agent_silent, exec_failed, ai_unavailable).",
+      ", and the API's own (forbidden, profile_not_found, host_not_found, no_host_available, host_key_mismatch, ssh_auth_failed, ssh_unreachable, ssh_timeout, ssh_failed, host_offline, agent_silent, exec_failed; for `ai_convert` those of `POST /ai/suggest`).",
     request: { query: WsQuery },
     responses: { 101: { description: "Switching to the WebSocket" }, ...errorResponsesFor("upgrade_required") },
   }),
@@ -67,7 +67,9 @@ router.openapi(
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
       throw new ApiError("upgrade_required", "This endpoint is a WebSocket; connect with an Upgrade: websocket request");
     }
-    const grant: WsGrant = { actor: actorOf(p), userId: p.userId, defaultOrgId: chosen?.id ?? null, orgs };
+    const ai: WsGrant["ai"] =
+      p.type === "user" ? "stored" : p.key.kind === "org" ? "none" : scopeAllowsAccount(p.key.scope, "account:update") ? "stored" : "body";
+    const grant: WsGrant = { actor: actorOf(p), userId: p.userId, defaultOrgId: chosen?.id ?? null, orgs, ai };
     if (q.session) {
       const attach: TerminalAttach = { op: "attach", appId: null, grant, actorId: grant.actor.actorId, view: q.view === "1" || q.view === "true", since: q.since ?? null };
       return terminalSession(c.env, q.session).fetch(withAttach(c.req.raw, attach));

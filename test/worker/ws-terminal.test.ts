@@ -124,7 +124,7 @@ describe("/ws/terminal: bad messages are error frames, and the socket stays", ()
     send(s, { type: "connect_ssh", config: { host: "127.0.0.1", port: 22, username: "me", key_path: "~/.ssh/id_rsa" } });
     send(s, { type: "connect_ssh", config: { host: "127.0.0.1", port: 22, username: "me" } });
     send(s, { type: "connect_ssh" });
-    send(s, { type: "ai_convert", prompt: "list files", api_key: "sk-or-secret" });
+    send(s, { type: "ai_convert", prompt: "list files", api_key: "sk bad key with spaces" });
     const errors = await until("ten error frames", async () => s.frames.filter((f) => f.type === "error"), (e) => e.length >= 10);
     for (const e of errors) expect(e).toEqual({ type: "error", code: expect.any(String), message: expect.any(String) });
     expect(errors.map((e) => e.code)).toEqual([
@@ -137,10 +137,10 @@ describe("/ws/terminal: bad messages are error frames, and the socket stays", ()
       "invalid_request",
       "invalid_request",
       "invalid_request",
-      "ai_unavailable",
+      "invalid_message",
     ]);
     expect(errors[6].message).toContain("private_key");
-    expect(JSON.stringify(s.frames)).not.toContain("sk-or-secret");
+    expect(JSON.stringify(s.frames)).not.toContain("sk bad key");
     expect(s.closed()).toBeNull();
   });
 });
@@ -284,6 +284,33 @@ describe("/ws/terminal: connect_ssh", () => {
     const foreign = await terminal(stranger.token);
     send(foreign, { type: "connect_ssh", profile_id: profile.body.id });
     expect(await foreign.next("error")).toMatchObject({ code: "profile_not_found" });
+  });
+});
+
+describe("/ws/terminal: ai_convert", () => {
+  it("answers ai_suggestion with the caller's key, or the stored one; a refused key is an error frame without it", async () => {
+    const s = await terminal(developer.token);
+    send(s, { type: "ai_convert", prompt: "delete logs older than a week", api_key: "sk-test-0123456789abcdef" });
+    expect(await s.next("ai_suggestion")).toEqual({ type: "ai_suggestion", command: "find . -name '*.log' -mtime +7 -delete" });
+
+    send(s, { type: "ai_convert", prompt: "list files", api_key: "sk-bad-0123456789abcdef" });
+    const refused = await s.next("error");
+    expect(refused).toMatchObject({ type: "error", code: "ai_key_invalid", message: expect.any(String) });
+    expect(JSON.stringify(refused)).not.toContain("sk-bad-0123456789abcdef");
+
+    send(s, { type: "ai_convert", prompt: "list files" });
+    expect(await s.next("error", s.frames.indexOf(refused) + 1)).toMatchObject({ code: "ai_key_missing" });
+    const stored = await api("/ai/key", { token: developer.token, method: "PUT", body: { api_key: "sk-test-stored-0123456789" } });
+    expect(stored.status, stored.text).toBeLessThan(300);
+    const before = s.frames.length;
+    send(s, { type: "ai_convert", prompt: "delete old logs" });
+    expect(await s.next("ai_suggestion", before)).toMatchObject({ command: expect.stringContaining("find") });
+
+    // An org key does not act as a person: it may not spend anyone's AI credits.
+    const key = await createOrgKey(owner, owner.orgSlug, "full");
+    const org = await terminal(key.key);
+    send(org, { type: "ai_convert", prompt: "list files", api_key: "sk-test-0123456789abcdef" });
+    expect(await org.next("error")).toMatchObject({ code: "forbidden" });
   });
 });
 

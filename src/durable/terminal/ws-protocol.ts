@@ -37,7 +37,19 @@ export const WsClientMessage = z.discriminatedUnion("type", [
     rows: size.optional(),
   }),
   z.object({ type: z.literal("create_pty"), host_id: z.string().max(64).optional(), cols: size.optional(), rows: size.optional() }),
-  z.object({ type: z.literal("ai_convert"), prompt: text(4096), api_key: text(1024).optional() }),
+  z.object({
+    type: z.literal("ai_convert"),
+    prompt: z.string().trim().min(1).max(4000),
+    /** The user's OpenRouter (or other OpenAI-compatible) key; without it, the key they stored with `PUT /ai/key`. */
+    api_key: z
+      .string()
+      .trim()
+      .min(8)
+      .max(512)
+      .regex(/^[\x21-\x7e]+$/, "an API key is printable ASCII without spaces")
+      .optional(),
+    model: z.string().max(100).regex(/^[A-Za-z0-9._:/-]+$/, "a model name").optional(),
+  }),
 ]);
 export type WsClientMessage = z.infer<typeof WsClientMessage>;
 
@@ -56,6 +68,12 @@ export interface WsGrant {
   /** The org used when a message names no profile or host (the key's org, or the personal org). */
   defaultOrgId: string | null;
   orgs: { id: string; commandExec: boolean; hostManage: boolean }[];
+  /**
+   * `ai_convert`, as `POST /ai/suggest` allows it: `stored` may use the key kept with `PUT /ai/key`
+   * (a person, or a personal key that may change the account), `body` only a key sent along (a
+   * personal key without that scope), `none` (org keys do not act as a person).
+   */
+  ai: "stored" | "body" | "none";
 }
 
 /** A message's error frame codes (documented in the README). */
@@ -64,4 +82,5 @@ export const WS_ERRORS = {
   session_running: "A session already runs on this socket; one at a time",
   no_session: "No session runs on this socket yet: send create_pty or connect_ssh first",
   session_ended: "This socket's session ended; open a new socket for another",
+  ai_busy: "An ai_convert is already being answered on this socket",
 } as const;
