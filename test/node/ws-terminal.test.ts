@@ -130,6 +130,19 @@ describe("/ws/terminal with the real agent", () => {
     expect(agent.output()).not.toContain(PASSWORD);
   }, 60_000);
 
+  it("connect_ssh: a key that is not the one expected is refused with a clear error frame, and the socket may try again", async () => {
+    const term = new Terminal();
+    await term.opened;
+    term.send({ type: "connect_ssh", config: { host: "127.0.0.1", port: 2222, username: "berthssh", password: PASSWORD, host_key_fingerprint: "SHA256:not-this-one" } });
+    const refused = await term.frame("error");
+    expect(refused).toMatchObject({ type: "error", code: "host_key_mismatch", message: expect.stringMatching(/host key is SHA256:\S+, not the pinned SHA256:not-this-one/) });
+    term.frames.length = 0;
+    term.send({ type: "connect_ssh", config: { host: "127.0.0.1", port: 2222, username: "berthssh", password: `${PASSWORD}-wrong` } });
+    expect(await term.frame("error")).toMatchObject({ code: "ssh_auth_failed" });
+    expect(term.closed).toBeNull();
+    expect(agent.output()).not.toContain(PASSWORD);
+  }, 60_000);
+
   it("create_pty: a root shell on the Docker host, its helper container removed at the end", async () => {
     const term = new Terminal();
     await term.opened;
