@@ -45,6 +45,8 @@ export interface AgentOptions {
   proxmox?: ProxmoxSettings | null;
   /** How often the node's VMs are reported. */
   instanceSweepSeconds?: number;
+  /** The image of the host shell's helper container (`/ws/terminal` create_pty); it needs `nsenter`. */
+  hostShellImage?: string;
 }
 
 export class AgentRefused extends Error {}
@@ -93,7 +95,7 @@ export class Agent {
       // Not sent when the socket went: the control plane asks again from the last line it got.
       this.transport.send({ type: "app_log", app_id: appId, lines });
     });
-    this.terminals = new Terminals(this.drivers.docker, api, log);
+    this.terminals = new Terminals(this.drivers.docker, api, log, opts.hostShellImage);
   }
 
   /** Runs until stopped or refused. Resolves on stop; rejects with AgentRefused. */

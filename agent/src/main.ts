@@ -18,6 +18,7 @@ import { PROXMOX_FLAGS, PROXMOX_USAGE, parseProxmoxOptions } from "./drivers/pro
 import { collectFacts } from "./facts.ts";
 import { createLogger, type LogFormat } from "./log.ts";
 import { StateDir } from "./state.ts";
+import { DEFAULT_HOST_SHELL_IMAGE } from "./terminal.ts";
 
 const USAGE = `usage: npm run agent -- [run|doctor] [options]
 
@@ -27,6 +28,7 @@ const USAGE = `usage: npm run agent -- [run|doctor] [options]
   --docker-socket <path>  Docker Engine socket (env BERTH_DOCKER_SOCKET, default /var/run/docker.sock)
   --caddy-admin <url>     Caddy's admin API (env BERTH_CADDY_ADMIN, default http://127.0.0.1:2019)
   --ingress-listen <addr> where Caddy serves the apps (env BERTH_INGRESS_LISTEN, default :80)
+  --host-shell-image <image>  image of the host shell's helper container, with nsenter (env BERTH_HOST_SHELL_IMAGE, default ${DEFAULT_HOST_SHELL_IMAGE})
   --log-format plain|json (env BERTH_LOG_FORMAT, default plain)
   --log-level debug|info|warn|error
   --no-websocket          claim work over HTTP only
@@ -47,6 +49,7 @@ async function main() {
       "docker-socket": { type: "string" },
       "caddy-admin": { type: "string" },
       "ingress-listen": { type: "string" },
+      "host-shell-image": { type: "string" },
       "log-format": { type: "string" },
       "log-level": { type: "string" },
       "no-websocket": { type: "boolean", default: false },
@@ -124,6 +127,7 @@ async function main() {
     appSweepSeconds: Number(env.BERTH_APP_SWEEP_SECONDS ?? 30) || 30,
     proxmox,
     instanceSweepSeconds: Number(env.BERTH_INSTANCE_SWEEP_SECONDS ?? 30) || 30,
+    hostShellImage: values["host-shell-image"] ?? env.BERTH_HOST_SHELL_IMAGE ?? DEFAULT_HOST_SHELL_IMAGE,
   });
   const stop = () => {
     log.info("stopping; running commands keep running and are picked up on the next start");

@@ -48,7 +48,7 @@ type Presented = { token: string; via: "bearer" | "query" } | { token: null; via
 const isWebSocketUpgrade = (c: Context<AppEnv>) => c.req.header("upgrade")?.toLowerCase() === "websocket";
 
 /** The WebSocket endpoints, the only places a credential may come in the URL. */
-const WEBSOCKET_PATHS = [/\/apps\/[^/]+\/logs\/stream$/, /\/apps\/[^/]+\/exec$/, /\/projects\/[^/]+\/events$/];
+const WEBSOCKET_PATHS = [/\/apps\/[^/]+\/logs\/stream$/, /\/apps\/[^/]+\/exec$/, /\/projects\/[^/]+\/events$/, /\/ws\/terminal$/];
 const isWebSocketEndpoint = (c: Context<AppEnv>) => WEBSOCKET_PATHS.some((p) => p.test(c.req.path));
 
 /**

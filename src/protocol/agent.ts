@@ -218,7 +218,17 @@ export const ServerMessage = z.discriminatedUnion("type", [
   z.object({
     type: z.literal("terminal_open"),
     session_id: z.string().regex(TERMINAL_SESSION_ID),
-    app_id: z.string().max(64),
+    /**
+     * What the TTY is attached to: `app` (a Docker exec in the app's running container, `app_id`),
+     * `ssh` (an interactive shell over SSH from this host to `ssh`, credentials fetched with
+     * `GET /agent/terminals/{session_id}/secrets`), `host` (a shell on this host itself, through a
+     * throwaway privileged helper container: root on the host).
+     */
+    kind: z.enum(["app", "ssh", "host"]).default("app"),
+    app_id: z.string().max(64).default(""),
+    ssh: z
+      .object({ host: z.string().max(253), port: z.number().int().min(1).max(65535), username: z.string().max(64), host_key_fingerprint: z.string().max(128).nullable() })
+      .optional(),
     cmd: z.array(z.string().max(1024)).min(1).max(64),
     cols: z.number().int().min(1).max(1000),
     rows: z.number().int().min(1).max(1000),
@@ -419,9 +429,21 @@ export type TerminalServerFrame = z.infer<typeof TerminalServerFrame>;
 /** Agent → session. */
 export const TerminalAgentFrame = z.discriminatedUnion("type", [
   /** The program runs; output follows as binary frames. */
-  z.object({ type: z.literal("started"), container_id: z.string().max(128) }),
-  /** It could not start: `not_running` (no running container for the app) or `exec_failed`. */
-  z.object({ type: z.literal("error"), code: z.enum(["not_running", "exec_failed"]), message: z.string().max(2000) }),
+  z.object({
+    type: z.literal("started"),
+    container_id: z.string().max(128).optional(),
+    /** An SSH session: the server's key (`SHA256:…`), pinned on a profile that had none. */
+    host_key_fingerprint: z.string().max(128).optional(),
+  }),
+  /**
+   * It could not start: `not_running` (no running container for the app), `exec_failed`, or for
+   * an SSH session the failure codes of `ssh.exec` (SSH_FAILURES).
+   */
+  z.object({
+    type: z.literal("error"),
+    code: z.enum(["not_running", "exec_failed", "host_key_mismatch", "ssh_auth_failed", "ssh_unreachable", "ssh_timeout", "ssh_failed"]),
+    message: z.string().max(2000),
+  }),
   /** The program ended with this status (null when Docker could not say). */
   z.object({ type: z.literal("exit"), code: z.number().int().nullable() }),
 ]);

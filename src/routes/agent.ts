@@ -12,7 +12,7 @@ import { app } from "../db/schema";
 import { hostMailbox, terminalSession } from "../durable/clients";
 import type { AppEnv } from "../env";
 import type { ErrorCode } from "../lib/error-codes";
-import { ApiError, errorResponses, errorResponsesFor } from "../lib/errors";
+import { ApiError, errorResponses, errorResponsesFor, notFound } from "../lib/errors";
 import {
   AppReport, ClaimRequest, CommandOutputReport, SshSecrets, TERMINAL_SESSION_ID, ClaimResponse, FinishRequest, HeartbeatRequest, InstanceReport, JoinRequest, JoinResponse, LogAppendRequest, LogAppendResponse, RenewRequest,
 } from "../protocol/agent";
@@ -112,6 +112,24 @@ router.openapi(
     const headers = new Headers(c.req.raw.headers);
     headers.set("x-berth-host-id", hostOf(c).id);
     return terminalSession(c.env, c.req.valid("param").session).fetch(new Request(c.req.url, { headers }));
+  },
+);
+
+router.openapi(
+  createRoute({
+    method: "get",
+    path: "/agent/terminals/{session}/secrets",
+    tags,
+    security,
+    summary: "An SSH terminal session's credentials, while it starts, for the host it runs on",
+    description: "Credentials never travel in `terminal_open`; the agent fetches them here over its own credential, and only while the session waits for it.",
+    request: { params: z.object({ session: z.string().regex(TERMINAL_SESSION_ID).openapi({ param: { name: "session", in: "path" }, description: "Terminal session id (trm_…)" }) }) },
+    responses: { 200: json(z.object({ ssh: SshSecrets }), "The credentials"), ...errorResponsesFor("not_found") },
+  }),
+  async (c) => {
+    const ssh = await terminalSession(c.env, c.req.valid("param").session).sshSecrets(hostOf(c).id);
+    if (!ssh) throw notFound("Starting SSH terminal session");
+    return c.json({ ssh }, 200);
   },
 );
 

@@ -30,6 +30,7 @@ import system from "./system";
 import systemOverview from "./system-overview";
 import ssh from "./ssh";
 import terminals from "./terminals";
+import wsTerminal from "./ws-terminal";
 
 export function apiV1() {
   const api = createRouter();
@@ -49,7 +50,7 @@ export function apiV1() {
     scheme: "bearer",
     description: "A host credential (`bha_…`) from `POST /agent/join`; good for that host's agent routes only.",
   });
-  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appVolumes, appRuntime, terminals, apiKeys, audit, hosts, jobs, agent, deploy, registries, catalog, instances, ssh, commands, devpocketAi, devpocketSync, devpocketUser, devpocketAdmin]) {
+  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appVolumes, appRuntime, terminals, apiKeys, audit, hosts, jobs, agent, deploy, registries, catalog, instances, ssh, commands, devpocketAi, devpocketSync, devpocketUser, devpocketAdmin, wsTerminal]) {
     api.route("/", family);
   }
 

@@ -243,22 +243,24 @@ export function sshFailure(error: string | null): SshFailure | null {
   return code && (SSH_FAILURES as readonly string[]).includes(code) ? (code as SshFailure) : null;
 }
 
+/** A connection authenticated and saw this key: the profile is connected now, and an unpinned one takes the key (trust on first use). */
+export async function noteSshConnected(db: Database, profileId: string, seen: string) {
+  const now = new Date();
+  await Promise.all([
+    db
+      .update(sshProfile)
+      .set({ hostKeyFingerprint: seen, hostKeyPinnedAt: now, lastConnectedAt: now })
+      .where(and(eq(sshProfile.id, profileId), isNull(sshProfile.hostKeyFingerprint))),
+    db.update(sshProfile).set({ lastConnectedAt: now }).where(eq(sshProfile.id, profileId)),
+  ]);
+}
+
 /** What an `ssh.exec` job's end means for its profile (a first key pinned) and its command. */
 export async function settleSshJob(db: Database, job: JobRecord, payload: { profile_id: string; command_id: string | null }) {
-  const now = new Date();
   const seen = typeof job.result?.host_key_fingerprint === "string" ? job.result.host_key_fingerprint : null;
   const authenticated = job.result?.authenticated === true;
   const writes: PromiseLike<unknown>[] = [];
-  if (seen && authenticated) {
-    // Trust on first use: only an unpinned profile takes the key; a pinned one keeps its own.
-    writes.push(
-      db
-        .update(sshProfile)
-        .set({ hostKeyFingerprint: seen, hostKeyPinnedAt: now, lastConnectedAt: now })
-        .where(and(eq(sshProfile.id, payload.profile_id), isNull(sshProfile.hostKeyFingerprint))),
-      db.update(sshProfile).set({ lastConnectedAt: now }).where(eq(sshProfile.id, payload.profile_id)),
-    );
-  }
+  if (seen && authenticated) writes.push(noteSshConnected(db, payload.profile_id, seen));
   if (payload.command_id) {
     const exit = typeof job.result?.exit_code === "number" ? job.result.exit_code : null;
     const status: CommandStatus = job.status === "succeeded" && (exit === null || exit === 0) ? "success" : "error";

@@ -221,13 +221,14 @@ const NOT_TENANT_SCOPED: Record<string, string> = {
   "POST /ssh/connect": "the caller's own profile (another's is 404, ssh.test.ts) or inline credentials in the caller's org",
   "POST /commands/execute": "over the caller's own profile; another's is 404 (ssh.test.ts)",
   "GET /commands/history": "the caller's own commands (ssh.test.ts)",
+  "GET /ws/terminal": "the caller's own socket; ?org= of another tenant is 404, another's profile, host or session is refused (ws-terminal.test.ts)",
 };
 
 const isPublic = (op: Operation) => Boolean(op.security && (op.security.length === 0 || op.security.some((s) => Object.keys(s).length === 0)));
 const isAgent = (op: Operation) => Boolean(op.security?.some((s) => "agent" in s));
 
 function call(op: Operation, path: string, token?: string, body?: unknown): Promise<CallResult> {
-  const upgrade = path.endsWith("/logs/stream") || path.endsWith("/events") || path === "/agent/connect" || (path.endsWith("/exec") && op.method === "get");
+  const upgrade = path.endsWith("/logs/stream") || path.endsWith("/events") || path === "/agent/connect" || path === "/ws/terminal" || (path.endsWith("/exec") && op.method === "get");
   return api(path, {
     method: op.method.toUpperCase(),
     token,

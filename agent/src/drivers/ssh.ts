@@ -37,6 +37,8 @@ export interface SshTarget {
 export interface SshConnection {
   fingerprint: string;
   exec(command: string, opts: ExecOptions): Promise<ExecResult>;
+  /** An interactive login shell with a PTY (`/ws/terminal`); the channel is its terminal, stdout and stderr merged as on any TTY. */
+  shell(cols: number, rows: number): Promise<ClientChannel>;
   close(): void;
 }
 
@@ -97,7 +99,12 @@ export function connectSsh(target: SshTarget): Promise<SshConnection> {
       if (settled) return;
       settled = true;
       target.signal?.removeEventListener("abort", onAbort);
-      resolve({ fingerprint: seen!, exec: (command, opts) => runCommand(client, command, opts), close: () => client.end() });
+      resolve({
+        fingerprint: seen!,
+        exec: (command, opts) => runCommand(client, command, opts),
+        shell: (cols, rows) => openShell(client, cols, rows),
+        close: () => client.end(),
+      });
     });
     client.on("error", (err: Error & { level?: string; code?: string }) => {
       if (mismatch) {
@@ -119,6 +126,15 @@ export function connectSsh(target: SshTarget): Promise<SshConnection> {
       // ssh2 parses the key before connecting: a bad key or passphrase throws here.
       fail(new SshError("ssh_failed", `Cannot use the profile's private key: ${(err as Error).message.slice(0, 300)}`));
     }
+  });
+}
+
+function openShell(client: Client, cols: number, rows: number): Promise<ClientChannel> {
+  return new Promise<ClientChannel>((resolve, reject) => {
+    client.shell({ term: "xterm-256color", cols, rows }, (err, channel) => {
+      if (err) reject(new SshError("ssh_failed", `The server would not open a shell: ${err.message}`));
+      else resolve(channel);
+    });
   });
 }
 

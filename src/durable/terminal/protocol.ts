@@ -6,6 +6,7 @@
  * `{type:"exit", code}` last.
  */
 import type { Actor } from "../../services/audit";
+import type { WsGrant } from "./ws-protocol";
 
 export type TerminalAttach =
   | {
@@ -13,8 +14,16 @@ export type TerminalAttach =
       session: { id: string; appId: string; hostId: string; orgId: string; projectId: string; opener: Actor; cmd: string[]; cols: number; rows: number };
     }
   | {
+      /** DevPocket's `/ws/terminal`: the socket opens first, its messages start the session (ws-protocol.ts). */
+      op: "ws";
+      id: string;
+      grant: WsGrant;
+    }
+  | {
       op: "attach";
-      appId: string;
+      /** The app of an exec session; null for a `/ws/terminal` session, whose `grant` says who may join. */
+      appId: string | null;
+      grant?: WsGrant;
       /** Who connects: the opener resumes as the writer unless `view`; anyone else watches. */
       actorId: string;
       view: boolean;

@@ -12,6 +12,7 @@ import { requireUser } from "../../auth/access";
 import type { AppEnv } from "../../env";
 import { ApiError, errorBody, errorResponsesFor } from "../../lib/errors";
 import { type ChatMessage, complete, DEFAULT_MODEL, openCompletionStream, readCompletionStream, validateKey } from "../../services/ai-provider";
+import { commandOf, SUGGEST_SYSTEM } from "../../services/ai-suggest";
 import { deleteAiKey, findAiKeyInfo, keyHint, storeAiKey, storedAiKey } from "../../services/ai-keys";
 import { json, jsonBody } from "../schemas";
 
@@ -49,19 +50,10 @@ async function keyFor(c: Context<AppEnv>, bodyKey: string | undefined): Promise<
 
 const wantsStream = (c: Context<AppEnv>, stream: boolean | undefined) => stream ?? (c.req.header("accept") ?? "").includes("text/event-stream");
 
-const SUGGEST_SYSTEM =
-  "You turn a request in plain language into one POSIX shell command. Answer with the command only: no prose, no code fences, no leading $.";
 const EXPLAIN_SYSTEM =
   'You explain why a shell command failed. Answer with JSON only: {"explanation": "one short paragraph", "suggestions": ["a command or step to try", "..."]}.';
 const COMPLETE_SYSTEM =
   "You complete a partly typed shell command. Answer with up to 5 complete commands that start with the given text, one per line, nothing else.";
-
-/** The first command of a model's answer: code fences and a leading prompt sign taken off. */
-export function commandOf(text: string): string {
-  const fenced = text.match(/```[a-z]*\n([\s\S]*?)```/i);
-  const body = (fenced?.[1] ?? text).trim();
-  return body.replace(/^\$\s+/, "").trim();
-}
 
 const ContextMessage = z.object({ role: z.enum(["user", "assistant", "system"]), content: z.string().max(8000) }).passthrough();
 

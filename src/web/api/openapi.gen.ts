@@ -2305,6 +2305,99 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/agent/terminals/{session}/secrets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An SSH terminal session's credentials, while it starts, for the host it runs on
+         * @description Credentials never travel in `terminal_open`; the agent fetches them here over its own credential, and only while the session waits for it.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Terminal session id (trm_…) */
+                    session: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The credentials */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            ssh: {
+                                passphrase?: string;
+                                password?: string;
+                                private_key?: string;
+                            };
+                        };
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/ai/complete": {
         parameters: {
             query?: never;
@@ -14577,6 +14670,108 @@ export interface paths {
                 };
             };
         };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ws/terminal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * WebSocket: DevPocket's terminal (an SSH shell from a host's agent, or a shell on a Docker host)
+         * @description Upgrade to a WebSocket with `?token=`. Every frame is JSON. Client: `connect_ssh {config:{host,port,username,password|private_key}}` or `{profile_id}` (needs `command:exec`), `create_pty {host_id?}` (a root shell on a Docker host: needs `host:manage`), `pty_input {data}`, `resize_pty {cols,rows}`, `command {data}` (typed, then a newline), `ai_convert {prompt,api_key?}` (as `POST /ai/suggest`). Server: `ssh_connected {session_id}`, `pty_created {session_id}`, `ai_suggestion {command}`, `pty_output {data}` (UTF-8 text; bytes that are not UTF-8 arrive as U+FFFD), `session_ended {session_id,exit_code,reason}`, `error {code,message}`. One session per socket; the socket closes when its session ends. Error codes of frames: invalid_message (The frame is not one of this socket's messages), session_running (A session already runs on this socket; one at a time), no_session (No session runs on this socket yet: send create_pty or connect_ssh first), session_ended (This socket's session ended; open a new socket for another), ai_busy (An ai_convert is already being answered on this socket), and the API's own (forbidden, profile_not_found, host_not_found, no_host_available, host_key_mismatch, ssh_auth_failed, ssh_unreachable, ssh_timeout, ssh_failed, host_offline, agent_silent, exec_failed; for `ai_convert` those of `POST /ai/suggest`).
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Berth extension: the org (slug or id) for inline SSH and host shells; default the key's org or your personal org */
+                    org?: string;
+                    /** @description Berth extension: rejoin this session (its opener resumes it within the grace period; anyone else allowed watches) */
+                    session?: string;
+                    /** @description With `session`: output bytes already received; only the rest is replayed */
+                    since?: number | null;
+                    /** @description The credential (a session token, `pak_` or `dkp_` key); or a cookie or bearer header */
+                    token?: string;
+                    /** @description With `session`: watch read-only even as its opener */
+                    view?: "0" | "1" | "true" | "false";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Switching to the WebSocket */
+                101: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `upgrade_required`: A WebSocket endpoint was called without an upgrade. */
+                426: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;

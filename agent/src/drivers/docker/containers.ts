@@ -32,6 +32,13 @@ export interface ContainerSpec {
   logMaxSize?: string | null;
   /** Named volumes to mount (they must exist: `ensureVolume` first). */
   volumes?: { name: string; target: string }[];
+  /**
+   * In the host's PID namespace with these capabilities, unconfined by seccomp and AppArmor: only
+   * for the host-shell helper (terminal.ts), which is root on the host by design. Capabilities
+   * rather than `Privileged`, which asks for every one and fails where the agent's own bounding
+   * set lacks some (as in sandboxes).
+   */
+  hostAccess?: { capAdd: string[]; autoRemove: boolean };
 }
 
 export interface ContainerInfo {
@@ -94,6 +101,7 @@ export async function createContainer(api: DockerApi, spec: ContainerSpec): Prom
       MemorySwap: memory > 0 ? memory : 0,
       RestartPolicy: { Name: spec.restartPolicy ?? "unless-stopped" },
       Init: spec.init ?? true,
+      ...(spec.hostAccess ? { PidMode: "host", CapAdd: spec.hostAccess.capAdd, SecurityOpt: ["seccomp=unconfined", "apparmor=unconfined"], AutoRemove: spec.hostAccess.autoRemove } : {}),
       ...(spec.volumes?.length ? { Mounts: spec.volumes.map((v) => ({ Type: "volume", Source: v.name, Target: v.target })) } : {}),
       ...(logMaxSize ? { LogConfig: { Type: "json-file", Config: { "max-size": logMaxSize, "max-file": "3" } } } : {}),
     },
