@@ -183,3 +183,43 @@ export async function until<T>(what: string, fn: () => Promise<T>, check: (v: T)
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+/** A WebSocket a test holds: its JSON text frames and binary frames as they came, and how it closed. */
+export interface WatchedSocket {
+  ws: WebSocket;
+  frames: any[];
+  bytes: Uint8Array[];
+  /** The binary frames as one UTF-8 string. */
+  output(): string;
+  closed(): { code: number; reason: string } | null;
+  /** The first frame of `type` at or after index `after`, waited for. */
+  next(type: string, after?: number): Promise<any>;
+}
+
+export function watchSocket(ws: WebSocket): WatchedSocket {
+  const frames: any[] = [];
+  const bytes: Uint8Array[] = [];
+  let closed: { code: number; reason: string } | null = null;
+  ws.accept();
+  ws.binaryType = "arraybuffer";
+  ws.addEventListener("message", (e) => {
+    if (typeof e.data === "string") frames.push(JSON.parse(e.data));
+    else bytes.push(new Uint8Array(e.data as ArrayBuffer));
+  });
+  ws.addEventListener("close", (e) => {
+    closed = { code: e.code, reason: e.reason };
+  });
+  const output = () => new TextDecoder().decode(concatBytes(bytes));
+  const next = (type: string, after = 0) => until(`a ${type} frame`, async () => frames.slice(after).find((f) => f.type === type), (f) => f !== undefined);
+  return { ws, frames, bytes, output, closed: () => closed, next };
+}
+
+export function concatBytes(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}

@@ -4,7 +4,7 @@
  * `terminal_open` arrives) and the session's own `/agent/terminals/{session}`.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { addMember, api, createOrgKey, env, expectApiError, fetchWorker, signUp, type TestUser, until } from "./helpers";
+import { addMember, api, createOrgKey, env, expectApiError, fetchWorker, signUp, type TestUser, until, type WatchedSocket, watchSocket, concatBytes } from "./helpers";
 
 let owner: TestUser;
 let developer: TestUser;
@@ -41,39 +41,8 @@ async function appOnHost({ connect = true } = {}) {
   return agent;
 }
 
-interface Socket {
-  ws: WebSocket;
-  text: any[];
-  bytes: Uint8Array[];
-  output(): string;
-  closed(): { code: number; reason: string } | null;
-}
-
-function watch(ws: WebSocket): Socket {
-  const text: any[] = [];
-  const bytes: Uint8Array[] = [];
-  let closed: { code: number; reason: string } | null = null;
-  ws.accept();
-  ws.binaryType = "arraybuffer";
-  ws.addEventListener("message", (e) => {
-    if (typeof e.data === "string") text.push(JSON.parse(e.data));
-    else bytes.push(new Uint8Array(e.data as ArrayBuffer));
-  });
-  ws.addEventListener("close", (e) => {
-    closed = { code: e.code, reason: e.reason };
-  });
-  return { ws, text, bytes, output: () => new TextDecoder().decode(concat(bytes)), closed: () => closed };
-}
-
-function concat(chunks: Uint8Array[]) {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
+type Socket = WatchedSocket;
+const watch = watchSocket;
 
 async function exec(appId: string, token: string, query = "") {
   const res = await fetchWorker(`/api/v1/apps/${appId}/exec${query}`, { headers: { upgrade: "websocket", authorization: `Bearer ${token}` } });
@@ -142,27 +111,27 @@ describe("app exec socket: a session", () => {
     const agent = await appOnHost();
     const { user, side, sessionId, open } = await openSession(agent);
     expect(open).toMatchObject({ app_id: agent.appId, cmd: ["/bin/bash", "-l"], cols: 100, rows: 30 });
-    await until("session message", async () => user.text, (t) => t.length > 0);
-    expect(user.text[0]).toEqual({ type: "session", session_id: sessionId, mode: "write", offset: 0, skipped: 0 });
+    await until("session message", async () => user.frames, (t) => t.length > 0);
+    expect(user.frames[0]).toEqual({ type: "session", session_id: sessionId, mode: "write", offset: 0, skipped: 0 });
 
     user.ws.send("echo hi\r");
     user.ws.send(JSON.stringify({ type: "resize", cols: 132, rows: 43 }));
     user.ws.send("\x03");
-    await until("input and resize", async () => side.bytes.length + side.text.length, (n) => n >= 3);
-    expect(new TextDecoder().decode(concat(side.bytes)), JSON.stringify(side.text)).toBe("echo hi\r\x03");
-    expect(side.text).toContainEqual({ type: "resize", cols: 132, rows: 43 });
+    await until("input and resize", async () => side.bytes.length + side.frames.length, (n) => n >= 3);
+    expect(side.output(), JSON.stringify(side.frames)).toBe("echo hi\r\x03");
+    expect(side.frames).toContainEqual({ type: "resize", cols: 132, rows: 43 });
 
     // Binary-safe: every byte value, in order, across many frames.
     const all = new Uint8Array(256).map((_, i) => i);
     for (let i = 0; i < 20; i++) side.ws.send(all);
     await until("output", async () => user.bytes.reduce((n, c) => n + c.length, 0), (n) => n >= 256 * 20);
-    const got = concat(user.bytes);
+    const got = concatBytes(user.bytes);
     for (let i = 0; i < 20; i++) expect([...got.subarray(i * 256, (i + 1) * 256)]).toEqual([...all]);
 
     side.ws.send(JSON.stringify({ type: "exit", code: 0 }));
     await until("closed", async () => user.closed(), (c) => c !== null);
     expect(user.closed()).toEqual({ code: 1000, reason: "exited with status 0" });
-    expect(user.text.at(-1)).toEqual({ type: "exit", code: 0 });
+    expect(user.frames.at(-1)).toEqual({ type: "exit", code: 0 });
 
     const audit = await api(`/org/${owner.orgSlug}/audit`, { token: owner.token });
     const rows = audit.body.events ?? audit.body.items ?? audit.body;
@@ -195,16 +164,16 @@ describe("app exec socket: a session", () => {
 
     const back = await exec(agent.appId, owner.token, `?session=${sessionId}&since=5`);
     await until("replay", async () => back.output(), (o) => o === "two\r\n");
-    expect(back.text[0]).toMatchObject({ type: "session", mode: "write", offset: 5, skipped: 0 });
+    expect(back.frames[0]).toMatchObject({ type: "session", mode: "write", offset: 5, skipped: 0 });
 
     // A developer of the org watches: sees everything from the start, and cannot type.
     const watcher = await exec(agent.appId, developer.token, `?session=${sessionId}`);
     await until("viewer replay", async () => watcher.output(), (o) => o === "one\r\ntwo\r\n");
-    expect(watcher.text[0]).toMatchObject({ mode: "view", offset: 0 });
+    expect(watcher.frames[0]).toMatchObject({ mode: "view", offset: 0 });
     watcher.ws.send("rm -rf /\r");
     back.ws.send("ls\r");
-    await until("writer input", async () => new TextDecoder().decode(concat(side.bytes)), (i) => i.includes("ls\r"));
-    expect(new TextDecoder().decode(concat(side.bytes))).toBe("ls\r");
+    await until("writer input", async () => side.output(), (i) => i.includes("ls\r"));
+    expect(side.output()).toBe("ls\r");
     side.ws.send(bytesOf("three\r\n"));
     await until("both see it", async () => [back.output(), watcher.output()] as const, ([b, w]) => b.endsWith("three\r\n") && w.endsWith("three\r\n"));
 
@@ -234,15 +203,15 @@ describe("app exec socket: a session", () => {
     const { user, side } = await openSession(agent);
     const chunk = new Uint8Array(32 * 1024).fill(121);
     for (let i = 0; i < 8; i++) side.ws.send(chunk);
-    await until("acks", async () => side.text.filter((m) => m.type === "ack"), (a) => a.length > 0 && a.at(-1).bytes === 8 * chunk.length);
+    await until("acks", async () => side.frames.filter((m) => m.type === "ack"), (a) => a.length > 0 && a.at(-1).bytes === 8 * chunk.length);
     // With the writer gone, nothing more is acknowledged: the program waits for them.
     user.ws.close(1000);
     await until("writer gone", async () => user.closed(), (c) => c !== null);
     await new Promise((r) => setTimeout(r, 50));
-    const acks = side.text.filter((m) => m.type === "ack").length;
+    const acks = side.frames.filter((m) => m.type === "ack").length;
     side.ws.send(new Uint8Array(64 * 1024));
     await new Promise((r) => setTimeout(r, 200));
-    expect(side.text.filter((m) => m.type === "ack").length).toBe(acks);
+    expect(side.frames.filter((m) => m.type === "ack").length).toBe(acks);
   });
 
   it("ends a session nobody uses after the idle time, and one its writer left after the grace period, telling the agent", async () => {
@@ -250,16 +219,16 @@ describe("app exec socket: a session", () => {
     const idle = await openSession(agent);
     await until("idle close", async () => idle.user.closed(), (c) => c !== null, 10_000);
     expect(idle.user.closed()).toEqual({ code: 4408, reason: "closed after no input or output for the idle time (3 s)" });
-    expect(idle.side.text).toContainEqual({ type: "close", reason: "closed after no input or output for the idle time (3 s)" });
+    expect(idle.side.frames).toContainEqual({ type: "close", reason: "closed after no input or output for the idle time (3 s)" });
     await until("agent side closed", async () => idle.side.closed(), (c) => c !== null);
 
     const left = await openSession(agent);
     const watcher = await exec(agent.appId, developer.token, `?session=${left.sessionId}`);
-    await until("viewer greeted", async () => watcher.text, (t) => t.length > 0);
+    await until("viewer greeted", async () => watcher.frames, (t) => t.length > 0);
     left.user.ws.close(1000);
     await until("abandoned", async () => watcher.closed(), (c) => c !== null, 10_000);
     expect(watcher.closed()?.code).toBe(4410);
     await until("agent side closed", async () => left.side.closed(), (c) => c !== null);
-    expect(left.side.text.at(-1)).toMatchObject({ type: "close" });
+    expect(left.side.frames.at(-1)).toMatchObject({ type: "close" });
   });
 });

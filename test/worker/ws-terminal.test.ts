@@ -5,7 +5,7 @@
  * test/node/ws-terminal.test.ts.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { addMember, api, createOrgKey, env, expectApiError, fetchWorker, signUp, type TestUser, until } from "./helpers";
+import { addMember, api, createOrgKey, env, expectApiError, fetchWorker, signUp, type TestUser, until, type WatchedSocket, watchSocket } from "./helpers";
 
 let owner: TestUser;
 let developer: TestUser;
@@ -33,31 +33,8 @@ async function dockerHost(of: TestUser) {
   return agent;
 }
 
-interface Socket {
-  ws: WebSocket;
-  frames: any[];
-  bytes: Uint8Array[];
-  closed(): { code: number; reason: string } | null;
-  next(type: string, after?: number): Promise<any>;
-}
-
-function watch(ws: WebSocket): Socket {
-  const frames: any[] = [];
-  const bytes: Uint8Array[] = [];
-  let closed: { code: number; reason: string } | null = null;
-  ws.accept();
-  ws.binaryType = "arraybuffer";
-  ws.addEventListener("message", (e) => {
-    if (typeof e.data === "string") frames.push(JSON.parse(e.data));
-    else bytes.push(new Uint8Array(e.data as ArrayBuffer));
-  });
-  ws.addEventListener("close", (e) => {
-    closed = { code: e.code, reason: e.reason };
-  });
-  const next = (type: string, after = 0) =>
-    until(`a ${type} frame`, async () => frames.slice(after).find((f) => f.type === type), (f) => f !== undefined);
-  return { ws, frames, bytes, closed: () => closed, next };
-}
+type Socket = WatchedSocket;
+const watch = watchSocket;
 
 async function terminal(token: string, query = "", base = "/api/v1") {
   const res = await fetchWorker(`${base}/ws/terminal?token=${encodeURIComponent(token)}${query}`, { headers: { upgrade: "websocket" } });
