@@ -4,7 +4,7 @@
  * `terminal_open` arrives) and the session's own `/agent/terminals/{session}`.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { addMember, api, createOrgKey, env, expectApiError, fetchWorker, signUp, type TestUser, until, type WatchedSocket, watchSocket, concatBytes } from "./helpers";
+import { addMember, api, createOrgKey, env, expectApiError, fetchWorker, signUp, type TestUser, until, watchSocket, concatBytes } from "./helpers";
 
 let owner: TestUser;
 let developer: TestUser;
@@ -41,20 +41,17 @@ async function appOnHost({ connect = true } = {}) {
   return agent;
 }
 
-type Socket = WatchedSocket;
-const watch = watchSocket;
-
 async function exec(appId: string, token: string, query = "") {
   const res = await fetchWorker(`/api/v1/apps/${appId}/exec${query}`, { headers: { upgrade: "websocket", authorization: `Bearer ${token}` } });
   expect(res.status).toBe(101);
-  return watch(res.webSocket!);
+  return watchSocket(res.webSocket!);
 }
 
 /** The agent's side of a session: opens the session's socket as the agent would. */
 async function agentSide(agent: { credential: string }, sessionId: string) {
   const res = await fetchWorker(`/api/v1/agent/terminals/${sessionId}`, { headers: { upgrade: "websocket", authorization: `Bearer ${agent.credential}` } });
   expect(res.status).toBe(101);
-  return watch(res.webSocket!);
+  return watchSocket(res.webSocket!);
 }
 
 const bytesOf = (s: string) => new TextEncoder().encode(s);
@@ -85,14 +82,14 @@ describe("app exec socket: who may open it", () => {
     // The credential as ?token= (browsers cannot send a header on an upgrade), but only on an upgrade.
     const viaQuery = await fetchWorker(`/api/v1${path}?token=${encodeURIComponent(owner.token)}`, { headers: upgrade });
     expect(viaQuery.status).toBe(101);
-    watch(viaQuery.webSocket!);
+    watchSocket(viaQuery.webSocket!);
     expectApiError(await api(`${path}?token=${encodeURIComponent(owner.token)}`), 401, "unauthorized");
     // A full key and a developer may.
     const full = await createOrgKey(owner, owner.orgSlug, "full");
     for (const token of [full.key, developer.token]) {
       const res = await fetchWorker(`/api/v1${path}`, { headers: { ...upgrade, authorization: `Bearer ${token}` } });
       expect(res.status).toBe(101);
-      const s = watch(res.webSocket!);
+      const s = watchSocket(res.webSocket!);
       await until("closed", async () => s.closed(), (c) => c !== null);
       expect(s.closed()).toMatchObject({ code: 4503, reason: "the app's host is offline" });
     }

@@ -34,18 +34,16 @@ async function dockerHost(of: TestUser) {
 }
 
 type Socket = WatchedSocket;
-const watch = watchSocket;
-
 async function terminal(token: string, query = "", base = "/api/v1") {
   const res = await fetchWorker(`${base}/ws/terminal?token=${encodeURIComponent(token)}${query}`, { headers: { upgrade: "websocket" } });
   expect(res.status).toBe(101);
-  return watch(res.webSocket!);
+  return watchSocket(res.webSocket!);
 }
 
 async function agentSide(agent: { credential: string }, sessionId: string) {
   const res = await fetchWorker(`/api/v1/agent/terminals/${sessionId}`, { headers: { upgrade: "websocket", authorization: `Bearer ${agent.credential}` } });
   expect(res.status).toBe(101);
-  return watch(res.webSocket!);
+  return watchSocket(res.webSocket!);
 }
 
 const send = (s: Socket, m: unknown) => s.ws.send(JSON.stringify(m));
