@@ -11,6 +11,8 @@ export interface Env {
   DB: D1Database;
   AUTH_LIMITER: RateLimit;
   AUTH_IP_LIMITER: RateLimit;
+  /** DevPocket's sync reads and writes per user (wrangler.toml). */
+  SYNC_LIMITER: RateLimit;
   PROJECT_DO: DurableObjectNamespace<ProjectDO>;
   HOST_DO: DurableObjectNamespace<HostDO>;
   TERMINAL_DO: DurableObjectNamespace<TerminalDO>;

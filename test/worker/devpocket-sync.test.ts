@@ -180,6 +180,26 @@ describe("sync input and access", () => {
     expectApiError(await api("/sync/conflicts/scf_nope/resolve", { token: ada.token, body: { resolution: "local" } }), 404, "conflict_not_found");
   });
 
+  it("limits sync reads and writes per user with 429 rate_limited, as the seed's sync rate limit", async () => {
+    const [busy, other] = await Promise.all([signUp({ name: "Busy" }), signUp({ name: "Other" })]);
+    // 120 a minute (wrangler.toml SYNC_LIMITER); a window may roll over once while this runs.
+    let ok = 0;
+    let limited = null as Awaited<ReturnType<typeof pull>> | null;
+    for (let i = 0; i < 250 && !limited; i++) {
+      const res = await pull(busy, "phone", "data_types=settings");
+      if (res.status === 429) limited = res;
+      else {
+        expect(res.status, res.text).toBe(200);
+        ok++;
+      }
+    }
+    expect(limited, "never limited").not.toBeNull();
+    expectApiError(limited!, 429, "rate_limited");
+    expect(ok).toBeGreaterThanOrEqual(120);
+    expectApiError(await api("/sync/data", { token: busy.token, body: { device_id: "phone", settings: { theme: "dark" } } }), 429, "rate_limited");
+    expect((await pull(other, "phone", "data_types=settings")).status).toBe(200);
+  });
+
   it("takes repeated data_types", async () => {
     const res = await api("/sync/data?data_types=commands&data_types=settings&device_id=d1&device_name=n", { token: bob.token });
     expect(res.status, res.text).toBe(200);

@@ -4,9 +4,11 @@
  * user's conflict is `404` like one that does not exist. Rules in services/sync.ts.
  */
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { createRouter } from "../../app";
 import { requireUser } from "../../auth/access";
 import { SYNC_DATA_TYPES, type SyncDataType } from "../../db/schema";
+import type { AppEnv } from "../../env";
 import { ApiError, errorBody, ErrorEnvelope, errorResponsesFor } from "../../lib/errors";
 import {
   deviceNames,
@@ -113,6 +115,12 @@ function itemsOf(input: z.infer<typeof UploadInput>): UploadItem[] {
   return items;
 }
 
+/** One sync read or write of the user's (SYNC_LIMITER: the seed's 429 "Sync rate limit exceeded"). */
+async function spendSync(c: Context<AppEnv>, userId: string) {
+  const { success } = await c.env.SYNC_LIMITER.limit({ key: `sync:${userId}` });
+  if (!success) throw new ApiError("rate_limited", "Sync rate limit exceeded: at most 120 sync reads and writes a minute; wait and try again");
+}
+
 router.openapi(
   createRoute({
     method: "post",
@@ -124,7 +132,7 @@ router.openapi(
     request: jsonBody(UploadInput),
     responses: {
       200: json(z.object({ message: z.string(), timestamp: z.string(), conflicts_detected: z.array(SyncConflict), applied: Applied }), "Uploaded"),
-      ...errorResponsesFor("sync_conflict"),
+      ...errorResponsesFor("sync_conflict", "rate_limited"),
       409: json(
         ErrorEnvelope.extend({ message: z.string(), conflicts: z.array(SyncConflict), applied: Applied, timestamp: z.string() }),
         "`sync_conflict`: Items were changed on another device since the version they name; resolve each with `POST /sync/conflicts/{conflict_id}/resolve`.",
@@ -133,6 +141,7 @@ router.openapi(
   }),
   async (c) => {
     const userId = requireUser(c, "account:update").userId;
+    await spendSync(c, userId);
     const input = c.req.valid("json");
     const items = itemsOf(input);
     if (input.device_id) await touchDevice(c.var.db, userId, { deviceId: input.device_id, deviceName: input.device_name, deviceType: input.device_type });
@@ -191,11 +200,12 @@ router.openapi(
         }),
         "Sync data",
       ),
-      ...errorResponsesFor(),
+      ...errorResponsesFor("rate_limited"),
     },
   }),
   async (c) => {
     const userId = requireUser(c, "account:read").userId;
+    await spendSync(c, userId);
     const q = c.req.valid("query");
     // The time is taken first, so the next pull's `last_sync_timestamp` misses nothing written meanwhile.
     const syncTimestamp = new Date();
