@@ -10,6 +10,7 @@ import { Readable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type { JobPayload } from "../../../src/protocol/agent.ts";
 import type { CaddyAdmin } from "../drivers/caddy.ts";
+import { openConnectionsTo } from "../drivers/connections.ts";
 import type { ContainerSummary, DockerEngine, RegistryAuth } from "../drivers/docker.ts";
 import type { PayloadOf, TaskContext, TaskOutcome, TaskRegistry } from "../jobs/registry.ts";
 
@@ -42,14 +43,28 @@ export function registerAppTasks(registry: TaskRegistry, drivers: AppDrivers) {
 
 /** Longest a deploy waits for requests in flight to the previous container before stopping it. */
 const DRAIN_TIMEOUT_MS = 5_000;
+/** How long "nothing in flight" must hold before the previous container stops. */
+const DRAIN_SETTLE_MS = 50;
 
-/** Resolves once Caddy proxies nothing more to `upstream`, or after `timeoutMs`. */
-async function drained(caddy: CaddyAdmin, upstream: string, timeoutMs: number) {
+/**
+ * Resolves once nothing more is on its way to `upstream` (the previous
+ * container), or after `timeoutMs`. Two witnesses: the host's open TCP
+ * connections to it, which see requests Caddy's reload has hidden from Caddy's
+ * own count (drivers/connections.ts), and that count where the kernel's tables
+ * cannot be read. Idle must hold for DRAIN_SETTLE_MS: a request the old server
+ * accepted just before the switch may not have dialled yet.
+ */
+export async function drained(caddy: Pick<CaddyAdmin, "inFlight">, upstream: string, timeoutMs: number, settleMs = DRAIN_SETTLE_MS): Promise<boolean> {
   const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const n = await caddy.inFlight(upstream).catch(() => 0);
-    if (n === 0) return;
-    await new Promise((r) => setTimeout(r, 20));
+  let idleSince: number | null = null;
+  for (;;) {
+    const [tcp, proxied] = await Promise.all([openConnectionsTo(upstream), caddy.inFlight(upstream).catch(() => 0)]);
+    const now = Date.now();
+    if (Math.max(tcp ?? 0, proxied) > 0) idleSince = null;
+    else if (idleSince === null) idleSince = now;
+    if (idleSince !== null && now - idleSince >= settleMs) return true;
+    if (now >= end) return false;
+    await new Promise((r) => setTimeout(r, 10));
   }
 }
 
@@ -197,7 +212,9 @@ async function deploy({ docker, caddy }: AppDrivers, ctx: TaskContext, p: Deploy
   const previous = await caddy.routeFor(p.app_id).catch(() => null);
   await route(caddy, p.app_id, p.hostname, upstream);
   // Requests already on their way to the previous container finish before it stops.
-  if (previous && previous !== upstream) await drained(caddy, previous, DRAIN_TIMEOUT_MS);
+  if (previous && previous !== upstream && !(await drained(caddy, previous, DRAIN_TIMEOUT_MS))) {
+    ctx.output("stderr", `requests to the previous container were still open after ${DRAIN_TIMEOUT_MS / 1000} s; stopping it anyway`);
+  }
 
   ctx.progress(5, total, "Stopping the previous container");
   for (const old of await appContainers(docker, p.app_id)) {
