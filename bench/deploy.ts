@@ -77,11 +77,20 @@ const median = (xs: number[]) => (xs.length ? pct(xs, 50) : NaN);
 const ms = (x: number) => (Number.isFinite(x) ? `${x.toFixed(0)} ms` : "n/a");
 
 /** Polls every POLL_MS until `ok`; returns performance.now() of the first good answer. */
-async function pollUntil(port: number, host: string, ok: (r: { status: number; text: string }) => boolean, timeoutMs: number, what: () => string, address?: string): Promise<number> {
+async function pollUntil(
+  port: number,
+  host: string,
+  ok: (r: { status: number; text: string }) => boolean,
+  timeoutMs: number,
+  what: () => string,
+  address?: string,
+  seen?: (r: { status: number; text: string }) => void,
+): Promise<number> {
   const end = performance.now() + timeoutMs;
   let last = { status: 0, text: "" };
   for (;;) {
     last = await getWithHost(port, host, "/", 5_000, address);
+    seen?.(last);
     if (ok(last)) return performance.now();
     if (performance.now() > end) throw new Error(`${what()}: no good answer within ${timeoutMs / 1000} s (last: ${last.status} ${last.text.slice(0, 120).trim()})`);
     await sleep(POLL_MS);
@@ -92,6 +101,9 @@ async function pollUntil(port: number, host: string, ok: (r: { status: number; t
 
 interface BerthRun {
   total: number;
+  /** Requests through Caddy from the deploy request until its job ended, and how many of them failed. */
+  requests: number;
+  failures: string[];
   // Steps, in ms (NaN when a timestamp was missing).
   toAccepted: number;
   toJobCreated: number;
@@ -260,11 +272,28 @@ try {
     const tAccepted = performance.now();
     if (res.status !== 202) throw new Error(`POST /deploy/${appSlug}: ${res.status} ${JSON.stringify(res.body)}`);
     const jobId = res.body.job.id as string;
-    const t1 = await pollUntil(ingress, appHost, (r) => r.status === 200 && r.text.includes(want), 60_000, () => `deploy of ${image} (job ${jobId})`).catch(async (err) => {
+    // Every answer from the request until the job has ended (old container drained and stopped) must be a 200.
+    let requests = 0;
+    const failures: string[] = [];
+    const count = (r: { status: number; text: string }) => {
+      requests++;
+      if (r.status !== 200) failures.push(`${r.status} ${r.text.slice(0, 80).trim()}`);
+    };
+    const t1 = await pollUntil(ingress, appHost, (r) => r.status === 200 && r.text.includes(want), 60_000, () => `deploy of ${image} (job ${jobId})`, undefined, count).catch(async (err) => {
       throw new Error(`${(err as Error).message}\ncaddy berth listen: ${await caddyListen()} (ours: 127.0.0.1:${ingress})\n${agent!.output().slice(-3000)}`);
     });
     const wall1 = wall0 + (t1 - t0);
-    const job = await waitJob(jobId);
+    let jobDone = false;
+    const keepPolling = (async () => {
+      while (!jobDone) {
+        count(await getWithHost(ingress, appHost, "/", 5_000));
+        await sleep(POLL_MS);
+      }
+    })();
+    const job = await waitJob(jobId).finally(() => {
+      jobDone = true;
+    });
+    await keepPolling;
     current = image;
 
     // Timestamps of the steps, all on this machine's clock (Unix ms).
@@ -294,6 +323,8 @@ try {
     const finished = logged(/job finished/);
     return {
       total: t1 - t0,
+      requests,
+      failures,
       toAccepted: tAccepted - t0,
       toJobCreated: at(job.created_at) - wall0,
       createdToDispatched: at(job.dispatched_at) - at(job.created_at),
@@ -406,6 +437,11 @@ try {
   console.log(`\nberth ÷ bare, polled as berth is   p50 ${ratio(b, fl, 50)}   p95 ${ratio(b, fl, 95)}`);
   console.log(`berth ÷ bare                       p50 ${ratio(b, f, 50)}   p95 ${ratio(b, f, 95)}`);
   console.log(`berth ÷ bare with pull             p50 ${ratio(b, fp, 50)}   p95 ${ratio(b, fp, 95)}`);
+  const requests = berth.reduce((n, r) => n + r.requests, 0);
+  const failures = berth.flatMap((r) => r.failures);
+  console.log(
+    `\nrequests through Caddy during berth's deploys (request → job ended, old container stopped): ${requests}, failed: ${failures.length}${failures.length ? ` (${[...new Set(failures)].slice(0, 5).join("; ")})` : ""}`,
+  );
   const r50 = pct(b, 50) / pct(fl, 50);
   console.log(
     `goal: at most 1.3× the bare floor under the same polling at p50: ${r50 <= 1.3 ? "met" : "NOT met"} (${r50.toFixed(3)}×; against the unpolled floor ${(pct(b, 50) / pct(f, 50)).toFixed(3)}×)`,
