@@ -5,6 +5,7 @@ import type { HostDO } from "./durable/host-do";
 import type { ProjectDO } from "./durable/project-do";
 import type { TerminalDO } from "./durable/terminal-do";
 import type { JobsQueueMessage } from "./jobs/queue";
+import type { WebhookQueueMessage } from "./services/webhooks";
 
 /** Bindings and vars from wrangler.toml, plus secrets set with `wrangler secret put`. */
 export interface Env {
@@ -17,6 +18,8 @@ export interface Env {
   HOST_DO: DurableObjectNamespace<HostDO>;
   TERMINAL_DO: DurableObjectNamespace<TerminalDO>;
   JOBS: Queue<JobsQueueMessage>;
+  /** Outbound webhook deliveries (src/services/webhooks.ts). */
+  WEBHOOKS: Queue<WebhookQueueMessage>;
   ENVIRONMENT: string;
   BASE_DOMAIN: string;
   /** `cloudflare` (the MAIL send_email binding) in production; `outbox` (D1, read at /api/v1/dev/outbox) locally. */
@@ -58,6 +61,10 @@ export interface Env {
   /** DevPocket's AI: the OpenAI-compatible API called with the user's key (default OpenRouter's), and how long to wait for it (ms). */
   AI_BASE_URL?: string;
   AI_TIMEOUT_MS?: string;
+  /** Webhook deliveries: tries per delivery (default 6), the first retry's delay in seconds (default 10, ×4 each time), and how long to wait for a receiver (ms, default 10000). */
+  WEBHOOK_MAX_ATTEMPTS?: string;
+  WEBHOOK_RETRY_BASE_SECONDS?: string;
+  WEBHOOK_TIMEOUT_MS?: string;
   /** R2: archived job output (and, later, image tarballs and exports). */
   ARCHIVE: R2Bucket;
 }

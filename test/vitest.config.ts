@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 import { startFakeAiProvider } from "./fake-ai/server.ts";
+import { startFakeWebhookReceiver } from "./fake-webhook/server.ts";
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 /** A seed document (../shared/seeds/), for the tests that take their expected codes from it. */
@@ -11,6 +12,9 @@ const seed = (file: string) => readFileSync(here(`../../shared/seeds/${file}`), 
 /** One fake AI provider per test run, started when the worker project is configured. */
 let fakeAiProvider: ReturnType<typeof startFakeAiProvider> | undefined;
 const fakeAi = () => (fakeAiProvider ??= startFakeAiProvider());
+/** One webhook receiver per test run, for test/worker/webhooks.test.ts. */
+let fakeWebhookReceiver: ReturnType<typeof startFakeWebhookReceiver> | undefined;
+const fakeWebhooks = () => (fakeWebhookReceiver ??= startFakeWebhookReceiver());
 
 export default defineConfig({
   root: here(".."),
@@ -38,6 +42,11 @@ export default defineConfig({
                 // DevPocket's AI routes call a local OpenAI-compatible provider (test/fake-ai/server.ts), with a short timeout.
                 AI_BASE_URL: (await fakeAi()).url,
                 AI_TIMEOUT_MS: "1500",
+                // Webhooks go to a local receiver (test/fake-webhook/server.ts); three quick tries, a short wait.
+                WEBHOOK_RECEIVER_URL: (await fakeWebhooks()).url,
+                WEBHOOK_MAX_ATTEMPTS: "3",
+                WEBHOOK_RETRY_BASE_SECONDS: "0",
+                WEBHOOK_TIMEOUT_MS: "1000",
                 TEST_MIGRATIONS: await readD1Migrations(here("../migrations")),
                 // The seeds' own documents: test/worker/dialects.test.ts reads its expected codes from them.
                 SEED_SUBLE: seed("001_712ea82ddb872eaf.txt"),

@@ -21,6 +21,8 @@ export const PERMISSIONS = {
   "apikey:manage": ["owner", "admin"],
   "apikey:adopt": ["owner"],
   "audit:read": ["owner", "admin"],
+  /** Outbound webhooks and their delivery log: where the org's events go, so owners and admins only. */
+  "webhook:manage": ["owner", "admin"],
   "deploy": ["owner", "admin", "developer"],
   "app:exec": ["owner", "admin", "developer"],
   /** SSH profiles and commands over SSH (DevPocket): exec-like, so never viewers nor read-only or deploy keys. */
@@ -44,7 +46,7 @@ export const SCOPE_PERMISSIONS: Record<ApiKeyScope, readonly Permission[]> = {
   deploy: ["org:read", "member:read", "project:read", "host:read", "deploy", "instance:read", "instance:create", "instance:manage"],
   full: [
     "org:read", "org:update", "member:read", "project:read", "project:create", "project:update",
-    "project:delete", "project:lifecycle", "audit:read", "deploy", "app:exec", "command:exec", "host:read",
+    "project:delete", "project:lifecycle", "audit:read", "webhook:manage", "deploy", "app:exec", "command:exec", "host:read",
     "instance:read", "instance:create", "instance:manage",
   ],
 };

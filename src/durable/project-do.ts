@@ -14,7 +14,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
-import { onJobEnded, onJobStarted } from "../jobs/outcomes";
+import { announceJobEnded, onJobEnded, onJobStarted } from "../jobs/outcomes";
 import { isTerminal } from "../jobs/states";
 import type { AppLogLine, FinishRequest, JobPayload, JobProgress, LogChunk } from "../protocol/agent";
 import { hostMailbox } from "./clients";
@@ -192,6 +192,8 @@ export class ProjectDO extends DurableObject<Env> {
     await this.follow(id, onJobEnded);
     this.events.emit(id, `job.${this.jobs.get(id)!.status}`, this.jobs.snapshot(id));
     for (const wake of this.waiters.get(id) ?? []) wake();
+    // Webhooks and notifications: after everyone waiting has been told.
+    this.ctx.waitUntil(this.follow(id, announceJobEnded));
   }
 
   private async takeBackFromHost(id: string) {

@@ -7,14 +7,15 @@
  */
 import { and, eq, isNull } from "drizzle-orm";
 import { createDb } from "../db/client";
-import { app, appEvent, deployment } from "../db/schema";
+import { app, appEvent, deployment, instance, org, project } from "../db/schema";
 import type { JobRecord } from "../durable/project-do";
 import type { Env } from "../env";
 import { newId } from "../lib/ids";
 import type { JobPayload } from "../protocol/agent";
 import { deleteUpload, uploadKey } from "../services/image-uploads";
 import { markCommandRunning, settleSshJob } from "../services/ssh";
-import { isInstancePayload, onInstanceJobEnded, onInstanceJobStarted } from "./instance-outcomes";
+import { emitOrgEvent } from "../services/webhooks";
+import { type InstancePayload, isInstancePayload, onInstanceJobEnded, onInstanceJobStarted } from "./instance-outcomes";
 
 const AFTER_ACTION = { "app.start": "running", "app.restart": "running", "app.stop": "stopped" } as const;
 
@@ -80,4 +81,68 @@ export async function onJobEnded(env: Env, job: JobRecord, payload: JobPayload):
     return;
   }
   if (job.status !== "succeeded") await event("error", `${payload.type.slice(4)} ${job.status}: ${job.error ?? ""}`.slice(0, 2000)).run();
+}
+
+/**
+ * Tells the org a job ended, once the records are written and waiters woken (ProjectDO runs
+ * it after them, in the background): `deployment.succeeded|failed` and `instance.succeeded|failed`
+ * to its webhooks, and failures to its members' notifications too. A cancelled job is someone's
+ * own doing and goes to webhooks only.
+ */
+export async function announceJobEnded(env: Env, job: JobRecord, payload: JobPayload): Promise<void> {
+  if (job.status === "succeeded" || job.status === "failed" || job.status === "cancelled") {
+    if (payload.type === "app.deploy") return announceDeploy(env, job, payload, job.status);
+    if (isInstancePayload(payload)) return announceInstance(env, job, payload, job.status);
+  }
+}
+
+async function announceDeploy(env: Env, job: JobRecord, payload: Extract<JobPayload, { type: "app.deploy" }>, outcome: "succeeded" | "failed" | "cancelled"): Promise<void> {
+  const db = createDb(env.DB);
+  const [row] = await db
+    .select({ orgId: project.orgId, orgSlug: org.slug, projectId: project.id, name: app.name, slug: app.slug })
+    .from(app)
+    .innerJoin(project, eq(project.id, app.projectId))
+    .innerJoin(org, eq(org.id, project.orgId))
+    .where(eq(app.id, payload.app_id));
+  if (!row) return;
+  const error = outcome === "succeeded" ? null : (job.error ?? `Deploy ${outcome}`);
+  await emitOrgEvent(env, db, {
+    orgId: row.orgId,
+    type: outcome === "succeeded" ? "deployment.succeeded" : "deployment.failed",
+    data: {
+      app: { id: payload.app_id, slug: row.slug, name: row.name, project_id: row.projectId },
+      deployment_id: payload.deployment_id,
+      job_id: job.id,
+      image: payload.image,
+      host_id: job.host_id,
+      status: outcome,
+      error,
+    },
+    notify:
+      outcome === "failed"
+        ? { title: `Deploy of ${row.name} failed`, body: (error ?? "").slice(0, 500), link: `/orgs/${row.orgSlug}/projects/${row.projectId}/apps/${payload.app_id}` }
+        : undefined,
+  });
+}
+
+async function announceInstance(env: Env, job: JobRecord, payload: InstancePayload, outcome: "succeeded" | "failed" | "cancelled"): Promise<void> {
+  const db = createDb(env.DB);
+  const [row] = await db
+    .select({ orgId: project.orgId, orgSlug: org.slug, projectId: project.id, name: instance.name })
+    .from(instance)
+    .innerJoin(project, eq(project.id, instance.projectId))
+    .innerJoin(org, eq(org.id, project.orgId))
+    .where(eq(instance.id, payload.instance_id));
+  if (!row) return;
+  const action = payload.type.replace(/^instance\./, "");
+  const error = outcome === "succeeded" ? null : (job.error ?? `The job ${outcome}`);
+  await emitOrgEvent(env, db, {
+    orgId: row.orgId,
+    type: outcome === "succeeded" ? "instance.succeeded" : "instance.failed",
+    data: { instance: { id: payload.instance_id, name: row.name, project_id: row.projectId }, action, job_id: job.id, host_id: job.host_id, status: outcome, error },
+    notify:
+      outcome === "failed"
+        ? { title: `${action[0]!.toUpperCase()}${action.slice(1)} of instance ${row.name} failed`, body: (error ?? "").slice(0, 500), link: `/orgs/${row.orgSlug}/projects/${row.projectId}/instances` }
+        : undefined,
+  });
 }

@@ -8,6 +8,8 @@
 import { hostMailbox, projectJobs } from "../durable/clients";
 import type { Env } from "../env";
 import type { JobPayload } from "../protocol/agent";
+import { createDb } from "../db/client";
+import { handleWebhookBatch, type WebhookQueueMessage } from "../services/webhooks";
 
 export interface JobsQueueMessage {
   job_id: string;
@@ -25,6 +27,7 @@ export interface JobsQueueMessage {
 
 export const JOBS_QUEUE = "berth-jobs";
 export const JOBS_DLQ = "berth-jobs-dlq";
+export const WEBHOOKS_QUEUE = "berth-webhooks";
 
 function log(level: "info" | "warn" | "error", msg: string, fields: Record<string, unknown>) {
   console[level](JSON.stringify({ level, msg, ...fields }));
@@ -69,6 +72,7 @@ export async function handleDeadLetters(batch: MessageBatch<JobsQueueMessage>, e
 }
 
 export async function handleQueue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  if (batch.queue === WEBHOOKS_QUEUE) return handleWebhookBatch(batch as MessageBatch<WebhookQueueMessage>, env, createDb(env.DB));
   if (batch.queue === JOBS_DLQ || batch.queue.endsWith("-dlq")) return handleDeadLetters(batch as MessageBatch<JobsQueueMessage>, env);
   return handleJobs(batch as MessageBatch<JobsQueueMessage>, env);
 }

@@ -8,7 +8,7 @@ export type IdPrefix =
   | "usr" | "ses" | "acc" | "vrf" | "org" | "mem" | "inv" | "prj" | "pmb"
   | "apk" | "rft" | "aud" | "mail" | "hst" | "job" | "lse" | "evt" | "reg"
   | "app" | "dep" | "aev" | "ins" | "iev" | "vol" | "ssh" | "cmd"
-  | "dev" | "syi" | "scf" | "sye";
+  | "dev" | "syi" | "scf" | "sye" | "whk" | "whd" | "ntf";
 
 export function randomString(length: number, alphabet = ALPHABET): string {
   const bytes = crypto.getRandomValues(new Uint8Array(length));

@@ -26,6 +26,7 @@ import orgs from "./orgs";
 import projectMembers from "./project-members";
 import projects from "./projects";
 import registries from "./registries";
+import webhooks from "./webhooks";
 import system from "./system";
 import systemOverview from "./system-overview";
 import ssh from "./ssh";
@@ -50,7 +51,7 @@ export function apiV1() {
     scheme: "bearer",
     description: "A host credential (`bha_…`) from `POST /agent/join`; good for that host's agent routes only.",
   });
-  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appVolumes, appRuntime, terminals, apiKeys, audit, hosts, jobs, agent, deploy, registries, catalog, instances, ssh, commands, devpocketAi, devpocketSync, devpocketUser, devpocketAdmin, wsTerminal]) {
+  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appVolumes, appRuntime, terminals, apiKeys, audit, hosts, jobs, agent, deploy, registries, webhooks, catalog, instances, ssh, commands, devpocketAi, devpocketSync, devpocketUser, devpocketAdmin, wsTerminal]) {
     api.route("/", family);
   }
 

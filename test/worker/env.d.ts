@@ -8,6 +8,8 @@ declare global {
       /** The Suble and backlex seed documents (OpenAPI JSON), as text. */
       SEED_SUBLE: string;
       SEED_BACKLEX: string;
+      /** The local webhook receiver (test/fake-webhook/server.ts). */
+      WEBHOOK_RECEIVER_URL: string;
     }
   }
 }

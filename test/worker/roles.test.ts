@@ -187,6 +187,15 @@ const ACTIONS: Partial<Record<Permission, Action>> = {
     ok: 200,
     attempt: (sc, cred) => api(`/org/${sc.slug}/audit`, { token: cred }),
   },
+  "webhook:manage": {
+    ok: 201,
+    prepare: async () => ({ url: `https://example.com/hooks/${unique("matrix").replace(/ /g, "-")}` }),
+    attempt: (sc, cred, s) => api(`/org/${sc.slug}/webhooks`, { token: cred, body: { url: s.url, events: ["deployment.failed"] } }),
+    after: async (sc, allowed, s) => {
+      const hooks = await api(`/org/${sc.slug}/webhooks`, { token: sc.owner.token });
+      expect(hooks.body.webhooks.some((h: any) => h.url === s.url)).toBe(allowed);
+    },
+  },
   "instance:read": {
     ok: 200,
     refused: "forbidden",

@@ -39,6 +39,9 @@ interface Tenant {
   commandId: string;
   /** An open sync conflict of the owner's (DevPocket). */
   conflictId: string;
+  webhookId: string;
+  /** A notification of the owner's. */
+  notificationId: string;
 }
 
 const key = (op: { method: string; path: string }) => `${op.method.toUpperCase()} ${op.path}`;
@@ -70,7 +73,11 @@ function fill(path: string, t: Tenant): string {
               ? t.registryId
               : p.startsWith("/ssh/profiles/")
                 ? t.sshProfileId
-                : t.personalKeyId,
+                : p.startsWith("/org/{slug}/webhooks/")
+                  ? t.webhookId
+                  : p.startsWith("/org/{slug}/notifications/")
+                    ? t.notificationId
+                    : t.personalKeyId,
   };
   return path.replace(/\{(\w+)\}/g, (_, name: string) => {
     const resolve = byParam[name];
@@ -171,6 +178,14 @@ const OTHER_TENANT: Record<string, { body?: (t: Tenant) => unknown; query?: stri
   "GET /commands/{command_id}": {},
   "POST /commands/{command_id}/rerun": {},
   "POST /sync/conflicts/{conflict_id}/resolve": { body: () => ({ resolution: "merge", resolved_data: { host: "taken-over" } }) },
+  "GET /org/{slug}/webhooks": {},
+  "POST /org/{slug}/webhooks": { body: () => ({ url: "https://attacker.example/hook", events: ["*"] }) },
+  "DELETE /org/{slug}/webhooks/{id}": {},
+  "POST /org/{slug}/webhooks/{id}/test": {},
+  "GET /org/{slug}/webhook-deliveries": {},
+  "GET /org/{slug}/notifications": {},
+  "POST /org/{slug}/notifications/{id}/read": {},
+  "POST /org/{slug}/notifications/read-all": {},
 };
 
 /** Operations about the caller rather than a tenant's resource, and why they cannot leak one. */
@@ -277,7 +292,16 @@ async function makeTenant(): Promise<Tenant> {
   await api("/sync/data", { token: owner.token, body: { device_id: "a", ssh_profiles: [{ id: "p1", version: 1, host: "two" }] } });
   const conflicted = await api("/sync/data", { token: owner.token, body: { device_id: "b", ssh_profiles: [{ id: "p1", version: 1, host: "three" }] } });
   expect(conflicted.status, conflicted.text).toBe(409);
+  const hook = await api(`/org/${owner.orgSlug}/webhooks`, { token: owner.token, body: { url: "https://example.com/hooks/tenant", events: ["deployment.*"] } });
+  expect(hook.status, hook.text).toBe(201);
+  // A notification as a failed deploy would leave it (webhooks.test.ts makes them that way).
+  const notificationId = `ntf_${crypto.randomUUID().replace(/-/g, "").slice(0, 16)}`;
+  await env.DB.prepare("INSERT INTO notification (id, org_id, user_id, event_id, kind, title) VALUES (?, ?, ?, 'evt_tenant', 'deployment.failed', 'Deploy of tenant app failed')")
+    .bind(notificationId, project.body.org_id, owner.id)
+    .run();
   return {
+    webhookId: hook.body.webhook.id,
+    notificationId,
     sshProfileId: ssh.body.id,
     commandId,
     owner,

@@ -13,3 +13,4 @@ export * from "./instances";
 export * from "./tenancy";
 export * from "./terminal";
 export * from "./devpocket";
+export * from "./webhooks";
