@@ -32,6 +32,13 @@ export const orgKeysQuery = (orgSlug: string) =>
     queryFn: ({ signal }) => unwrap(api.GET("/org/{slug}/api-keys", { params: { path: { slug: orgSlug } }, signal })).then((d) => d.keys),
   });
 
+/** The person's notifications in one org, with the unread count the navigation shows. */
+export const notificationsQuery = (orgSlug: string) =>
+  queryOptions({
+    queryKey: ["orgs", orgSlug, "notifications"],
+    queryFn: ({ signal }) => unwrap(api.GET("/org/{slug}/notifications", { params: { path: { slug: orgSlug }, query: { limit: 100 } }, signal })),
+  });
+
 export const personalKeysQuery = queryOptions({
   queryKey: ["api-keys"],
   queryFn: ({ signal }) => unwrap(api.GET("/api-keys", { signal })),

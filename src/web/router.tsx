@@ -28,6 +28,8 @@ const Apps = lazyPage(() => import("./pages/Apps").then((m) => m.Apps));
 const AppDetail = lazyPage(() => import("./pages/AppDetail").then((m) => m.AppDetail));
 const AppTerminal = lazyPage(() => import("./pages/AppTerminal").then((m) => m.AppTerminal));
 const Jobs = lazyPage(() => import("./pages/Jobs").then((m) => m.Jobs));
+const Webhooks = lazyPage(() => import("./pages/Webhooks").then((m) => m.Webhooks));
+const Notifications = lazyPage(() => import("./pages/Notifications").then((m) => m.Notifications));
 
 type Context = { queryClient: QueryClient };
 
@@ -243,6 +245,22 @@ const auditRoute = createRoute({
   },
 });
 
+const webhooksRoute = createRoute({
+  getParentRoute: () => orgRoute,
+  path: "/webhooks",
+  component: function WebhooksPage() {
+    return <Webhooks orgSlug={webhooksRoute.useParams().orgSlug} />;
+  },
+});
+
+const notificationsRoute = createRoute({
+  getParentRoute: () => orgRoute,
+  path: "/notifications",
+  component: function NotificationsPage() {
+    return <Notifications orgSlug={notificationsRoute.useParams().orgSlug} />;
+  },
+});
+
 const routeTree = rootRoute.addChildren([
   signInRoute,
   signUpRoute,
@@ -252,7 +270,7 @@ const routeTree = rootRoute.addChildren([
     homeRoute,
     acceptInvitationRoute,
     personalKeysRoute,
-    orgRoute.addChildren([orgHomeRoute, projectsRoute, instancesRoute, appsRoute, appDetailRoute, appTerminalRoute, jobsRoute, membersRoute, orgKeysRoute, hostsRoute, auditRoute]),
+    orgRoute.addChildren([orgHomeRoute, projectsRoute, instancesRoute, appsRoute, appDetailRoute, appTerminalRoute, jobsRoute, membersRoute, orgKeysRoute, hostsRoute, auditRoute, webhooksRoute, notificationsRoute]),
   ]),
 ]);
 

@@ -3,7 +3,7 @@ import { Link, Outlet, useNavigate, useParams } from "@tanstack/react-router";
 import { useId } from "react";
 import { authCall, authClient, sessionQuery } from "../auth";
 import { can } from "../permissions";
-import { orgsQuery } from "../queries";
+import { notificationsQuery, orgsQuery } from "../queries";
 import { ErrorMessage } from "../ui/ErrorMessage";
 import { ThemeSelect } from "../ui/ThemeSelect";
 
@@ -80,6 +80,12 @@ export function AppShell() {
                   Audit log
                 </Link>
               ) : null}
+              {can(role, "webhook:manage") ? (
+                <Link to="/orgs/$orgSlug/webhooks" params={{ orgSlug: navOrg }} activeProps={current}>
+                  Webhooks
+                </Link>
+              ) : null}
+              <NotificationsLink orgSlug={navOrg} />
             </>
           ) : null}
         </nav>
@@ -103,5 +109,25 @@ export function AppShell() {
         <Outlet />
       </main>
     </div>
+  );
+}
+
+/** The navigation's way to the person's notifications, with how many are unread (looked at again every 30 s). */
+function NotificationsLink({ orgSlug }: { orgSlug: string }) {
+  const list = useQuery({ ...notificationsQuery(orgSlug), refetchInterval: 30_000 });
+  const unread = list.data?.unread ?? 0;
+  return (
+    <Link to="/orgs/$orgSlug/notifications" params={{ orgSlug }} activeProps={{ "aria-current": "page" }}>
+      Notifications
+      {unread ? (
+        <>
+          {" "}
+          <span className="badge" aria-hidden="true">
+            {unread}
+          </span>
+          <span className="sr-only">, {unread} unread</span>
+        </>
+      ) : null}
+    </Link>
   );
 }
