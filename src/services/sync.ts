@@ -134,8 +134,9 @@ export interface PushResult {
 
 /**
  * How often an upload's plan is made again for the items another upload wrote between this
- * one's read and its write. One more round settles them (their versions only grow); more
- * rounds only mean other uploads keep winning the same items.
+ * one's read and its write. One more round settles them: versions only grow, so a beaten item
+ * read again is a conflict (or agrees) and needs no guarded write. Only an item deleted in the
+ * meantime (`/dev/cleanup`, a reset) is written afresh and could be beaten again.
  */
 const MAX_PUSH_ROUNDS = 4;
 
