@@ -132,8 +132,42 @@ export interface PushResult {
   conflicts: ConflictRow[];
 }
 
-/** Applies an upload: what does not conflict is written, what does is kept as a conflict. */
+/**
+ * How often an upload's plan is made again for the items another upload wrote between this
+ * one's read and its write. One more round settles them: versions only grow, so a beaten item
+ * read again is a conflict (or agrees) and needs no guarded write. Only an item deleted in the
+ * meantime (`/dev/cleanup`, a reset) is written afresh and could be beaten again.
+ */
+const MAX_PUSH_ROUNDS = 4;
+
+/**
+ * Applies an upload: what does not conflict is written, what does is kept as a conflict.
+ *
+ * The version check is the write itself: an edit is `UPDATE … WHERE version = <base>` and a
+ * new item `INSERT … ON CONFLICT DO NOTHING`, each `RETURNING` what it wrote, so of two uploads
+ * racing from the same base D1 lets exactly one write. The other's item is read again and
+ * planned anew (then a conflict, or nothing when both agree); it is never reported as written.
+ */
 export async function pushItems(db: Database, userId: string, deviceId: string | undefined, items: UploadItem[]): Promise<PushResult> {
+  const result: PushResult = { applied: [], conflicts: [] };
+  const eventId = newId("sye");
+  let pending = items;
+  for (let round = 0; pending.length; round++) {
+    if (round === MAX_PUSH_ROUNDS) throw new ApiError("operation_in_progress", "These items are being written by other uploads right now; try again");
+    pending = await pushRound(db, userId, deviceId, pending, result, round === 0 ? eventId : null);
+    if (round > 0 || pending.length) {
+      // The event written in the first round counted the conflicts planned then; later rounds add theirs.
+      await db
+        .update(syncEvent)
+        .set({ outcome: result.conflicts.length ? "conflict" : "ok", conflicts: result.conflicts.length })
+        .where(eq(syncEvent.id, eventId));
+    }
+  }
+  return result;
+}
+
+/** One read-plan-write round of an upload; answers the items whose guarded write another upload beat. */
+async function pushRound(db: Database, userId: string, deviceId: string | undefined, items: UploadItem[], result: PushResult, newEventId: string | null): Promise<UploadItem[]> {
   const existing = new Map<string, ItemRow>();
   const slot = (t: string, k: string) => `${t}\u0000${k}`;
   for (const type of SYNC_DATA_TYPES) {
@@ -151,36 +185,42 @@ export async function pushItems(db: Database, userId: string, deviceId: string |
 
   const now = new Date();
   const writes: BatchItem<"sqlite">[] = [];
-  const result: PushResult = { applied: [], conflicts: [] };
+  /** The guarded writes, by their place in `writes`: an empty RETURNING means another upload got there first. */
+  const guarded: Array<{ at: number; item: UploadItem; applied: PushResult["applied"][number] }> = [];
+  const conflicts: ConflictRow[] = [];
   for (const item of items) {
     const row = existing.get(slot(item.dataType, item.key));
     if (!row) {
+      guarded.push({ at: writes.length, item, applied: { data_type: item.dataType, id: item.key, version: 1, deleted: item.deleted } });
       writes.push(
-        db.insert(syncItem).values({
-          id: newId("syi"),
-          userId,
-          dataType: item.dataType,
-          itemKey: item.key,
-          data: item.data,
-          version: 1,
-          deletedAt: item.deleted ? now : null,
-          updatedByDevice: deviceId ?? null,
-          createdAt: now,
-          updatedAt: now,
-        }),
+        db
+          .insert(syncItem)
+          .values({
+            id: newId("syi"),
+            userId,
+            dataType: item.dataType,
+            itemKey: item.key,
+            data: item.data,
+            version: 1,
+            deletedAt: item.deleted ? now : null,
+            updatedByDevice: deviceId ?? null,
+            createdAt: now,
+            updatedAt: now,
+          })
+          .onConflictDoNothing({ target: [syncItem.userId, syncItem.dataType, syncItem.itemKey] })
+          .returning({ version: syncItem.version }),
       );
-      result.applied.push({ data_type: item.dataType, id: item.key, version: 1, deleted: item.deleted });
       continue;
     }
     if (item.baseVersion === row.version) {
+      guarded.push({ at: writes.length, item, applied: { data_type: item.dataType, id: item.key, version: row.version + 1, deleted: item.deleted } });
       writes.push(
         db
           .update(syncItem)
           .set({ data: item.data, version: row.version + 1, deletedAt: item.deleted ? (row.deletedAt ?? now) : null, updatedByDevice: deviceId ?? null, updatedAt: now })
-          // Guarded by the version read above: a write that raced in between is not overwritten (this one is then lost, not merged blindly).
-          .where(and(eq(syncItem.id, row.id), eq(syncItem.version, row.version))),
+          .where(and(eq(syncItem.id, row.id), eq(syncItem.version, row.version)))
+          .returning({ version: syncItem.version }),
       );
-      result.applied.push({ data_type: item.dataType, id: item.key, version: row.version + 1, deleted: item.deleted });
       continue;
     }
     // Another device wrote since this one's base. The same content is no conflict: both agree.
@@ -204,13 +244,23 @@ export async function pushItems(db: Database, userId: string, deviceId: string |
       ? { ...already, ...fields }
       : { id: newId("scf"), userId, dataType: item.dataType, itemKey: item.key, resolution: null, resolvedAt: null, createdAt: now, ...fields };
     writes.push(already ? db.update(syncConflict).set(fields).where(eq(syncConflict.id, already.id)) : db.insert(syncConflict).values(conflict));
-    result.conflicts.push(conflict);
+    conflicts.push(conflict);
   }
-  writes.push(
-    db.insert(syncEvent).values({ id: newId("sye"), userId, deviceId: deviceId ?? null, direction: "push", outcome: result.conflicts.length ? "conflict" : "ok", conflicts: result.conflicts.length }),
-  );
-  await db.batch(writes as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
-  return result;
+  result.conflicts.push(...conflicts);
+  if (newEventId) {
+    writes.push(
+      db.insert(syncEvent).values({ id: newEventId, userId, deviceId: deviceId ?? null, direction: "push", outcome: conflicts.length ? "conflict" : "ok", conflicts: conflicts.length }),
+    );
+  }
+  if (!writes.length) return [];
+  const outcomes = await db.batch(writes as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+  const beaten: UploadItem[] = [];
+  for (const g of guarded) {
+    const written = outcomes[g.at] as unknown[];
+    if (written.length) result.applied.push(g.applied);
+    else beaten.push(g.item);
+  }
+  return beaten;
 }
 
 export async function recordPull(db: Database, userId: string, deviceId: string) {
@@ -219,43 +269,69 @@ export async function recordPull(db: Database, userId: string, deviceId: string)
 
 export type Resolution = "local" | "remote" | "merge";
 
-/** Resolves one of the user's conflicts; the item gets the chosen data as a new version (unless `remote`, which keeps it). */
+/**
+ * Resolves one of the user's conflicts; the item gets the chosen data as a new version (unless `remote`, which keeps it).
+ *
+ * Marking the conflict resolved and writing the item are one batch, each guarded (the conflict
+ * still open, the item still at the version read), so of two resolutions at once exactly one
+ * takes effect and the other is told the conflict was resolved.
+ */
 export async function resolveConflict(db: Database, userId: string, conflictId: string, resolution: Resolution, resolvedData: Record<string, unknown> | null | undefined) {
-  const [conflict] = await db.select().from(syncConflict).where(and(eq(syncConflict.id, conflictId), eq(syncConflict.userId, userId)));
-  if (!conflict) throw notFound("Conflict", "conflict_not_found");
-  if (conflict.resolvedAt) throw new ApiError("conflict_resolved", `This conflict was already resolved (${conflict.resolution})`);
-  const [row] = await db
-    .select()
-    .from(syncItem)
-    .where(and(eq(syncItem.userId, userId), eq(syncItem.dataType, conflict.dataType), eq(syncItem.itemKey, conflict.itemKey)));
-  if (!row) throw notFound("Conflict", "conflict_not_found");
+  for (let round = 0; ; round++) {
+    const [conflict] = await db.select().from(syncConflict).where(and(eq(syncConflict.id, conflictId), eq(syncConflict.userId, userId)));
+    if (!conflict) throw notFound("Conflict", "conflict_not_found");
+    if (conflict.resolvedAt) throw new ApiError("conflict_resolved", `This conflict was already resolved (${conflict.resolution})`);
+    const [row] = await db
+      .select()
+      .from(syncItem)
+      .where(and(eq(syncItem.userId, userId), eq(syncItem.dataType, conflict.dataType), eq(syncItem.itemKey, conflict.itemKey)));
+    if (!row) throw notFound("Conflict", "conflict_not_found");
+    if (round === MAX_PUSH_ROUNDS) throw new ApiError("operation_in_progress", "This item is being written by other uploads right now; try again");
 
-  const now = new Date();
-  const current = sideOf(row.data, row.deletedAt !== null);
-  let chosen: Record<string, unknown>;
-  if (resolution === "remote") chosen = current;
-  else if (resolution === "local") chosen = conflict.localData;
-  else chosen = resolvedData ?? { ...current, ...conflict.localData };
-  const { deleted, id: _id, version: _version, modified_at: _modified, ...data } = chosen;
-  const isDeleted = deleted === true;
+    const now = new Date();
+    const current = sideOf(row.data, row.deletedAt !== null);
+    let chosen: Record<string, unknown>;
+    if (resolution === "remote") chosen = current;
+    else if (resolution === "local") chosen = conflict.localData;
+    else chosen = resolvedData ?? { ...current, ...conflict.localData };
+    const { deleted, id: _id, version: _version, modified_at: _modified, ...data } = chosen;
+    const isDeleted = deleted === true;
+    const version = resolution === "remote" ? row.version : row.version + 1;
 
-  const markResolved = db.update(syncConflict).set({ resolution, resolvedAt: now }).where(and(eq(syncConflict.id, conflict.id), isNull(syncConflict.resolvedAt)));
-  let version = row.version;
-  let updatedAt = row.updatedAt;
-  if (resolution === "remote") {
-    await markResolved;
-  } else {
-    version = row.version + 1;
-    updatedAt = now;
-    await db.batch([
-      markResolved,
+    // Resolved only while still open and while the item is still the one read (for `merge`, what was combined).
+    const [marked] = await db.batch([
       db
-        .update(syncItem)
-        .set({ data, version, deletedAt: isDeleted ? (row.deletedAt ?? now) : null, updatedAt: now, updatedByDevice: conflict.localDeviceId })
-        .where(eq(syncItem.id, row.id)),
+        .update(syncConflict)
+        .set({ resolution, resolvedAt: now })
+        .where(
+          and(
+            eq(syncConflict.id, conflict.id),
+            isNull(syncConflict.resolvedAt),
+            sql`exists (select 1 from ${syncItem} where ${syncItem.id} = ${row.id} and ${syncItem.version} = ${row.version})`,
+          ),
+        )
+        .returning({ id: syncConflict.id }),
+      ...(resolution === "remote"
+        ? []
+        : [
+            db
+              .update(syncItem)
+              .set({ data, version, deletedAt: isDeleted ? (row.deletedAt ?? now) : null, updatedAt: now, updatedByDevice: conflict.localDeviceId })
+              // Only if the statement above resolved it, in this same batch.
+              .where(
+                and(
+                  eq(syncItem.id, row.id),
+                  eq(syncItem.version, row.version),
+                  sql`exists (select 1 from ${syncConflict} where ${syncConflict.id} = ${conflict.id} and ${syncConflict.resolvedAt} = ${now.getTime()} and ${syncConflict.resolution} = ${resolution})`,
+                ),
+              ),
+          ]),
     ]);
+    // Someone else resolved it, or an upload moved the item: read both again.
+    if (!marked.length) continue;
+    if (resolution === "remote") return { final: presentItem(row) };
+    return { final: presentItem({ ...row, data, version, updatedAt: now, deletedAt: isDeleted ? (row.deletedAt ?? now) : null }) };
   }
-  return { final: presentItem({ ...row, data: resolution === "remote" ? row.data : data, version, updatedAt, deletedAt: resolution === "remote" ? row.deletedAt : isDeleted ? (row.deletedAt ?? now) : null }) };
 }
 
 const ACTIVE_DAYS = 30;

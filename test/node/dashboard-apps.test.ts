@@ -1,7 +1,8 @@
 /**
  * The dashboard's apps in a real browser against a real `wrangler dev`, a real agent, the
  * local dockerd, registry and Caddy (test/host/setup.sh): sign up, enrol a Docker host by
- * running the command the page shows, create an app, deploy it and watch the job live, see
+ * running the command the page shows, create an app, change its image, port and env vars
+ * (values never shown), deploy it from the offer that follows and watch the job live, see
  * its log lines arrive live, open it through Caddy, change its limits, type in a terminal in
  * its container (echo, resize, the close reason once stopped), stop it, delete it;
  * another person sees none of it; pause and resume a project; axe over the new pages in
@@ -75,7 +76,7 @@ async function enrolDockerHost(page: Page) {
 }
 
 describe("apps", () => {
-  it("creates an app, deploys it live, follows its logs, opens it through Caddy, changes its limits, stops and deletes it; nobody else sees it", { timeout: 480_000 }, async () => {
+  it("creates an app, edits its image, port and env vars, deploys it live, follows its logs, opens it through Caddy, changes its limits, stops and deletes it; nobody else sees it", { timeout: 480_000 }, async () => {
     const page = await dashboard.newPage();
     const { orgSlug } = await signUp(page, "Ada");
     await enrolDockerHost(page);
@@ -92,8 +93,9 @@ describe("apps", () => {
     const name = `Hello ${slug}`;
     await page.getByLabel("App name").fill(name);
     await page.getByLabel("Address name (optional)").fill(slug);
-    await page.getByLabel("Image").fill(IMAGE);
-    await page.getByLabel("Port it listens on").fill("8080");
+    // Made with the wrong tag and port, put right on its page below before the first deploy.
+    await page.getByLabel("Image").fill(IMAGE.replace(/:v1$/, ":v2"));
+    await page.getByLabel("Port it listens on").fill("9000");
     await page.getByLabel("Environment variables (optional)").fill("GREETING=secret-greeting-value\nMODE=test");
     await page.getByLabel("CPU limit (cores)").fill("0.25");
     await page.getByLabel("Memory limit (MB)").fill("64");
@@ -107,8 +109,37 @@ describe("apps", () => {
     expect(await summary.textContent()).toContain("env: GREETING, MODE");
     expect(await page.locator("body").textContent()).not.toContain("secret-greeting-value");
 
-    // Deploy, and watch the job move without a reload: state, the steps as they come, then the end.
-    await page.getByRole("button", { name: "Deploy", exact: true }).click();
+    // Its settings after creation: the tag and the port put right, one variable replaced, one
+    // removed, one added. Stored values are never on the page, only their names, each "set".
+    const SECRETS = ["secret-greeting-value", "replaced-greeting-value", "added-extra-value"];
+    const settings = page.getByRole("form", { name: "Settings" });
+    expect(await settings.getByLabel("Image").inputValue()).toBe("127.0.0.1:5000/berth/hello");
+    expect(await settings.getByLabel("Tag").inputValue()).toBe("v2");
+    const variables = settings.getByRole("list", { name: "Variables set" }).getByRole("listitem");
+    expect((await variables.allTextContents()).map((t) => t.replace(/Remove$/, ""))).toEqual(["GREETINGset", "MODEset"]);
+    expect(await settings.getByLabel("New value for GREETING").inputValue()).toBe("");
+    await settings.getByLabel("Tag").fill("v1");
+    await settings.getByLabel("Port it listens on").fill("8080");
+    await settings.getByLabel("New value for GREETING").fill("replaced-greeting-value");
+    await settings.getByRole("button", { name: "Remove MODE" }).click();
+    await settings.getByLabel("Add variables (optional)").fill("EXTRA=added-extra-value");
+    await settings.getByRole("button", { name: "Save settings" }).click();
+    await eventually(() => page.locator("main p.sr-only[role=status]").textContent(), 30).toBe(
+      `Settings of ${name} saved: image, port, environment variables. Deploy to run them.`,
+    );
+    const saved = await page.request.get(`/api/v1/apps/${appId}`);
+    expect(saved.status()).toBe(200);
+    const savedApp = (await saved.json()).app;
+    expect(savedApp).toMatchObject({ image: IMAGE, internal_port: 8080 });
+    expect(Object.keys(savedApp.env_vars).sort()).toEqual(["EXTRA", "GREETING"]);
+    await eventually(() => summary.textContent(), 30).toContain("env: EXTRA, GREETING");
+    expect((await variables.allTextContents()).map((t) => t.replace(/Remove$/, ""))).toEqual(["EXTRAset", "GREETINGset"]);
+    // Not in the text, the markup, or any field's value.
+    const shown = [await page.content(), ...(await page.locator("input, textarea").evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value)))].join("\n");
+    for (const secret of SECRETS) expect(shown).not.toContain(secret);
+
+    // Deploy, offered after the save, and watch the job move without a reload: state, the steps as they come, then the end.
+    await page.getByRole("region", { name: "Saved settings" }).getByRole("button", { name: "Deploy now" }).click();
     const job = page.getByRole("region", { name: /^(Current|Last) job$/ });
     await job.waitFor();
     await eventually(() => job.textContent()).toMatch(/app\.deploy/);
@@ -147,6 +178,10 @@ describe("apps", () => {
     );
     const containerId = docker("ps", "-q", "--no-trunc", "--filter", `label=berth.app=${appId}`);
     await eventually(() => docker("inspect", "-f", "{{.HostConfig.Memory}}", containerId), 30).toBe(String(96 * 1024 * 1024));
+    // The container runs with the variables as edited.
+    const containerEnv: string[] = JSON.parse(docker("inspect", "-f", "{{json .Config.Env}}", containerId));
+    expect(containerEnv).toEqual(expect.arrayContaining(["GREETING=replaced-greeting-value", "EXTRA=added-extra-value"]));
+    expect(containerEnv.filter((e) => e.startsWith("MODE="))).toEqual([]);
 
     // The deployment is listed; axe over the page as it is, light.
     const deployments = page.getByRole("region", { name: "Deployments" });

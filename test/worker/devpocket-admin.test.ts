@@ -2,7 +2,10 @@
  * DevPocket's database administration: platform administrators only (better-auth's admin
  * plugin role), a backup that lands in R2 with every table, reset refused outside development.
  */
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
+import type { Env } from "../../src/env";
+import worker from "../../src/index";
 import { api, env, expectApiError, fetchWorker, signUp, type TestUser } from "./helpers";
 
 let root: TestUser;
@@ -126,5 +129,82 @@ describe("what an administrator sees and does", () => {
     expectApiError(await api("/admin/database/reset", { token: root.token, body: { confirmation: "RESET_DATABASE", backup_first: false } }), 400, "not_allowed_in_environment");
     expectApiError(await api("/admin/database/reset", { token: root.token, body: {} }), 400, "invalid_request");
     expect((await api("/user/profile", { token: user.token })).status).toBe(200);
+  });
+});
+
+/**
+ * The Worker's own fetch handler with this file's bindings but another ENVIRONMENT, as a
+ * development or production deployment runs it (the tests' Worker runs as `test`).
+ */
+async function callAs(overrides: Partial<Env>, path: string, opts: { token?: string; body?: unknown } = {}) {
+  const ctx = createExecutionContext();
+  const headers: Record<string, string> = opts.body === undefined ? {} : { "content-type": "application/json" };
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  const request = new Request(`http://berth.test/api/v1${path}`, { method: opts.body === undefined ? "GET" : "POST", headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
+  const res = await worker.fetch(request, { ...(env as unknown as Env), ...overrides }, ctx);
+  await waitOnExecutionContext(ctx);
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, text, body: text ? JSON.parse(text) : null };
+}
+
+// Last in this file: a reset empties this file's database.
+describe("reset in a development deployment", () => {
+  it("is refused in production too, and nothing is emptied", async () => {
+    const production: Partial<Env> = {
+      ENVIRONMENT: "production",
+      AUTH_SECRET: "a-production-secret-of-at-least-thirty-two-characters",
+      ENCRYPTION_KEY: "a-production-encryption-key",
+      PUBLIC_URL: "https://berth.example.com",
+      MAIL_TRANSPORT: "cloudflare",
+      MAIL_FROM: "berth@example.com",
+    };
+    expect((await callAs(production, "/admin/database/status", { token: root.token })).status).toBe(200);
+    expectApiError(await callAs(production, "/admin/database/reset", { token: root.token, body: { confirmation: "RESET_DATABASE", backup_first: false } }), 400, "not_allowed_in_environment");
+    expect((await api("/user/profile", { token: user.token })).status).toBe(200);
+  });
+
+  it("empties everything but the migration history and the catalogs, after a backup; the first administrator is made again as the README says", async () => {
+    const development: Partial<Env> = { ENVIRONMENT: "development" };
+    const synced = await api("/sync/data", { token: user.token, body: { device_id: "phone", commands: [{ id: "c1", command: "uptime" }] } });
+    expect(synced.status, synced.text).toBe(200);
+    // Only a platform administrator, and only with the confirmation.
+    expectApiError(await callAs(development, "/admin/database/reset", { token: user.token, body: { confirmation: "RESET_DATABASE" } }), 403, "forbidden");
+    expectApiError(await callAs(development, "/admin/database/reset", { token: root.token, body: { confirmation: "reset please" } }), 400, "invalid_confirmation");
+    expect((await api("/user/profile", { token: user.token })).status).toBe(200);
+
+    const res = await callAs(development, "/admin/database/reset", { token: root.token, body: { confirmation: "RESET_DATABASE" } });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body).toMatchObject({ success: true, backup_created: expect.stringMatching(/^backups\/database\/pre-reset-.+\.jsonl\.gz$/) });
+    expect(res.body.tables_emptied).toEqual(expect.arrayContaining(["user", "session", "org", "project", "sync_item"]));
+    expect(res.body.tables_emptied).not.toContain("d1_migrations");
+    expect(res.body.tables_emptied).not.toContain("subscription_plan");
+
+    // The backup taken first holds what was there.
+    const packed = await env.ARCHIVE.get(res.body.backup_created);
+    const lines = (await new Response(packed!.body.pipeThrough(new DecompressionStream("gzip"))).text()).trim().split("\n").map((l) => JSON.parse(l));
+    expect(lines.some((l) => l.table === "user" && l.row.id === user.id)).toBe(true);
+    expect(lines.some((l) => l.table === "sync_item" && l.row.item_key === "c1")).toBe(true);
+
+    // Every account is gone, the administrator's own session with it.
+    expectApiError(await api("/user/profile", { token: user.token }), 401, "unauthorized");
+    expectApiError(await api("/admin/database/status", { token: root.token }), 401, "unauthorized");
+    expectApiError(await api("/auth/login", { body: { email: user.email, password: user.password } }), 401, "invalid_credentials");
+    for (const table of ["user", "org", "project", "sync_item", "audit_event"]) {
+      expect((await env.DB.prepare(`SELECT count(*) AS n FROM "${table}"`).first<{ n: number }>())?.n, table).toBe(0);
+    }
+
+    // A fresh start: someone signs up (their org and "My Project" made again), the seeded
+    // catalogs are still there, and the first administrator is made in the database again.
+    const fresh = await signUp({ name: "After reset", email: root.email });
+    const projects = await api("/projects", { token: fresh.token });
+    expect(projects.body.map((p: { name: string }) => p.name)).toEqual(["My Project"]);
+    expect((await api("/subscription/plans")).body.map((p: { name: string }) => p.name)).toHaveLength(4);
+    expect((await api("/plans", { token: fresh.token })).body.plans.length).toBeGreaterThan(0);
+    expect((await api("/images", { token: fresh.token })).body.images.length).toBeGreaterThan(0);
+    expectApiError(await api("/admin/database/status", { token: fresh.token }), 403, "forbidden");
+    await env.DB.prepare("UPDATE user SET role = 'admin' WHERE email = ?").bind(root.email).run();
+    const status = await api("/admin/database/status", { token: fresh.token });
+    expect(status.status, status.text).toBe(200);
+    expect(status.body.migration_history.map((m: { revision: string }) => m.revision)).toContain("0014_devpocket");
   });
 });

@@ -143,6 +143,65 @@ describe("sync between two devices", () => {
   });
 });
 
+describe("two writes of one item at the same moment", () => {
+  it("lets exactly one win and keeps the other as a conflict to resolve, for an edit and for a new item", async () => {
+    const carol = await signUp({ name: "Carol" });
+    const created = await api("/sync/data", { token: carol.token, body: { device_id: "phone", ssh_profiles: [{ id: "race", name: "Base", host: "h.example.com" }] } });
+    expect(created.status, created.text).toBe(200);
+
+    // Both devices edit from version 1 and upload at once; then both create the same new item at once.
+    for (const [item, base] of [
+      ["race", { version: 1 }],
+      ["fresh", {}],
+    ] as const) {
+      const sides = await Promise.all(
+        (["laptop", "tablet"] as const).map((device) => api("/sync/data", { token: carol.token, body: { device_id: device, ssh_profiles: [{ id: item, ...base, name: `${device}'s`, host: "h.example.com" }] } })),
+      );
+      const statuses = sides.map((s) => s.status).sort();
+      expect(statuses, sides.map((s) => s.text).join("\n")).toEqual([200, 409]);
+      const won = sides.find((s) => s.status === 200)!;
+      const lost = sides.find((s) => s.status === 409)!;
+      const winner = won === sides[0] ? "laptop" : "tablet";
+      const loser = winner === "laptop" ? "tablet" : "laptop";
+      expect(won.body.applied).toEqual([{ data_type: "ssh_profiles", id: item, version: "version" in base ? 2 : 1, deleted: false }]);
+      expect(lost.body).toMatchObject({ message: "Sync conflicts detected", error: { code: "sync_conflict" }, applied: [] });
+      expect(lost.body.conflicts).toEqual([
+        expect.objectContaining({
+          item_id: item,
+          conflict_type: "version" in base ? "version_mismatch" : "concurrent_modification",
+          local_data: expect.objectContaining({ name: `${loser}'s` }),
+          remote_data: expect.objectContaining({ name: `${winner}'s` }),
+          device_info: expect.objectContaining({ local_device_id: loser, remote_device_id: winner }),
+        }),
+      ]);
+
+      // The server holds the winner's write, and the loser's waits in every pull until resolved.
+      const waiting = await pull(carol, "desk", "data_types=ssh_profiles");
+      expect(waiting.body.data.ssh_profiles).toContainEqual(expect.objectContaining({ id: item, name: `${winner}'s` }));
+      expect(waiting.body.conflicts).toEqual([expect.objectContaining({ conflict_id: lost.body.conflicts[0].conflict_id })]);
+      const resolved = await api(`/sync/conflicts/${lost.body.conflicts[0].conflict_id}/resolve`, { token: carol.token, body: { resolution: "local" } });
+      expect(resolved.status, resolved.text).toBe(200);
+      expect(resolved.body.final_data).toMatchObject({ id: item, name: `${loser}'s`, version: "version" in base ? 3 : 2 });
+    }
+    expect((await api("/sync/stats", { token: carol.token })).body).toMatchObject({ total_conflicts: 2, resolved_conflicts: 2, failed_syncs: 2 });
+
+    // Two devices resolving one conflict at once: one resolution takes effect, the other is told.
+    const stale = await api("/sync/data", { token: carol.token, body: { device_id: "laptop", ssh_profiles: [{ id: "race", version: 1, name: "Stale", host: "h.example.com" }] } });
+    expect(stale.status, stale.text).toBe(409);
+    const id = stale.body.conflicts[0].conflict_id;
+    const answers = await Promise.all([
+      api(`/sync/conflicts/${id}/resolve`, { token: carol.token, body: { resolution: "local" } }),
+      api(`/sync/conflicts/${id}/resolve`, { token: carol.token, body: { resolution: "merge", resolved_data: { name: "Merged", host: "h.example.com" } } }),
+    ]);
+    expect(answers.map((a) => a.status).sort(), answers.map((a) => a.text).join("\n")).toEqual([200, 409]);
+    const taken = answers.find((a) => a.status === 200)!;
+    expect(answers.find((a) => a.status === 409)!.body.error.code).toBe("conflict_resolved");
+    const after = await pull(carol, "desk", "data_types=ssh_profiles");
+    expect(after.body.conflicts).toEqual([]);
+    expect(after.body.data.ssh_profiles.find((p: { id: string }) => p.id === "race")).toMatchObject({ name: taken.body.final_data.name, version: 4 });
+  });
+});
+
 describe("devices named at sign-in", () => {
   it("are the user's devices, as DevPocket's register and login send them", async () => {
     const email = `dev-${Date.now().toString(36)}@example.com`;

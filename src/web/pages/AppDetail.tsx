@@ -14,6 +14,7 @@ import { QueryState } from "../ui/ListState";
 import { LiveBadge } from "../ui/LiveBadge";
 import { Page } from "../ui/Page";
 import { usePageTitle } from "../ui/title";
+import { AppSettings } from "./AppSettings";
 import { AppStatus } from "./Apps";
 import { isOpen, JobView } from "./JobView";
 
@@ -140,6 +141,7 @@ export function AppDetail({ orgSlug, projectId, appId }: { orgSlug: string; proj
 
           <AppLogs app={app} />
           <Stats projectId={projectId} app={app} />
+          {canDeploy ? <AppSettings projectId={projectId} app={app} onSaved={setStatus} onDeploy={() => act.mutate("deploy")} deploying={busy} /> : null}
           {canDeploy ? <Limits projectId={projectId} app={app} onSaved={setStatus} /> : null}
           <Deployments projectId={projectId} appId={app.id} />
         </>
