@@ -5,7 +5,10 @@
  * enrolled and brought online (live, through its events socket) by the real agent started with the command the page shows,
  * and axe over all of it, light and dark, at phone width too.
  */
+import { createHmac } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
@@ -400,5 +403,60 @@ describe("accessibility of the new pages (axe)", () => {
     }
     expect(Object.keys(found).length).toBe(22);
     expect(Object.fromEntries(Object.entries(found).filter(([, v]) => v.length))).toEqual({});
+  });
+});
+
+describe("webhooks and notifications", () => {
+  it("adds a webhook with its secret shown once, sends a signed test the receiver verifies, shows the delivery, and deletes it", { timeout: 180_000 }, async () => {
+    // A receiver on loopback, as a team's own service would be.
+    const got: Array<{ event?: string; signature?: string; body: string }> = [];
+    const receiver = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => (body += c)).on("end", () => {
+        got.push({ event: req.headers["x-berth-event"] as string, signature: req.headers["x-berth-signature-256"] as string, body });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+    const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/berth`;
+    try {
+      const page = await newPage();
+      await signUp(page, "Wes");
+      await openNav(page, "Webhooks");
+      await page.getByText("No webhooks yet.").waitFor();
+      expect(await seriousViolations(page)).toEqual([]);
+
+      await page.getByLabel("Payload URL").fill(hookUrl);
+      await page.getByRole("button", { name: "Add webhook" }).click();
+      const secretField = page.getByLabel(`Signing secret of the webhook to ${hookUrl}`);
+      await secretField.waitFor();
+      const secret = await secretField.inputValue();
+      expect(secret).toMatch(/^whsec_[0-9a-f]{64}$/);
+      const card = page.getByRole("list", { name: "Webhooks" }).getByRole("listitem");
+      await until(() => card.textContent()).toContain("deployment.failed");
+      await page.getByRole("button", { name: "I have copied it" }).click();
+      await until(() => secretField.count()).toBe(0);
+      expect(await page.content()).not.toContain(secret);
+
+      await page.getByRole("button", { name: `Send test to ${hookUrl}` }).click();
+      await until(() => got.length).toBe(1);
+      expect(got[0]!.event).toBe("webhook.test");
+      expect(got[0]!.signature).toBe(`sha256=${createHmac("sha256", secret).update(got[0]!.body).digest("hex")}`);
+      const table = page.getByRole("table", { name: "Recent deliveries" });
+      await until(() => table.textContent()).toContain("delivered");
+      expect(await table.textContent()).toContain("HTTP 204");
+      expect(await seriousViolations(page)).toEqual([]);
+
+      await openNav(page, "Notifications");
+      await page.getByText("Nothing to tell you yet.").waitFor();
+      expect(await seriousViolations(page)).toEqual([]);
+
+      await openNav(page, "Webhooks");
+      await page.getByRole("button", { name: `Delete the webhook to ${hookUrl}` }).click();
+      await page.getByRole("dialog", { name: "Delete this webhook?" }).getByRole("button", { name: "Delete webhook" }).click();
+      await page.getByText("No webhooks yet.").waitFor();
+    } finally {
+      receiver.close();
+    }
   });
 });

@@ -123,7 +123,7 @@ function WebhookManager({ orgSlug }: { orgSlug: string }) {
       {created?.secret ? (
         <SecretPanel
           id="webhook-secret-heading"
-          title={<>Signing secret of the webhook to {created.url}</>}
+          title="The new webhook's signing secret"
           copy={{ label: `Signing secret of the webhook to ${created.url}`, value: created.secret }}
           doneLabel="I have copied it"
           onDone={() => setCreated(null)}
@@ -180,8 +180,8 @@ function WebhookRow({ orgSlug, hook, onChange }: { orgSlug: string; hook: Webhoo
         <ErrorMessage error={test.error} />
       </div>
       <div className="actions">
-        <button type="button" onClick={() => test.mutate()} disabled={test.isPending} aria-label={`Send a test message to ${hook.url}`}>
-          {test.isPending ? "Sending…" : "Send test"}
+        <button type="button" onClick={() => test.mutate()} disabled={test.isPending} aria-label={`Send test to ${hook.url}`}>
+          Send test
         </button>
         <button type="button" className="danger-outline" onClick={() => setConfirming(true)} aria-label={`Delete the webhook to ${hook.url}`}>
           Delete
