@@ -99,7 +99,7 @@ function WebhookManager({ orgSlug }: { orgSlug: string }) {
           <label htmlFor={ids.url}>Payload URL</label>
           <input id={ids.url} name="url" type="url" required maxLength={2048} placeholder="https://hooks.example.com/berth" autoComplete="off" />
         </div>
-        <fieldset aria-describedby={ids.events}>
+        <fieldset className="checks" aria-describedby={ids.events}>
           <legend>Send me</legend>
           <p id={ids.events} className="muted small">
             Pick at least one event, or everything.
