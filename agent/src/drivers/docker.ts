@@ -27,6 +27,7 @@ import {
   stopContainer,
   updateContainer,
 } from "./docker/containers.ts";
+import { type BuildOptions, buildImage } from "./docker/build.ts";
 import { type ContainerEvent, containerEvents } from "./docker/events.ts";
 import { type ExecOptions, type ExecSession, startExec } from "./docker/exec.ts";
 import { imageExists, imageTags, loadImage, type PullProgress, pullImage, type RegistryAuth, removeImage, tagImage } from "./docker/images.ts";
@@ -36,7 +37,7 @@ import { ensureVolume, type VolumeUsage, volumeUsage } from "./docker/volumes.ts
 
 export { DockerError, isNotFound } from "./docker/api.ts";
 export { splitImage } from "./docker/images.ts";
-export type { ContainerEvent, ContainerInfo, ContainerSpec, ContainerStats, ContainerSummary, DockerInfoSummary, ExecOptions, ExecSession, LogLine, LogOptions, PullProgress, RegistryAuth, VolumeUsage };
+export type { BuildOptions, ContainerEvent, ContainerInfo, ContainerSpec, ContainerStats, ContainerSummary, DockerInfoSummary, ExecOptions, ExecSession, LogLine, LogOptions, PullProgress, RegistryAuth, VolumeUsage };
 
 export class DockerEngine {
   readonly socketPath: string;
@@ -72,6 +73,11 @@ export class DockerEngine {
   /** Loads a `docker save` tarball (streamed); answers the references (or ids) it loaded. */
   load(tarball: Readable, opts?: { signal?: AbortSignal }) {
     return loadImage(this.api, tarball, opts);
+  }
+
+  /** Builds the image a tar stream of its context describes (POST /build), tagged `opts.tag`; answers its id. */
+  build(context: Readable, opts: BuildOptions) {
+    return buildImage(this.api, context, opts);
   }
 
   imageTags(reference: string) {
