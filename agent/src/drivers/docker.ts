@@ -1,7 +1,7 @@
 /**
  * The Docker Engine API over its unix socket, as one client for everything
  * the agent does with Docker. Each concern is a file in docker/: containers,
- * images, logs, stats, events and exec (interactive, with a TTY, for
+ * images, builds, logs, stats, events and exec (interactive, with a TTY, for
  * terminals), over one request layer (docker/api.ts) that negotiates the API
  * version once and says failures in dockerd's own words.
  *
