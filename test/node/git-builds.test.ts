@@ -5,10 +5,10 @@
  * smart HTTP, which shallow clones need) behind a small node:http server on loopback,
  * serving bare repositories the test pushes to.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AgentProcess, startAgent } from "./support/agent";
 import { type Client, signedUp, waitForJob } from "./support/client";
 import { type DevServer, freePort, startDevServer } from "./support/dev-server";
+import { startGitServer } from "./support/git-server";
 import { getWithHost } from "./support/http";
 
 const BASE_REGISTRY = "127.0.0.1:5000/berth";
@@ -33,49 +34,6 @@ const createdApps: Array<{ id: string; slug: string }> = [];
 
 function run(cmd: string, args: string[], cwd?: string): string {
   return execFileSync(cmd, args, { cwd, encoding: "utf8", env: { ...process.env, GIT_CONFIG_NOSYSTEM: "1", HOME: root } }).trim();
-}
-
-/** `git http-backend` as CGI behind node:http: the request's body to its stdin, its headers and body back. */
-function startGitServer(projectRoot: string): Promise<Server> {
-  const srv = createServer((req, res) => {
-    const url = new URL(req.url ?? "/", "http://git");
-    const cgi = spawn("git", ["http-backend"], {
-      env: {
-        PATH: process.env.PATH,
-        GIT_PROJECT_ROOT: projectRoot,
-        GIT_HTTP_EXPORT_ALL: "1",
-        REQUEST_METHOD: req.method ?? "GET",
-        PATH_INFO: decodeURIComponent(url.pathname),
-        QUERY_STRING: url.search.slice(1),
-        CONTENT_TYPE: req.headers["content-type"] ?? "",
-        REMOTE_ADDR: "127.0.0.1",
-        ...(req.headers["content-encoding"] ? { HTTP_CONTENT_ENCODING: req.headers["content-encoding"] } : {}),
-        ...(req.headers["git-protocol"] ? { GIT_PROTOCOL: String(req.headers["git-protocol"]) } : {}),
-      },
-    });
-    req.pipe(cgi.stdin);
-    let head = Buffer.alloc(0);
-    let headersDone = false;
-    cgi.stdout.on("data", (chunk: Buffer) => {
-      if (headersDone) return void res.write(chunk);
-      head = Buffer.concat([head, chunk]);
-      const end = head.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      headersDone = true;
-      let status = 200;
-      for (const line of head.subarray(0, end).toString("utf8").split("\r\n")) {
-        const [name, ...rest] = line.split(":");
-        const value = rest.join(":").trim();
-        if (/^status$/i.test(name!)) status = Number.parseInt(value, 10);
-        else res.setHeader(name!, value);
-      }
-      res.writeHead(status);
-      res.write(head.subarray(end + 4));
-    });
-    cgi.on("close", () => res.end());
-    cgi.on("error", () => res.writeHead(500).end());
-  });
-  return new Promise((resolve) => srv.listen(0, "127.0.0.1", () => resolve(srv)));
 }
 
 /** A bare repository served at `${gitUrl}/{name}.git` and a working copy to commit in. */

@@ -19,6 +19,12 @@ export interface CloneOptions {
   signal?: AbortSignal;
 }
 
+/** What a host's network needs from the agent's environment: its proxy and its CA certificates. */
+const PASSED_THROUGH = ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR", "GIT_SSL_CAINFO"];
+function passedThrough(): Record<string, string> {
+  return Object.fromEntries(PASSED_THROUGH.flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])));
+}
+
 /** Runs git with a clean environment; answers its stdout, or throws GitError with what it printed on stderr. */
 function git(args: string[], opts: { cwd?: string; timeoutMs: number; signal?: AbortSignal; what: string }): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -26,6 +32,7 @@ function git(args: string[], opts: { cwd?: string; timeoutMs: number; signal?: A
       cwd: opts.cwd,
       stdio: ["ignore", "pipe", "pipe"],
       env: {
+        ...passedThrough(),
         PATH: process.env.PATH ?? "/usr/bin:/bin",
         HOME: "/nonexistent",
         GIT_CONFIG_NOSYSTEM: "1",
