@@ -180,7 +180,7 @@ describe("git builds on a real Docker host", () => {
     expect(log).toContain("about to fail");
     expect((await viaCaddy(site.slug)).text).toContain("site v2");
     const deployments = (await api.call("GET", `/apps/${site.id}/deployments`)).body;
-    expect(deployments[0]).toMatchObject({ status: "failed" });
+    expect(deployments[0]).toMatchObject({ status: "failed", commit_sha: broken });
     expect(deployments[1]).toMatchObject({ status: "succeeded", commit_sha: v2 });
     expect((await api.call("GET", `/apps/${site.id}`)).body.app.status).toBe("running");
 

@@ -49,6 +49,8 @@ export async function buildFromGit(
   req: GitBuildRequest,
   log: (line: string) => void,
   signal?: AbortSignal,
+  /** Told the commit as soon as the clone has it, so a build that fails later can still say what it built. */
+  onCommit?: (sha: string) => void,
 ): Promise<{ commit: string; generated: string | null }> {
   const work = await mkdtemp(join(tmpdir(), "berth-build-"));
   try {
@@ -56,6 +58,7 @@ export async function buildFromGit(
     log(`cloning ${req.repoUrl} (branch ${req.branch})`);
     const commit = await cloneBranch(req.repoUrl, req.branch, src, { timeoutMs: settings.cloneTimeoutMs, signal });
     log(`commit ${commit}`);
+    onCommit?.(commit);
 
     const size = await treeSize(src, { maxBytes: settings.maxContextBytes, maxFiles: settings.maxContextFiles });
     if (size.over) {

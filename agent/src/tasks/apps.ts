@@ -136,7 +136,8 @@ async function lastLines(docker: DockerEngine, id: string): Promise<string> {
 
 async function deploy({ docker, caddy, build }: AppDrivers, ctx: TaskContext, p: DeployPayload): Promise<TaskOutcome> {
   const total = 5;
-  let commit: string | null = null;
+  // The commit a git build cloned, set by the build as soon as it is known.
+  const built: { commit: string | null } = { commit: null };
   // Secrets for this deploy only: the app's env vars and the registry's credentials.
   const secrets =
     p.has_env || p.has_registry_auth
@@ -150,8 +151,16 @@ async function deploy({ docker, caddy, build }: AppDrivers, ctx: TaskContext, p:
         ctx.output("stdout", `using ${p.image}, built by an earlier attempt of this deploy`);
       } else {
         ctx.progress(1, total, `Building ${p.git.branch} of ${p.git.repo_url}`);
-        const built = await buildFromGit(docker, build ?? DEFAULT_BUILD_SETTINGS, { repoUrl: p.git.repo_url, branch: p.git.branch, tag: p.image, port: p.internal_port }, (line) => ctx.output("stdout", line), ctx.signal);
-        commit = built.commit;
+        await buildFromGit(
+          docker,
+          build ?? DEFAULT_BUILD_SETTINGS,
+          { repoUrl: p.git.repo_url, branch: p.git.branch, tag: p.image, port: p.internal_port },
+          (line) => ctx.output("stdout", line),
+          ctx.signal,
+          (sha) => {
+            built.commit = sha;
+          },
+        );
       }
     } else if (p.upload) {
       ctx.progress(1, total, "Loading the uploaded image");
@@ -172,7 +181,7 @@ async function deploy({ docker, caddy, build }: AppDrivers, ctx: TaskContext, p:
     const message = (err as Error).message;
     if (!p.git) return { status: "failed", error: message };
     ctx.output("stderr", message);
-    return { status: "failed", error: `The build failed: ${message}. The previous version keeps serving.` };
+    return { status: "failed", error: `The build failed: ${message}. The previous version keeps serving.`, result: built.commit ? { commit: built.commit } : null };
   }
 
   // Named volumes are made the first time a deploy mounts them and kept after (with their data).
@@ -244,7 +253,7 @@ async function deploy({ docker, caddy, build }: AppDrivers, ctx: TaskContext, p:
     await docker.remove(old.id, { force: true }).catch(() => false);
   }
   if (p.image.startsWith(`${UPLOAD_REPOSITORY}/`) || p.image.startsWith(`${BUILD_REPOSITORY}/`)) await pruneUploads(docker, ctx, p.image);
-  return { status: "succeeded", result: { container_id: id, host_port: null, upstream, ...(commit ? { commit } : {}) } };
+  return { status: "succeeded", result: { container_id: id, host_port: null, upstream, ...(built.commit ? { commit: built.commit } : {}) } };
 }
 
 /** Repository uploaded images are tagged into (src/services/image-uploads.ts names them). */
