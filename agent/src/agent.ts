@@ -8,6 +8,7 @@
  */
 import { AGENT_PROTOCOL_VERSION, INSTANCE_JOB_TYPES, type ServerMessage } from "../../src/protocol/agent.ts";
 import { Backoff, sleep } from "./backoff.ts";
+import type { BuildSettings } from "./build/git-build.ts";
 import { CaddyAdmin } from "./drivers/caddy.ts";
 import { DockerEngine } from "./drivers/docker.ts";
 import { collectFacts, NODE_FACTS_GRACE_MS, type NodeFactsMemory } from "./facts.ts";
@@ -47,6 +48,8 @@ export interface AgentOptions {
   instanceSweepSeconds?: number;
   /** The image of the host shell's helper container (`/ws/terminal` create_pty); it needs `nsenter`. */
   hostShellImage?: string;
+  /** How git builds are made (base image registry, limits). */
+  build?: BuildSettings;
 }
 
 export class AgentRefused extends Error {}
@@ -87,7 +90,7 @@ export class Agent {
     this.log = log;
     this.opts = opts;
     this.heartbeatSeconds = opts.heartbeatSeconds;
-    this.drivers = { docker: new DockerEngine(opts.dockerSocket), caddy: new CaddyAdmin(opts.caddyAdmin, opts.ingressListen) };
+    this.drivers = { docker: new DockerEngine(opts.dockerSocket), caddy: new CaddyAdmin(opts.caddyAdmin, opts.ingressListen), build: opts.build };
     const exclusive = <T>(key: string, fn: () => Promise<T>) => this.locks.run(key, fn);
     this.proxmox = opts.proxmox ? new ProxmoxNodeLink(opts.proxmox) : null;
     this.jobs = new Jobs({ state, api: this.transport, log, exclusive }, taskRegistry(this.drivers, this.proxmox), (err) => this.refuse(err));

@@ -17,6 +17,7 @@ import { ProxmoxNodeLink } from "./drivers/proxmox.ts";
 import { PROXMOX_FLAGS, PROXMOX_USAGE, parseProxmoxOptions } from "./drivers/proxmox/settings.ts";
 import { collectFacts } from "./facts.ts";
 import { createLogger, type LogFormat } from "./log.ts";
+import { type BuildSettings, DEFAULT_BUILD_SETTINGS } from "./build/git-build.ts";
 import { StateDir } from "./state.ts";
 import { DEFAULT_HOST_SHELL_IMAGE } from "./terminal.ts";
 
@@ -29,10 +30,23 @@ const USAGE = `usage: npm run agent -- [run|doctor] [options]
   --caddy-admin <url>     Caddy's admin API (env BERTH_CADDY_ADMIN, default http://127.0.0.1:2019)
   --ingress-listen <addr> where Caddy serves the apps (env BERTH_INGRESS_LISTEN, default :80)
   --host-shell-image <image>  image of the host shell's helper container, with nsenter (env BERTH_HOST_SHELL_IMAGE, default ${DEFAULT_HOST_SHELL_IMAGE})
+  --build-base-registry <registry>  where git builds' generated Dockerfiles take their base images, e.g.
+                          127.0.0.1:5000/berth for 127.0.0.1:5000/berth/node:22-alpine (env BERTH_BUILD_BASE_REGISTRY,
+                          default Docker Hub's names)
+  --build-max-mb <n>      largest source tree a git build sends to the builder (env BERTH_BUILD_MAX_MB, default 512)
   --log-format plain|json (env BERTH_LOG_FORMAT, default plain)
   --log-level debug|info|warn|error
   --no-websocket          claim work over HTTP only
 ${PROXMOX_USAGE}`;
+
+/** Git build settings from the flags; a base registry is `host[:port][/path]`, without a scheme. */
+function buildSettings(baseRegistry: string | undefined, maxMb: string | undefined): BuildSettings {
+  const registry = baseRegistry?.trim().replace(/\/+$/, "") || null;
+  if (registry && !/^[a-z0-9.-]+(:\d+)?(\/[a-z0-9._/-]+)?$/i.test(registry)) fail("--build-base-registry is host[:port][/path], e.g. 127.0.0.1:5000/berth", 64);
+  const mb = maxMb === undefined ? 512 : Number(maxMb);
+  if (!Number.isInteger(mb) || mb < 1) fail("--build-max-mb is a whole number of MB", 64);
+  return { ...DEFAULT_BUILD_SETTINGS, baseRegistry: registry, maxContextBytes: mb * 1024 * 1024 };
+}
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`berth-agent: ${message}\n`);
@@ -50,6 +64,8 @@ async function main() {
       "caddy-admin": { type: "string" },
       "ingress-listen": { type: "string" },
       "host-shell-image": { type: "string" },
+      "build-base-registry": { type: "string" },
+      "build-max-mb": { type: "string" },
       "log-format": { type: "string" },
       "log-level": { type: "string" },
       "no-websocket": { type: "boolean", default: false },
@@ -128,6 +144,7 @@ async function main() {
     proxmox,
     instanceSweepSeconds: Number(env.BERTH_INSTANCE_SWEEP_SECONDS ?? 30) || 30,
     hostShellImage: values["host-shell-image"] ?? env.BERTH_HOST_SHELL_IMAGE ?? DEFAULT_HOST_SHELL_IMAGE,
+    build: buildSettings(values["build-base-registry"] ?? env.BERTH_BUILD_BASE_REGISTRY, values["build-max-mb"] ?? env.BERTH_BUILD_MAX_MB),
   });
   const stop = () => {
     log.info("stopping; running commands keep running and are picked up on the next start");

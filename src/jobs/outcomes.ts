@@ -46,18 +46,24 @@ export async function onJobEnded(env: Env, job: JobRecord, payload: JobPayload):
     // An uploaded tarball serves one deploy: once it ended, the image is on the host (or the deploy
     // failed, and the CI uploads again); the object is not kept.
     if (payload.upload) await deleteUpload(env, uploadKey(payload.app_id, payload.deployment_id));
+    // A build from git: the commit its host built (or failed to build).
+    const commitSha = typeof job.result?.commit === "string" && /^[0-9a-f]{40,64}$/.test(job.result.commit) ? job.result.commit : null;
     if (job.status === "succeeded") {
       const containerId = typeof job.result?.container_id === "string" ? job.result.container_id : null;
       const hostPort = typeof job.result?.host_port === "number" ? job.result.host_port : null;
       await db.batch([
-        db.update(deployment).set({ status: "succeeded", containerId, finishedAt: now, error: null }).where(eq(deployment.id, payload.deployment_id)),
+        db.update(deployment).set({ status: "succeeded", containerId, finishedAt: now, error: null, ...(commitSha ? { commitSha } : {}) }).where(eq(deployment.id, payload.deployment_id)),
         db.update(app).set({ status: "running", containerId, hostPort, hostId: job.host_id, updatedAt: now }).where(eq(app.id, payload.app_id)),
-        event("deploy", `Deployed ${payload.image}`, { deployment_id: payload.deployment_id, container_id: containerId }),
+        event("deploy", `Deployed ${payload.image}${commitSha ? ` (commit ${commitSha.slice(0, 12)})` : ""}`, {
+          deployment_id: payload.deployment_id,
+          container_id: containerId,
+          ...(commitSha ? { commit_sha: commitSha } : {}),
+        }),
       ]);
     } else {
       const error = job.error ?? `Deploy ${job.status}`;
       await db.batch([
-        db.update(deployment).set({ status: job.status === "cancelled" ? "cancelled" : "failed", finishedAt: now, error }).where(eq(deployment.id, payload.deployment_id)),
+        db.update(deployment).set({ status: job.status === "cancelled" ? "cancelled" : "failed", finishedAt: now, error, ...(commitSha ? { commitSha } : {}) }).where(eq(deployment.id, payload.deployment_id)),
         // An app that never ran has nothing serving; one that did keeps its previous container.
         db.update(app).set({ status: "failed", updatedAt: now }).where(and(eq(app.id, payload.app_id), isNull(app.containerId))),
         db.update(app).set({ status: "running", updatedAt: now }).where(and(eq(app.id, payload.app_id), eq(app.status, "starting"))),

@@ -132,6 +132,19 @@ export const JobPayload = z.discriminatedUnion("type", [
      * (`GET /agent/leases/{lease}/image`), `docker load`s it and tags what it holds as `image`.
      */
     upload: z.object({ size_bytes: z.number().int().min(1) }).nullable().default(null),
+    /**
+     * Source to build instead of pulling: the agent shallow-clones `branch` of `repo_url`
+     * (http or https, no credentials), builds it with its Dockerfile (or one generated for the
+     * language its files tell) through dockerd's builder, tags the result as `image`, and
+     * finishes with the commit built (`commit`).
+     */
+    git: z
+      .object({
+        repo_url: z.string().max(2048).regex(/^https?:\/\/[^\s@]+$/),
+        branch: z.string().min(1).max(255).regex(/^[^\s-][^\s]*$/),
+      })
+      .nullable()
+      .default(null),
   }),
   z.object({ type: z.enum(["app.start", "app.stop", "app.restart", "app.remove"]), ...appRef }),
   /** New limits applied to the running container live (`docker update`), no restart. */

@@ -13,6 +13,7 @@ import auth from "./auth";
 import catalog from "./catalog";
 import commands from "./commands";
 import deploy from "./deploy";
+import git from "./git";
 import devpocketAdmin from "./devpocket/admin";
 import devpocketAi from "./devpocket/ai";
 import devpocketSync from "./devpocket/sync";
@@ -51,7 +52,7 @@ export function apiV1() {
     scheme: "bearer",
     description: "A host credential (`bha_…`) from `POST /agent/join`; good for that host's agent routes only.",
   });
-  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appVolumes, appRuntime, terminals, apiKeys, audit, hosts, jobs, agent, deploy, registries, webhooks, catalog, instances, ssh, commands, devpocketAi, devpocketSync, devpocketUser, devpocketAdmin, wsTerminal]) {
+  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appVolumes, appRuntime, terminals, apiKeys, audit, hosts, jobs, agent, deploy, git, registries, webhooks, catalog, instances, ssh, commands, devpocketAi, devpocketSync, devpocketUser, devpocketAdmin, wsTerminal]) {
     api.route("/", family);
   }
 

@@ -14,6 +14,7 @@ import { newId } from "../lib/ids";
 import { decryptJson, encryptJson } from "../lib/secrets";
 import { availableSlug } from "../lib/slug";
 import { type Also, NOTHING, withAlso } from "./audit";
+import { buildRepository, webhookPath } from "./git-builds";
 
 const NOTHING_CHANGED = () => [];
 
@@ -42,13 +43,16 @@ export interface AppSettings {
   gitRepoUrl?: string | null;
   gitBranch?: string | null;
   gitProvider?: "github" | "custom" | null;
+  /** The push webhook's secret, sealed (services/git-builds.ts); set when the app gets a repository. */
+  gitWebhookSecretCiphertext?: string | null;
 }
 
 export interface CreateAppInput extends AppSettings {
   projectId: string;
   orgId: string;
   name: string;
-  image: string;
+  /** Absent for an app built from git: its image is `berth-build/{slug}` until a build names one. */
+  image?: string;
   slug?: string;
   createdBy: string | null;
 }
@@ -106,7 +110,7 @@ export async function createApp(
           orgId: input.orgId,
           name: input.name,
           slug,
-          image: input.image,
+          image: input.image ?? buildRepository(slug),
           internalPort: input.internalPort ?? 8080,
           ...sealed,
           command: input.command || null,
@@ -116,6 +120,7 @@ export async function createApp(
           gitRepoUrl: input.gitRepoUrl || null,
           gitBranch: input.gitBranch || (input.gitRepoUrl ? "main" : null),
           gitProvider: input.gitProvider ?? null,
+          gitWebhookSecretCiphertext: input.gitRepoUrl ? (input.gitWebhookSecretCiphertext ?? null) : null,
           createdBy: input.createdBy,
         })
         .returning();
@@ -179,6 +184,7 @@ export async function updateApp(
   field("git_repo_url", "gitRepoUrl", patch.gitRepoUrl === "" ? null : patch.gitRepoUrl);
   field("git_branch", "gitBranch", patch.gitBranch === "" ? null : patch.gitBranch);
   field("git_provider", "gitProvider", patch.gitProvider);
+  field("git_webhook_secret", "gitWebhookSecretCiphertext", patch.gitWebhookSecretCiphertext);
   if (patch.envVars) {
     // Stored values that no longer decrypt (ENCRYPTION_KEY changed) can still be replaced, all at once.
     const current = await readAppEnvVars(env, row).catch(() => null);
@@ -256,7 +262,7 @@ export function appUrl(env: Pick<Env, "BASE_DOMAIN">, slug: string): string {
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
-export function presentApp(env: Pick<Env, "BASE_DOMAIN">, row: AppRow) {
+export function presentApp(env: Pick<Env, "BASE_DOMAIN" | "PUBLIC_URL">, row: AppRow) {
   return {
     id: row.id,
     name: row.name,
@@ -273,6 +279,8 @@ export function presentApp(env: Pick<Env, "BASE_DOMAIN">, row: AppRow) {
     git_repo_url: row.gitRepoUrl,
     git_branch: row.gitBranch,
     git_provider: row.gitProvider as "github" | "custom" | null,
+    // Where the git provider sends pushes; its secret is shown once, when it is made.
+    git_webhook_url: row.gitRepoUrl ? `${env.PUBLIC_URL?.replace(/\/+$/, "") ?? ""}${webhookPath(row.id)}` : null,
     status: dockupStatus(row.status),
     state: row.status,
     cpu_usage: row.cpuUsage,
@@ -292,6 +300,7 @@ export function presentDeployment(row: DeploymentRow) {
     image: row.image,
     status: row.status,
     container_id: row.containerId,
+    commit_sha: row.commitSha,
     error: row.error,
     job_id: row.jobId,
     started_at: iso(row.startedAt),

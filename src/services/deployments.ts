@@ -18,12 +18,15 @@ import { hostStatus, type HostRow } from "./hosts";
 import { hasRegistryAuth } from "./registries";
 import { withAlso } from "./audit";
 import { attachedVolumes } from "./volumes";
+import { buildTag, gitCloneUrl } from "./git-builds";
 
 export type AppRow = typeof app.$inferSelect;
 type AppAction = "app.start" | "app.stop" | "app.restart" | "app.remove";
 
 /** How long a deploy may take once its host has it: pull, start, health check, switch. */
 const DEPLOY_SECONDS = 600;
+/** A deploy that builds from git first: clone, build (base images pulled, dependencies installed), then the same. */
+const BUILD_DEPLOY_SECONDS = 1800;
 const ACTION_SECONDS = 120;
 const HEALTH_TIMEOUT_SECONDS = 60;
 
@@ -85,11 +88,14 @@ export async function startDeploy(
   const volumes = await attachedVolumes(db, found.id);
   const target = await placeApp(db, env, found, { hasVolumes: volumes.length > 0 });
   let row = found;
+  const deploymentId = upload?.deploymentId ?? newId("dep");
+  // An app with a repository is built from it, unless this deploy names an image or brings one.
+  const git = found.gitRepoUrl && !newImage && !upload ? { repo_url: gitCloneUrl(found.gitRepoUrl), branch: found.gitBranch || "main" } : null;
+  if (git) newImage = buildTag(found.slug, deploymentId);
   if (newImage && newImage !== row.image) {
     const [updated] = await db.update(app).set({ image: newImage, updatedAt: new Date() }).where(eq(app.id, row.id)).returning();
     row = updated ?? row;
   }
-  const deploymentId = upload?.deploymentId ?? newId("dep");
   const [dep] = await db
     .insert(deployment)
     .values({ id: deploymentId, appId: row.id, image: row.image, status: "pending", hostId: target.id, createdBy })
@@ -108,6 +114,7 @@ export async function startDeploy(
     health_timeout_seconds: HEALTH_TIMEOUT_SECONDS,
     volumes: volumes.map((v) => ({ name: v.name, mount_path: v.mountPath })),
     upload: upload ? { size_bytes: upload.sizeBytes } : null,
+    git,
   };
   let job: Awaited<ReturnType<ReturnType<typeof projectJobs>["createJob"]>>;
   try {
@@ -118,7 +125,7 @@ export async function startDeploy(
       subject: row.id,
       // Creating containers must not happen twice: a redelivered deploy first looks for what the earlier attempt made.
       idempotent: false,
-      deadlineSeconds: DEPLOY_SECONDS + agentSettings(env).queueGraceSeconds,
+      deadlineSeconds: (git ? BUILD_DEPLOY_SECONDS : DEPLOY_SECONDS) + agentSettings(env).queueGraceSeconds,
     });
   } catch (err) {
     await db.update(deployment).set({ status: "failed", error: "The deploy could not be queued; try again", finishedAt: new Date() }).where(eq(deployment.id, deploymentId));

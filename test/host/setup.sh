@@ -11,6 +11,9 @@
 #   127.0.0.1:5000/berth/broken:v1  exits at once with "boom" on stderr
 #   127.0.0.1:5000/berth/pulltest:v1  hello:v1 under another name, for the test that
 #                                   removes its local copy and pulls it again
+#   127.0.0.1:5000/berth/busybox:1.36  busybox (httpd, sh and the usual applets) under Docker
+#                                   Hub's name, the base image of git builds in the tests
+#                                   (test/node/git-builds.test.ts; the agent's --build-base-registry)
 #   127.0.0.1:5001/berth/private:v1 hello:v1 in a second registry that wants a password
 #                                   (htpasswd: berth / berth-registry-test)
 #
@@ -38,7 +41,8 @@ PRIVATE_DATA=/var/lib/berth-registry-private
 PRIVATE_USER=berth
 PRIVATE_PASSWORD=berth-registry-test
 # chromium: the dashboard's browser tests drive Debian's build (Playwright's own download is not reachable).
-PACKAGES=(docker.io caddy docker-registry busybox-static curl apache2-utils openssl chromium openssh-server)
+# git: the agent clones apps' repositories with it; the git build tests serve one with `git http-backend`.
+PACKAGES=(docker.io caddy docker-registry busybox-static curl apache2-utils openssl chromium openssh-server git)
 # The test SSH servers' one account. Its password is made per machine and kept for root only
 # ($SSH_DIR/password): a system sshd that allows passwords would accept it too.
 SSH_USER=berthssh
@@ -246,8 +250,8 @@ say sshd "127.0.0.1:${SSH_PORTS[*]} (user $SSH_USER, key $SSH_DIR/client_ed25519
 
 # --- test images ------------------------------------------------------------
 # Bump when the images change: the registry keeps images across runs.
-IMAGES_VERSION=3
-IMAGES=("$REGISTRY/berth/hello:v1" "$REGISTRY/berth/hello:v2" "$REGISTRY/berth/broken:v1" "$REGISTRY/berth/pulltest:v1")
+IMAGES_VERSION=4
+IMAGES=("$REGISTRY/berth/hello:v1" "$REGISTRY/berth/hello:v2" "$REGISTRY/berth/broken:v1" "$REGISTRY/berth/pulltest:v1" "$REGISTRY/berth/busybox:1.36")
 
 in_registry() {
   local ref=${1#"$REGISTRY"/}
@@ -262,7 +266,7 @@ build_image() {
   root=$(mktemp -d "$STATE/rootfs.XXXXXX")
   mkdir -p "$root/bin" "$root/www" "$root/tmp" "$root/etc"
   cp /bin/busybox "$root/bin/busybox"
-  for applet in sh httpd echo cat sleep ls; do ln -s busybox "$root/bin/$applet"; done
+  for applet in sh httpd echo cat sleep ls false true mkdir cp printf; do ln -s busybox "$root/bin/$applet"; done
   printf '%s\n' "$text" >"$root/www/index.html"
   echo 'root:x:0:0:root:/:/bin/sh' >"$root/etc/passwd"
   tar -C "$root" --numeric-owner --owner=0 --group=0 -cf - . |
@@ -273,7 +277,7 @@ build_image() {
 
 [[ -x /bin/busybox ]] || die "/bin/busybox is missing (package busybox-static)"
 if [[ ${BERTH_SETUP_REBUILD:-} != 1 ]] && [[ $(cat "$REGISTRY_DATA/berth-images.version" 2>/dev/null) == "$IMAGES_VERSION" ]] &&
-  in_registry "${IMAGES[0]}" && in_registry "${IMAGES[1]}" && in_registry "${IMAGES[2]}" && in_registry "${IMAGES[3]}"; then
+  in_registry "${IMAGES[0]}" && in_registry "${IMAGES[1]}" && in_registry "${IMAGES[2]}" && in_registry "${IMAGES[3]}" && in_registry "${IMAGES[4]}"; then
   images_note="already in the registry"
 else
   # One line on stdout, then busybox httpd in the foreground (-v: a line per request on stderr).
@@ -281,6 +285,7 @@ else
   build_image "${IMAGES[0]}" "hello v1" "$(httpd 'hello v1')"
   build_image "${IMAGES[1]}" "hello v2" "$(httpd 'hello v2')"
   build_image "${IMAGES[2]}" "broken" '["/bin/sh","-c","echo boom >&2; exit 1"]'
+  build_image "${IMAGES[4]}" "busybox" '["sh"]'
   docker tag "${IMAGES[0]}" "${IMAGES[3]}"
   docker push -q "${IMAGES[3]}" >/dev/null
   echo "$IMAGES_VERSION" >"$REGISTRY_DATA/berth-images.version"

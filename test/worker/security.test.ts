@@ -129,6 +129,7 @@ const OTHER_TENANT: Record<string, { body?: (t: Tenant) => unknown; query?: stri
   "POST /deploy/{slug}": { body: () => ({}) },
   // The app is looked up (and hidden) before a byte of the upload is read.
   "POST /apps/{appId}/upload-image": {},
+  "POST /apps/{appId}/git/webhook-secret": {},
   "POST /apps/{appId}/start": {},
   "POST /apps/{appId}/stop": {},
   "POST /apps/{appId}/restart": {},

@@ -1,7 +1,7 @@
 /**
  * The Docker Engine API over its unix socket, as one client for everything
  * the agent does with Docker. Each concern is a file in docker/: containers,
- * images, logs, stats, events and exec (interactive, with a TTY, for
+ * images, builds, logs, stats, events and exec (interactive, with a TTY, for
  * terminals), over one request layer (docker/api.ts) that negotiates the API
  * version once and says failures in dockerd's own words.
  *
@@ -27,6 +27,7 @@ import {
   stopContainer,
   updateContainer,
 } from "./docker/containers.ts";
+import { type BuildOptions, buildImage } from "./docker/build.ts";
 import { type ContainerEvent, containerEvents } from "./docker/events.ts";
 import { type ExecOptions, type ExecSession, startExec } from "./docker/exec.ts";
 import { imageExists, imageTags, loadImage, type PullProgress, pullImage, type RegistryAuth, removeImage, tagImage } from "./docker/images.ts";
@@ -36,7 +37,7 @@ import { ensureVolume, type VolumeUsage, volumeUsage } from "./docker/volumes.ts
 
 export { DockerError, isNotFound } from "./docker/api.ts";
 export { splitImage } from "./docker/images.ts";
-export type { ContainerEvent, ContainerInfo, ContainerSpec, ContainerStats, ContainerSummary, DockerInfoSummary, ExecOptions, ExecSession, LogLine, LogOptions, PullProgress, RegistryAuth, VolumeUsage };
+export type { BuildOptions, ContainerEvent, ContainerInfo, ContainerSpec, ContainerStats, ContainerSummary, DockerInfoSummary, ExecOptions, ExecSession, LogLine, LogOptions, PullProgress, RegistryAuth, VolumeUsage };
 
 export class DockerEngine {
   readonly socketPath: string;
@@ -72,6 +73,11 @@ export class DockerEngine {
   /** Loads a `docker save` tarball (streamed); answers the references (or ids) it loaded. */
   load(tarball: Readable, opts?: { signal?: AbortSignal }) {
     return loadImage(this.api, tarball, opts);
+  }
+
+  /** Builds the image a tar stream of its context describes (POST /build), tagged `opts.tag`; answers its id. */
+  build(context: Readable, opts: BuildOptions) {
+    return buildImage(this.api, context, opts);
   }
 
   imageTags(reference: string) {

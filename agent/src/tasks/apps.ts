@@ -9,6 +9,7 @@ import { connect } from "node:net";
 import { Readable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type { JobPayload } from "../../../src/protocol/agent.ts";
+import { type BuildSettings, buildFromGit, DEFAULT_BUILD_SETTINGS } from "../build/git-build.ts";
 import type { CaddyAdmin } from "../drivers/caddy.ts";
 import { openConnectionsTo } from "../drivers/connections.ts";
 import type { ContainerSummary, DockerEngine, RegistryAuth } from "../drivers/docker.ts";
@@ -17,6 +18,8 @@ import type { PayloadOf, TaskContext, TaskOutcome, TaskRegistry } from "../jobs/
 export interface AppDrivers {
   docker: DockerEngine;
   caddy: CaddyAdmin;
+  /** How git builds are made on this host (base image registry, limits). */
+  build?: BuildSettings;
 }
 
 type AppPayload = PayloadOf<Extract<JobPayload["type"], `app.${string}`>>;
@@ -131,27 +134,54 @@ async function lastLines(docker: DockerEngine, id: string): Promise<string> {
   }
 }
 
-async function deploy({ docker, caddy }: AppDrivers, ctx: TaskContext, p: DeployPayload): Promise<TaskOutcome> {
+async function deploy({ docker, caddy, build }: AppDrivers, ctx: TaskContext, p: DeployPayload): Promise<TaskOutcome> {
   const total = 5;
+  // The commit a git build cloned, set by the build as soon as it is known.
+  const built: { commit: string | null } = { commit: null };
   // Secrets for this deploy only: the app's env vars and the registry's credentials.
   const secrets =
     p.has_env || p.has_registry_auth
       ? await ctx.api.call<{ env: Record<string, string>; registry_auth: RegistryAuth | null }>("GET", `/agent/leases/${ctx.lease.lease_id}/env`)
       : { env: {}, registry_auth: null };
   try {
-    if (p.upload) {
+    if (p.git) {
+      if (ctx.lease.reconcile && (await docker.imageExists(p.image))) {
+        // An earlier attempt of this job built it already.
+        ctx.progress(1, total, `Using ${p.image}, built by an earlier attempt`);
+        ctx.output("stdout", `using ${p.image}, built by an earlier attempt of this deploy`);
+      } else {
+        ctx.progress(1, total, `Building ${p.git.branch} of ${p.git.repo_url}`);
+        await buildFromGit(
+          docker,
+          build ?? DEFAULT_BUILD_SETTINGS,
+          { repoUrl: p.git.repo_url, branch: p.git.branch, tag: p.image, port: p.internal_port },
+          (line) => ctx.output("stdout", line),
+          ctx.signal,
+          (sha) => {
+            built.commit = sha;
+          },
+        );
+      }
+    } else if (p.upload) {
       ctx.progress(1, total, "Loading the uploaded image");
       await loadUpload(docker, ctx, p);
     } else if (p.image.startsWith(`${UPLOAD_REPOSITORY}/`)) {
       // An uploaded image is in no registry: a redeploy runs the copy this host loaded.
       ctx.progress(1, total, `Using the uploaded image ${p.image}`);
       if (!(await docker.imageExists(p.image))) throw new Error(`The uploaded image ${p.image} is not on this host: upload it again (POST /apps/{appId}/upload-image)`);
+    } else if (p.image.startsWith(`${BUILD_REPOSITORY}/`)) {
+      // A built image is in no registry either (the app has no repository any more): the copy this host built.
+      ctx.progress(1, total, `Using the built image ${p.image}`);
+      if (!(await docker.imageExists(p.image))) throw new Error(`The built image ${p.image} is not on this host: set the app's git_repo_url to build it again`);
     } else {
       ctx.progress(1, total, `Pulling ${p.image}`);
       await docker.pull(p.image, secrets.registry_auth, { signal: ctx.signal });
     }
   } catch (err) {
-    return { status: "failed", error: (err as Error).message };
+    const message = (err as Error).message;
+    if (!p.git) return { status: "failed", error: message };
+    ctx.output("stderr", message);
+    return { status: "failed", error: `The build failed: ${message}. The previous version keeps serving.`, result: built.commit ? { commit: built.commit } : null };
   }
 
   // Named volumes are made the first time a deploy mounts them and kept after (with their data).
@@ -222,12 +252,14 @@ async function deploy({ docker, caddy }: AppDrivers, ctx: TaskContext, p: Deploy
     await docker.stop(old.id, 10).catch(() => undefined);
     await docker.remove(old.id, { force: true }).catch(() => false);
   }
-  if (p.image.startsWith(`${UPLOAD_REPOSITORY}/`)) await pruneUploads(docker, ctx, p.image);
-  return { status: "succeeded", result: { container_id: id, host_port: null, upstream } };
+  if (p.image.startsWith(`${UPLOAD_REPOSITORY}/`) || p.image.startsWith(`${BUILD_REPOSITORY}/`)) await pruneUploads(docker, ctx, p.image);
+  return { status: "succeeded", result: { container_id: id, host_port: null, upstream, ...(built.commit ? { commit: built.commit } : {}) } };
 }
 
 /** Repository uploaded images are tagged into (src/services/image-uploads.ts names them). */
 const UPLOAD_REPOSITORY = "berth-upload";
+/** Repository images built from git are tagged into (src/services/deployments.ts names them). */
+const BUILD_REPOSITORY = "berth-build";
 
 /**
  * Fetches the deploy's uploaded tarball for its lease and streams it into `docker load`,
@@ -246,12 +278,16 @@ async function loadUpload(docker: DockerEngine, ctx: TaskContext, p: DeployPaylo
   ctx.output("stdout", `tagged ${source} as ${p.image}`);
 }
 
-/** Earlier uploaded images of the app: nothing runs them once the new container serves, and only a new upload brings them back. */
+/**
+ * Earlier uploaded or built images of the app (`berth-upload/…`, `berth-build/…`): nothing runs
+ * them once the new container serves, and only a new upload or build brings them back.
+ */
 async function pruneUploads(docker: DockerEngine, ctx: TaskContext, image: string) {
   const repo = image.slice(0, image.lastIndexOf(":"));
+  const what = repo.startsWith(`${BUILD_REPOSITORY}/`) ? "built" : "uploaded";
   for (const tag of await docker.imageTags(repo).catch(() => [])) {
     if (tag === image) continue;
-    if (await docker.removeImage(tag).catch(() => false)) ctx.output("stdout", `removed the earlier uploaded image ${tag}`);
+    if (await docker.removeImage(tag).catch(() => false)) ctx.output("stdout", `removed the earlier ${what} image ${tag}`);
   }
 }
 
@@ -285,6 +321,7 @@ async function removeApp(drivers: AppDrivers, ctx: TaskContext, p: AppPayload): 
   for (const id of await evictApp(drivers, p.app_id)) ctx.output("stdout", `removed ${id.slice(0, 12)}`);
   // Its uploaded images go with it: nothing else runs them.
   await pruneUploads(drivers.docker, ctx, `${UPLOAD_REPOSITORY}/${p.slug.toLowerCase()}:`);
+  await pruneUploads(drivers.docker, ctx, `${BUILD_REPOSITORY}/${p.slug.toLowerCase()}:`);
   return { status: "succeeded", result: null };
 }
 

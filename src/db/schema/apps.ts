@@ -35,6 +35,11 @@ export const app = sqliteTable(
     gitRepoUrl: text("git_repo_url"),
     gitBranch: text("git_branch"),
     gitProvider: text("git_provider"),
+    /**
+     * AES-GCM ciphertext (src/lib/secrets.ts) of the secret push webhooks are signed with
+     * (`X-Hub-Signature-256`); made when the app gets a repository, shown once, never returned after.
+     */
+    gitWebhookSecretCiphertext: text("git_webhook_secret_ciphertext"),
     /** The host the app runs on; it stays there across deploys unless that host is gone. */
     hostId: text("host_id").references(() => host.id, { onDelete: "set null" }),
     status: text("status").$type<AppStatus>().notNull().default("created"),
@@ -70,6 +75,8 @@ export const deployment = sqliteTable(
     jobId: text("job_id"),
     hostId: text("host_id"),
     containerId: text("container_id"),
+    /** A build from git: the commit built, as its host reported it. */
+    commitSha: text("commit_sha"),
     error: text("error"),
     createdBy: text("created_by"),
     startedAt: integer("started_at", { mode: "timestamp_ms" }),

@@ -27,6 +27,7 @@ import {
 } from "../../services/apps";
 import { audited } from "../../services/audit";
 import { submitAppAction, submitLimitsUpdate } from "../../services/deployments";
+import { newWebhookSecret } from "../../services/git-builds";
 import { findProject } from "../../services/projects";
 import { json, jsonBody, Ok } from "../schemas";
 import { AppEventSchema, AppParams, AppSchema, appSettings, ContainerState, CreateAppInput, DeploymentSchema, LimitQuery, ProjectAppsParams, UpdateAppInput } from "./schema";
@@ -106,6 +107,9 @@ router.openapi(
     const input = c.req.valid("json");
     const { project, principal } = await authorizeProject(c, c.req.valid("param").projectId, "deploy");
     await refuseProtoEnvKey(c);
+    // An app with a repository gets its push webhook's secret now, shown in this answer only.
+    const webhook = input.git_repo_url ? await newWebhookSecret(c.env) : null;
+    const source = input.git_repo_url ? `${input.git_repo_url} (branch ${input.git_branch ?? "main"})` : input.image;
     const row = await createApp(
       c.var.db,
       c.env,
@@ -117,20 +121,21 @@ router.openapi(
         projectId: project.id,
         orgId: project.orgId,
         createdBy: principal.userId,
+        gitWebhookSecretCiphertext: webhook?.ciphertext,
       },
       (created) => [
-        ...appEventOf(c.var.db, "created", `App created from ${input.image}`, { image: input.image })(created.id),
+        ...appEventOf(c.var.db, "created", `App created from ${source}`, input.image ? { image: input.image } : { git_repo_url: input.git_repo_url })(created.id),
         // Names only: env var values never reach the audit log.
         ...audited(c, () => ({
           orgId: project.orgId,
           action: "app.create",
           targetType: "app",
           targetId: created.id,
-          metadata: { name: input.name, slug: created.slug, project_id: project.id, image: input.image, env_keys: created.envKeys },
+          metadata: { name: input.name, slug: created.slug, project_id: project.id, image: input.image ?? null, git_repo_url: input.git_repo_url ?? null, env_keys: created.envKeys },
         }))(created.id),
       ],
     );
-    return c.json(presentApp(c.env, row), 201);
+    return c.json({ ...presentApp(c.env, row), ...(webhook ? { git_webhook_secret: webhook.secret } : {}) }, 201);
   },
 );
 
@@ -162,8 +167,11 @@ router.openapi(
     const input = c.req.valid("json");
     const { app: before, project } = await loadApp(c, c.req.valid("param").appId, "deploy");
     await refuseProtoEnvKey(c);
+    // A repository set where there was none brings a webhook secret (shown in this answer only); taking it away drops the secret.
+    const webhook = input.git_repo_url && !before.gitWebhookSecretCiphertext ? await newWebhookSecret(c.env) : null;
+    const secretChange = webhook ? { gitWebhookSecretCiphertext: webhook.ciphertext } : input.git_repo_url === null ? { gitWebhookSecretCiphertext: null } : {};
     // The app's event and the audit row are written with the change, naming the fields (env var names, never values).
-    const { app: after, changed } = await updateApp(c.var.db, c.env, before, appSettings(input), (change) => {
+    const { app: after, changed } = await updateApp(c.var.db, c.env, before, { ...appSettings(input), ...secretChange }, (change) => {
       const data = { fields: change.changed, ...(change.changed.includes("env_vars") ? { env_keys: change.envKeys } : {}) };
       return [
         ...appEventOf(c.var.db, "updated", `Settings changed: ${change.changed.join(", ")}`, data)(change.id),
@@ -172,7 +180,7 @@ router.openapi(
     });
     // New limits reach the running container at once (docker update), without a restart.
     if (changed.includes("cpu_limit") || changed.includes("memory_limit")) await submitLimitsUpdate(c.env, after);
-    return c.json(presentApp(c.env, after), 200);
+    return c.json({ ...presentApp(c.env, after), ...(webhook && changed.includes("git_webhook_secret") ? { git_webhook_secret: webhook.secret } : {}) }, 200);
   },
 );
 

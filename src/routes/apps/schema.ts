@@ -3,6 +3,7 @@ import { z } from "@hono/zod-openapi";
 import { APP_STATUSES, DEPLOYMENT_STATUSES } from "../../db/schema";
 import { SLUG_PATTERN } from "../../lib/slug";
 import { APP_SLUG_MAX, type AppSettings } from "../../services/apps";
+import { gitBranchProblem, gitRepoUrlProblem } from "../../services/git-builds";
 import { name, slugParam } from "../schemas";
 
 // ---------------------------------------------------------------- shapes
@@ -26,6 +27,13 @@ export const AppSchema = z
     git_repo_url: z.string().nullable(),
     git_branch: z.string().nullable(),
     git_provider: z.enum(["github", "custom"]).nullable(),
+    git_webhook_url: z.string().nullable().openapi({
+      description: "With a repository: where the git provider sends push events (GitHub's `push`, signed with the app's webhook secret in `X-Hub-Signature-256`)",
+      example: "https://berth.example.com/api/v1/apps/app_8kd2mq4zr1ab0c9d/git/webhook",
+    }),
+    git_webhook_secret: z.string().optional().openapi({
+      description: "Shown once, in the answer that made it (the app got a repository, or the secret was renewed): the push webhook's secret. Never returned again.",
+    }),
     status: z.enum(["running", "stopped", "paused", "restarting", "starting"]).openapi({
       description: "Dockup's container status; an app never deployed, or whose deploy failed, is `stopped`.",
     }),
@@ -47,6 +55,7 @@ export const DeploymentSchema = z
     image: z.string(),
     status: z.enum(DEPLOYMENT_STATUSES),
     container_id: z.string().nullable(),
+    commit_sha: z.string().nullable().openapi({ description: "A build from git: the commit built" }),
     error: z.string().nullable(),
     job_id: z.string().nullable(),
     started_at: z.string().nullable(),
@@ -102,8 +111,23 @@ const internalPort = z.number().int().min(1).max(65535);
 const cpuLimit = z.number().min(0.05).max(64).openapi({ description: "CPU cores" });
 const memoryLimit = z.number().int().min(16).max(262144).openapi({ description: "MB" });
 const command = z.string().max(4096).refine(noNul, "a command cannot contain NUL").openapi({ description: "Overrides the image's command" });
-const gitRepoUrl = z.string().min(1).max(2048).regex(noSpace, "no whitespace").openapi({ description: "owner/repo for GitHub, or a full URL" });
-const gitBranch = z.string().min(1).max(255).regex(noSpace, "no whitespace");
+const gitRepoUrl = z
+  .string()
+  .min(1)
+  .max(2048)
+  .superRefine((v, ctx) => {
+    const problem = gitRepoUrlProblem(v);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  })
+  .openapi({ description: "owner/repo for GitHub, or an http(s) URL without credentials. The app is then built from it on each deploy." });
+const gitBranch = z
+  .string()
+  .min(1)
+  .max(255)
+  .superRefine((v, ctx) => {
+    const problem = gitBranchProblem(v);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  });
 const gitProvider = z.enum(["github", "custom"]);
 
 /** Every setting an app has, without defaults: what create and update share. */
@@ -122,6 +146,7 @@ const AppFields = z.object({
 });
 
 export const CreateAppInput = AppFields.extend({
+  image: image.optional().openapi({ description: "Required unless `git_repo_url` is given (then the image is built from the repository)" }),
   slug: z
     .string()
     .max(APP_SLUG_MAX)
@@ -138,7 +163,9 @@ export const CreateAppInput = AppFields.extend({
   git_repo_url: gitRepoUrl.optional(),
   git_branch: gitBranch.optional().openapi({ description: "Defaults to main when a repository is given" }),
   git_provider: gitProvider.optional(),
-}).openapi("CreateAppInput");
+})
+  .refine((v) => v.image !== undefined || v.git_repo_url !== undefined, { path: ["image"], message: "an image, or a git_repo_url to build one from" })
+  .openapi("CreateAppInput");
 
 /** Any of the settings; `null` clears the optional ones. */
 export const UpdateAppInput = AppFields.partial()

@@ -904,6 +904,11 @@ export interface paths {
                                     command: string | null;
                                     cpu_limit: number;
                                     deployment_id: string;
+                                    /** @default null */
+                                    git: {
+                                        branch: string;
+                                        repo_url: string;
+                                    } | null;
                                     has_env: boolean;
                                     /** @default false */
                                     has_registry_auth: boolean;
@@ -3986,6 +3991,240 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/apps/{appId}/git/webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Push webhook: a signed push to the app's branch builds and deploys it
+         * @description Point the git provider's webhook here (GitHub: content type `application/json` or form, secret = the app's `git_webhook_secret`, event `push`). `X-Hub-Signature-256: sha256=<HMAC-SHA256 of the body under the secret>` is required; a missing or wrong one is `401 invalid_signature`. A push to the app's `git_branch` answers `202` with the deployment and its job (built from the branch's head, as `POST /apps/{appId}/deploy` would); a push to another branch, a branch deletion or another event answers `204` and does nothing; GitHub's `ping` answers `200`. An app without a repository answers 404 as an unknown one does.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description App id (app_…) or slug */
+                    appId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": Record<string, never>;
+                    "application/x-www-form-urlencoded": {
+                        /** @description The push event as JSON */
+                        payload?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description A `ping` event: the webhook reaches Berth and is signed right */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            message: string;
+                            /** @enum {boolean} */
+                            ok: true;
+                        };
+                    };
+                };
+                /** @description A push to the app's branch: the build and deploy started */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            commit: string | null;
+                            deployment: components["schemas"]["Deployment"];
+                            job: components["schemas"]["Job"];
+                            message: string;
+                        };
+                    };
+                };
+                /** @description A push to another branch, a branch deletion, or an event other than push: nothing done */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. `invalid_signature`: A push webhook whose `X-Hub-Signature-256` is missing or is not the body's HMAC-SHA256 under the app's webhook secret. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `app_not_found`: No such app. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `no_host_available`: No online host of the org can take the work. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `payload_too_large`: The body is too large. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/apps/{appId}/git/webhook-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A new push webhook secret, shown once; the old one stops working at once */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description App id (app_…) or slug */
+                    appId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The new secret: put it in the git provider's webhook settings */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            git_webhook_secret: string;
+                            git_webhook_url: string;
+                        };
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `app_not_found`: No such app. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `git_not_configured`: The app has no git repository (set `git_repo_url`). */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -15668,6 +15907,13 @@ export interface components {
             /** @enum {string|null} */
             git_provider: "github" | "custom" | null;
             git_repo_url: string | null;
+            /** @description Shown once, in the answer that made it (the app got a repository, or the secret was renewed): the push webhook's secret. Never returned again. */
+            git_webhook_secret?: string;
+            /**
+             * @description With a repository: where the git provider sends push events (GitHub's `push`, signed with the app's webhook secret in `X-Hub-Signature-256`)
+             * @example https://berth.example.com/api/v1/apps/app_8kd2mq4zr1ab0c9d/git/webhook
+             */
+            git_webhook_url: string | null;
             gpu_enabled: boolean;
             host_id: string | null;
             /** @example app_8kd2mq4zr1ab0c9d */
@@ -15845,12 +16091,15 @@ export interface components {
             git_branch?: string;
             /** @enum {string} */
             git_provider?: "github" | "custom";
-            /** @description owner/repo for GitHub, or a full URL */
+            /** @description owner/repo for GitHub, or an http(s) URL without credentials. The app is then built from it on each deploy. */
             git_repo_url?: string;
             /** @default false */
             gpu_enabled: boolean;
-            /** @example nginx:alpine */
-            image: string;
+            /**
+             * @description Required unless `git_repo_url` is given (then the image is built from the repository)
+             * @example nginx:alpine
+             */
+            image?: string;
             /** @default 8080 */
             internal_port: number;
             /**
@@ -16011,6 +16260,8 @@ export interface components {
         };
         Deployment: {
             app_id: string;
+            /** @description A build from git: the commit built */
+            commit_sha: string | null;
             container_id: string | null;
             created_at: string;
             error: string | null;
@@ -16548,7 +16799,7 @@ export interface components {
             git_branch?: string | null;
             /** @enum {string|null} */
             git_provider?: "github" | "custom" | null;
-            /** @description owner/repo for GitHub, or a full URL */
+            /** @description owner/repo for GitHub, or an http(s) URL without credentials. The app is then built from it on each deploy. */
             git_repo_url?: string | null;
             gpu_enabled?: boolean;
             /** @example nginx:alpine */
