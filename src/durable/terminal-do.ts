@@ -165,6 +165,7 @@ export class TerminalDO extends DurableObject<Env> {
     this.phase = "starting";
     this.pendingInput = [];
     this.pendingBytes = 0;
+    this.ws.notStarted();
     this.ws.say(this.writer, { type: "error", code: frameCode, message: reason });
   }
 
@@ -422,9 +423,12 @@ export class TerminalDO extends DurableObject<Env> {
     );
   }
 
-  /** The program runs: a `/ws/terminal` client is told (and a profile with no pinned key takes the one seen). */
+  /** The program runs: a `/ws/terminal` writer and its viewers are told (and a profile with no pinned key takes the one seen). */
   private started(fingerprint: string | null) {
-    this.ws?.started(this.session!, fingerprint);
+    if (!this.ws) return;
+    const frame = this.ws.started(this.session!, fingerprint);
+    this.ws.say(this.writer, frame);
+    for (const v of this.viewers) this.ws.say(v, frame);
   }
 }
 

@@ -39,6 +39,8 @@ export class WsFraming {
   /** A `connect_ssh`/`create_pty` is being looked up or started. */
   private busy = false;
   private aiBusy = false;
+  /** `ssh_connected` or `pty_created` once the program runs: the opener got it, and so does every socket that joins later. */
+  private startFrame: WsServerMessage | null = null;
 
   constructor(
     readonly id: string,
@@ -166,14 +168,22 @@ export class WsFraming {
     }
   }
 
-  /** The program runs: the writer is told, and a profile with no pinned key takes the one seen. */
-  started(s: Session, fingerprint: string | null) {
+  /**
+   * The program runs: the frame that says so (`ssh_connected` or `pty_created`), for the object
+   * to send to everyone connected; a profile with no pinned key takes the one seen.
+   */
+  started(s: Session, fingerprint: string | null): WsServerMessage {
     const saved = s.ssh && !s.ssh.adhoc;
     this.forgetInlineCredentials(s);
-    if (s.kind === "ssh") {
-      this.say(this.control.writer(), { type: "ssh_connected", session_id: s.id, host_id: s.hostId, host_key_fingerprint: fingerprint });
-      if (fingerprint && saved && s.ssh) this.control.waitUntil(noteSshConnected(createDb(this.control.env.DB), s.ssh.profileId, fingerprint).catch(() => undefined));
-    } else this.say(this.control.writer(), { type: "pty_created", session_id: s.id, host_id: s.hostId });
+    if (s.kind === "ssh" && fingerprint && saved && s.ssh) this.control.waitUntil(noteSshConnected(createDb(this.control.env.DB), s.ssh.profileId, fingerprint).catch(() => undefined));
+    this.startFrame =
+      s.kind === "ssh" ? { type: "ssh_connected", session_id: s.id, host_id: s.hostId, host_key_fingerprint: fingerprint } : { type: "pty_created", session_id: s.id, host_id: s.hostId };
+    return this.startFrame;
+  }
+
+  /** The session did not start: the socket may try another, which will have its own start frame. */
+  notStarted() {
+    this.startFrame = null;
   }
 
   /** Live output as a `pty_output` frame: UTF-8 decoded across chunk boundaries, invalid bytes as U+FFFD. */
@@ -181,8 +191,9 @@ export class WsFraming {
     return JSON.stringify({ type: "pty_output", data: this.decoder.decode(bytes, { stream: true }) } satisfies WsServerMessage);
   }
 
-  /** What the ring held from a rejoining socket's `since`, as one `pty_output`. */
+  /** A socket joining a running session: the start frame the opener got, then what the ring held from its `since` as one `pty_output`. */
   replay(ws: WebSocket, chunks: Uint8Array[]) {
+    if (this.startFrame) this.say(ws, this.startFrame);
     const decoder = new TextDecoder();
     const data = chunks.map((c) => decoder.decode(c, { stream: true })).join("") + decoder.decode();
     if (data) this.say(ws, { type: "pty_output", data });
