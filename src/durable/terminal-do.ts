@@ -8,9 +8,11 @@
  * the flow-control window), and it exists only while someone is connected or within the
  * grace period, bounded by the idle timeout.
  *
- * - Output goes to the writer and viewers and into a ring (OUTPUT_RING_BYTES); the agent is
- *   acknowledged only while the writer keeps up (its socket's bufferedAmount), so a flood
- *   waits in the program's own TTY, not here. A viewer that falls too far behind is closed.
+ * - Output goes into a ring (OUTPUT_RING_BYTES) and from there to the writer and each viewer,
+ *   each at most at its own allowance (terminal/output-allowance.ts: workerd shows no socket's
+ *   backlog, so this object bounds what it hands each one); what waits goes later as one frame.
+ *   The agent is acknowledged only for what the writer was handed, so a flood waits in the
+ *   program's own TTY, not here. A viewer whose place fell out of the ring is closed.
  * - The writer leaving starts a grace period; the opener reconnecting with `?session=` (and
  *   `since`, the output bytes it had) resumes it and gets what it missed from the ring.
  * - No input and no output for the idle time, or nobody back within the grace period, ends it
@@ -28,22 +30,36 @@ import { findProfile, readProfileSecrets } from "../services/ssh";
 import type { SshSecrets } from "../protocol/agent";
 import { terminalSettings } from "../services/terminal-settings";
 import { hostMailbox } from "./clients";
+import { OutputAllowance } from "./terminal/output-allowance";
 import { OutputRing } from "./terminal/output-ring";
 import { CLOSE, type TerminalAttach } from "./terminal/protocol";
 import type { Phase, Session } from "./terminal/session";
 import { WsFraming } from "./terminal/ws-framing";
 import type { WsServerMessage } from "./terminal/ws-protocol";
 
-const OUTPUT_RING_BYTES = 256 * 1024;
+/**
+ * What a rejoining socket can be replayed. Larger than the agent's window (TERMINAL_WINDOW_BYTES,
+ * which one TTY read may overshoot), so the writer's place never falls out of it and a viewer
+ * a little behind the writer still finds its own.
+ */
+const OUTPUT_RING_BYTES = 1024 * 1024;
+/** Output is handed to a socket in frames of at most this much. */
+const OUTPUT_FRAME_BYTES = 256 * 1024;
 /** Acknowledge the agent after this much output passed on (it pauses at TERMINAL_WINDOW_BYTES, src/protocol/agent.ts). */
 const ACK_EVERY_BYTES = 16 * 1024;
-/** The writer's socket may hold this much unsent before the agent is no longer acknowledged. */
-const WRITER_HIGH_WATER = 128 * 1024;
-/** A viewer further behind than this is closed (it may reconnect and catch up from the ring). */
-const VIEWER_MAX_BEHIND = 1024 * 1024;
 /** Input typed before the program started, kept until it does. */
 const PENDING_INPUT_MAX = 64 * 1024;
-const LAG_POLL_MS = 20;
+/** How soon output held back by a socket's allowance is looked at again. */
+const OUTPUT_TICK_MS = 20;
+
+/** Where a user socket is in the output, and how much it may be handed now. */
+interface Outlet {
+  /** Ring offset up to which it was handed output. */
+  at: number;
+  allowance: OutputAllowance;
+  /** `/ws/terminal`: its own UTF-8 decoder, as its frames split the output at their own places. */
+  decoder: TextDecoder | null;
+}
 
 const encoder = new TextEncoder();
 
@@ -52,12 +68,13 @@ export class TerminalDO extends DurableObject<Env> {
   private phase: Phase = "starting";
   private writer: WebSocket | null = null;
   private readonly viewers = new Set<WebSocket>();
+  private readonly outlets = new Map<WebSocket, Outlet>();
   private agent: WebSocket | null = null;
   private readonly ring = new OutputRing(OUTPUT_RING_BYTES);
   private pendingInput: Uint8Array[] = [];
   private pendingBytes = 0;
   private acked = 0;
-  private lagTimer: ReturnType<typeof setTimeout> | null = null;
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
   private graceTimer: ReturnType<typeof setTimeout> | null = null;
   private startTimer: ReturnType<typeof setTimeout> | null = null;
   private idleTimer: ReturnType<typeof setTimeout> | null = null;
@@ -189,32 +206,42 @@ export class TerminalDO extends DurableObject<Env> {
     ws.accept();
     const previous = this.writer;
     this.writer = ws;
-    if (previous) previous.close(CLOSE.replaced.code, CLOSE.replaced.reason);
+    if (previous) {
+      this.outlets.delete(previous);
+      previous.close(CLOSE.replaced.code, CLOSE.replaced.reason);
+    }
     if (this.graceTimer) clearTimeout(this.graceTimer);
     this.graceTimer = null;
     this.greet(ws, "write", since);
     ws.addEventListener("message", (e) => this.fromWriter(ws, e.data as string | ArrayBuffer));
     ws.addEventListener("close", () => this.writerLeft(ws));
     ws.addEventListener("error", () => this.writerLeft(ws));
-    this.ackIfKeepingUp();
+    this.ackWriter(true);
   }
 
   private addViewer(ws: WebSocket, since: number | null) {
     ws.accept();
     this.viewers.add(ws);
     this.greet(ws, "view", since);
-    ws.addEventListener("close", () => this.viewers.delete(ws));
-    ws.addEventListener("error", () => this.viewers.delete(ws));
+    const gone = () => {
+      this.viewers.delete(ws);
+      this.outlets.delete(ws);
+    };
+    ws.addEventListener("close", gone);
+    ws.addEventListener("error", gone);
   }
 
   /** Says which session this is and where its output starts, then replays what the ring holds from `since`. */
   private greet(ws: WebSocket, mode: "write" | "view", since: number | null) {
+    const outlet: Outlet = { at: this.ring.end, allowance: new OutputAllowance(Date.now()), decoder: this.ws ? new TextDecoder() : null };
+    this.outlets.set(ws, outlet);
     if (this.ws && !this.session) return;
-    const { from, chunks } = this.ring.since(since ?? 0);
+    const { from } = this.ring.since(since ?? 0);
     const skipped = since !== null && from > since ? from - since : 0;
     ws.send(JSON.stringify({ type: "session", session_id: this.session!.id, mode, offset: from, skipped }));
-    if (this.ws) this.ws.replay(ws, chunks);
-    else for (const c of chunks) ws.send(c);
+    this.ws?.greetStart(ws);
+    outlet.at = from;
+    this.flush(ws, outlet);
   }
 
   private fromWriter(ws: WebSocket, data: string | ArrayBuffer) {
@@ -252,6 +279,7 @@ export class TerminalDO extends DurableObject<Env> {
   private writerLeft(ws: WebSocket) {
     if (ws !== this.writer) return;
     this.writer = null;
+    this.outlets.delete(ws);
     if (this.phase === "ended") return;
     if (this.ws && !this.session) {
       this.phase = "ended";
@@ -298,6 +326,8 @@ export class TerminalDO extends DurableObject<Env> {
       this.end(close.code, f.code === "not_running" ? close.reason : `${close.reason}: ${f.message}`);
     } else if (f.type === "exit") {
       this.exitCode = f.code;
+      // Everything the program wrote goes out before the end (at most the ring: bounded).
+      this.flushAll(true);
       this.broadcastText({ type: "exit", code: f.code });
       this.end(1000, f.code === null ? "exited" : `exited with status ${f.code}`);
     }
@@ -306,33 +336,57 @@ export class TerminalDO extends DurableObject<Env> {
   private output(bytes: Uint8Array) {
     this.touch();
     this.ring.push(bytes);
-    // `/ws/terminal` output is text: UTF-8 decoded across chunk boundaries, invalid bytes as U+FFFD.
-    const out = this.ws ? this.ws.outputFrame(bytes) : bytes;
-    if (this.writer) safeSend(this.writer, out);
-    for (const v of this.viewers) {
-      if (v.bufferedAmount > VIEWER_MAX_BEHIND) {
-        this.viewers.delete(v);
-        v.close(CLOSE.viewerBehind.code, CLOSE.viewerBehind.reason);
-      } else safeSend(v, out);
-    }
-    if (this.ring.end - this.acked >= ACK_EVERY_BYTES) this.ackIfKeepingUp();
+    this.flushAll(false);
+  }
+
+  /** Hands every socket what it may have of the output it has not had yet. */
+  private flushAll(all: boolean) {
+    for (const [ws, outlet] of this.outlets) this.flush(ws, outlet, all);
+    this.ackWriter(false);
   }
 
   /**
-   * Lets the agent send more, but only while the writer's socket keeps up; otherwise looks
-   * again shortly. With nobody writing (the grace period), the program waits for them.
+   * Hands one socket the output after its place, as much as its allowance lets it have now
+   * (`all`: everything, at the end), as one frame; looks again shortly if some had to wait. A
+   * viewer whose place fell out of the ring is closed: it may reconnect and catch up.
    */
-  private ackIfKeepingUp() {
-    if (!this.agent || !this.writer || this.phase === "ended" || this.lagTimer) return;
-    if (this.writer.bufferedAmount > WRITER_HIGH_WATER) {
-      this.lagTimer = setTimeout(() => {
-        this.lagTimer = null;
-        this.ackIfKeepingUp();
-      }, LAG_POLL_MS);
-      return;
+  private flush(ws: WebSocket, outlet: Outlet, all = false) {
+    if (outlet.at < this.ring.start) {
+      if (ws !== this.writer) {
+        this.viewers.delete(ws);
+        this.outlets.delete(ws);
+        ws.close(CLOSE.viewerBehind.code, CLOSE.viewerBehind.reason);
+        return;
+      }
+      outlet.at = this.ring.start; // the agent's last chunk may overshoot its window: the writer skips it
     }
-    if (this.acked === this.ring.end) return;
-    this.acked = this.ring.end;
+    const pending = this.ring.end - outlet.at;
+    if (!pending) return;
+    const n = all ? pending : outlet.allowance.take(pending, Date.now());
+    for (let left = n; left > 0; ) {
+      const bytes = this.ring.read(outlet.at, Math.min(left, OUTPUT_FRAME_BYTES));
+      outlet.at += bytes.length;
+      left -= bytes.length;
+      // `/ws/terminal` output is text: UTF-8 decoded across frame boundaries, invalid bytes as U+FFFD.
+      safeSend(ws, outlet.decoder ? this.ws!.outputFrame(outlet.decoder, bytes) : bytes);
+    }
+    if (outlet.at < this.ring.end && !this.flushTimer && this.phase !== "ended") {
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = null;
+        this.flushAll(false);
+      }, OUTPUT_TICK_MS);
+    }
+  }
+
+  /**
+   * Lets the agent send more, for what the writer was handed (every ACK_EVERY_BYTES, or `now`).
+   * With nobody writing (the grace period), the program waits for them.
+   */
+  private ackWriter(now: boolean) {
+    if (!this.agent || !this.writer || this.phase === "ended") return;
+    const at = this.outlets.get(this.writer)?.at ?? this.acked;
+    if (at <= this.acked || (!now && at - this.acked < ACK_EVERY_BYTES)) return;
+    this.acked = at;
     this.toAgent({ type: "ack", bytes: this.acked });
   }
 
@@ -379,7 +433,7 @@ export class TerminalDO extends DurableObject<Env> {
       return;
     }
     this.phase = "ended";
-    for (const t of [this.lagTimer, this.graceTimer, this.startTimer, this.idleTimer]) if (t) clearTimeout(t);
+    for (const t of [this.flushTimer, this.graceTimer, this.startTimer, this.idleTimer]) if (t) clearTimeout(t);
     const why = closeReason(reason);
     if (this.agent) {
       this.toAgent({ type: "close", reason: why });
@@ -393,6 +447,7 @@ export class TerminalDO extends DurableObject<Env> {
     if (this.writer) this.writer.close(code, why);
     for (const v of this.viewers) v.close(code, why);
     this.viewers.clear();
+    this.outlets.clear();
     this.pendingInput = [];
     this.ws?.forgetInlineCredentials(this.session);
     this.audit(code, why);

@@ -35,7 +35,6 @@ export interface WsSessionControl {
 const encoder = new TextEncoder();
 
 export class WsFraming {
-  private readonly decoder = new TextDecoder();
   /** A `connect_ssh`/`create_pty` is being looked up or started. */
   private busy = false;
   private aiBusy = false;
@@ -186,16 +185,13 @@ export class WsFraming {
     this.startFrame = null;
   }
 
-  /** Live output as a `pty_output` frame: UTF-8 decoded across chunk boundaries, invalid bytes as U+FFFD. */
-  outputFrame(bytes: Uint8Array): string {
-    return JSON.stringify({ type: "pty_output", data: this.decoder.decode(bytes, { stream: true }) } satisfies WsServerMessage);
+  /** Output as a `pty_output` frame, with the socket's own decoder: UTF-8 decoded across frames, invalid bytes as U+FFFD. */
+  outputFrame(decoder: TextDecoder, bytes: Uint8Array): string {
+    return JSON.stringify({ type: "pty_output", data: decoder.decode(bytes, { stream: true }) } satisfies WsServerMessage);
   }
 
-  /** A socket joining a running session: the start frame the opener got, then what the ring held from its `since` as one `pty_output`. */
-  replay(ws: WebSocket, chunks: Uint8Array[]) {
+  /** A socket joining a running session is told what the opener was (`ssh_connected`/`pty_created`), before its replay. */
+  greetStart(ws: WebSocket) {
     if (this.startFrame) this.say(ws, this.startFrame);
-    const decoder = new TextDecoder();
-    const data = chunks.map((c) => decoder.decode(c, { stream: true })).join("") + decoder.decode();
-    if (data) this.say(ws, { type: "pty_output", data });
   }
 }
