@@ -347,7 +347,7 @@ export class TerminalDO extends DurableObject<Env> {
 
   /**
    * Hands one socket the output after its place, as much as its allowance lets it have now
-   * (`all`: everything, at the end), as one frame; looks again shortly if some had to wait. A
+   * (`all`: everything, at the end), in frames of at most OUTPUT_FRAME_BYTES; looks again shortly if some had to wait. A
    * viewer whose place fell out of the ring is closed: it may reconnect and catch up.
    */
   private flush(ws: WebSocket, outlet: Outlet, all = false) {
