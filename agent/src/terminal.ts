@@ -80,7 +80,7 @@ export class Terminals {
     const ws = new WebSocket(url, { headers: { authorization: `Bearer ${this.link.credential}` } } as unknown as string[]);
     ws.binaryType = "arraybuffer";
     this.open.set(req.session_id, ws);
-    ws.addEventListener("close", () => this.open.delete(req.session_id));
+    ws.addEventListener("close", () => this.release(req.session_id, ws));
     ws.addEventListener("error", () => {
       /* followed by close */
     });
@@ -90,6 +90,14 @@ export class Terminals {
         ws.close(1011, "agent error");
       });
     });
+  }
+
+  /**
+   * Forgets a session's socket (only that one): a `/ws/terminal` session that failed to start may
+   * be tried again under the same id at once, before this socket's close handshake is over.
+   */
+  private release(sessionId: string, ws: WebSocket) {
+    if (this.open.get(sessionId) === ws) this.open.delete(sessionId);
   }
 
   stopAll() {
@@ -103,10 +111,12 @@ export class Terminals {
       opened = req.kind === "ssh" ? await this.openSsh(req) : req.kind === "host" ? await this.openHostShell(req) : await this.openApp(req);
     } catch (err) {
       const code = err instanceof SshError ? err.code : "exec_failed";
+      this.release(req.session_id, ws);
       say({ type: "error", code, message: (err as Error).message.slice(0, 2000) });
       return ws.close(1000, "could not start");
     }
     if (!opened) {
+      this.release(req.session_id, ws);
       say({ type: "error", code: "not_running", message: "The app has no running container" });
       return ws.close(1000, "not running");
     }

@@ -8,62 +8,58 @@
  * the flow-control window), and it exists only while someone is connected or within the
  * grace period, bounded by the idle timeout.
  *
- * - Output goes to the writer and viewers and into a ring (OUTPUT_RING_BYTES); the agent is
- *   acknowledged only while the writer keeps up (its socket's bufferedAmount), so a flood
- *   waits in the program's own TTY, not here. A viewer that falls too far behind is closed.
+ * - Output goes into a ring (OUTPUT_RING_BYTES) and from there to the writer and each viewer,
+ *   each at most at its own allowance (terminal/output-allowance.ts: workerd shows no socket's
+ *   backlog, so this object bounds what it hands each one); what waits goes later as one frame.
+ *   The agent is acknowledged only for what the writer was handed, so a flood waits in the
+ *   program's own TTY, not here. A viewer whose place fell out of the ring is closed.
  * - The writer leaving starts a grace period; the opener reconnecting with `?session=` (and
  *   `since`, the output bytes it had) resumes it and gets what it missed from the ring.
  * - No input and no output for the idle time, or nobody back within the grace period, ends it
  *   with a close code and reason; every end writes its audit row (who, where, how long).
- * - DevPocket's `/ws/terminal` (op `ws`): the socket opens with no session; a `connect_ssh` or
- *   `create_pty` message starts one (an SSH shell run by a host's agent, or a shell on a Docker
- *   host), and every frame both ways is JSON (terminal/ws-protocol.ts): output as `pty_output`.
+ * - DevPocket's `/ws/terminal` (op `ws`): the socket opens with no session and every frame
+ *   both ways is JSON; terminal/ws-framing.ts reads its messages and shapes its frames, and
+ *   starts its session here.
  */
 import { DurableObject } from "cloudflare:workers";
 import { createDb } from "../db/client";
 import type { Env } from "../env";
 import { TerminalAgentFrame, type TerminalServerFrame } from "../protocol/agent";
-import { type Actor, recordAuditAs } from "../services/audit";
-import { deleteProfile, findProfile, noteSshConnected, readProfileSecrets } from "../services/ssh";
-import { storedAiKey } from "../services/ai-keys";
-import { suggestCommand } from "../services/ai-suggest";
-import { ApiError, forbidden } from "../lib/errors";
+import { recordAuditAs } from "../services/audit";
+import { findProfile, readProfileSecrets } from "../services/ssh";
 import type { SshSecrets } from "../protocol/agent";
 import { terminalSettings } from "../services/terminal-settings";
 import { hostMailbox } from "./clients";
+import { OutputAllowance } from "./terminal/output-allowance";
 import { OutputRing } from "./terminal/output-ring";
 import { CLOSE, type TerminalAttach } from "./terminal/protocol";
-import { WS_ERRORS, WsClientMessage, type WsGrant, type WsServerMessage } from "./terminal/ws-protocol";
-import { errorFrame, ptyHost, sshTarget } from "./terminal/ws-targets";
+import type { Phase, Session } from "./terminal/session";
+import { WsFraming } from "./terminal/ws-framing";
+import type { WsServerMessage } from "./terminal/ws-protocol";
 
-const OUTPUT_RING_BYTES = 256 * 1024;
+/**
+ * What a rejoining socket can be replayed. Larger than the agent's window (TERMINAL_WINDOW_BYTES,
+ * which one TTY read may overshoot), so the writer's place never falls out of it and a viewer
+ * a little behind the writer still finds its own.
+ */
+const OUTPUT_RING_BYTES = 1024 * 1024;
+/** Output is handed to a socket in frames of at most this much. */
+const OUTPUT_FRAME_BYTES = 256 * 1024;
 /** Acknowledge the agent after this much output passed on (it pauses at TERMINAL_WINDOW_BYTES, src/protocol/agent.ts). */
 const ACK_EVERY_BYTES = 16 * 1024;
-/** The writer's socket may hold this much unsent before the agent is no longer acknowledged. */
-const WRITER_HIGH_WATER = 128 * 1024;
-/** A viewer further behind than this is closed (it may reconnect and catch up from the ring). */
-const VIEWER_MAX_BEHIND = 1024 * 1024;
 /** Input typed before the program started, kept until it does. */
 const PENDING_INPUT_MAX = 64 * 1024;
-const LAG_POLL_MS = 20;
+/** How soon output held back by a socket's allowance is looked at again. */
+const OUTPUT_TICK_MS = 20;
 
-interface Session {
-  id: string;
-  kind: "app" | "ssh" | "host";
-  appId: string;
-  hostId: string;
-  orgId: string;
-  projectId: string;
-  opener: Actor;
-  cmd: string[];
-  startedAt: number;
-  cols: number;
-  rows: number;
-  /** An SSH session: where to, with which profile (an unlisted one for inline credentials, deleted once used). */
-  ssh?: { profileId: string; adhoc: boolean; host: string; port: number; username: string; fingerprint: string | null; pinned: boolean };
+/** Where a user socket is in the output, and how much it may be handed now. */
+interface Outlet {
+  /** Ring offset up to which it was handed output. */
+  at: number;
+  allowance: OutputAllowance;
+  /** `/ws/terminal`: its own UTF-8 decoder, as its frames split the output at their own places. */
+  decoder: TextDecoder | null;
 }
-
-type Phase = "starting" | "running" | "ended";
 
 const encoder = new TextEncoder();
 
@@ -72,19 +68,20 @@ export class TerminalDO extends DurableObject<Env> {
   private phase: Phase = "starting";
   private writer: WebSocket | null = null;
   private readonly viewers = new Set<WebSocket>();
+  private readonly outlets = new Map<WebSocket, Outlet>();
   private agent: WebSocket | null = null;
   private readonly ring = new OutputRing(OUTPUT_RING_BYTES);
   private pendingInput: Uint8Array[] = [];
   private pendingBytes = 0;
   private acked = 0;
-  private lagTimer: ReturnType<typeof setTimeout> | null = null;
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
   private graceTimer: ReturnType<typeof setTimeout> | null = null;
   private startTimer: ReturnType<typeof setTimeout> | null = null;
   private idleTimer: ReturnType<typeof setTimeout> | null = null;
   private lastActivity = Date.now();
   private exitCode: number | null = null;
-  /** Set for a `/ws/terminal` socket: who opened it and what they may do. */
-  private ws: { id: string; grant: WsGrant; decoder: TextDecoder; busy: boolean; aiBusy: boolean } | null = null;
+  /** Set for a `/ws/terminal` socket: its JSON framing, and who opened it and what they may do. */
+  private ws: WsFraming | null = null;
 
   private get settings() {
     return terminalSettings(this.env);
@@ -150,116 +147,23 @@ export class TerminalDO extends DurableObject<Env> {
   private openWs(attach: Extract<TerminalAttach, { op: "ws" }>): Response {
     const { client, server } = pair();
     if (this.ws || this.session) return refused(server, client, CLOSE.sessionGone.code, "session id in use");
-    this.ws = { id: attach.id, grant: attach.grant, decoder: new TextDecoder(), busy: false, aiBusy: false };
+    this.ws = new WsFraming(attach.id, attach.grant, {
+      env: this.env,
+      waitUntil: (p) => this.ctx.waitUntil(p),
+      session: () => this.session,
+      phase: () => this.phase,
+      writer: () => this.writer,
+      begin: (session) => {
+        this.session = session;
+        return this.startOnHost();
+      },
+      input: (bytes) => this.input(bytes),
+      resize: (cols, rows) => this.resize(cols, rows),
+      touch: () => this.touch(),
+    });
     this.takeWriter(server, null);
     this.touch();
     return upgraded(client);
-  }
-
-  private say(ws: WebSocket | null, message: WsServerMessage) {
-    if (ws) safeSend(ws, JSON.stringify(message));
-  }
-
-  private fromWsWriter(ws: WebSocket, text: string) {
-    let parsed: ReturnType<typeof WsClientMessage.safeParse>;
-    try {
-      parsed = WsClientMessage.safeParse(JSON.parse(text));
-    } catch {
-      return this.say(ws, { type: "error", code: "invalid_message", message: `${WS_ERRORS.invalid_message}: not JSON` });
-    }
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const where = issue?.path.length ? ` (${issue.path.join(".")})` : "";
-      return this.say(ws, { type: "error", code: "invalid_message", message: `${WS_ERRORS.invalid_message}: ${issue?.message ?? "invalid"}${where}` });
-    }
-    const m = parsed.data;
-    if (m.type === "connect_ssh" || m.type === "create_pty") {
-      if (this.phase === "ended") return this.say(ws, { type: "error", code: "session_ended", message: WS_ERRORS.session_ended });
-      if (this.session || this.ws!.busy) return this.say(ws, { type: "error", code: "session_running", message: WS_ERRORS.session_running });
-      this.ws!.busy = true;
-      void this.startWs(m).finally(() => {
-        if (this.ws) this.ws.busy = false;
-      });
-      return;
-    }
-    if (m.type === "ai_convert") {
-      if (this.ws!.aiBusy) return this.say(ws, { type: "error", code: "ai_busy", message: WS_ERRORS.ai_busy });
-      this.ws!.aiBusy = true;
-      void this.aiConvert(m).finally(() => {
-        if (this.ws) this.ws.aiBusy = false;
-      });
-      return;
-    }
-    if (!this.session || this.phase === "ended") return this.say(ws, { type: "error", code: "no_session", message: WS_ERRORS.no_session });
-    this.touch();
-    if (m.type === "resize_pty") {
-      this.session.cols = m.cols;
-      this.session.rows = m.rows;
-      if (this.phase === "running") this.toAgent({ type: "resize", cols: m.cols, rows: m.rows });
-    } else if (m.type === "pty_input") this.input(encoder.encode(m.data));
-    else this.input(encoder.encode(`${m.data}\n`));
-  }
-
-  /** `ai_convert`: one command from the user's own AI key (sent along, or stored), as `POST /ai/suggest`; the key never comes back. */
-  private async aiConvert(m: Extract<WsClientMessage, { type: "ai_convert" }>) {
-    const grant = this.ws!.grant;
-    try {
-      if (grant.ai === "none") throw forbidden("Org API keys cannot use a person's AI key; connect as the person or with their personal key");
-      let key = m.api_key ?? null;
-      if (!key) {
-        if (grant.ai !== "stored") throw forbidden("This API key's scope may not use the stored AI key; send api_key");
-        key = await storedAiKey(createDb(this.env.DB), this.env, grant.userId);
-        if (!key) throw new ApiError("ai_key_missing", "Send api_key, or store one with PUT /ai/key");
-      }
-      const command = await suggestCommand(this.env, key, m.prompt, m.model);
-      this.say(this.writer, { type: "ai_suggestion", command });
-    } catch (err) {
-      this.say(this.writer, errorFrame(err));
-    }
-  }
-
-  private async startWs(m: Extract<WsClientMessage, { type: "connect_ssh" | "create_pty" }>) {
-    const w = this.ws!;
-    const db = createDb(this.env.DB);
-    const cols = m.cols ?? 80;
-    const rows = m.rows ?? 24;
-    const base = { id: w.id, appId: "", projectId: "", opener: w.grant.actor, startedAt: Date.now(), cols, rows };
-    try {
-      if (m.type === "connect_ssh") {
-        const { profile, via } = await sshTarget(db, this.env, w.grant, m);
-        this.session = {
-          ...base,
-          kind: "ssh",
-          hostId: via,
-          orgId: profile.orgId,
-          cmd: ["ssh", `${profile.username}@${profile.host}:${profile.port}`],
-          ssh: { profileId: profile.id, adhoc: profile.adhoc, host: profile.host, port: profile.port, username: profile.username, fingerprint: profile.hostKeyFingerprint, pinned: profile.hostKeyFingerprint !== null },
-        };
-      } else {
-        const { hostId, orgId } = await ptyHost(db, this.env, w.grant, m);
-        this.session = { ...base, kind: "host", hostId, orgId, cmd: ["/bin/sh"] };
-      }
-    } catch (err) {
-      this.say(this.writer, errorFrame(err));
-      return;
-    }
-    const s = this.session;
-    if (!this.writer || this.phase === "ended") {
-      // The socket went while the target was looked up: nobody to start it for.
-      this.forgetInlineCredentials();
-      this.session = null;
-      return;
-    }
-    this.ctx.waitUntil(
-      recordAuditAs(db, s.opener, {
-        orgId: s.orgId,
-        action: s.kind === "ssh" ? "terminal.ssh" : "terminal.host",
-        targetType: "host",
-        targetId: s.hostId,
-        metadata: { session_id: s.id, ...(s.ssh ? { target: s.cmd[1], profile_id: s.ssh.adhoc ? null : s.ssh.profileId } : {}) },
-      }).catch(() => undefined),
-    );
-    await this.startOnHost();
   }
 
   /**
@@ -269,7 +173,7 @@ export class TerminalDO extends DurableObject<Env> {
   private failStart(code: number, reason: string, frameCode: string) {
     if (!this.ws || !this.session) return this.end(code, reason);
     this.audit(code, reason);
-    this.forgetInlineCredentials();
+    this.ws.forgetInlineCredentials(this.session);
     if (this.startTimer) clearTimeout(this.startTimer);
     const agent = this.agent;
     this.agent = null;
@@ -278,16 +182,8 @@ export class TerminalDO extends DurableObject<Env> {
     this.phase = "starting";
     this.pendingInput = [];
     this.pendingBytes = 0;
-    this.say(this.writer, { type: "error", code: frameCode, message: reason });
-  }
-
-  /** Inline credentials live only until the agent used them (or never will). */
-  private forgetInlineCredentials() {
-    const ssh = this.session?.ssh;
-    if (ssh?.adhoc) {
-      ssh.adhoc = false;
-      this.ctx.waitUntil(deleteProfile(createDb(this.env.DB), ssh.profileId).catch(() => undefined));
-    }
+    this.ws.notStarted();
+    this.ws.say(this.writer, { type: "error", code: frameCode, message: reason });
   }
 
   private attach(attach: Extract<TerminalAttach, { op: "attach" }>): Response {
@@ -310,57 +206,62 @@ export class TerminalDO extends DurableObject<Env> {
     ws.accept();
     const previous = this.writer;
     this.writer = ws;
-    if (previous) previous.close(CLOSE.replaced.code, CLOSE.replaced.reason);
+    if (previous) {
+      this.outlets.delete(previous);
+      previous.close(CLOSE.replaced.code, CLOSE.replaced.reason);
+    }
     if (this.graceTimer) clearTimeout(this.graceTimer);
     this.graceTimer = null;
     this.greet(ws, "write", since);
     ws.addEventListener("message", (e) => this.fromWriter(ws, e.data as string | ArrayBuffer));
     ws.addEventListener("close", () => this.writerLeft(ws));
     ws.addEventListener("error", () => this.writerLeft(ws));
-    this.ackIfKeepingUp();
+    this.ackWriter(true);
   }
 
   private addViewer(ws: WebSocket, since: number | null) {
     ws.accept();
     this.viewers.add(ws);
     this.greet(ws, "view", since);
-    ws.addEventListener("close", () => this.viewers.delete(ws));
-    ws.addEventListener("error", () => this.viewers.delete(ws));
+    const gone = () => {
+      this.viewers.delete(ws);
+      this.outlets.delete(ws);
+    };
+    ws.addEventListener("close", gone);
+    ws.addEventListener("error", gone);
   }
 
   /** Says which session this is and where its output starts, then replays what the ring holds from `since`. */
   private greet(ws: WebSocket, mode: "write" | "view", since: number | null) {
+    const outlet: Outlet = { at: this.ring.end, allowance: new OutputAllowance(Date.now()), decoder: this.ws ? new TextDecoder() : null };
+    this.outlets.set(ws, outlet);
     if (this.ws && !this.session) return;
-    const { from, chunks } = this.ring.since(since ?? 0);
+    const { from } = this.ring.since(since ?? 0);
     const skipped = since !== null && from > since ? from - since : 0;
     ws.send(JSON.stringify({ type: "session", session_id: this.session!.id, mode, offset: from, skipped }));
-    if (this.ws) {
-      const decoder = new TextDecoder();
-      const data = chunks.map((c) => decoder.decode(c, { stream: true })).join("") + decoder.decode();
-      if (data) this.say(ws, { type: "pty_output", data });
-    } else for (const c of chunks) ws.send(c);
+    this.ws?.greetStart(ws);
+    outlet.at = from;
+    this.flush(ws, outlet);
   }
 
   private fromWriter(ws: WebSocket, data: string | ArrayBuffer) {
     if (ws !== this.writer) return;
-    if (this.ws) {
-      if (typeof data !== "string") return this.say(ws, { type: "error", code: "invalid_message", message: `${WS_ERRORS.invalid_message}: binary frames are not used here` });
-      return this.fromWsWriter(ws, data);
-    }
+    if (this.ws) return this.ws.message(ws, data);
     if (this.phase === "ended") return;
     this.touch();
     if (typeof data === "string") {
       const resize = parseResize(data);
-      if (resize) {
-        this.session!.cols = resize.cols;
-        this.session!.rows = resize.rows;
-        if (this.phase === "running") this.toAgent(resize);
-        return;
-      }
+      if (resize) return this.resize(resize.cols, resize.rows);
       this.input(encoder.encode(data));
     } else {
       this.input(new Uint8Array(data));
     }
+  }
+
+  private resize(cols: number, rows: number) {
+    this.session!.cols = cols;
+    this.session!.rows = rows;
+    if (this.phase === "running") this.toAgent({ type: "resize", cols, rows });
   }
 
   private input(bytes: Uint8Array) {
@@ -378,6 +279,7 @@ export class TerminalDO extends DurableObject<Env> {
   private writerLeft(ws: WebSocket) {
     if (ws !== this.writer) return;
     this.writer = null;
+    this.outlets.delete(ws);
     if (this.phase === "ended") return;
     if (this.ws && !this.session) {
       this.phase = "ended";
@@ -424,6 +326,8 @@ export class TerminalDO extends DurableObject<Env> {
       this.end(close.code, f.code === "not_running" ? close.reason : `${close.reason}: ${f.message}`);
     } else if (f.type === "exit") {
       this.exitCode = f.code;
+      // Everything the program wrote goes out before the end (at most the ring: bounded).
+      this.flushAll(true);
       this.broadcastText({ type: "exit", code: f.code });
       this.end(1000, f.code === null ? "exited" : `exited with status ${f.code}`);
     }
@@ -432,33 +336,57 @@ export class TerminalDO extends DurableObject<Env> {
   private output(bytes: Uint8Array) {
     this.touch();
     this.ring.push(bytes);
-    // `/ws/terminal` output is text: UTF-8 decoded across chunk boundaries, invalid bytes as U+FFFD.
-    const out = this.ws ? JSON.stringify({ type: "pty_output", data: this.ws.decoder.decode(bytes, { stream: true }) } satisfies WsServerMessage) : bytes;
-    if (this.writer) safeSend(this.writer, out);
-    for (const v of this.viewers) {
-      if (v.bufferedAmount > VIEWER_MAX_BEHIND) {
-        this.viewers.delete(v);
-        v.close(CLOSE.viewerBehind.code, CLOSE.viewerBehind.reason);
-      } else safeSend(v, out);
-    }
-    if (this.ring.end - this.acked >= ACK_EVERY_BYTES) this.ackIfKeepingUp();
+    this.flushAll(false);
+  }
+
+  /** Hands every socket what it may have of the output it has not had yet. */
+  private flushAll(all: boolean) {
+    for (const [ws, outlet] of this.outlets) this.flush(ws, outlet, all);
+    this.ackWriter(false);
   }
 
   /**
-   * Lets the agent send more, but only while the writer's socket keeps up; otherwise looks
-   * again shortly. With nobody writing (the grace period), the program waits for them.
+   * Hands one socket the output after its place, as much as its allowance lets it have now
+   * (`all`: everything, at the end), in frames of at most OUTPUT_FRAME_BYTES; looks again shortly if some had to wait. A
+   * viewer whose place fell out of the ring is closed: it may reconnect and catch up.
    */
-  private ackIfKeepingUp() {
-    if (!this.agent || !this.writer || this.phase === "ended" || this.lagTimer) return;
-    if (this.writer.bufferedAmount > WRITER_HIGH_WATER) {
-      this.lagTimer = setTimeout(() => {
-        this.lagTimer = null;
-        this.ackIfKeepingUp();
-      }, LAG_POLL_MS);
-      return;
+  private flush(ws: WebSocket, outlet: Outlet, all = false) {
+    if (outlet.at < this.ring.start) {
+      if (ws !== this.writer) {
+        this.viewers.delete(ws);
+        this.outlets.delete(ws);
+        ws.close(CLOSE.viewerBehind.code, CLOSE.viewerBehind.reason);
+        return;
+      }
+      outlet.at = this.ring.start; // the agent's last chunk may overshoot its window: the writer skips it
     }
-    if (this.acked === this.ring.end) return;
-    this.acked = this.ring.end;
+    const pending = this.ring.end - outlet.at;
+    if (!pending) return;
+    const n = all ? pending : outlet.allowance.take(pending, Date.now());
+    for (let left = n; left > 0; ) {
+      const bytes = this.ring.read(outlet.at, Math.min(left, OUTPUT_FRAME_BYTES));
+      outlet.at += bytes.length;
+      left -= bytes.length;
+      // `/ws/terminal` output is text: UTF-8 decoded across frame boundaries, invalid bytes as U+FFFD.
+      safeSend(ws, outlet.decoder ? this.ws!.outputFrame(outlet.decoder, bytes) : bytes);
+    }
+    if (outlet.at < this.ring.end && !this.flushTimer && this.phase !== "ended") {
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = null;
+        this.flushAll(false);
+      }, OUTPUT_TICK_MS);
+    }
+  }
+
+  /**
+   * Lets the agent send more, for what the writer was handed (every ACK_EVERY_BYTES, or `now`).
+   * With nobody writing (the grace period), the program waits for them.
+   */
+  private ackWriter(now: boolean) {
+    if (!this.agent || !this.writer || this.phase === "ended") return;
+    const at = this.outlets.get(this.writer)?.at ?? this.acked;
+    if (at <= this.acked || (!now && at - this.acked < ACK_EVERY_BYTES)) return;
+    this.acked = at;
     this.toAgent({ type: "ack", bytes: this.acked });
   }
 
@@ -505,7 +433,7 @@ export class TerminalDO extends DurableObject<Env> {
       return;
     }
     this.phase = "ended";
-    for (const t of [this.lagTimer, this.graceTimer, this.startTimer, this.idleTimer]) if (t) clearTimeout(t);
+    for (const t of [this.flushTimer, this.graceTimer, this.startTimer, this.idleTimer]) if (t) clearTimeout(t);
     const why = closeReason(reason);
     if (this.agent) {
       this.toAgent({ type: "close", reason: why });
@@ -513,14 +441,15 @@ export class TerminalDO extends DurableObject<Env> {
     }
     if (this.ws) {
       const ended: WsServerMessage = { type: "session_ended", session_id: this.session.id, exit_code: this.exitCode, reason: why };
-      this.say(this.writer, ended);
-      for (const v of this.viewers) this.say(v, ended);
+      this.ws.say(this.writer, ended);
+      for (const v of this.viewers) this.ws.say(v, ended);
     }
     if (this.writer) this.writer.close(code, why);
     for (const v of this.viewers) v.close(code, why);
     this.viewers.clear();
+    this.outlets.clear();
     this.pendingInput = [];
-    this.forgetInlineCredentials();
+    this.ws?.forgetInlineCredentials(this.session);
     this.audit(code, why);
   }
 
@@ -549,16 +478,12 @@ export class TerminalDO extends DurableObject<Env> {
     );
   }
 
-  /** The program runs: a `/ws/terminal` client is told, and a profile with no pinned key takes the one seen. */
+  /** The program runs: a `/ws/terminal` writer and its viewers are told (and a profile with no pinned key takes the one seen). */
   private started(fingerprint: string | null) {
-    const s = this.session!;
     if (!this.ws) return;
-    const saved = s.ssh && !s.ssh.adhoc;
-    this.forgetInlineCredentials();
-    if (s.kind === "ssh") {
-      this.say(this.writer, { type: "ssh_connected", session_id: s.id, host_id: s.hostId, host_key_fingerprint: fingerprint });
-      if (fingerprint && saved && s.ssh) this.ctx.waitUntil(noteSshConnected(createDb(this.env.DB), s.ssh.profileId, fingerprint).catch(() => undefined));
-    } else this.say(this.writer, { type: "pty_created", session_id: s.id, host_id: s.hostId });
+    const frame = this.ws.started(this.session!, fingerprint);
+    this.ws.say(this.writer, frame);
+    for (const v of this.viewers) this.ws.say(v, frame);
   }
 }
 

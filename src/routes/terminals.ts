@@ -49,7 +49,7 @@ router.openapi(
       "are the TTY's output. The server's own text frames: `{type:\"session\",session_id,mode,offset,skipped}` first, " +
       "`{type:\"exit\",code}` when the program ends.\n\n" +
       "A dropped connection can be resumed within the grace period (60 s) with `?session=<session_id>&since=<output bytes received>`: " +
-      "what was missed is replayed from the last 256 KiB. Anyone else with `app:exec` who joins a session watches it read-only. " +
+      "what was missed is replayed from the last 1 MiB. Anyone else with `app:exec` who joins a session watches it read-only. " +
       "Close codes: 1000 the program exited; " +
       Object.values(CLOSE)
         .map((c) => `${c.code} ${c.reason}`)

@@ -2,7 +2,8 @@
  * DevPocket's `/ws/terminal` through the whole path: a real `wrangler dev`, the session's
  * TerminalDO, a real agent, the loopback OpenSSH server (test/host/setup.sh: 127.0.0.1:2222,
  * user berthssh, the password in /tmp/berth-host/ssh/password) and dockerd for the host shell
- * (its helper container from the local registry's busybox-based image).
+ * (its helper container from the local registry's busybox-based image). Both shells are typed
+ * into, take Ctrl-C of a running `sleep`; the host shell is also dropped and rejoined.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -28,8 +29,9 @@ class Terminal {
   closed: { code: number; reason: string } | null = null;
   readonly opened: Promise<void>;
 
-  constructor() {
-    this.ws = new WebSocket(`${server.url.replace(/^http/, "ws")}/api/v1/ws/terminal?token=${encodeURIComponent(token)}`);
+  /** `query`: more parameters, e.g. `&session=…&since=…` to rejoin a session. */
+  constructor(query = "") {
+    this.ws = new WebSocket(`${server.url.replace(/^http/, "ws")}/api/v1/ws/terminal?token=${encodeURIComponent(token)}${query}`);
     this.opened = new Promise((resolve, reject) => {
       this.ws.addEventListener("open", () => resolve());
       this.ws.addEventListener("error", () => reject(new Error("terminal socket failed to open")));
@@ -42,6 +44,11 @@ class Terminal {
 
   send(message: unknown) {
     this.ws.send(JSON.stringify(message));
+  }
+
+  /** Output bytes received, as `since` counts them (the shells here write UTF-8). */
+  get bytes() {
+    return Buffer.byteLength(this.output, "utf8");
   }
 
   get output() {
@@ -143,7 +150,7 @@ describe("/ws/terminal with the real agent", () => {
     expect(agent.output()).not.toContain(PASSWORD);
   }, 60_000);
 
-  it("create_pty: a root shell on the Docker host, its helper container removed at the end", async () => {
+  it("create_pty: a root shell on the Docker host that takes Ctrl-C, survives a dropped socket with what it missed, and removes its helper", async () => {
     const term = new Terminal();
     await term.opened;
     term.send({ type: "create_pty" });
@@ -155,8 +162,37 @@ describe("/ws/terminal with the real agent", () => {
     term.send({ type: "command", data: "echo $((6*7)); cat /proc/1/comm" });
     await term.waitFor(/\b42\r?\n/);
 
-    term.send({ type: "command", data: "exit" });
-    await term.frame("session_ended");
+    // Ctrl-C reaches the running program: the shell takes the next command at once, and the
+    // rest of the interrupted line never runs.
+    let from = term.output.length;
+    term.send({ type: "command", data: "sleep 30; echo slept" });
+    await new Promise((r) => setTimeout(r, 300));
+    const interrupted = Date.now();
+    term.send({ type: "pty_input", data: "\u0003" });
+    term.send({ type: "command", data: "echo after=$((1+1))" });
+    await term.waitFor(/after=2/, from);
+    expect(Date.now() - interrupted).toBeLessThan(5_000);
+    expect(term.output.slice(from)).not.toMatch(/(^|\n)slept\r?\n/);
+
+    // The socket drops while the shell is about to write; its opener rejoins with what it had.
+    term.send({ type: "command", data: "sleep 1; echo missed=$((3*4))" });
+    await term.waitFor(/missed=\$\(\(3\*4\)\)/, from); // the TTY's echo of the line, not its output
+    const since = term.bytes;
+    term.ws.close(1000, "network gone");
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(term.output).not.toMatch(/missed=12/);
+    const back = new Terminal(`&session=${created.session_id}&since=${since}`);
+    await back.opened;
+    expect(await back.frame("session")).toEqual({ type: "session", session_id: created.session_id, mode: "write", offset: since, skipped: 0 });
+    expect(await back.frame("pty_created")).toEqual(created);
+    await back.waitFor(/missed=12\r?\n/);
+    expect(back.frames.findIndex((f) => f.type === "pty_output")).toBeGreaterThan(back.frames.findIndex((f) => f.type === "pty_created"));
+    from = back.output.length;
+    back.send({ type: "command", data: "echo back=$((2+3))" });
+    await back.waitFor(/back=5/, from);
+
+    back.send({ type: "command", data: "exit" });
+    await back.frame("session_ended");
     const end = Date.now() + 10_000;
     while (helpers() && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
     expect(helpers()).toBe("");

@@ -19,6 +19,17 @@ describe("OutputRing", () => {
     expect(ring.since(99)).toMatchObject({ from: 7, chunks: [] });
   });
 
+  it("reads up to `max` bytes from an offset, across chunks, as one array", () => {
+    const ring = new OutputRing(10);
+    ring.push(bytes("0123456"));
+    ring.push(bytes("789abc"));
+    const read = (from: number, max: number) => new TextDecoder().decode(ring.read(from, max));
+    expect(read(3, 100)).toBe("3456789abc");
+    expect(read(5, 4)).toBe("5678");
+    expect(read(12, 4)).toBe("c");
+    expect(read(13, 4)).toBe("");
+  });
+
   it("keeps only the last `capacity` bytes, cutting inside a chunk, and says where what it has starts", () => {
     const ring = new OutputRing(10);
     ring.push(bytes("0123456"));

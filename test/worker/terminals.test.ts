@@ -4,6 +4,8 @@
  * `terminal_open` arrives) and the session's own `/agent/terminals/{session}`.
  */
 import { beforeAll, describe, expect, it } from "vitest";
+import { OUTPUT_BURST_BYTES, OUTPUT_BYTES_PER_SECOND } from "../../src/durable/terminal/output-allowance";
+import { TERMINAL_WINDOW_BYTES } from "../../src/protocol/agent";
 import { addMember, api, createOrgKey, env, expectApiError, fetchWorker, signUp, type TestUser, until, watchSocket, concatBytes } from "./helpers";
 
 let owner: TestUser;
@@ -209,6 +211,47 @@ describe("app exec socket: a session", () => {
     side.ws.send(new Uint8Array(64 * 1024));
     await new Promise((r) => setTimeout(r, 200));
     expect(side.frames.filter((m) => m.type === "ack").length).toBe(acks);
+  });
+
+  it("paces a flood: a viewer that stops reading is handed no more than the allowance, another keeps up, the agent waits", async () => {
+    const agent = await appOnHost();
+    const { user, side, sessionId } = await openSession(agent);
+    const reader = await exec(agent.appId, developer.token, `?session=${sessionId}`);
+    // A viewer that never reads: its socket is never accepted, so whatever it is sent waits in the runtime.
+    const stalledRes = await fetchWorker(`/api/v1/apps/${agent.appId}/exec?session=${sessionId}`, { headers: { upgrade: "websocket", authorization: `Bearer ${developer.token}` } });
+    expect(stalledRes.status).toBe(101);
+    await until("viewer greeted", async () => reader.frames, (f) => f.length > 0);
+
+    // The agent floods as the real one does: it sends while less than its window is unacknowledged.
+    const chunk = new Uint8Array(32 * 1024).fill(121);
+    const acked = () => side.frames.filter((m) => m.type === "ack").reduce((n, m) => Math.max(n, m.bytes), 0);
+    const floodMs = 1_500;
+    const start = Date.now();
+    let sent = 0;
+    // Bounded in time and size: without pacing this would be as fast as workerd copies memory.
+    while (Date.now() - start < floodMs && sent < 256 * 1024 * 1024) {
+      if (sent - acked() < TERMINAL_WINDOW_BYTES) {
+        side.ws.send(chunk);
+        sent += chunk.length;
+      } else await new Promise((r) => setTimeout(r, 5));
+    }
+    const seconds = (Date.now() - start) / 1000;
+    const allowance = OUTPUT_BURST_BYTES + OUTPUT_BYTES_PER_SECOND * (seconds + 0.5);
+    // The program was let write only what the writer was handed (plus the agent's window).
+    expect(sent).toBeLessThanOrEqual(allowance + TERMINAL_WINDOW_BYTES + chunk.length);
+    const received = (s: { bytes: Uint8Array[] }) => s.bytes.reduce((n, c) => n + c.length, 0);
+    await until("the writer and the reading viewer keep up", async () => [received(user), received(reader)], ([w, r]) => w! > OUTPUT_BURST_BYTES && r! >= w! - TERMINAL_WINDOW_BYTES, 5_000);
+
+    // The stalled viewer reads now: it was handed no more than its allowance, all of it in order.
+    const stalled = watchSocket(stalledRes.webSocket!);
+    await new Promise((r) => setTimeout(r, 300));
+    const handed = received(stalled);
+    expect(handed).toBeGreaterThan(0);
+    expect(handed).toBeLessThanOrEqual(OUTPUT_BURST_BYTES + OUTPUT_BYTES_PER_SECOND * ((Date.now() - start) / 1000 + 0.5));
+    expect(concatBytes(stalled.bytes).every((b) => b === 121)).toBe(true);
+    user.ws.close(1000);
+    reader.ws.close(1000);
+    stalled.ws.close(1000);
   });
 
   it("ends a session nobody uses after the idle time, and one its writer left after the grace period, telling the agent", async () => {

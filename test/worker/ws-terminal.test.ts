@@ -192,8 +192,13 @@ describe("/ws/terminal: create_pty (a shell on a Docker host)", () => {
 
     s.ws.close(1000, "bye");
     const back = await terminal(owner.token, `&session=${open.session_id}&since=0`);
-    expect(await back.next("session")).toMatchObject({ session_id: open.session_id, mode: "write", offset: 0 });
-    expect((await back.next("pty_output")).data).toBe("before\r\n");
+    // As the opener was greeted: which session, that its shell runs, then what was missed.
+    await until("greeting", async () => back.frames, (f) => f.length >= 3);
+    expect(back.frames.slice(0, 3)).toEqual([
+      { type: "session", session_id: open.session_id, mode: "write", offset: 0, skipped: 0 },
+      { type: "pty_created", session_id: open.session_id, host_id: host.hostId },
+      { type: "pty_output", data: "before\r\n" },
+    ]);
     send(back, { type: "pty_input", data: "again\n" });
     await until("input", async () => new TextDecoder().decode(concat(side.bytes)), (t) => t === "again\n");
     side.ws.send(JSON.stringify({ type: "exit", code: 0 }));
@@ -228,6 +233,34 @@ describe("/ws/terminal: connect_ssh", () => {
     const rows = await audit(owner.orgSlug, owner.token);
     expect(JSON.stringify(rows)).not.toContain(password);
     expect(rows.some((r) => r.action === "terminal.ssh.end" && r.metadata?.session_id === open.session_id)).toBe(true);
+  });
+
+  it("a socket that rejoins, or watches, is told ssh_connected as the opener was, then gets the replay", async () => {
+    const before = opens(host).length;
+    const s = await terminal(owner.token);
+    send(s, { type: "connect_ssh", config: { host: "127.0.0.1", port: 2222, username: "berthssh", password: "pw" } });
+    const open = await newOpen(host, before);
+    // A developer of the org (command:exec) joins while it starts: told when it runs, like the opener.
+    const early = await terminal(developer.token, `&session=${open.session_id}`);
+    await early.next("session");
+    const side = await agentSide(host, open.session_id);
+    const connected = { type: "ssh_connected", session_id: open.session_id, host_id: host.hostId, host_key_fingerprint: "SHA256:rejoin" };
+    side.ws.send(JSON.stringify({ type: "started", host_key_fingerprint: "SHA256:rejoin" }));
+    expect(await s.next("ssh_connected")).toEqual(connected);
+    expect(await early.next("ssh_connected")).toEqual(connected);
+    side.ws.send(new TextEncoder().encode("$ "));
+    await s.next("pty_output");
+
+    s.ws.close(1000, "gone");
+    await until("writer gone", async () => s.closed(), (c) => c !== null);
+    const back = await terminal(owner.token, `&session=${open.session_id}&since=0`);
+    const watcher = await terminal(developer.token, `&session=${open.session_id}`);
+    for (const [socket, mode] of [[back, "write"], [watcher, "view"]] as const) {
+      await until("greeting", async () => socket.frames, (f) => f.length >= 3);
+      expect(socket.frames.slice(0, 3)).toEqual([{ type: "session", session_id: open.session_id, mode, offset: 0, skipped: 0 }, connected, { type: "pty_output", data: "$ " }]);
+    }
+    side.ws.send(JSON.stringify({ type: "exit", code: 0 }));
+    await back.next("session_ended");
   });
 
   it("a saved profile: its pinned key goes with it, a changed key is an error frame and the socket may try again", async () => {

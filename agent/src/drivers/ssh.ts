@@ -130,6 +130,10 @@ export function connectSsh(target: SshTarget): Promise<SshConnection> {
 }
 
 function openShell(client: Client, cols: number, rows: number): Promise<ClientChannel> {
+  // A shell is typed into a key at a time: without Nagle's algorithm, as OpenSSH's own client does
+  // for a session with a TTY. With it, ssh2's small writes waited for the server's delayed ACK
+  // (bench:terminal: an SSH keystroke's echo took 47 ms at p50).
+  client.setNoDelay(true);
   return new Promise<ClientChannel>((resolve, reject) => {
     client.shell({ term: "xterm-256color", cols, rows }, (err, channel) => {
       if (err) reject(new SshError("ssh_failed", `The server would not open a shell: ${err.message}`));

@@ -40,6 +40,19 @@ export class OutputRing {
     }
   }
 
+  /** Up to `max` bytes from `from` (at or after `start`), as one array. */
+  read(from: number, max: number): Uint8Array {
+    const out = new Uint8Array(Math.max(0, Math.min(max, this.end - from)));
+    let at = 0;
+    for (const c of this.since(from).chunks) {
+      if (at === out.length) break;
+      const part = c.subarray(0, out.length - at);
+      out.set(part, at);
+      at += part.length;
+    }
+    return out;
+  }
+
   /** The bytes from `since` on, as held; `from` says where they start (later than `since` when some were lost). */
   since(since: number): { from: number; chunks: Uint8Array[] } {
     const from = Math.min(Math.max(since, this.first), this.end);
