@@ -54,6 +54,15 @@ async function openNav(page: Page, link: string, heading = link) {
 const pageContent = (page: Page) =>
   page.evaluate(() => `${document.body.textContent}\n${[...document.querySelectorAll("input, textarea")].map((e) => (e as HTMLInputElement).value).join("\n")}`);
 
+/** Waits for `locator`; failing, says what the page says instead. */
+async function see(page: Page, locator: ReturnType<Page["getByText"]>) {
+  try {
+    await locator.waitFor();
+  } catch (err) {
+    throw new Error(`not on the page; it says: ${await page.locator("main").textContent()}`, { cause: err });
+  }
+}
+
 describe("DevPocket pages", () => {
   it("SSH profile, commands and history, AI key, devices and sync; nobody else sees them", { timeout: 300_000 }, async () => {
     const page = await dashboard.newPage();
@@ -86,18 +95,19 @@ describe("DevPocket pages", () => {
     expect(await pageContent(page)).not.toContain(SSH_PASSWORD);
 
     // Tested: connected, the server's key pinned the first time, matched the second.
-    await page.getByRole("button", { name: "Test test sshd" }).click();
+    await page.getByRole("button", { name: "Test connection to test sshd" }).click();
     await until(() => card.getByRole("status").textContent()).toMatch(new RegExp(`^Connected to 127\\.0\\.0\\.1:2222 as ${SSH_USER} and signed in in \\d+ ms\\. `));
     expect(await card.getByRole("status").textContent()).toContain(`The server's host key ${HOST_KEY} is now pinned: a different key will be refused.`);
     await until(() => card.locator("dt:text-is('Host key') + dd").textContent()).toBe(HOST_KEY);
-    await page.getByRole("button", { name: "Test test sshd" }).click();
+    await page.getByRole("button", { name: "Test connection to test sshd" }).click();
     await until(() => card.getByRole("status").textContent()).toContain(`The server's host key matches the pinned ${HOST_KEY}.`);
     found["ssh, a profile"] = await seriousViolations(page);
 
     // Commands: `echo hi` over the profile, its output, in the history, run again.
     await page.getByRole("link", { name: "Run a command on test sshd" }).click();
     await page.getByRole("heading", { level: 1, name: "Commands" }).waitFor();
-    await page.getByText("No commands yet. Run one on a profile above").waitFor();
+    // Opened from the profile: the history shows that profile's commands, none yet.
+    await see(page, page.getByText("No commands on this profile yet."));
     await page.getByLabel("Command", { exact: true }).fill("echo hi");
     await page.getByRole("button", { name: "Run", exact: true }).click();
     const result = page.getByRole("region", { name: "Result" });
@@ -172,8 +182,8 @@ describe("DevPocket pages", () => {
     found["devices, a conflict"] = await seriousViolations(page);
     await conflicts.getByRole("button", { name: "Keep the uploaded change for command c1" }).click();
     await page.getByText("No open conflicts: every device agrees.").waitFor();
-    expect(await page.locator("dt:text-is('Conflicts resolved') + dd").textContent()).toBe("1 of 1");
-    const synced = await callAs(page, "GET", `/sync/data?data_types=commands&device_id=${laptop.device_id}&device_name=laptop`);
+    await until(() => page.locator("dt:text-is('Conflicts resolved') + dd").textContent()).toBe("1 of 1");
+    const synced = await callAs(page, "GET", `/sync/data?data_types=commands&device_id=${laptop.device_id}&device_name=${encodeURIComponent(laptop.device_name)}`);
     expect(((await synced.json()) as { data: { commands: { id: string; command: string }[] } }).data.commands).toEqual([expect.objectContaining({ id: "c1", command: "ls -lh" })]);
 
     // Another person, in their own org, sees none of it; Dev's org is not theirs.
@@ -202,7 +212,16 @@ describe("DevPocket pages", () => {
       await ready(small).waitFor();
       found[what] = await seriousViolations(small);
       const overflow = await small.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-      if (overflow > 0) found[what]!.push(`page is ${overflow}px wider than the screen`);
+      if (overflow > 0) {
+        // Name what sticks out (the innermost elements past the right edge), to say what to fix.
+        const past = await small.evaluate(() =>
+          [...document.querySelectorAll("main *")]
+            .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 && ![...e.children].some((c) => c.getBoundingClientRect().right > document.documentElement.clientWidth + 1))
+            .slice(0, 3)
+            .map((e) => `${e.tagName.toLowerCase()}.${e.className}: ${(e.textContent ?? "").slice(0, 40)}`),
+        );
+        found[what]!.push(`page is ${overflow}px wider than the screen (${past.join("; ")})`);
+      }
     };
     await check("ssh, dark phone", `/orgs/${orgSlug}/ssh`, (p) => p.getByText(HOST_KEY));
     await check("commands, dark phone", `/orgs/${orgSlug}/commands`, (p) => p.getByRole("region", { name: "Command history" }));

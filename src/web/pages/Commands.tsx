@@ -284,11 +284,13 @@ function History({ orgSlug, search, profiles }: { orgSlug: string; search: Comma
       <QueryState query={history} loading="Loading your history…" />
       {data && data.commands.length === 0 ? (
         <Empty>
-          {filtered
+          {search.q || search.status
             ? "No command matches these filters. Change them, or clear the filters."
+            : search.profile && page === 1
+              ? "No commands on this profile yet. Run one above; each appears here with its output."
             : page > 1
-              ? "There are no more commands. Go back to the first page."
-              : "No commands yet. Run one on a profile above; each appears here with its output."}
+                ? "There are no more commands. Go back to the first page."
+                : "No commands yet. Run one on a profile above; each appears here with its output."}
         </Empty>
       ) : null}
       {data && data.commands.length > 0 ? (

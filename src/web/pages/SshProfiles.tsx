@@ -199,7 +199,7 @@ function ProfileRow({ orgSlug, profile: p, onChanged }: { orgSlug: string; profi
         </dl>
       </div>
       <div className="actions">
-        <button type="button" onClick={() => test.mutate()} disabled={test.isPending} aria-label={`Test ${p.name}`}>
+        <button type="button" onClick={() => test.mutate()} disabled={test.isPending} aria-label={`Test connection to ${p.name}`}>
           {test.isPending ? "Testing…" : "Test connection"}
         </button>
         <Link className="button" to="/orgs/$orgSlug/commands" params={{ orgSlug }} search={{ profile: p.id }} aria-label={`Run a command on ${p.name}`}>
