@@ -10,6 +10,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { connect, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
@@ -22,7 +23,36 @@ import { freePort } from "./support/dev-server";
 const SSH_DIR = "/tmp/berth-host/ssh";
 const SSH_USER = "berthssh";
 const SSH_PASSWORD = readFileSync(join(SSH_DIR, "password"), "utf8").trim();
-const HOST_KEY = execFileSync("ssh-keygen", ["-l", "-E", "sha256", "-f", join(SSH_DIR, "host_key_0.pub")], { encoding: "utf8" }).split(" ")[1]!;
+const fingerprint = (i: number) => execFileSync("ssh-keygen", ["-l", "-E", "sha256", "-f", join(SSH_DIR, `host_key_${i}.pub`)], { encoding: "utf8" }).split(" ")[1]!;
+/** The keys of the servers on 2222 and 2223. */
+const HOST_KEY = fingerprint(0);
+const OTHER_HOST_KEY = fingerprint(1);
+
+/** A loopback port that forwards to 2222, or after `moveTo(2223)` to the other server: a server whose key changed under the same address. */
+function startRelay() {
+  let target = 2222;
+  const sockets = new Set<Socket>();
+  const server = createServer((inbound) => {
+    const outbound = connect(target, "127.0.0.1");
+    for (const s of [inbound, outbound]) {
+      sockets.add(s);
+      s.on("close", () => sockets.delete(s));
+      s.on("error", () => s.destroy());
+    }
+    inbound.pipe(outbound).pipe(inbound);
+  });
+  return {
+    listening: new Promise<number>((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as { port: number }).port))),
+    moveTo: (port: number) => {
+      target = port;
+    },
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+const relay = startRelay();
 
 let dashboard: Dashboard;
 let ai: Awaited<ReturnType<typeof startFakeAiProvider>>;
@@ -38,6 +68,7 @@ afterAll(async () => {
   await agent?.kill("SIGKILL");
   await dashboard?.close();
   await ai?.close();
+  relay.close();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
@@ -102,6 +133,28 @@ describe("DevPocket pages", () => {
     await page.getByRole("button", { name: "Test connection to test sshd" }).click();
     await until(() => card.getByRole("status").textContent()).toContain(`The server's host key matches the pinned ${HOST_KEY}.`);
     found["ssh, a profile"] = await seriousViolations(page);
+
+    // A server whose key changed under the same address is refused, in words, until its pin is forgotten.
+    const relayPort = await relay.listening;
+    await page.getByLabel("Profile name").fill("moving server");
+    await page.getByLabel("Server address").fill("127.0.0.1");
+    await page.getByLabel("Port").fill(String(relayPort));
+    await page.getByLabel("Username").fill(SSH_USER);
+    await page.getByLabel("Password").fill(SSH_PASSWORD);
+    await page.getByRole("button", { name: "Save profile" }).click();
+    const moving = page.getByRole("list", { name: "SSH profiles" }).getByRole("listitem").filter({ hasText: "moving server" });
+    await moving.getByRole("button", { name: "Test connection to moving server" }).click();
+    await until(() => moving.getByRole("status").textContent()).toContain(`${HOST_KEY} is now pinned`);
+    relay.moveTo(2223);
+    await moving.getByRole("button", { name: "Test connection to moving server" }).click();
+    await until(() => moving.getByRole("alert").textContent()).toMatch(/^The server's host key is not the one pinned on this profile, so Berth refused to connect/);
+    expect(await moving.getByRole("alert").textContent()).toContain(OTHER_HOST_KEY);
+    found["ssh, a key mismatch"] = await seriousViolations(page);
+    await moving.getByRole("button", { name: "Forget the pinned key of moving server" }).click();
+    await page.getByRole("dialog", { name: "Forget the host key of moving server?" }).getByRole("button", { name: "Forget the key" }).click();
+    await until(() => moving.locator("dt:text-is('Host key') + dd").textContent()).toMatch(/^not pinned yet/);
+    await moving.getByRole("button", { name: "Test connection to moving server" }).click();
+    await until(() => moving.getByRole("status").textContent()).toContain(`${OTHER_HOST_KEY} is now pinned`);
 
     // Commands: `echo hi` over the profile, its output, in the history, run again.
     await page.getByRole("link", { name: "Run a command on test sshd" }).click();

@@ -61,7 +61,7 @@ const WORDS: Record<string, string> = {
   job_finished: "That job already ended; there is nothing to cancel.",
   profile_not_found: "This SSH profile does not exist any more, or it is not yours.",
   command_not_found: "This command is not in your history, or it is not yours.",
-  host_key_mismatch: "The server's host key is not the one pinned on this profile, so Berth refused to connect: someone may be in the middle. If the server's key really changed, save the profile with its host or port again to drop the pin.",
+  host_key_mismatch: "The server's host key is not the one pinned on this profile, so Berth refused to connect: someone may be in the middle. If you know the server's key really changed, forget the pinned key on its SSH profile and test it again.",
   ssh_auth_failed: "The SSH server refused the profile's username, password or key. Check them and save the profile again.",
   ssh_unreachable: "The SSH server could not be reached from the host running the SSH client. Check the address and port, and that the server is up.",
   ssh_timeout: "The SSH server did not answer in time.",

@@ -158,6 +158,7 @@ function connectedWords(p: SshProfile, r: SshConnected): string {
 
 function ProfileRow({ orgSlug, profile: p, onChanged }: { orgSlug: string; profile: SshProfile; onChanged: (message: string) => Promise<void> }) {
   const [confirming, setConfirming] = useState(false);
+  const [unpinning, setUnpinning] = useState(false);
   const test = useMutation({
     mutationFn: () => unwrap(api.POST("/ssh/connect", { body: { profile_id: p.id } })),
     // The result is said in the card itself (below); the list is read again for the pinned key.
@@ -168,6 +169,14 @@ function ProfileRow({ orgSlug, profile: p, onChanged }: { orgSlug: string; profi
     onSuccess: async () => {
       setConfirming(false);
       await onChanged(`Deleted the profile ${p.name}.`);
+    },
+  });
+  const unpin = useMutation({
+    mutationFn: () => unwrap(api.PATCH("/ssh/profiles/{id}", { params: { path: { id: p.id } }, body: { reset_host_key: true } })),
+    onSuccess: async () => {
+      setUnpinning(false);
+      test.reset();
+      await onChanged(`Forgot the pinned host key of ${p.name}. The next test pins the key the server shows then.`);
     },
   });
   return (
@@ -205,6 +214,11 @@ function ProfileRow({ orgSlug, profile: p, onChanged }: { orgSlug: string; profi
         <Link className="button" to="/orgs/$orgSlug/commands" params={{ orgSlug }} search={{ profile: p.id }} aria-label={`Run a command on ${p.name}`}>
           Run a command
         </Link>
+        {p.host_key_fingerprint ? (
+          <button type="button" onClick={() => setUnpinning(true)} aria-label={`Forget the pinned key of ${p.name}`}>
+            Forget the pinned key
+          </button>
+        ) : null}
         <button type="button" className="danger-outline" onClick={() => setConfirming(true)} aria-label={`Delete ${p.name}`}>
           Delete
         </button>
@@ -215,6 +229,12 @@ function ProfileRow({ orgSlug, profile: p, onChanged }: { orgSlug: string; profi
         </p>
       ) : null}
       <ErrorMessage error={test.error} />
+      <ConfirmMutation open={unpinning} onClose={() => setUnpinning(false)} mutation={unpin} title={`Forget the host key of ${p.name}?`} confirmLabel="Forget the key">
+        <p>
+          Do this only when you know the server's key changed (it was reinstalled, say). The next test trusts and pins whatever key the server shows then, including one of
+          someone in the middle.
+        </p>
+      </ConfirmMutation>
       <ConfirmMutation open={confirming} onClose={() => setConfirming(false)} mutation={remove} title={`Delete ${p.name}?`} confirmLabel="Delete profile">
         <p>Its password or key is deleted with it. Commands already run stay in your history.</p>
       </ConfirmMutation>
