@@ -282,5 +282,11 @@ describe("DevPocket pages", () => {
     await check("ai settings, dark phone", "/account/ai", (p) => p.getByText("Key: set"));
     await check("devices, dark phone", "/account/devices", (p) => p.getByRole("heading", { name: "Dev's laptop" }));
     expect(found).toEqual(Object.fromEntries(Object.keys(found).map((k) => [k, []])));
+
+    // Neither secret reached a log: the Worker's (wrangler dev's output) or the agent's.
+    for (const log of [dashboard.server.output(), agent.output()]) {
+      expect(log).not.toContain(SSH_PASSWORD);
+      expect(log).not.toContain(key);
+    }
   });
 });

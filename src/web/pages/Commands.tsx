@@ -286,10 +286,10 @@ function History({ orgSlug, search, profiles }: { orgSlug: string; search: Comma
         <Empty>
           {search.q || search.status
             ? "No command matches these filters. Change them, or clear the filters."
-            : search.profile && page === 1
-              ? "No commands on this profile yet. Run one above; each appears here with its output."
             : page > 1
-                ? "There are no more commands. Go back to the first page."
+              ? "There are no more commands. Go back to the first page."
+              : search.profile
+                ? "No commands on this profile yet. Run one above; each appears here with its output."
                 : "No commands yet. Run one on a profile above; each appears here with its output."}
         </Empty>
       ) : null}
