@@ -1,6 +1,6 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useNavigate } from "@tanstack/react-router";
-import { useId, useState } from "react";
+import { useEffect, useId, useState } from "react";
 import { api, type Command, type SshProfile, unwrap } from "../api/client";
 import { can } from "../permissions";
 import { commandHistoryQuery, commandQuery, sshProfilesQuery, useOrg } from "../queries";
@@ -109,6 +109,12 @@ function CommandResult({ orgSlug, commandId, heading }: { orgSlug: string; comma
   const command = useCommand(commandId);
   const c = command.data;
   const headingId = useId();
+  const queryClient = useQueryClient();
+  const done = finished(c);
+  // A command that ended after the run's answer (read again above): the history below says so too.
+  useEffect(() => {
+    if (done) void queryClient.invalidateQueries({ queryKey: historyKey(orgSlug) });
+  }, [done, orgSlug, queryClient]);
   return (
     <section className="job command-result" aria-labelledby={headingId}>
       <h2 id={headingId} className="section-title">
