@@ -125,3 +125,42 @@ export const jobLogsQuery = (projectId: string, jobId: string) =>
     queryKey: ["projects", projectId, "job-logs", jobId],
     queryFn: ({ signal }) => unwrap(api.GET("/projects/{project}/jobs/{job}/logs", { params: { path: { project: projectId, job: jobId } }, signal })).then((d) => d.logs),
   });
+
+/*
+ * DevPocket: a person's own SSH profiles and command history (within one org), AI key,
+ * devices and sync. Everything under ["devpocket", …] is the signed-in person's alone.
+ */
+export const sshProfilesQuery = (orgSlug: string) =>
+  queryOptions({
+    queryKey: ["devpocket", "ssh-profiles", orgSlug],
+    queryFn: ({ signal }) => unwrap(api.GET("/ssh/profiles", { params: { query: { org: orgSlug } }, signal })),
+  });
+
+export type CommandFilter = { search?: string; status?: "pending" | "running" | "success" | "error"; profile_id?: string; offset: number; limit: number };
+
+export const commandHistoryQuery = (orgSlug: string, filter: CommandFilter) =>
+  queryOptions({
+    queryKey: ["devpocket", "commands", orgSlug, filter],
+    queryFn: ({ signal }) => unwrap(api.GET("/commands/history", { params: { query: { org: orgSlug, ...filter } }, signal })),
+  });
+
+export const commandQuery = (commandId: string) =>
+  queryOptions({
+    queryKey: ["devpocket", "commands", "one", commandId],
+    queryFn: ({ signal }) => unwrap(api.GET("/commands/{command_id}", { params: { path: { command_id: commandId } }, signal })),
+  });
+
+export const aiKeyQuery = queryOptions({
+  queryKey: ["devpocket", "ai-key"],
+  queryFn: ({ signal }) => unwrap(api.GET("/ai/key", { signal })),
+});
+
+export const devicesQuery = queryOptions({
+  queryKey: ["devpocket", "devices"],
+  queryFn: ({ signal }) => unwrap(api.GET("/user/devices", { signal })),
+});
+
+export const syncStatsQuery = queryOptions({
+  queryKey: ["devpocket", "sync-stats"],
+  queryFn: ({ signal }) => unwrap(api.GET("/sync/stats", { signal })),
+});

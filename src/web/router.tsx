@@ -8,6 +8,7 @@ import { createRootRouteWithContext, createRoute, createRouter, Outlet, redirect
 import { sessionQuery } from "./auth";
 import { AppShell } from "./pages/AppShell";
 import { type AuditSearch, parseAuditSearch } from "./pages/audit-search";
+import { type CommandSearch, parseCommandSearch } from "./pages/command-search";
 import { NotFound } from "./pages/NotFound";
 import { Projects } from "./pages/Projects";
 import { SignIn } from "./pages/SignIn";
@@ -30,6 +31,11 @@ const AppTerminal = lazyPage(() => import("./pages/AppTerminal").then((m) => m.A
 const Jobs = lazyPage(() => import("./pages/Jobs").then((m) => m.Jobs));
 const Webhooks = lazyPage(() => import("./pages/Webhooks").then((m) => m.Webhooks));
 const Notifications = lazyPage(() => import("./pages/Notifications").then((m) => m.Notifications));
+const SshProfiles = lazyPage(() => import("./pages/SshProfiles").then((m) => m.SshProfiles));
+const Commands = lazyPage(() => import("./pages/Commands").then((m) => m.Commands));
+const CommandDetail = lazyPage(() => import("./pages/Commands").then((m) => m.CommandDetail));
+const AiSettings = lazyPage(() => import("./pages/AiSettings").then((m) => m.AiSettings));
+const Devices = lazyPage(() => import("./pages/Devices").then((m) => m.Devices));
 
 type Context = { queryClient: QueryClient };
 
@@ -130,6 +136,19 @@ const personalKeysRoute = createRoute({
   getParentRoute: () => appRoute,
   path: "/account/api-keys",
   component: PersonalApiKeys,
+});
+
+/** DevPocket's pages that are the person's own, in no org: their AI key, their devices and sync. */
+const aiSettingsRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/account/ai",
+  component: AiSettings,
+});
+
+const devicesRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/account/devices",
+  component: Devices,
 });
 
 const orgRoute = createRoute({
@@ -261,6 +280,33 @@ const notificationsRoute = createRoute({
   },
 });
 
+/** Your own SSH profiles and commands within one org (DevPocket). */
+const sshProfilesRoute = createRoute({
+  getParentRoute: () => orgRoute,
+  path: "/ssh",
+  component: function SshProfilesPage() {
+    return <SshProfiles orgSlug={sshProfilesRoute.useParams().orgSlug} />;
+  },
+});
+
+const commandsRoute = createRoute({
+  getParentRoute: () => orgRoute,
+  path: "/commands",
+  validateSearch: (search: Record<string, unknown>): CommandSearch => parseCommandSearch(search),
+  component: function CommandsPage() {
+    return <Commands orgSlug={commandsRoute.useParams().orgSlug} search={commandsRoute.useSearch()} />;
+  },
+});
+
+const commandDetailRoute = createRoute({
+  getParentRoute: () => orgRoute,
+  path: "/commands/$commandId",
+  component: function CommandDetailPage() {
+    const { orgSlug, commandId } = commandDetailRoute.useParams();
+    return <CommandDetail key={commandId} orgSlug={orgSlug} commandId={commandId} />;
+  },
+});
+
 const routeTree = rootRoute.addChildren([
   signInRoute,
   signUpRoute,
@@ -270,7 +316,26 @@ const routeTree = rootRoute.addChildren([
     homeRoute,
     acceptInvitationRoute,
     personalKeysRoute,
-    orgRoute.addChildren([orgHomeRoute, projectsRoute, instancesRoute, appsRoute, appDetailRoute, appTerminalRoute, jobsRoute, membersRoute, orgKeysRoute, hostsRoute, auditRoute, webhooksRoute, notificationsRoute]),
+    aiSettingsRoute,
+    devicesRoute,
+    orgRoute.addChildren([
+      orgHomeRoute,
+      projectsRoute,
+      instancesRoute,
+      appsRoute,
+      appDetailRoute,
+      appTerminalRoute,
+      jobsRoute,
+      membersRoute,
+      orgKeysRoute,
+      hostsRoute,
+      auditRoute,
+      sshProfilesRoute,
+      commandsRoute,
+      commandDetailRoute,
+      webhooksRoute,
+      notificationsRoute,
+    ]),
   ]),
 ]);
 

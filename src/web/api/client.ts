@@ -23,6 +23,11 @@ export type Job = components["schemas"]["Job"];
 export type JobLogLine = components["schemas"]["JobLogLine"];
 export type AppStats = components["schemas"]["AppStats"];
 export type AppStatsSample = components["schemas"]["AppStatsSample"];
+export type SshProfile = components["schemas"]["SshProfile"];
+export type SshConnected = components["schemas"]["SshConnected"];
+export type Command = components["schemas"]["Command"];
+export type SyncConflict = components["schemas"]["SyncConflict"];
+export type Device = components["schemas"]["DevPocketDevice"];
 
 /** The data of a successful answer; an ApiError otherwise (for TanStack Query to hold). */
 export async function unwrap<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {

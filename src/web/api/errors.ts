@@ -59,7 +59,25 @@ const WORDS: Record<string, string> = {
   not_running: "The app is not running, so there is no usage to show now.",
   host_unreachable: "The app's host is not connected to Berth right now, so it cannot be asked. Check that its agent is running.",
   job_finished: "That job already ended; there is nothing to cancel.",
+  profile_not_found: "This SSH profile does not exist any more, or it is not yours.",
+  command_not_found: "This command is not in your history, or it is not yours.",
+  host_key_mismatch: "The server's host key is not the one pinned on this profile, so Berth refused to connect: someone may be in the middle. If you know the server's key really changed, forget the pinned key on its SSH profile and test it again.",
+  ssh_auth_failed: "The SSH server refused the profile's username, password or key. Check them and save the profile again.",
+  ssh_unreachable: "The SSH server could not be reached from the host running the SSH client. Check the address and port, and that the server is up.",
+  ssh_timeout: "The SSH server did not answer in time.",
+  ai_key_missing: "No AI key is stored yet. Save your own key under AI settings first.",
+  ai_key_invalid: "The AI provider refused this key. Check that you copied all of it, or make a new one at the provider.",
+  ai_quota_exceeded: "The AI provider says this key has no credits left. Top it up at the provider, then try again.",
+  ai_rate_limited: "The AI provider is limiting this key right now. Wait a minute, then try again.",
+  ai_provider_unavailable: "The AI provider could not be reached. Try again in a moment.",
+  ai_provider_timeout: "The AI provider did not answer in time. Try again in a moment.",
+  ai_key_unreadable: "Your stored AI key can no longer be read on this server. Save it again.",
+  conflict_not_found: "This conflict does not exist any more, or it is not yours.",
+  conflict_resolved: "This conflict was already resolved, perhaps from another device.",
 };
+
+/** Codes whose message from the API adds what only it knows (the two host keys, the server's own words). */
+const WITH_MESSAGE = new Set(["host_key_mismatch", "ssh_auth_failed", "ssh_unreachable"]);
 
 type Issue = { path?: string; message?: string };
 
@@ -72,6 +90,7 @@ export function describeError(error: unknown): string {
       return error.message || "Please check the form and try again.";
     }
     const words = WORDS[error.code];
+    if (words && WITH_MESSAGE.has(error.code) && error.message) return `${words} (${error.message.replace(/\.$/, "")}.)`;
     if (words) return words;
     if (error.message) return error.message.endsWith(".") ? error.message : `${error.message}.`;
     return `The server answered ${error.status}. Try again in a moment.`;

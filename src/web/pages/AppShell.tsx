@@ -75,6 +75,16 @@ export function AppShell() {
                   API keys
                 </Link>
               ) : null}
+              {can(role, "command:exec") ? (
+                <>
+                  <Link to="/orgs/$orgSlug/ssh" params={{ orgSlug: navOrg }} activeProps={current}>
+                    SSH profiles
+                  </Link>
+                  <Link to="/orgs/$orgSlug/commands" params={{ orgSlug: navOrg }} activeProps={current} activeOptions={{ includeSearch: false }}>
+                    Commands
+                  </Link>
+                </>
+              ) : null}
               {can(role, "audit:read") ? (
                 <Link to="/orgs/$orgSlug/audit" params={{ orgSlug: navOrg }} activeProps={current} activeOptions={{ includeSearch: false }}>
                   Audit log
@@ -88,6 +98,12 @@ export function AppShell() {
               <NotificationsLink orgSlug={navOrg} />
             </>
           ) : null}
+          <Link to="/account/ai" activeProps={current}>
+            AI settings
+          </Link>
+          <Link to="/account/devices" activeProps={current}>
+            Devices and sync
+          </Link>
         </nav>
         <div className="account">
           <ThemeSelect />

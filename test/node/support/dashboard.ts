@@ -7,7 +7,7 @@ import AxeBuilder from "@axe-core/playwright";
 import { randomBytes } from "node:crypto";
 import { type Browser, type BrowserContext, type BrowserContextOptions, chromium, type Page } from "playwright-core";
 import { expect } from "vitest";
-import { type DevServer, startDevServer } from "./dev-server";
+import { type DevServer, type DevServerOptions, startDevServer } from "./dev-server";
 
 /** Debian's chromium; test/host/setup.sh installs it. */
 const CHROMIUM = "/usr/bin/chromium";
@@ -21,8 +21,9 @@ export interface Dashboard {
   close(): Promise<void>;
 }
 
-export async function openDashboard(): Promise<Dashboard> {
-  const server = await startDevServer();
+/** `options` reach the dev server (e.g. `env: { AI_BASE_URL }` for a local AI provider). */
+export async function openDashboard(options: DevServerOptions = {}): Promise<Dashboard> {
+  const server = await startDevServer(options);
   let browser: Browser;
   try {
     // As root, chromium's sandbox cannot start; /dev/shm is small in containers.
