@@ -451,6 +451,20 @@ describe("webhooks and notifications", () => {
       await page.getByText("Nothing to tell you yet.").waitFor();
       expect(await seriousViolations(page)).toEqual([]);
 
+      // Dark, at phone width: no violations and nothing wider than the screen.
+      await page.setViewportSize({ width: 375, height: 740 });
+      await page.emulateMedia({ colorScheme: "dark" });
+      for (const [path, ready] of [
+        ["webhooks", () => page.getByRole("table", { name: "Recent deliveries" }).waitFor()],
+        ["notifications", () => page.getByText("Nothing to tell you yet.").waitFor()],
+      ] as const) {
+        await page.goto(new URL(page.url()).pathname.replace(/\/[^/]+$/, `/${path}`));
+        await ready();
+        expect(await seriousViolations(page), path).toEqual([]);
+        expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth), path).toBeLessThanOrEqual(0);
+      }
+      await page.setViewportSize({ width: 1280, height: 800 });
+
       await openNav(page, "Webhooks");
       await page.getByRole("button", { name: `Delete the webhook to ${hookUrl}` }).click();
       await page.getByRole("dialog", { name: "Delete this webhook?" }).getByRole("button", { name: "Delete webhook" }).click();
