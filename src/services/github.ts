@@ -11,6 +11,7 @@ import type { Database } from "../db/client";
 import { account } from "../db/schema";
 import { authSecret, type Env } from "../env";
 import { ApiError } from "../lib/errors";
+import { gitCloneUrl } from "./git-builds";
 
 /** better-auth's provider id for a linked GitHub account (account.provider_id). */
 export const GITHUB_PROVIDER = "github";
@@ -207,6 +208,23 @@ export function isOnGitHub(env: GitHubEnv, cloneUrl: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The linked GitHub account a build of `repoUrl` clones with: the caller's, when the repository
+ * is on GitHub (as `owner/repo` or a URL on GITHUB_URL) and the caller has linked one; else null.
+ * Whoever sets an app's repository lends their own account, never someone else's.
+ */
+export async function gitAccountFor(db: Database, env: GitHubEnv, userId: string, repoUrl: string | null | undefined): Promise<string | null> {
+  if (!repoUrl || !githubConfigured(env) || !isOnGitHub(env, gitCloneUrl(repoUrl, githubWebUrl(env)))) return null;
+  return (await findLinkedAccount(db, userId))?.id ?? null;
+}
+
+/** The token of the linked account a build clones with, or null when it is gone or unreadable. */
+export async function buildToken(db: Database, env: Env, accountId: string): Promise<string | null> {
+  const row = await db.query.account.findFirst({ columns: { accessToken: true, providerId: true }, where: eq(account.id, accountId) });
+  if (!row?.accessToken || row.providerId !== GITHUB_PROVIDER) return null;
+  return decryptAccessToken(env, row.accessToken).catch(() => null);
 }
 
 /** Remembers a linked account's login until better-auth writes the account row (see better-auth.ts). */

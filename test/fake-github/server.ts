@@ -8,17 +8,24 @@
  * repositories.
  *
  * Users exist by being named: `/login/oauth/authorize?…&login=ada-1` signs in as `ada-1`
- * (the real page would ask; a test adds `login`). Every user owns `{login}/repo-1` …
+ * (the real page would ask; a test adds `login`, or a browser is `octocat`). Every user owns `{login}/repo-1` …
  * `{login}/repo-5` (repo-2 and repo-4 private), each with the branches `main`, `dev` and
  * `feature/x`. Pages hold at most 2 items (GitHub's cap is 100) so that pagination shows
  * with a handful. A login starting `outage-` gets 503 from the repository routes. Test
  * controls: `POST /__revoke/{login}` revokes the user's tokens (GitHub's 401 after);
  * `GET /__tokens/{login}` lists the user's live tokens (for a git server that checks them);
  * `GET /__seen` lists what the API was asked, without tokens.
+ *
+ * With `gitRoot`, it also serves git's smart HTTP as GitHub does, at `/{owner}/{name}.git`,
+ * for the bare repositories `{gitRoot}/{owner}/{name}.git` — only to a request whose basic
+ * auth password is a live token of `owner` (GitHub's `x-access-token:<token>`); anything else
+ * gets GitHub's 401 with `WWW-Authenticate`. `GET /__git-auth` lists the Authorization
+ * schemes git requests came with (never the credentials).
  */
 import { createHash, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { serveGit } from "../node/support/git-server.ts";
 
 export const FAKE_GITHUB_CLIENT_ID = "Iv1.berthtestclient";
 export const FAKE_GITHUB_CLIENT_SECRET = "berth-test-github-client-secret";
@@ -81,11 +88,12 @@ function paged<T>(res: ServerResponse, url: URL, origin: string, items: T[]) {
   send(res, 200, items.slice((page - 1) * perPage, page * perPage), links.length ? { link: links.join(", ") } : {});
 }
 
-export async function startFakeGitHub(): Promise<{ url: string; apiUrl: string; close: () => Promise<void> }> {
+export async function startFakeGitHub(opts: { gitRoot?: string } = {}): Promise<{ url: string; apiUrl: string; close: () => Promise<void> }> {
   /** Codes waiting to be exchanged, and live tokens, to their login. */
   const codes = new Map<string, { login: string; redirectUri: string }>();
   const tokens = new Map<string, string>();
   const seen: string[] = [];
+  const gitAuth: string[] = [];
   let origin = "";
 
   const server = createServer(async (req, res) => {
@@ -94,7 +102,8 @@ export async function startFakeGitHub(): Promise<{ url: string; apiUrl: string; 
 
     if (req.method === "GET" && path === "/login/oauth/authorize") {
       const redirect = url.searchParams.get("redirect_uri");
-      const login = url.searchParams.get("login");
+      // The real page asks who signs in; here a test says (`login`), or it is `octocat`.
+      const login = url.searchParams.get("login") ?? "octocat";
       if (url.searchParams.get("client_id") !== FAKE_GITHUB_CLIENT_ID || !redirect || !login || !/^[A-Za-z0-9-]{1,39}$/.test(login)) {
         return send(res, 400, { error: "invalid_request" });
       }
@@ -132,6 +141,19 @@ export async function startFakeGitHub(): Promise<{ url: string; apiUrl: string; 
       return send(res, 200, [...tokens].filter(([, owner]) => owner === login).map(([token]) => token));
     }
     if (req.method === "GET" && path === "/__seen") return send(res, 200, seen);
+    if (req.method === "GET" && path === "/__git-auth") return send(res, 200, gitAuth);
+
+    const repoPath = /^\/([A-Za-z0-9-]{1,39})\/[A-Za-z0-9._-]{1,100}\.git\//.exec(path);
+    if (opts.gitRoot && repoPath) {
+      const basic = /^Basic (.+)$/.exec(req.headers.authorization ?? "")?.[1];
+      gitAuth.push(req.headers.authorization?.split(" ")[0] ?? "none");
+      const password = basic ? Buffer.from(basic, "base64").toString().split(":").slice(1).join(":") : "";
+      if (tokens.get(password) !== repoPath[1]) {
+        res.writeHead(401, { "www-authenticate": 'Basic realm="GitHub"', "content-type": "text/plain" }).end("Invalid username or token.");
+        return;
+      }
+      return serveGit(opts.gitRoot, req, res);
+    }
 
     if (!path.startsWith("/api/v3/")) return send(res, 404, { message: "Not Found" });
     const api = path.slice("/api/v3".length);
