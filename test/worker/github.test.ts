@@ -198,3 +198,55 @@ describe("unlinking", () => {
     expect((await api("/auth/oauth/accounts", { token: ada.token })).body).toHaveLength(1);
   });
 });
+
+describe("private repositories", () => {
+  it("a deploy of a repository on GitHub hands the agent the linked token for its lease only; an org key lends no one's", async () => {
+    const created = await api(`/org/${ada.orgSlug}/hosts`, { token: ada.token, body: { name: "builder", kind: "docker" } });
+    const joined = await api("/agent/join", { body: { join_token: created.body.join_token, agent_version: "test", facts: { cpus: 2, memory_bytes: 4096 * 1024 * 1024 } } });
+    expect(joined.status, joined.text).toBe(201);
+    const credential = joined.body.credential as string;
+    // Leases this test's "agent" holds: naming them keeps them (an unnamed one is handed out again).
+    const held: Array<{ job_id: string; lease_id: string }> = [];
+    const leaseOf = async (jobId: string) => {
+      let lease: any;
+      for (let i = 0; i < 10 && !lease; i++) {
+        const claimed = (await api("/agent/claim", { token: credential, body: { held, wait: 1 } })).body.leases as any[];
+        held.push(...claimed.map((l) => ({ job_id: l.job_id, lease_id: l.lease_id })));
+        lease = claimed.find((l) => l.job_id === jobId);
+      }
+      expect(lease, `no lease for ${jobId}`).toBeTruthy();
+      return lease;
+    };
+    const [token] = await liveTokens(adaLogin);
+
+    const app = await api(`/projects/${ada.projectId}/apps`, { token: ada.token, body: { name: "Private site", git_repo_url: `${adaLogin}/repo-2`, internal_port: 8080 } });
+    expect(app.status, app.text).toBe(201);
+    const deployed = await api(`/apps/${app.body.id}/deploy`, { token: ada.token, method: "POST" });
+    expect(deployed.status, deployed.text).toBe(202);
+    const lease = await leaseOf(deployed.body.job.id);
+    expect(lease.payload.git).toEqual({ repo_url: `${GITHUB}/${adaLogin}/repo-2.git`, branch: "main", has_token: true });
+    expect(JSON.stringify(lease)).not.toContain(token);
+    const secrets = await api(`/agent/leases/${lease.lease_id}/env`, { token: credential });
+    expect(secrets.status, secrets.text).toBe(200);
+    expect(secrets.body.git_token).toBe(token);
+    for (const path of [`/apps/${app.body.id}`, `/apps/${app.body.id}/deployments`, `/apps/${app.body.id}/events`]) {
+      expect((await api(path, { token: ada.token })).text).not.toContain(token);
+    }
+
+    // An org key sets up the same repository: nobody's account is lent, the clone goes without a token.
+    const orgKey = await createOrgKey(ada, ada.orgSlug, "full");
+    const byKey = await api(`/projects/${ada.projectId}/apps`, { token: orgKey.key, body: { name: "Key site", git_repo_url: `${adaLogin}/repo-2`, internal_port: 8080 } });
+    expect(byKey.status, byKey.text).toBe(201);
+    const keyDeploy = await api(`/apps/${byKey.body.id}/deploy`, { token: ada.token, method: "POST" });
+    const keyLease = await leaseOf(keyDeploy.body.job.id);
+    expect(keyLease.payload.git).toMatchObject({ has_token: false });
+    expect((await api(`/agent/leases/${keyLease.lease_id}/env`, { token: credential })).body.git_token).toBeNull();
+
+    // Someone without a linked account setting the repository again takes the lent account away.
+    const withOthers = await api(`/apps/${app.body.id}`, { token: orgKey.key, method: "PUT", body: { git_repo_url: `${adaLogin}/repo-2` } });
+    expect(withOthers.status, withOthers.text).toBe(200);
+    // (The app's first deploy still holds its lease, so the next one would wait: the stored link says it.)
+    const row = await env.DB.prepare("SELECT git_account_id FROM app WHERE id = ?").bind(app.body.id).first<{ git_account_id: string | null }>();
+    expect(row?.git_account_id).toBeNull();
+  });
+});
