@@ -6,6 +6,7 @@
  * as clear errors, other users and key scopes, and unlinking.
  */
 import { beforeAll, describe, expect, it } from "vitest";
+import { configProblems } from "../../src/config";
 import { api, createOrgKey, env, expectApiError, fetchWorker, signUp, type TestUser } from "./helpers";
 
 const GITHUB = env.GITHUB_URL as string;
@@ -248,5 +249,14 @@ describe("private repositories", () => {
     // (The app's first deploy still holds its lease, so the next one would wait: the stored link says it.)
     const row = await env.DB.prepare("SELECT git_account_id FROM app WHERE id = ?").bind(app.body.id).first<{ git_account_id: string | null }>();
     expect(row?.git_account_id).toBeNull();
+  });
+});
+
+describe("configuration", () => {
+  it("a production deployment with a GitHub client id but no secret, or a GitHub URL that is not one, does not serve", () => {
+    const production = { ...env, ENVIRONMENT: "production" };
+    expect(configProblems({ ...production, GITHUB_CLIENT_SECRET: undefined }).join("\n")).toContain("GITHUB_CLIENT_SECRET is not");
+    expect(configProblems({ ...production, GITHUB_API_URL: "api.github.com" }).join("\n")).toContain("GITHUB_API_URL must be an http(s) URL");
+    expect(configProblems(production).join("\n")).not.toContain("GITHUB");
   });
 });
