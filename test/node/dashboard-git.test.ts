@@ -43,7 +43,7 @@ describe("git accounts and apps from git", () => {
     const projects = (await (await page.request.get("/api/v1/projects")).json()) as Array<{ id: string }>;
     await page.goto(`/orgs/${orgSlug}/projects/${projects[0]!.id}/apps`);
     await page.getByLabel("App name").fill("From git");
-    await page.getByRole("radio", { name: /git repository/ }).check();
+    await page.getByRole("radio", { name: /Build from git/ }).check();
     const repo = page.getByLabel("Repository", { exact: true });
     await until(() => repo.locator("option").count()).toBe(6);
     await repo.selectOption("octocat/repo-2");
@@ -67,7 +67,7 @@ describe("git accounts and apps from git", () => {
     // A typed URL works too, without picking.
     await page.goto(`/orgs/${orgSlug}/projects/${projects[0]!.id}/apps`);
     await page.getByLabel("App name").fill("Typed git");
-    await page.getByRole("radio", { name: /git repository/ }).check();
+    await page.getByRole("radio", { name: /Build from git/ }).check();
     await page.getByLabel("Repository URL").fill("https://git.example.com/team/site.git");
     await page.getByRole("button", { name: "Create app" }).click();
     await page.getByRole("textbox", { name: "Webhook secret" }).waitFor();

@@ -198,10 +198,10 @@ function CreateForm({ orgSlug, projectId }: { orgSlug: string; projectId: string
           <fieldset className="span-2 source-choice">
             <legend>Source</legend>
             <label>
-              <input type="radio" name="source" value="image" checked={source === "image"} onChange={() => setSource("image")} /> A container image
+              <input type="radio" name="source" value="image" checked={source === "image"} onChange={() => setSource("image")} /> Pull from a registry
             </label>{" "}
             <label>
-              <input type="radio" name="source" value="git" checked={source === "git"} onChange={() => setSource("git")} /> A git repository, built on the host
+              <input type="radio" name="source" value="git" checked={source === "git"} onChange={() => setSource("git")} /> Build from git on the host
             </label>
           </fieldset>
           {source === "image" ? (
