@@ -19,6 +19,8 @@ import { hasRegistryAuth } from "./registries";
 import { withAlso } from "./audit";
 import { attachedVolumes } from "./volumes";
 import { buildTag, gitCloneUrl } from "./git-builds";
+import { autoscaleOf } from "./autoscale";
+import { deployCount, replicasOf } from "./replicas";
 
 export type AppRow = typeof app.$inferSelect;
 type AppAction = "app.start" | "app.stop" | "app.restart" | "app.remove";
@@ -115,6 +117,7 @@ export async function startDeploy(
     volumes: volumes.map((v) => ({ name: v.name, mount_path: v.mountPath })),
     upload: upload ? { size_bytes: upload.sizeBytes } : null,
     git,
+    replicas: deployCount(await autoscaleOf(db, row.id), (await replicasOf(db, row.id))?.desired ?? null),
   };
   let job: Awaited<ReturnType<ReturnType<typeof projectJobs>["createJob"]>>;
   try {
