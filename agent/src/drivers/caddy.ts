@@ -261,8 +261,9 @@ export class CaddyAdmin {
 }
 
 /**
- * One upstream: a plain proxy. Several (replicas): round robin, a failed dial tried again on
- * another replica for a while (so a replica that dies costs no request), active health checks
+ * One upstream: a plain proxy. Several (replicas): round robin, a failed dial given up after
+ * a second and tried again on another replica (so a replica that dies costs no request, unless
+ * a config change lands during that retry: Caddy does not retry on a config it unloads), active health checks
  * (a replica that stops answering gets no traffic until it answers again) and passive ones (a
  * failed request benches the replica at once, before the next active check).
  */
@@ -274,6 +275,9 @@ function appRoute(appId: string, hostname: string, upstream: string | string[]) 
       : {
           handler: "reverse_proxy",
           upstreams: dials.map((dial) => ({ dial })),
+          // A replica that died leaves an address nothing answers at: give up on it within a second
+          // (the default is 3 s) and try another, rather than hold the request (replicas are on this host).
+          transport: { protocol: "http", dial_timeout: "1s" },
           load_balancing: { selection_policy: { policy: "round_robin" }, try_duration: "5s", try_interval: "100ms" },
           health_checks: {
             active: { uri: "/", interval: "2s", timeout: "2s" },
