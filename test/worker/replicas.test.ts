@@ -5,7 +5,7 @@
  * the cool-down, and a replica that died being replaced.
  */
 import { describe, expect, it } from "vitest";
-import { type AutoscaleRow } from "../../src/services/autoscale";
+import type { AutoscaleRow } from "../../src/services/autoscale";
 import { averageLoad, decideReplicas, deployCount } from "../../src/services/replicas";
 import { api, env, signUp, type TestUser } from "./helpers";
 

@@ -162,7 +162,7 @@ export class CaddyAdmin {
 
   /** Every upstream the app's route balances over (its replicas), or [] when it has no route. */
   async upstreamsFor(appId: string): Promise<string[]> {
-    const route = (await this.getOrNull(`/id/${encodeURIComponent(routeId(appId))}`)) as any;
+    const route = (await this.getOrNull(`/id/${encodeURIComponent(routeId(appId))}`)) as ProxyRoute | null;
     return route ? upstreamsOf(route) : [];
   }
 
@@ -302,9 +302,14 @@ function upstreamOf(route: any): string | null {
   return null;
 }
 
-function upstreamsOf(route: any): string[] {
-  for (const h of route?.handle ?? []) {
-    if (h?.handler === "reverse_proxy" && Array.isArray(h.upstreams)) return h.upstreams.map((u: any) => u?.dial).filter((d: unknown): d is string => typeof d === "string");
+/** The part of a route's JSON that names its upstreams. */
+interface ProxyRoute {
+  handle?: Array<{ handler?: string; upstreams?: Array<{ dial?: unknown }> } | null>;
+}
+
+function upstreamsOf(route: ProxyRoute): string[] {
+  for (const h of route.handle ?? []) {
+    if (h?.handler === "reverse_proxy" && Array.isArray(h.upstreams)) return h.upstreams.map((u) => u?.dial).filter((d): d is string => typeof d === "string");
   }
   return [];
 }

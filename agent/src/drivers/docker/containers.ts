@@ -220,9 +220,9 @@ function networkAddress(settings: { IPAddress?: string; Networks?: Record<string
 export async function cloneContainer(api: DockerApi, id: string, name: string, labels: Record<string, string>): Promise<string> {
   const res = await api.call("GET", `/containers/${enc(id)}/json`);
   if (res.status !== 200) throw apiError(`inspect ${short(id)}`, res.status, res.text);
-  const c = res.json as any;
+  const c = res.json as { Config?: { Image?: string; Env?: string[]; Cmd?: unknown; Entrypoint?: unknown; WorkingDir?: string; User?: string; Labels?: Record<string, string>; ExposedPorts?: unknown }; HostConfig?: unknown };
   const cfg = c.Config ?? {};
-  const env: string[] = cfg.Env ?? [];
+  const env = cfg.Env ?? [];
   const body = {
     Image: cfg.Image,
     Env: env,
