@@ -270,8 +270,13 @@ export async function onScaleJobEnded(db: Database, job: JobRecord, payload: Ext
       db.insert(appEvent).values({ id: newId("aev"), appId: payload.app_id, type: "scale", message: `Running ${replicas ?? payload.replicas} replica${(replicas ?? payload.replicas) === 1 ? "" : "s"}`, data: { job_id: job.id, replicas: replicas ?? payload.replicas, reason: payload.reason } }),
     ]);
   } else {
+    // A CPU step that could not be made is not the count: back to what runs, so the supervisor does
+    // not take the step for dead replicas; the CPU may ask again after the cool-down.
+    const state = payload.reason === "autoscale" ? await replicasOf(db, payload.app_id) : null;
+    const revert = state?.running ? [db.update(appReplicas).set({ desired: state.running, changedAt: now }).where(eq(appReplicas.appId, payload.app_id))] : [];
     await db.batch([
       release,
+      ...revert,
       db.insert(appEvent).values({ id: newId("aev"), appId: payload.app_id, type: "error", message: `Scaling to ${payload.replicas} replicas ${job.status}: ${job.error ?? ""}`.slice(0, 2000), data: { job_id: job.id, reason: payload.reason } }),
     ]);
   }

@@ -237,4 +237,27 @@ describe("replicas through the API", () => {
     expect((await report(theirs.credential, appId, gone)).body).toEqual({ applied: 0, orphans: [] });
     expect(await scaleJobs(owner, appId)).toHaveLength(1);
   });
+
+  it("fall back to the running count when a CPU step fails, without taking it for dead replicas", async () => {
+    const owner = await signUp();
+    const host = await onlineHost(owner);
+    const created = await api(`/projects/${owner.projectId}/apps`, { token: owner.token, body: { name: "Stuck", image: "127.0.0.1:5000/berth/hello:v1", cpu_limit: 0.5 } });
+    const appId = created.body.id as string;
+    const dep = await api(`/apps/${appId}/deploy`, { token: owner.token, method: "POST" });
+    await finish(host.credential, await claim(host.credential, dep.body.job.id), { container_id: cid("a"), host_port: null, replicas: 1 });
+    await api(`/apps/${appId}/autoscale`, { token: owner.token, method: "PUT", body: { enabled: true, cpu_threshold: 50, max_replicas: 2, cooldown_seconds: 30 } });
+    const one = { primary: cid("a"), ids: [cid("a")], running: 1, deployment: dep.body.deployment.id };
+    for (let i = 0; i < 3; i++) await report(host.credential, appId, { ...one, cpu: 45 });
+    const [job] = await scaleJobs(owner, appId);
+    expect(job).toBeDefined();
+    const lease = await claim(host.credential, job!.id);
+    expect((await api(`/agent/leases/${lease.lease_id}/start`, { token: host.credential, method: "POST" })).status).toBe(200);
+    const failed = await api(`/agent/leases/${lease.lease_id}/finish`, { token: host.credential, body: { status: "failed", error: "A new replica never became healthy: nothing answered" } });
+    expect(failed.status, failed.text).toBe(200);
+    expect((await api(`/apps/${appId}/autoscale`, { token: owner.token })).body).toMatchObject({ replicas: 1, scaling: false });
+    expect((await events(owner, appId))[0]).toMatchObject({ type: "error", message: expect.stringMatching(/^Scaling to 2 replicas failed: A new replica never became healthy/) });
+    // Still hot, but within the cool-down, and one running of one is not a death: nothing more.
+    for (let i = 0; i < 3; i++) await report(host.credential, appId, { ...one, cpu: 45 });
+    expect(await scaleJobs(owner, appId)).toHaveLength(1);
+  });
 });
