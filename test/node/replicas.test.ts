@@ -73,12 +73,13 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
+  // The agent first: it would replace the replicas removed below one by one.
+  await agent?.kill("SIGTERM");
   if (appId) {
     const ids = docker("ps", "-aq", "--filter", `label=berth.app=${appId}`).split("\n").filter(Boolean);
     if (ids.length) docker("rm", "-f", ...ids);
     await fetch(`http://127.0.0.1:2019/id/berth-app-${appId}`, { method: "DELETE" }).catch(() => undefined);
   }
-  await agent?.kill("SIGTERM");
   await server?.stop();
   rmSync(stateDir, { recursive: true, force: true });
 });
