@@ -9,6 +9,7 @@ import { sleep } from "./backoff.ts";
 import type { ContainerSummary } from "./drivers/docker.ts";
 import type { Logger } from "./log.ts";
 import { type AppDrivers, evictApp, LABEL_APP } from "./tasks/apps.ts";
+import { currentSet, primaryOf, sumStats } from "./tasks/replicas.ts";
 
 const EVENTS = new Set(["start", "die", "stop", "kill", "oom", "pause", "unpause", "restart", "destroy"]);
 
@@ -17,6 +18,7 @@ interface Entry {
   container_id: string;
   state: string;
   stats?: { cpu_percent: number; memory_mb: number; memory_max_mb: number; net_rx_bytes: number; net_tx_bytes: number } | null;
+  replicas?: { deployment_id: string | null; ids: string[]; running: number };
 }
 
 export class AppWatcher {
@@ -46,16 +48,15 @@ export class AppWatcher {
     await Promise.all([this.sweeps(signal), this.events(signal)]);
   }
 
-  /** The newest container of each app. */
-  private async current(): Promise<Map<string, ContainerSummary>> {
-    const byApp = new Map<string, ContainerSummary>();
+  /** Each app's current replicas (the containers of its newest deployment). */
+  private async current(): Promise<Map<string, ContainerSummary[]>> {
+    const byApp = new Map<string, ContainerSummary[]>();
     for (const c of await this.drivers.docker.list({ [LABEL_APP]: "" })) {
       const appId = c.labels[LABEL_APP];
       if (!appId) continue;
-      const seen = byApp.get(appId);
-      if (!seen || Date.parse(c.created) > Date.parse(seen.created)) byApp.set(appId, c);
+      byApp.set(appId, [...(byApp.get(appId) ?? []), c]);
     }
-    return byApp;
+    return new Map([...byApp].map(([appId, all]) => [appId, currentSet(all).replicas]));
   }
 
   /** Reports, then removes what the control plane says this host should not run (deleted apps, apps moved away). */
@@ -69,14 +70,29 @@ export class AppWatcher {
   }
 
   /**
-   * Observes an app's container and reports it under the app's lock, so that a
-   * report can never describe the container from before a job of the app and
-   * arrive after that job's outcome.
+   * Observes an app's replicas and reports them under the app's lock, so that a
+   * report can never describe the containers from before a job of the app and
+   * arrive after that job's outcome. The first running replica stands for the
+   * app; with none left at all, the container the event was about, as removed.
    */
   private observe(appId: string, containerId: string, stats: Entry["stats"] = undefined) {
     return this.exclusive(appId, async () => {
-      const info = await this.drivers.docker.inspect(containerId);
-      await this.send([{ app_id: appId, container_id: containerId, state: info ? info.state.status : "removed", ...(stats !== undefined ? { stats } : {}) }]);
+      const { deploymentId, replicas } = currentSet(await this.drivers.docker.list({ [LABEL_APP]: appId }));
+      const primary = primaryOf(replicas);
+      if (!primary) {
+        await this.send([{ app_id: appId, container_id: containerId, state: "removed", ...(stats !== undefined ? { stats } : {}) }]);
+        return;
+      }
+      const running = replicas.filter((c) => c.state === "running").length;
+      await this.send([
+        {
+          app_id: appId,
+          container_id: primary.id,
+          state: primary.state,
+          ...(stats !== undefined ? { stats } : {}),
+          replicas: { deployment_id: deploymentId, ids: replicas.map((c) => c.id).slice(0, 64), running: Math.min(running, 64) },
+        },
+      ]);
     });
   }
 
@@ -91,10 +107,11 @@ export class AppWatcher {
     while (!signal.aborted) {
       try {
         await Promise.all(
-          [...(await this.current())].map(async ([appId, c]) => {
+          [...(await this.current())].map(async ([appId, replicas]) => {
             // Sampled outside the lock (it takes a second); the state is read again inside it.
-            const stats = c.state === "running" ? await this.drivers.docker.stats(c.id).catch(() => null) : null;
-            await this.observe(appId, c.id, stats);
+            const running = replicas.filter((c) => c.state === "running");
+            const samples = running.length ? await Promise.all(running.map((c) => this.drivers.docker.stats(c.id))).catch(() => null) : null;
+            await this.observe(appId, replicas[0]!.id, samples ? sumStats(samples) : null);
           }),
         );
         await this.reportVolumes();

@@ -162,6 +162,29 @@ describe("CaddyAdmin", () => {
     expect((await viaCaddy(hostname)).status).toBe(404);
   });
 
+  it("balances a route over several upstreams (replicas) round robin, and a dead one costs no request", async () => {
+    await caddy.ensureServer();
+    const { appId, hostname } = app();
+    // A third address nothing listens on: a replica that died.
+    const dead = `127.0.0.1:${await freePort()}`;
+    await caddy.setRoute(appId, hostname, [upstream.v1, upstream.v2, dead]);
+    expect(await caddy.upstreamsFor(appId)).toEqual([upstream.v1, upstream.v2, dead]);
+    expect(await caddy.routeFor(appId)).toBe(upstream.v1);
+    const texts = new Set<string>();
+    for (let i = 0; i < 9; i++) {
+      const res = await viaCaddy(hostname);
+      expect(res.status).toBe(200);
+      texts.add(res.text);
+    }
+    expect([...texts].sort()).toEqual(["hello v1\n", "hello v2\n"]);
+    // Back to one upstream: the plain route of before.
+    await caddy.setRoute(appId, hostname, upstream.v2);
+    expect(await caddy.upstreamsFor(appId)).toEqual([upstream.v2]);
+    expect((await viaCaddy(hostname)).text).toBe("hello v2\n");
+    await caddy.removeRoute(appId);
+    expect(await caddy.upstreamsFor(appId)).toEqual([]);
+  });
+
   it("keeps apps apart by host name", async () => {
     await caddy.ensureServer();
     const a = app();

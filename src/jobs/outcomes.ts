@@ -13,6 +13,7 @@ import type { Env } from "../env";
 import { newId } from "../lib/ids";
 import type { JobPayload } from "../protocol/agent";
 import { deleteUpload, uploadKey } from "../services/image-uploads";
+import { onDeployReplicas, onScaleJobEnded } from "../services/replicas";
 import { markCommandRunning, settleSshJob } from "../services/ssh";
 import { emitOrgEvent } from "../services/webhooks";
 import { type InstancePayload, isInstancePayload, onInstanceJobEnded, onInstanceJobStarted } from "./instance-outcomes";
@@ -49,6 +50,7 @@ export async function onJobEnded(env: Env, job: JobRecord, payload: JobPayload):
     // A build from git: the commit its host built (or failed to build).
     const commitSha = typeof job.result?.commit === "string" && /^[0-9a-f]{40,64}$/.test(job.result.commit) ? job.result.commit : null;
     if (job.status === "succeeded") {
+      if (typeof job.result?.replicas === "number") await onDeployReplicas(db, payload.app_id, job.result.replicas);
       const containerId = typeof job.result?.container_id === "string" ? job.result.container_id : null;
       const hostPort = typeof job.result?.host_port === "number" ? job.result.host_port : null;
       await db.batch([
@@ -72,6 +74,7 @@ export async function onJobEnded(env: Env, job: JobRecord, payload: JobPayload):
     }
     return;
   }
+  if (payload.type === "app.scale") return onScaleJobEnded(db, job, payload);
   if (payload.type in AFTER_ACTION) {
     const action = payload.type as keyof typeof AFTER_ACTION;
     if (job.status === "succeeded") {

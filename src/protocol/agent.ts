@@ -38,6 +38,9 @@ export const InstancePlanSpec = z.object({
 });
 export type InstancePlanSpec = z.infer<typeof InstancePlanSpec>;
 
+/** Most containers one app runs behind its route (Dockup's autoscale `max_replicas`). */
+export const MAX_REPLICAS = 10;
+
 /** A single-line OpenSSH public key (Suble's rule). */
 export const SSH_PUBLIC_KEY = /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-[a-z0-9-]+) [A-Za-z0-9+/=]+( \S.*)?$/;
 const sshKey = z.string().max(16_384).regex(SSH_PUBLIC_KEY);
@@ -148,6 +151,24 @@ export const JobPayload = z.discriminatedUnion("type", [
       })
       .nullable()
       .default(null),
+    /** How many containers (replicas) to run behind the app's route; each is started and answers before the route moves. */
+    replicas: z.number().int().min(1).max(MAX_REPLICAS).default(1),
+  }),
+  /**
+   * Make the app's current deployment run exactly `replicas` healthy containers: replicas that
+   * are not running are removed, missing ones are made as copies of a running one (same image,
+   * env, limits, volumes: the deployed version, not the app's newer settings) and must answer
+   * on `internal_port` before the route takes them; extra ones leave the route, drain and stop.
+   * Finishes with `container_id` (the first replica), `replicas` (running now) and `upstream`.
+   */
+  z.object({
+    type: z.literal("app.scale"),
+    ...appRef,
+    replicas: z.number().int().min(1).max(MAX_REPLICAS),
+    /** Why: `autoscale` (CPU), `config` (min/max changed), `replace` (a replica died). */
+    reason: z.enum(["autoscale", "config", "replace"]),
+    internal_port: z.number().int().min(1).max(65535),
+    health_timeout_seconds: z.number().int().min(1).max(600),
   }),
   z.object({ type: z.enum(["app.start", "app.stop", "app.restart", "app.remove"]), ...appRef }),
   /** New limits applied to the running container live (`docker update`), no restart. */
@@ -389,6 +410,18 @@ export const AppReport = z.object({
             net_tx_bytes: z.number().min(0),
           })
           .nullable()
+          .optional(),
+        /**
+         * The app's current replica set (the containers of its newest deployment): their ids, how
+         * many run, and the deployment. `container_id` is then the first running replica, `state`
+         * running when any replica runs, and `stats` the sum over the running replicas.
+         */
+        replicas: z
+          .object({
+            deployment_id: z.string().max(64).nullable(),
+            ids: z.array(z.string().max(128)).max(64),
+            running: z.number().int().min(0).max(64),
+          })
           .optional(),
       }),
     )

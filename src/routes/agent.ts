@@ -19,6 +19,7 @@ import {
 } from "../protocol/agent";
 import { answerLeaseReport, type LeaseResult } from "../protocol/lease-answers";
 import { applyAppReport } from "../services/app-reports";
+import { superviseReplicas } from "../services/replicas";
 import { applyInstanceReport } from "../services/instance-reports";
 import { readAppEnvVars } from "../services/apps";
 import { uploadKey } from "../services/image-uploads";
@@ -277,7 +278,13 @@ router.openapi(
       ...errorResponses,
     },
   }),
-  async (c) => c.json(await applyAppReport(c.var.db, hostOf(c).id, hostOf(c).orgId, c.req.valid("json")), 200),
+  async (c) => {
+    const report = c.req.valid("json");
+    const applied = await applyAppReport(c.var.db, hostOf(c).id, hostOf(c).orgId, report);
+    // Then the replica count: a CPU step, new bounds, or a replica that died (services/replicas.ts).
+    await superviseReplicas(c.env, c.var.db, hostOf(c).id, hostOf(c).orgId, report);
+    return c.json(applied, 200);
+  },
 );
 
 router.openapi(

@@ -89,7 +89,7 @@ router.openapi(
       params: AppParams,
       query: z.object({ minutes: z.coerce.number().int().min(1).max(1440).default(60).openapi({ param: { name: "minutes", in: "query" } }) }),
     },
-    responses: { 200: json(z.array(Stats.extend({ time: z.string(), cpu_pct: z.number(), net_rx_mb: z.number(), net_tx_mb: z.number(), created_at: z.string() }).openapi("AppStatsSample")), "Samples, oldest first"), ...errorResponsesFor("app_not_found") },
+    responses: { 200: json(z.array(Stats.extend({ time: z.string(), cpu_pct: z.number(), net_rx_mb: z.number(), net_tx_mb: z.number(), created_at: z.string(), replicas: z.number().int().openapi({ description: "Replicas the sample sums over" }) }).openapi("AppStatsSample")), "Samples, oldest first"), ...errorResponsesFor("app_not_found") },
   }),
   async (c) => {
     const { app: row } = await loadApp(c, c.req.valid("param").appId, "project:read");

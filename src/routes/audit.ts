@@ -12,7 +12,7 @@ const AuditEvent = z
   .object({
     id: z.string(),
     action: z.string().openapi({ example: "project.create" }),
-    actor: z.object({ type: z.enum(["user", "api_key"]), id: z.string(), userId: z.string().nullable() }),
+    actor: z.object({ type: z.enum(["user", "api_key", "system"]), id: z.string(), userId: z.string().nullable() }),
     target: z.object({ type: z.string(), id: z.string().nullable() }).nullable(),
     ip: z.string().nullable(),
     userAgent: z.string().nullable(),

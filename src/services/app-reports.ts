@@ -4,7 +4,7 @@
  * its current container, changes anything: during a zero-downtime deploy the
  * old container's stop is not the app stopping.
  */
-import { and, eq, gte, inArray, lt } from "drizzle-orm";
+import { and, desc, eq, gte, inArray, lt } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { app, appEvent, appStat, type AppStatus, deployment } from "../db/schema";
 import { newId } from "../lib/ids";
@@ -59,7 +59,12 @@ export async function applyAppReport(db: Database, hostId: string, orgId: string
   let applied = 0;
   for (const a of report.apps) {
     const row = known.get(a.app_id);
-    if (!row || row.containerId !== a.container_id) continue;
+    if (!row) continue;
+    if (row.containerId !== a.container_id) {
+      // Replicas: the app's first replica died or was removed, and another stands for it now.
+      if (!a.replicas || !(await sameReplicaSet(db, a.app_id, row.containerId, a.replicas))) continue;
+      writes.push(db.update(app).set({ containerId: a.container_id, updatedAt: now }).where(eq(app.id, a.app_id)));
+    }
     applied++;
     const status = appStatusOf(a.state);
     if (status !== row.status) {
@@ -77,6 +82,7 @@ export async function applyAppReport(db: Database, hostId: string, orgId: string
           memoryMaxMb: a.stats.memory_max_mb,
           netRxBytes: Math.round(a.stats.net_rx_bytes),
           netTxBytes: Math.round(a.stats.net_tx_bytes),
+          replicas: a.replicas?.running ?? null,
         }),
       );
       writes.push(db.delete(appStat).where(and(eq(appStat.appId, a.app_id), lt(appStat.at, new Date(now.getTime() - KEEP_STATS_MS)))));
@@ -84,6 +90,22 @@ export async function applyAppReport(db: Database, hostId: string, orgId: string
   }
   if (writes.length) await db.batch(writes as [(typeof writes)[number], ...(typeof writes)[number][]]);
   return { applied, orphans };
+}
+
+/**
+ * Whether a report's replica set is the app's current one although it names another first
+ * replica: it still holds the app's container, or it is the app's last successful deployment's.
+ */
+async function sameReplicaSet(db: Database, appId: string, containerId: string | null, set: NonNullable<AppReport["apps"][number]["replicas"]>): Promise<boolean> {
+  if (containerId && set.ids.includes(containerId)) return true;
+  if (!set.deployment_id) return false;
+  const [last] = await db
+    .select({ id: deployment.id })
+    .from(deployment)
+    .where(and(eq(deployment.appId, appId), eq(deployment.status, "succeeded")))
+    .orderBy(desc(deployment.finishedAt))
+    .limit(1);
+  return last?.id === set.deployment_id;
 }
 
 export async function statsHistory(db: Database, appId: string, minutes: number) {
@@ -104,6 +126,8 @@ export async function statsHistory(db: Database, appId: string, minutes: number)
     net_rx_mb: r.netRxBytes / MB,
     net_tx_mb: r.netTxBytes / MB,
     created_at: r.at.toISOString(),
+    // Samples sum over the app's replicas: how many there were.
+    replicas: r.replicas ?? 1,
   }));
 }
 

@@ -20,6 +20,8 @@ import { withAlso } from "./audit";
 import { attachedVolumes } from "./volumes";
 import { buildTag, gitCloneUrl } from "./git-builds";
 import { githubWebUrl, isOnGitHub } from "./github";
+import { autoscaleOf } from "./autoscale";
+import { deployCount, replicasOf } from "./replicas";
 
 export type AppRow = typeof app.$inferSelect;
 type AppAction = "app.start" | "app.stop" | "app.restart" | "app.remove";
@@ -118,6 +120,7 @@ export async function startDeploy(
     volumes: volumes.map((v) => ({ name: v.name, mount_path: v.mountPath })),
     upload: upload ? { size_bytes: upload.sizeBytes } : null,
     git,
+    replicas: deployCount(await autoscaleOf(db, row.id), (await replicasOf(db, row.id))?.desired ?? null),
   };
   let job: Awaited<ReturnType<ReturnType<typeof projectJobs>["createJob"]>>;
   try {

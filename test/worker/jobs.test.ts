@@ -291,7 +291,7 @@ describe("HostDO leases", () => {
       deadlineSeconds: 120,
       payload: {
         type: "app.deploy", app_id: appId, slug: appId, hostname: `${appId}-app.localhost`, deployment_id: unique("dep"), image: `registry.test/web:${tag}`,
-        internal_port: 8080, command: null, cpu_limit: 0.5, memory_limit_mb: 64, has_env: false, has_registry_auth: false, health_timeout_seconds: 60, volumes: [], upload: null, git: null,
+        internal_port: 8080, command: null, cpu_limit: 0.5, memory_limit_mb: 64, has_env: false, has_registry_auth: false, health_timeout_seconds: 60, volumes: [], upload: null, git: null, replicas: 1,
       },
     });
     const pause = () => new Promise((r) => setTimeout(r, 5));

@@ -117,12 +117,15 @@ export class CaddyAdmin {
     return true;
   }
 
-  /** Routes `hostname` to `upstream` ("127.0.0.1:PORT"), replacing the app's route if it has one. */
-  setRoute(appId: string, hostname: string, upstream: string): Promise<void> {
+  /**
+   * Routes `hostname` to `upstream` ("127.0.0.1:PORT"), or to several (an app's replicas), replacing
+   * the app's route if it has one: the whole set changes in one config change.
+   */
+  setRoute(appId: string, hostname: string, upstream: string | string[]): Promise<void> {
     return this.retrying(() => this.setRouteOnce(appId, hostname, upstream));
   }
 
-  private async setRouteOnce(appId: string, hostname: string, upstream: string): Promise<void> {
+  private async setRouteOnce(appId: string, hostname: string, upstream: string | string[]): Promise<void> {
     const route = appRoute(appId, hostname, upstream);
     const id = routeId(appId);
     const existing = await this.getOrNull(`/id/${encodeURIComponent(id)}`);
@@ -155,6 +158,12 @@ export class CaddyAdmin {
   async routeFor(appId: string): Promise<string | null> {
     const route = (await this.getOrNull(`/id/${encodeURIComponent(routeId(appId))}`)) as any;
     return route ? upstreamOf(route) : null;
+  }
+
+  /** Every upstream the app's route balances over (its replicas), or [] when it has no route. */
+  async upstreamsFor(appId: string): Promise<string[]> {
+    const route = (await this.getOrNull(`/id/${encodeURIComponent(routeId(appId))}`)) as ProxyRoute | null;
+    return route ? upstreamsOf(route) : [];
   }
 
   /** Requests Caddy is proxying to `upstream` right now ("127.0.0.1:PORT"); 0 when it has none. */
@@ -251,13 +260,31 @@ export class CaddyAdmin {
   }
 }
 
-function appRoute(appId: string, hostname: string, upstream: string) {
-  return {
-    "@id": routeId(appId),
-    match: [{ host: [hostname] }],
-    handle: [{ handler: "reverse_proxy", upstreams: [{ dial: upstream }] }],
-    terminal: true,
-  };
+/**
+ * One upstream: a plain proxy. Several (replicas): round robin, a failed dial given up after
+ * a second and tried again on another replica (so a replica that dies costs no request, unless
+ * a config change lands during that retry: Caddy does not retry on a config it unloads), active health checks
+ * (a replica that stops answering gets no traffic until it answers again) and passive ones (a
+ * failed request benches the replica at once, before the next active check).
+ */
+function appRoute(appId: string, hostname: string, upstream: string | string[]) {
+  const dials = typeof upstream === "string" ? [upstream] : upstream;
+  const proxy =
+    dials.length === 1
+      ? { handler: "reverse_proxy", upstreams: [{ dial: dials[0] }] }
+      : {
+          handler: "reverse_proxy",
+          upstreams: dials.map((dial) => ({ dial })),
+          // A replica that died leaves an address nothing answers at: give up on it within a second
+          // (the default is 3 s) and try another, rather than hold the request (replicas are on this host).
+          transport: { protocol: "http", dial_timeout: "1s" },
+          load_balancing: { selection_policy: { policy: "round_robin" }, try_duration: "5s", try_interval: "100ms" },
+          health_checks: {
+            active: { uri: "/", interval: "2s", timeout: "2s" },
+            passive: { fail_duration: "10s", max_fails: 1 },
+          },
+        };
+  return { "@id": routeId(appId), match: [{ host: [hostname] }], handle: [proxy], terminal: true };
 }
 
 function fallbackRoute(id: string) {
@@ -273,4 +300,16 @@ function upstreamOf(route: any): string | null {
     if (h?.handler === "reverse_proxy" && typeof h.upstreams?.[0]?.dial === "string") return h.upstreams[0].dial;
   }
   return null;
+}
+
+/** The part of a route's JSON that names its upstreams. */
+interface ProxyRoute {
+  handle?: Array<{ handler?: string; upstreams?: Array<{ dial?: unknown }> } | null>;
+}
+
+function upstreamsOf(route: ProxyRoute): string[] {
+  for (const h of route.handle ?? []) {
+    if (h?.handler === "reverse_proxy" && Array.isArray(h.upstreams)) return h.upstreams.map((u) => u?.dial).filter((d): d is string => typeof d === "string");
+  }
+  return [];
 }

@@ -18,6 +18,7 @@ import {
   type ContainerInfo,
   type ContainerSpec,
   type ContainerSummary,
+  cloneContainer,
   createContainer,
   inspectContainer,
   listContainers,
@@ -98,6 +99,11 @@ export class DockerEngine {
 
   create(spec: ContainerSpec) {
     return createContainer(this.api, spec);
+  }
+
+  /** A copy of container `id` under `name`, with `labels` added: another replica of the same version. */
+  clone(id: string, name: string, labels: Record<string, string>) {
+    return cloneContainer(this.api, id, name, labels);
   }
 
   start(id: string) {

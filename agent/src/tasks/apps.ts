@@ -14,6 +14,7 @@ import type { CaddyAdmin } from "../drivers/caddy.ts";
 import { openConnectionsTo } from "../drivers/connections.ts";
 import type { ContainerSummary, DockerEngine, RegistryAuth } from "../drivers/docker.ts";
 import type { PayloadOf, TaskContext, TaskOutcome, TaskRegistry } from "../jobs/registry.ts";
+import { appSet, LABEL_REPLICA, launchReplicas, replicaIndex, scaleApp, sumStats, withTail } from "./replicas.ts";
 
 export interface AppDrivers {
   docker: DockerEngine;
@@ -41,7 +42,8 @@ export function registerAppTasks(registry: TaskRegistry, drivers: AppDrivers) {
     .register(["app.start", "app.restart"], { ...byApp, run: (ctx) => startOrRestart(drivers, ctx, ctx.payload, ctx.payload.type === "app.restart") })
     .register("app.stop", { ...byApp, run: (ctx) => stopApp(drivers, ctx, ctx.payload) })
     .register("app.remove", { ...byApp, run: (ctx) => removeApp(drivers, ctx, ctx.payload) })
-    .register("app.update", { ...byApp, run: (ctx) => updateLimits(drivers, ctx, ctx.payload) });
+    .register("app.update", { ...byApp, run: (ctx) => updateLimits(drivers, ctx, ctx.payload) })
+    .register("app.scale", { ...byApp, run: (ctx) => scaleApp(drivers, ctx, ctx.payload) });
 }
 
 /** Longest a deploy waits for requests in flight to the previous container before stopping it. */
@@ -74,7 +76,7 @@ export async function drained(caddy: Pick<CaddyAdmin, "inFlight">, upstream: str
 /** Caddy instances whose ingress server this process has set up; checked again only when a route change fails (Caddy restarted). */
 const ingressReady = new WeakSet<CaddyAdmin>();
 
-async function route(caddy: CaddyAdmin, appId: string, hostname: string, upstream: string) {
+export async function route(caddy: CaddyAdmin, appId: string, hostname: string, upstream: string | string[]) {
   if (!ingressReady.has(caddy)) {
     await caddy.ensureServer();
     ingressReady.add(caddy);
@@ -94,7 +96,7 @@ async function appContainers(docker: DockerEngine, appId: string) {
 }
 
 /** Resolves when something answers at `host:port` (the app is up), or rejects after `timeoutMs`. */
-async function waitForPort(host: string, port: number, timeoutMs: number, stillRunning: () => Promise<boolean>, signal: AbortSignal): Promise<void> {
+export async function waitForPort(host: string, port: number, timeoutMs: number, stillRunning: () => Promise<boolean>, signal: AbortSignal): Promise<void> {
   const end = Date.now() + timeoutMs;
   let pause = 10;
   while (Date.now() < end && !signal.aborted) {
@@ -125,7 +127,7 @@ async function waitForPort(host: string, port: number, timeoutMs: number, stillR
   throw new Error(`nothing answered on the app's port within ${Math.round(timeoutMs / 1000)} s`);
 }
 
-async function lastLines(docker: DockerEngine, id: string): Promise<string> {
+export async function lastLines(docker: DockerEngine, id: string): Promise<string> {
   try {
     const lines = await docker.logs(id, { tail: 10 });
     return lines.map((l) => l.text).join("\n").slice(-1500);
@@ -190,70 +192,67 @@ async function deploy({ docker, caddy, build }: AppDrivers, ctx: TaskContext, p:
     ctx.output("stdout", `${made === "created" ? "created volume" : "using volume"} ${v.name} at ${v.mount_path}`);
   }
 
-  // An earlier attempt of this job may have created the container already.
-  const earlier = (await docker.list({ [LABEL_JOB]: ctx.lease.job_id })).sort(newestFirst)[0];
-  let id: string;
-  if (earlier) {
-    ctx.output("stdout", `found container ${earlier.id.slice(0, 12)} from an earlier attempt; using it`);
-    id = earlier.id;
-  } else {
-    ctx.progress(2, total, "Creating the container");
-    id = await docker.create({
-      name: `berth-${p.slug}-${p.deployment_id.replace(/^dep_/, "").slice(0, 10)}`,
-      image: p.image,
-      env: secrets.env,
-      cmd: p.command,
-      labels: { [LABEL_APP]: p.app_id, [LABEL_DEPLOYMENT]: p.deployment_id, [LABEL_JOB]: ctx.lease.job_id, "berth.slug": p.slug },
-      internalPort: p.internal_port,
-      cpuLimit: p.cpu_limit,
-      memoryLimitMb: p.memory_limit_mb,
-      restartPolicy: "unless-stopped",
-      publishPort: false,
-      volumes: p.volumes.map((v) => ({ name: v.name, target: v.mount_path })),
-    });
-  }
-  const info0 = await docker.inspect(id);
-  if (!info0?.state.running) await docker.start(id);
-
-  ctx.progress(3, total, "Waiting for the app to answer");
-  const info = await docker.inspect(id);
-  const address = info?.state.running ? info.address : null;
-  const upstream = `${address}:${p.internal_port}`;
+  // An earlier attempt of this job may have created some replicas already.
+  const earlier = (await docker.list({ [LABEL_JOB]: ctx.lease.job_id })).sort(newestFirst);
+  const count = p.replicas ?? 1;
+  const name = `berth-${p.slug}-${p.deployment_id.replace(/^dep_/, "").slice(0, 10)}`;
+  ctx.progress(2, total, count > 1 ? `Creating ${count} containers` : "Creating the container");
+  let started: Array<{ index: number; id: string; upstream: string }>;
   try {
-    if (!address) throw new Error("the container exited");
-    // Restarting counts as down: under its restart policy a crashing container is "running" between crashes.
-    const healthy = async () => {
-      const s = (await docker.inspect(id))?.state;
-      return Boolean(s?.running && s.status !== "restarting" && s.restartCount === 0);
-    };
-    await waitForPort(address, p.internal_port, p.health_timeout_seconds * 1000, healthy, ctx.signal);
+    started = await launchReplicas(
+      docker,
+      ctx,
+      Array.from({ length: count }, (_, i) => i),
+      async (index) => {
+        const found = earlier.find((c) => replicaIndex(c) === index);
+        if (found) {
+          ctx.output("stdout", `found container ${found.id.slice(0, 12)} from an earlier attempt; using it`);
+          return found.id;
+        }
+        return docker.create({
+          name: index === 0 ? name : `${name}-r${index}`,
+          image: p.image,
+          env: secrets.env,
+          cmd: p.command,
+          labels: { [LABEL_APP]: p.app_id, [LABEL_DEPLOYMENT]: p.deployment_id, [LABEL_JOB]: ctx.lease.job_id, [LABEL_REPLICA]: String(index), "berth.slug": p.slug },
+          internalPort: p.internal_port,
+          cpuLimit: p.cpu_limit,
+          memoryLimitMb: p.memory_limit_mb,
+          restartPolicy: "unless-stopped",
+          publishPort: false,
+          volumes: p.volumes.map((v) => ({ name: v.name, target: v.mount_path })),
+        });
+      },
+      p.internal_port,
+      p.health_timeout_seconds,
+      () => ctx.progress(3, total, count > 1 ? `Waiting for the ${count} replicas to answer` : "Waiting for the app to answer"),
+    );
   } catch (err) {
-    const tail = await lastLines(docker, id);
-    const state = await docker.inspect(id);
-    await docker.remove(id, { force: true }).catch(() => false);
-    const exit = state && !state.state.running ? ` (exit status ${state.state.exitCode}${state.state.oomKilled ? ", out of memory" : ""})` : "";
-    return {
-      status: "failed",
-      error: `The new container never became healthy: ${(err as Error).message}${exit}. The previous version keeps serving.${tail ? ` Last lines:\n${tail}` : ""}`,
-    };
+    return { status: "failed", error: withTail(err, `The new container never became healthy: ${(err as Error).message}. The previous version keeps serving.`) };
   }
+  const ids = started.map((r) => r.id);
+  const upstreams = started.map((r) => r.upstream);
+  const id = ids[0]!;
+  const upstream = upstreams[0]!;
 
-  ctx.progress(4, total, `Routing ${p.hostname} to the new container`);
-  const previous = await caddy.routeFor(p.app_id).catch(() => null);
-  await route(caddy, p.app_id, p.hostname, upstream);
-  // Requests already on their way to the previous container finish before it stops.
-  if (previous && previous !== upstream && !(await drained(caddy, previous, DRAIN_TIMEOUT_MS))) {
+  ctx.progress(4, total, `Routing ${p.hostname} to the new container${count > 1 ? "s" : ""}`);
+  const previous = await caddy.upstreamsFor(p.app_id).catch(() => [] as string[]);
+  await route(caddy, p.app_id, p.hostname, count > 1 ? upstreams : upstream);
+  // Requests already on their way to the previous containers finish before they stop.
+  const leaving = previous.filter((u) => !upstreams.includes(u));
+  const settled = await Promise.all(leaving.map((u) => drained(caddy, u, DRAIN_TIMEOUT_MS)));
+  if (settled.includes(false)) {
     ctx.output("stderr", `requests to the previous container were still open after ${DRAIN_TIMEOUT_MS / 1000} s; stopping it anyway`);
   }
 
   ctx.progress(5, total, "Stopping the previous container");
   for (const old of await appContainers(docker, p.app_id)) {
-    if (old.id === id) continue;
+    if (ids.includes(old.id)) continue;
     await docker.stop(old.id, 10).catch(() => undefined);
     await docker.remove(old.id, { force: true }).catch(() => false);
   }
   if (p.image.startsWith(`${UPLOAD_REPOSITORY}/`) || p.image.startsWith(`${BUILD_REPOSITORY}/`)) await pruneUploads(docker, ctx, p.image);
-  return { status: "succeeded", result: { container_id: id, host_port: null, upstream, ...(built.commit ? { commit: built.commit } : {}) } };
+  return { status: "succeeded", result: { container_id: id, host_port: null, upstream, replicas: count, ...(built.commit ? { commit: built.commit } : {}) } };
 }
 
 /** Repository uploaded images are tagged into (src/services/image-uploads.ts names them). */
@@ -291,22 +290,21 @@ async function pruneUploads(docker: DockerEngine, ctx: TaskContext, image: strin
   }
 }
 
-async function current(docker: DockerEngine, appId: string) {
-  const all = await appContainers(docker, appId);
-  return all[0] ?? null;
-}
-
 async function startOrRestart({ docker, caddy }: AppDrivers, ctx: TaskContext, p: AppPayload, restart: boolean): Promise<TaskOutcome> {
-  const c = await current(docker, p.app_id);
-  if (!c) return { status: "failed", error: "The app has no container on this host; deploy it" };
-  if (restart) await docker.restart(c.id, 10);
-  else if (c.state !== "running") await docker.start(c.id);
-  const info = await docker.inspect(c.id);
-  // A restarted container may get a new address: move the route with it.
-  const upstream = info?.address && info.exposedPort ? `${info.address}:${info.exposedPort}` : null;
-  if (upstream) await route(caddy, p.app_id, p.hostname, upstream);
-  ctx.output("stdout", `${restart ? "restarted" : "started"} ${c.id.slice(0, 12)}`);
-  return { status: "succeeded", result: { container_id: c.id, host_port: null, upstream } };
+  // Every replica of the current deployment.
+  const { replicas } = await appSet(docker, p.app_id);
+  if (!replicas.length) return { status: "failed", error: "The app has no container on this host; deploy it" };
+  const upstreams: string[] = [];
+  for (const c of replicas) {
+    if (restart) await docker.restart(c.id, 10);
+    else if (c.state !== "running") await docker.start(c.id);
+    const info = await docker.inspect(c.id);
+    // A restarted container may get a new address: move the route with it.
+    if (info?.address && info.exposedPort) upstreams.push(`${info.address}:${info.exposedPort}`);
+    ctx.output("stdout", `${restart ? "restarted" : "started"} ${c.id.slice(0, 12)}`);
+  }
+  if (upstreams.length) await route(caddy, p.app_id, p.hostname, upstreams.length === 1 ? upstreams[0]! : upstreams);
+  return { status: "succeeded", result: { container_id: replicas[0]!.id, host_port: null, upstream: upstreams[0] ?? null } };
 }
 
 async function stopApp({ docker }: AppDrivers, ctx: TaskContext, p: AppPayload): Promise<TaskOutcome> {
@@ -344,13 +342,23 @@ async function updateLimits({ docker }: AppDrivers, ctx: TaskContext, p: Payload
   return { status: "succeeded", result: null };
 }
 
-/** Answers about an app's current container: its last log lines, or a stats sample (null when nothing runs). */
+/**
+ * Answers about an app's current replicas: their last log lines (merged in time order), or a
+ * stats sample summed over the running ones (null when nothing runs).
+ */
 export async function appQuery({ docker }: AppDrivers, method: "app.logs" | "app.stats" | "host.containers", params: { app_id: string; tail?: number }): Promise<unknown> {
   if (method === "host.containers") {
     return (await docker.list({})).map((c) => ({ id: c.id, name: c.names[0]?.replace(/^\//, "") ?? c.id.slice(0, 12), image: c.image, state: c.state, status: c.status, created: c.created, app_id: c.labels[LABEL_APP] ?? null }));
   }
-  const c = await current(docker, params.app_id);
-  if (method === "app.logs") return c ? (await docker.logs(c.id, { tail: params.tail ?? 100 })).map(({ time, stream, text }) => ({ time, stream, text })) : [];
-  if (!c || c.state !== "running") return null;
-  return docker.stats(c.id);
+  const { replicas } = await appSet(docker, params.app_id);
+  if (method === "app.logs") {
+    const tail = params.tail ?? 100;
+    const lines = (await Promise.all(replicas.map((c) => docker.logs(c.id, { tail })))).flat();
+    // One replica's lines as they were; several merged by time, the last `tail` of them all.
+    if (replicas.length > 1) lines.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+    return lines.slice(-tail).map(({ time, stream, text }) => ({ time, stream, text }));
+  }
+  const running = replicas.filter((c) => c.state === "running");
+  if (!running.length) return null;
+  return sumStats(await Promise.all(running.map((c) => docker.stats(c.id))));
 }

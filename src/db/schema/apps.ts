@@ -121,6 +121,8 @@ export const appStat = sqliteTable(
     memoryMaxMb: real("memory_max_mb").notNull(),
     netRxBytes: integer("net_rx_bytes").notNull(),
     netTxBytes: integer("net_tx_bytes").notNull(),
+    /** How many replicas the sample sums over (null: one, from before replicas). */
+    replicas: integer("replicas"),
   },
   (t) => [index("app_stat_app_at_idx").on(t.appId, t.at)],
 );

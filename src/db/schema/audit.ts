@@ -8,7 +8,8 @@ export const auditEvent = sqliteTable(
   {
     id: text("id").primaryKey(),
     orgId: text("org_id").references(() => org.id, { onDelete: "cascade" }),
-    actorType: text("actor_type").$type<"user" | "api_key">().notNull(),
+    /** `system`: the control plane itself (autoscaling, replacing a dead replica); `actor_id` says which part. */
+    actorType: text("actor_type").$type<"user" | "api_key" | "system">().notNull(),
     actorId: text("actor_id").notNull(),
     /** The user behind the actor (the key's owner for keys). */
     actorUserId: text("actor_user_id"),

@@ -8,6 +8,7 @@ import { errorResponsesFor } from "../../lib/errors";
 import { audited } from "../../services/audit";
 import { appEventOf } from "../../services/apps";
 import { autoscaleOf, MAX_REPLICAS, presentAutoscale, saveAutoscale } from "../../services/autoscale";
+import { applyAutoscaleSettings, presentReplicas, replicasOf } from "../../services/replicas";
 import { json, jsonBody } from "../schemas";
 import { loadApp } from "./index";
 import { AppParams } from "./schema";
@@ -24,6 +25,9 @@ export const AutoscaleSchema = z
     cooldown_seconds: z.number().int().openapi({ description: "Least time between two scaling changes" }),
     sleep_after_minutes: z.number().int().openapi({ description: "Minutes without a request before the app sleeps (0 = never)" }),
     updated_at: z.string().nullable().openapi({ description: "When the settings were last changed; null while they are the defaults" }),
+    replicas: z.number().int().openapi({ description: "Replicas the app runs (or will run at its next deploy): min_replicas while autoscale is off" }),
+    replicas_running: z.number().int().nullable().openapi({ description: "Replicas running as the host last reported; null until it has" }),
+    scaling: z.boolean().openapi({ description: "An app.scale job is under way" }),
   })
   .openapi("Autoscale");
 
@@ -51,7 +55,8 @@ router.openapi(
   }),
   async (c) => {
     const { app } = await loadApp(c, c.req.valid("param").appId, "project:read");
-    return c.json(presentAutoscale(await autoscaleOf(c.var.db, app.id)), 200);
+    const cfg = await autoscaleOf(c.var.db, app.id);
+    return c.json({ ...presentAutoscale(cfg), ...presentReplicas(await replicasOf(c.var.db, app.id), cfg) }, 200);
   },
 );
 
@@ -84,7 +89,9 @@ router.openapi(
         ...audited(c, () => ({ orgId: project.orgId, action: "app.autoscale.update", targetType: "app", targetId: app.id, metadata: changes }))(id),
       ],
     );
-    return c.json(presentAutoscale(after), 200);
+    // New bounds apply at once: an app.scale job when the count must move (services/replicas.ts).
+    await applyAutoscaleSettings(c.env, c.var.db, app);
+    return c.json({ ...presentAutoscale(after), ...presentReplicas(await replicasOf(c.var.db, app.id), after) }, 200);
   },
 );
 

@@ -750,6 +750,11 @@ export interface paths {
                         apps: {
                             app_id: string;
                             container_id: string;
+                            replicas?: {
+                                deployment_id: string | null;
+                                ids: string[];
+                                running: number;
+                            };
                             state: string;
                             stats?: {
                                 cpu_percent: number;
@@ -919,6 +924,8 @@ export interface paths {
                                     image: string;
                                     internal_port: number;
                                     memory_limit_mb: number;
+                                    /** @default 1 */
+                                    replicas: number;
                                     slug: string;
                                     /** @enum {string} */
                                     type: "app.deploy";
@@ -931,6 +938,17 @@ export interface paths {
                                         mount_path: string;
                                         name: string;
                                     }[];
+                                } | {
+                                    app_id: string;
+                                    health_timeout_seconds: number;
+                                    hostname: string;
+                                    internal_port: number;
+                                    /** @enum {string} */
+                                    reason: "autoscale" | "config" | "replace";
+                                    replicas: number;
+                                    slug: string;
+                                    /** @enum {string} */
+                                    type: "app.scale";
                                 } | {
                                     app_id: string;
                                     hostname: string;
@@ -16456,6 +16474,8 @@ export interface components {
             created_at: string;
             net_rx_mb: number;
             net_tx_mb: number;
+            /** @description Replicas the sample sums over */
+            replicas: number;
             time: string;
         };
         AttachVolumeInput: {
@@ -16476,7 +16496,7 @@ export interface components {
             actor: {
                 id: string;
                 /** @enum {string} */
-                type: "user" | "api_key";
+                type: "user" | "api_key" | "system";
                 userId: string | null;
             };
             createdAt: string;
@@ -16500,6 +16520,12 @@ export interface components {
             enabled: boolean;
             max_replicas: number;
             min_replicas: number;
+            /** @description Replicas the app runs (or will run at its next deploy): min_replicas while autoscale is off */
+            replicas: number;
+            /** @description Replicas running as the host last reported; null until it has */
+            replicas_running: number | null;
+            /** @description An app.scale job is under way */
+            scaling: boolean;
             /** @description Minutes without a request before the app sleeps (0 = never) */
             sleep_after_minutes: number;
             /** @description When the settings were last changed; null while they are the defaults */

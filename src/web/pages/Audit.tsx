@@ -19,6 +19,7 @@ const ACTIONS = [
   "app.create",
   "app.delete",
   "app.deploy",
+  "app.scale",
   "app.update",
   "host.create",
   "host.delete",
@@ -192,6 +193,8 @@ export function Audit({ orgSlug, search }: { orgSlug: string; search: AuditSearc
 }
 
 function actorOf(e: AuditEvent, members: Member[] | undefined): string {
+  // The control plane itself: autoscaling, replacing a replica that died.
+  if (e.actor.type === "system") return `Berth (${e.actor.id})`;
   const person = e.actor.userId ? members?.find((m) => m.userId === e.actor.userId) : undefined;
   const who = person ? person.name || person.email : (e.actor.userId ?? "someone no longer here");
   return e.actor.type === "api_key" ? `API key ${e.actor.id} of ${who}` : who;

@@ -213,6 +213,32 @@ function networkAddress(settings: { IPAddress?: string; Networks?: Record<string
   return null;
 }
 
+/**
+ * Creates a copy of container `id` (same image, command, env, labels, limits, mounts, restart
+ * policy) under `name`, with `labels` added over its own: another replica of the same version.
+ */
+export async function cloneContainer(api: DockerApi, id: string, name: string, labels: Record<string, string>): Promise<string> {
+  const res = await api.call("GET", `/containers/${enc(id)}/json`);
+  if (res.status !== 200) throw apiError(`inspect ${short(id)}`, res.status, res.text);
+  const c = res.json as { Config?: { Image?: string; Env?: string[]; Cmd?: unknown; Entrypoint?: unknown; WorkingDir?: string; User?: string; Labels?: Record<string, string>; ExposedPorts?: unknown }; HostConfig?: unknown };
+  const cfg = c.Config ?? {};
+  const env = cfg.Env ?? [];
+  const body = {
+    Image: cfg.Image,
+    Env: env,
+    Cmd: cfg.Cmd,
+    Entrypoint: cfg.Entrypoint,
+    WorkingDir: cfg.WorkingDir,
+    User: cfg.User,
+    Labels: { ...(cfg.Labels ?? {}), ...labels },
+    ExposedPorts: cfg.ExposedPorts,
+    HostConfig: c.HostConfig,
+  };
+  const made = await api.call("POST", "/containers/create", { query: { name }, body });
+  if (made.status !== 201) throw apiError(`create container ${name}`, made.status, redact(made.text, env.map((e) => e.slice(e.indexOf("=") + 1))));
+  return (made.json as { Id: string }).Id;
+}
+
 /** Replaces any env value (3 characters or more) found in a daemon message. */
 function redact(text: string, values: string[]): string {
   let out = text;
