@@ -35,6 +35,7 @@ const SshProfiles = lazyPage(() => import("./pages/SshProfiles").then((m) => m.S
 const Commands = lazyPage(() => import("./pages/Commands").then((m) => m.Commands));
 const CommandDetail = lazyPage(() => import("./pages/Commands").then((m) => m.CommandDetail));
 const AiSettings = lazyPage(() => import("./pages/AiSettings").then((m) => m.AiSettings));
+const AiAssistant = lazyPage(() => import("./pages/AiAssistant").then((m) => m.AiAssistant));
 const Devices = lazyPage(() => import("./pages/Devices").then((m) => m.Devices));
 
 type Context = { queryClient: QueryClient };
@@ -143,6 +144,12 @@ const aiSettingsRoute = createRoute({
   getParentRoute: () => appRoute,
   path: "/account/ai",
   component: AiSettings,
+});
+
+const aiAssistantRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/account/assistant",
+  component: AiAssistant,
 });
 
 const devicesRoute = createRoute({
@@ -317,6 +324,7 @@ const routeTree = rootRoute.addChildren([
     acceptInvitationRoute,
     personalKeysRoute,
     aiSettingsRoute,
+    aiAssistantRoute,
     devicesRoute,
     orgRoute.addChildren([
       orgHomeRoute,
