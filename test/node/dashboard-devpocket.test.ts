@@ -317,6 +317,16 @@ describe("DevPocket pages", () => {
     await noKey.getByRole("link", { name: "Save your AI key in AI settings" }).click();
     await eve.getByRole("heading", { level: 1, name: "AI settings" }).waitFor();
     await eve.getByText("No key stored yet.").waitFor();
+    // A provider that fails mid-answer: the API's message, not a blank or a 500.
+    const eveKey = `sk-cut-${unique()}${unique()}`;
+    await eve.getByLabel("AI provider key").fill(eveKey);
+    await eve.getByRole("button", { name: "Save key" }).click();
+    await eve.getByText("Key: set").waitFor();
+    await openNav(eve, "AI assistant");
+    await eve.getByLabel("What do you want to do?").fill("list files");
+    await eve.getByRole("button", { name: "Suggest", exact: true }).click();
+    await until(() => eve.getByRole("alert").textContent()).toMatch(/^The AI provider failed mid-answer\./);
+    expect(await pageContent(eve)).not.toContain(eveKey);
     await openNav(eve, "Devices and sync");
     await eve.getByRole("heading", { name: "No devices yet" }).waitFor();
     expect(await pageContent(eve)).not.toContain("test sshd");
@@ -352,6 +362,7 @@ describe("DevPocket pages", () => {
     for (const log of [dashboard.server.output(), agent.output()]) {
       expect(log).not.toContain(SSH_PASSWORD);
       expect(log).not.toContain(key);
+      expect(log).not.toContain(eveKey);
     }
   });
 });
