@@ -35,6 +35,7 @@ const SshProfiles = lazyPage(() => import("./pages/SshProfiles").then((m) => m.S
 const Commands = lazyPage(() => import("./pages/Commands").then((m) => m.Commands));
 const CommandDetail = lazyPage(() => import("./pages/Commands").then((m) => m.CommandDetail));
 const AiSettings = lazyPage(() => import("./pages/AiSettings").then((m) => m.AiSettings));
+const AiAssistant = lazyPage(() => import("./pages/AiAssistant").then((m) => m.AiAssistant));
 const Devices = lazyPage(() => import("./pages/Devices").then((m) => m.Devices));
 const GitAccounts = lazyPage(() => import("./pages/GitAccounts").then((m) => m.GitAccounts));
 
@@ -150,6 +151,12 @@ const gitAccountsRoute = createRoute({
   getParentRoute: () => appRoute,
   path: "/account/git",
   component: GitAccounts,
+});
+
+const aiAssistantRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/account/assistant",
+  component: AiAssistant,
 });
 
 const devicesRoute = createRoute({
@@ -324,6 +331,7 @@ const routeTree = rootRoute.addChildren([
     acceptInvitationRoute,
     personalKeysRoute,
     aiSettingsRoute,
+    aiAssistantRoute,
     devicesRoute,
     gitAccountsRoute,
     orgRoute.addChildren([

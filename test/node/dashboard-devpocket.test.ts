@@ -4,8 +4,10 @@
  * berthssh, its password in /tmp/berth-host/ssh/password) and the local OpenAI-compatible
  * provider (test/fake-ai/server.ts, reached through AI_BASE_URL): an SSH profile saved
  * with a password that never shows again, tested (its host key pinned), `echo hi` run,
- * found in the history and run again; an AI key saved that never shows again, and a
- * command explained; devices and sync, empty and then with a conflict resolved. Another
+ * found in the history and run again; an AI key saved that never shows again; on the AI
+ * assistant page a command suggested (streamed) and refined, completions chosen by keyboard,
+ * a command explained; a suggestion filling the Commands page's field; without a key, the
+ * error and the way to save one; devices and sync, empty and then with a conflict resolved. Another
  * person sees none of it. axe on every new page, light, and dark at phone width.
  */
 import { execFileSync } from "node:child_process";
@@ -206,12 +208,66 @@ describe("DevPocket pages", () => {
     await page.getByText("Key: set").waitFor();
     expect(await pageContent(page)).not.toContain(key);
     expect(await page.content()).not.toContain(key);
+    found["ai settings"] = await seriousViolations(page);
+
+    // The AI assistant, on the stored key: a command suggested (read as the API streams it), a follow-up that keeps the conversation.
+    await openNav(page, "AI assistant");
+    await see(page, page.getByText("Uses your stored AI key"));
+    await page.getByLabel("What do you want to do?").fill("delete log files older than a week");
+    await page.getByLabel("Shell and system (optional)").fill("bash on Debian");
+    const streamed = page.waitForResponse((r) => r.url().endsWith("/api/v1/ai/suggest"));
+    await page.getByRole("button", { name: "Suggest", exact: true }).click();
+    expect((await streamed).headers()["content-type"]).toMatch(/^text\/event-stream/);
+    const suggestion = page.getByRole("region", { name: "Suggestion" });
+    const SUGGESTED = "find . -name '*.log' -mtime +7 -delete";
+    await until(() => suggestion.getByLabel("Suggested command").inputValue()).toBe(SUGGESTED);
+    const providerSaw = async () => (await (await fetch(`${ai.url}/__last`)).json()) as { stream: boolean; messages: { role: string; content: string }[] };
+    expect(await providerSaw()).toMatchObject({ stream: true, messages: expect.arrayContaining([{ role: "system", content: "The command runs in: bash on Debian" }]) });
+    await suggestion.getByRole("button", { name: "Copy" }).click();
+    await until(() => suggestion.getByRole("status").textContent()).toMatch(/^(Copied to the clipboard\.|Selected: press Ctrl\+C)/);
+    await page.getByLabel("Ask a follow-up, or something new").fill("only in /var/log");
+    await page.getByLabel("Ask a follow-up, or something new").press("Enter");
+    await page.getByText("Earlier in this conversation (1)").waitFor();
+    expect((await providerSaw()).messages).toEqual(
+      expect.arrayContaining([
+        { role: "user", content: "delete log files older than a week" },
+        { role: "assistant", content: SUGGESTED },
+        { role: "user", content: "only in /var/log" },
+      ]),
+    );
+
+    // Completions of a partly typed command, chosen by keyboard.
+    const partial = page.getByRole("combobox", { name: "Partly typed command" });
+    await partial.fill("git st");
+    await partial.press("Enter");
+    const completions = page.getByRole("listbox", { name: "Completions" });
+    await until(() => completions.getByRole("option").allTextContents()).toEqual(["git status", "git stash list", "git switch main"]);
+    expect(await completions.getByRole("option", { selected: true }).textContent()).toBe("git status");
+    await partial.press("ArrowDown");
+    expect(await completions.getByRole("option", { selected: true }).textContent()).toBe("git stash list");
+    await partial.press("Enter");
+    expect(await partial.inputValue()).toBe("git stash list");
+    await until(() => completions.isHidden()).toBe(true);
+
+    // Why a command failed.
     await page.getByLabel("Command", { exact: true }).fill("cd /srv/app");
     await page.getByLabel("What it said").fill("cd: /srv/app: No such file or directory");
     await page.getByRole("button", { name: "Explain" }).click();
     await until(() => page.getByRole("region", { name: "Explanation" }).textContent()).toContain("The directory does not exist, so cd cannot enter it.");
     expect(await page.getByRole("region", { name: "Explanation" }).textContent()).toContain("mkdir -p /srv/app");
-    found["ai settings"] = await seriousViolations(page);
+    await partial.press("Enter");
+    await completions.waitFor();
+    found["ai assistant"] = await seriousViolations(page);
+    expect(await pageContent(page)).not.toContain(key);
+
+    // On the Commands page, a suggestion fills the command field.
+    await page.goto(`/orgs/${orgSlug}/commands`);
+    await page.getByText("Not sure of the command? Ask AI").click();
+    await page.getByLabel("What do you want to do?").fill("delete old logs");
+    await page.getByLabel("What do you want to do?").press("Enter");
+    await page.getByRole("button", { name: "Use this command" }).click();
+    expect(await page.getByLabel("Command", { exact: true }).inputValue()).toBe(SUGGESTED);
+    await until(() => page.getByLabel("Command", { exact: true }).evaluate((e) => e === document.activeElement)).toBe(true);
 
     // Devices and sync: empty; then two devices write the same command and one conflict waits.
     await openNav(page, "Devices and sync");
@@ -251,8 +307,26 @@ describe("DevPocket pages", () => {
     await until(() => eve.getByRole("alert").textContent()).toMatch(/^This command is not in your history, or it is not yours\./);
     await eve.goto(`/orgs/${orgSlug}/ssh`);
     await eve.getByText("As a non-member here you cannot use SSH profiles.").waitFor();
-    await openNav(eve, "AI settings");
+    // No key stored: said before asking, and the failed ask leads to where a key is saved.
+    await openNav(eve, "AI assistant");
+    await eve.getByText("No AI key stored yet.").waitFor();
+    await eve.getByLabel("What do you want to do?").fill("list files");
+    await eve.getByRole("button", { name: "Suggest", exact: true }).click();
+    const noKey = eve.getByRole("alert");
+    await until(() => noKey.textContent()).toMatch(/^No AI key is stored yet\. Save your own key under AI settings first\./);
+    await noKey.getByRole("link", { name: "Save your AI key in AI settings" }).click();
+    await eve.getByRole("heading", { level: 1, name: "AI settings" }).waitFor();
     await eve.getByText("No key stored yet.").waitFor();
+    // A provider that fails mid-answer: the API's message, not a blank or a 500.
+    const eveKey = `sk-cut-${unique()}${unique()}`;
+    await eve.getByLabel("AI provider key").fill(eveKey);
+    await eve.getByRole("button", { name: "Save key" }).click();
+    await eve.getByText("Key: set").waitFor();
+    await openNav(eve, "AI assistant");
+    await eve.getByLabel("What do you want to do?").fill("list files");
+    await eve.getByRole("button", { name: "Suggest", exact: true }).click();
+    await until(() => eve.getByRole("alert").textContent()).toMatch(/^The AI provider failed mid-answer\./);
+    expect(await pageContent(eve)).not.toContain(eveKey);
     await openNav(eve, "Devices and sync");
     await eve.getByRole("heading", { name: "No devices yet" }).waitFor();
     expect(await pageContent(eve)).not.toContain("test sshd");
@@ -280,6 +354,7 @@ describe("DevPocket pages", () => {
     await check("commands, dark phone", `/orgs/${orgSlug}/commands`, (p) => p.getByRole("region", { name: "Command history" }));
     await check("a command, dark phone", `/orgs/${orgSlug}/commands/${rerunId}`, (p) => p.getByText("A rerun of"));
     await check("ai settings, dark phone", "/account/ai", (p) => p.getByText("Key: set"));
+    await check("ai assistant, dark phone", "/account/assistant", (p) => p.getByText("Uses your stored AI key"));
     await check("devices, dark phone", "/account/devices", (p) => p.getByRole("heading", { name: "Dev's laptop" }));
     expect(found).toEqual(Object.fromEntries(Object.keys(found).map((k) => [k, []])));
 
@@ -287,6 +362,7 @@ describe("DevPocket pages", () => {
     for (const log of [dashboard.server.output(), agent.output()]) {
       expect(log).not.toContain(SSH_PASSWORD);
       expect(log).not.toContain(key);
+      expect(log).not.toContain(eveKey);
     }
   });
 });

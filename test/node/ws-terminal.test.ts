@@ -69,6 +69,26 @@ class Terminal {
     }
   }
 
+  /**
+   * Ctrl-C reaches the running program: a `sleep 30` is interrupted, the shell takes the next
+   * command at once, and the rest of the interrupted line (`echo slept`) never runs. Returns
+   * where in the output this began.
+   */
+  async interruptSleep(): Promise<number> {
+    const from = this.output.length;
+    this.send({ type: "command", data: "sleep 30; echo slept" });
+    // Time for the shell to start `sleep`, so the Ctrl-C lands on it rather than on the prompt.
+    await new Promise((r) => setTimeout(r, 300));
+    const interrupted = Date.now();
+    this.send({ type: "pty_input", data: "\u0003" });
+    this.send({ type: "command", data: "echo after=$((1+1))" });
+    await this.waitFor(/after=2/, from);
+    expect(Date.now() - interrupted).toBeLessThan(5_000);
+    // The TTY echoed the command line; the shell never printed its "slept".
+    expect(this.output.slice(from)).not.toMatch(/(^|\n)slept\r?\n/);
+    return from;
+  }
+
   /** Waits for the output after `from` to match. */
   async waitFor(pattern: RegExp, from = 0, timeoutMs = 15_000) {
     const end = Date.now() + timeoutMs;
@@ -114,21 +134,12 @@ describe("/ws/terminal with the real agent", () => {
     // The TTY echoes what was typed (h''i); only the shell's answer says hi.
     await term.waitFor(/\bhi\r?\n/);
 
-    let from = term.output.length;
+    const from = term.output.length;
     term.send({ type: "resize_pty", cols: 120, rows: 40 });
     term.send({ type: "command", data: "stty size" });
     await term.waitFor(/40 120/, from);
 
-    from = term.output.length;
-    term.send({ type: "command", data: "sleep 30; echo slept" });
-    await new Promise((r) => setTimeout(r, 300));
-    const interrupted = Date.now();
-    term.send({ type: "pty_input", data: "\u0003" });
-    term.send({ type: "command", data: "echo after=$((1+1))" });
-    await term.waitFor(/after=2/, from);
-    expect(Date.now() - interrupted).toBeLessThan(5_000);
-    // The TTY echoed the command line; the shell never printed its "slept".
-    expect(term.output.slice(from)).not.toMatch(/(^|\n)slept\r?\n/);
+    await term.interruptSleep();
 
     term.send({ type: "command", data: "exit" });
     const ended = await term.frame("session_ended");
@@ -162,17 +173,7 @@ describe("/ws/terminal with the real agent", () => {
     term.send({ type: "command", data: "echo $((6*7)); cat /proc/1/comm" });
     await term.waitFor(/\b42\r?\n/);
 
-    // Ctrl-C reaches the running program: the shell takes the next command at once, and the
-    // rest of the interrupted line never runs.
-    let from = term.output.length;
-    term.send({ type: "command", data: "sleep 30; echo slept" });
-    await new Promise((r) => setTimeout(r, 300));
-    const interrupted = Date.now();
-    term.send({ type: "pty_input", data: "\u0003" });
-    term.send({ type: "command", data: "echo after=$((1+1))" });
-    await term.waitFor(/after=2/, from);
-    expect(Date.now() - interrupted).toBeLessThan(5_000);
-    expect(term.output.slice(from)).not.toMatch(/(^|\n)slept\r?\n/);
+    let from = await term.interruptSleep();
 
     // The socket drops while the shell is about to write; its opener rejoins with what it had.
     term.send({ type: "command", data: "sleep 1; echo missed=$((3*4))" });

@@ -1,4 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { Link } from "@tanstack/react-router";
 import { useId, useRef, useState } from "react";
 import { api, unwrap } from "../api/client";
 import { aiKeyQuery } from "../queries";
@@ -12,7 +13,7 @@ import { usePageTitle } from "../ui/title";
 /**
  * Your own AI provider key (DevPocket's bring-your-own-key): checked with the provider, stored
  * encrypted, never shown again (the API answers only whether one is stored and its last four
- * characters). Below it, "explain this command" spends the stored key.
+ * characters). The AI assistant page spends it.
  */
 export function AiSettings() {
   usePageTitle("AI settings");
@@ -122,61 +123,11 @@ export function AiSettings() {
       <ConfirmMutation open={confirming} onClose={() => setConfirming(false)} mutation={remove} title="Remove your AI key?" confirmLabel="Remove key">
         <p>Suggestions and explanations stop working until you save a key again. The key itself stays valid at your provider.</p>
       </ConfirmMutation>
-      <Explain configured={!!key?.configured} />
-    </Page>
-  );
-}
-
-/** Why a command failed, and what to try, from the provider with the stored key. */
-function Explain({ configured }: { configured: boolean }) {
-  const ids = { command: useId(), error: useId(), heading: useId() };
-  const explain = useMutation({
-    mutationFn: (body: { command: string; error: string }) => unwrap(api.POST("/ai/explain", { body: { ...body, model: "claude-3-haiku" } })),
-  });
-  return (
-    <section aria-labelledby={ids.heading}>
-      <form
-        className="stack-form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          const data = new FormData(e.currentTarget);
-          explain.mutate({ command: String(data.get("command")), error: String(data.get("error")) });
-        }}
-      >
-        <h2 id={ids.heading} className="section-title">
-          Explain a command
-        </h2>
-        {configured ? null : <p className="muted small">Save your key above first: explanations use it.</p>}
-        <div className="fields">
-          <label htmlFor={ids.command}>Command</label>
-          <input id={ids.command} name="command" required maxLength={2000} className="code" autoComplete="off" spellCheck={false} placeholder="e.g. cd /srv/app" />
-          <label htmlFor={ids.error}>What it said</label>
-          <textarea id={ids.error} name="error" required maxLength={8000} rows={3} className="code" spellCheck={false} placeholder="e.g. cd: /srv/app: No such file or directory" />
-        </div>
-        <div>
-          <button type="submit" className="primary" disabled={explain.isPending || !configured}>
-            {explain.isPending ? "Asking…" : "Explain"}
-          </button>
-        </div>
-      </form>
-      <ErrorMessage error={explain.error} />
-      {explain.data ? (
-        <section className="notice" aria-label="Explanation" aria-live="polite">
-          <p>{explain.data.explanation}</p>
-          {explain.data.suggestions.length ? (
-            <>
-              <p>Try:</p>
-              <ul>
-                {explain.data.suggestions.map((s) => (
-                  <li key={s}>
-                    <code>{s}</code>
-                  </li>
-                ))}
-              </ul>
-            </>
-          ) : null}
-        </section>
+      {key?.configured ? (
+        <p>
+          <Link to="/account/assistant">Use it on the AI assistant page</Link>: suggest a command, complete one, explain why one failed.
+        </p>
       ) : null}
-    </section>
+    </Page>
   );
 }

@@ -98,6 +98,9 @@ export function AppShell() {
               <NotificationsLink orgSlug={navOrg} />
             </>
           ) : null}
+          <Link to="/account/assistant" activeProps={current}>
+            AI assistant
+          </Link>
           <Link to="/account/ai" activeProps={current}>
             AI settings
           </Link>

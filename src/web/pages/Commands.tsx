@@ -1,6 +1,6 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useNavigate } from "@tanstack/react-router";
-import { useEffect, useId, useState } from "react";
+import { useEffect, useId, useRef, useState } from "react";
 import { api, type Command, type SshProfile, unwrap } from "../api/client";
 import { can } from "../permissions";
 import { commandHistoryQuery, commandQuery, sshProfilesQuery, useOrg } from "../queries";
@@ -9,6 +9,7 @@ import { formatDate } from "../ui/format";
 import { Empty, QueryState } from "../ui/ListState";
 import { Page } from "../ui/Page";
 import { usePageTitle } from "../ui/title";
+import { SuggestCommand } from "./ai-tools";
 import { COMMAND_STATUSES, COMMANDS_PAGE_SIZE, type CommandSearch } from "./command-search";
 
 /** A command still pending or running is read again this often, at most MAX_POLLS times (its timeout is at most an hour; the page gives up sooner and says so). */
@@ -50,6 +51,7 @@ function RunForm({ orgSlug, profiles, initialProfile }: { orgSlug: string; profi
   const queryClient = useQueryClient();
   const ids = { profile: useId(), command: useId(), timeout: useId() };
   const [ran, setRan] = useState<string | null>(null);
+  const commandField = useRef<HTMLInputElement>(null);
   const run = useMutation({
     mutationFn: (body: { profile_id: string; command: string; timeout: number }) => unwrap(api.POST("/commands/execute", { body })),
     onSuccess: async (c) => {
@@ -81,7 +83,7 @@ function RunForm({ orgSlug, profiles, initialProfile }: { orgSlug: string; profi
             ))}
           </select>
           <label htmlFor={ids.command}>Command</label>
-          <input id={ids.command} name="command" required maxLength={8192} className="code" autoComplete="off" spellCheck={false} placeholder="e.g. uptime" />
+          <input ref={commandField} id={ids.command} name="command" required maxLength={8192} className="code" autoComplete="off" spellCheck={false} placeholder="e.g. uptime" />
           <label htmlFor={ids.timeout}>Time limit (seconds)</label>
           <input id={ids.timeout} name="timeout" type="number" min={1} max={3600} defaultValue={30} />
         </div>
@@ -92,6 +94,18 @@ function RunForm({ orgSlug, profiles, initialProfile }: { orgSlug: string; profi
         </div>
       </form>
       <ErrorMessage error={run.error} />
+      <details className="ai-suggest">
+        <summary>Not sure of the command? Ask AI</summary>
+        <SuggestCommand
+          headingLevel={3}
+          onUse={(command) => {
+            const field = commandField.current;
+            if (!field) return;
+            field.value = command;
+            field.focus();
+          }}
+        />
+      </details>
       {ran ? <CommandResult orgSlug={orgSlug} commandId={ran} heading="Result" /> : null}
     </>
   );
