@@ -11,6 +11,7 @@ import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type { JobPayload } from "../../../src/protocol/agent.ts";
 import { type BuildSettings, buildFromGit, DEFAULT_BUILD_SETTINGS } from "../build/git-build.ts";
 import type { CaddyAdmin } from "../drivers/caddy.ts";
+import { unsleepRoute } from "../drivers/caddy-sleep.ts";
 import { openConnectionsTo } from "../drivers/connections.ts";
 import type { ContainerSummary, DockerEngine, RegistryAuth } from "../drivers/docker.ts";
 import type { PayloadOf, TaskContext, TaskOutcome, TaskRegistry } from "../jobs/registry.ts";
@@ -89,12 +90,12 @@ async function route(caddy: CaddyAdmin, appId: string, hostname: string, upstrea
   }
 }
 
-async function appContainers(docker: DockerEngine, appId: string) {
+export async function appContainers(docker: DockerEngine, appId: string) {
   return (await docker.list({ [LABEL_APP]: appId })).sort(newestFirst);
 }
 
 /** Resolves when something answers at `host:port` (the app is up), or rejects after `timeoutMs`. */
-async function waitForPort(host: string, port: number, timeoutMs: number, stillRunning: () => Promise<boolean>, signal: AbortSignal): Promise<void> {
+export async function waitForPort(host: string, port: number, timeoutMs: number, stillRunning: () => Promise<boolean>, signal: AbortSignal): Promise<void> {
   const end = Date.now() + timeoutMs;
   let pause = 10;
   while (Date.now() < end && !signal.aborted) {
@@ -309,7 +310,9 @@ async function startOrRestart({ docker, caddy }: AppDrivers, ctx: TaskContext, p
   return { status: "succeeded", result: { container_id: c.id, host_port: null, upstream } };
 }
 
-async function stopApp({ docker }: AppDrivers, ctx: TaskContext, p: AppPayload): Promise<TaskOutcome> {
+async function stopApp({ docker, caddy }: AppDrivers, ctx: TaskContext, p: AppPayload): Promise<TaskOutcome> {
+  // A user stop of a sleeping app: its plain route back, so traffic no longer wakes it.
+  if (await unsleepRoute(caddy, p.app_id).catch(() => false)) ctx.output("stdout", "the app was asleep; it stays stopped and requests no longer wake it");
   for (const c of await appContainers(docker, p.app_id)) {
     if (c.state === "running" || c.state === "restarting" || c.state === "paused") await docker.stop(c.id, 10);
     ctx.output("stdout", `stopped ${c.id.slice(0, 12)}`);
