@@ -7,6 +7,7 @@ import agent from "./agent";
 import apiKeys from "./api-keys";
 import appRuntime from "./app-runtime";
 import apps from "./apps/index";
+import appAutoscale from "./apps/autoscale";
 import appVolumes from "./apps/volumes";
 import audit from "./audit";
 import auth from "./auth";
@@ -52,7 +53,7 @@ export function apiV1() {
     scheme: "bearer",
     description: "A host credential (`bha_…`) from `POST /agent/join`; good for that host's agent routes only.",
   });
-  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appVolumes, appRuntime, terminals, apiKeys, audit, hosts, jobs, agent, deploy, git, registries, webhooks, catalog, instances, ssh, commands, devpocketAi, devpocketSync, devpocketUser, devpocketAdmin, wsTerminal]) {
+  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appVolumes, appAutoscale, appRuntime, terminals, apiKeys, audit, hosts, jobs, agent, deploy, git, registries, webhooks, catalog, instances, ssh, commands, devpocketAi, devpocketSync, devpocketUser, devpocketAdmin, wsTerminal]) {
     api.route("/", family);
   }
 

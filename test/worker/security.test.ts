@@ -120,6 +120,8 @@ const OTHER_TENANT: Record<string, { body?: (t: Tenant) => unknown; query?: stri
   "GET /apps/{appId}/volumes": {},
   "POST /apps/{appId}/volumes": { body: () => ({ mount_path: "/data" }) },
   "DELETE /apps/{appId}/volumes": { query: "?mount_path=/data" },
+  "GET /apps/{appId}/autoscale": {},
+  "PUT /apps/{appId}/autoscale": { body: () => ({ enabled: true }) },
   "GET /apps/{appId}/logs": {},
   "GET /apps/{appId}/stats": {},
   "GET /apps/{appId}/stats/history": {},

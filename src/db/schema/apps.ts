@@ -164,3 +164,23 @@ export const appVolume = sqliteTable(
   },
   (t) => [uniqueIndex("app_volume_path_uq").on(t.appId, t.mountPath), uniqueIndex("app_volume_name_uq").on(t.name)],
 );
+
+/**
+ * Dockup's `/apps/{appId}/autoscale`: how many replicas the app may run and when it scales,
+ * and how long it may sit idle before it sleeps. No row means the defaults below.
+ */
+export const appAutoscale = sqliteTable("app_autoscale", {
+  appId: text("app_id")
+    .primaryKey()
+    .references(() => app.id, { onDelete: "cascade" }),
+  enabled: integer("enabled", { mode: "boolean" }).notNull().default(false),
+  /** Average CPU % across the app's replicas above which it scales up. */
+  cpuThreshold: real("cpu_threshold").notNull().default(80),
+  minReplicas: integer("min_replicas").notNull().default(1),
+  maxReplicas: integer("max_replicas").notNull().default(3),
+  /** Least time between two scaling changes, so the app does not flap. */
+  cooldownSeconds: integer("cooldown_seconds").notNull().default(300),
+  /** Minutes without a request before the app sleeps; 0 never. */
+  sleepAfterMinutes: integer("sleep_after_minutes").notNull().default(0),
+  updatedAt: updatedAt(),
+});
