@@ -14,3 +14,4 @@ export * from "./tenancy";
 export * from "./terminal";
 export * from "./devpocket";
 export * from "./webhooks";
+export * from "./sleep";

@@ -7,6 +7,7 @@ import { createRouter } from "../../app";
 import { errorResponsesFor } from "../../lib/errors";
 import { audited } from "../../services/audit";
 import { appEventOf } from "../../services/apps";
+import { presentSleep, sleepOf } from "../../services/app-sleep";
 import { autoscaleOf, MAX_REPLICAS, presentAutoscale, saveAutoscale } from "../../services/autoscale";
 import { json, jsonBody } from "../schemas";
 import { loadApp } from "./index";
@@ -24,6 +25,9 @@ export const AutoscaleSchema = z
     cooldown_seconds: z.number().int().openapi({ description: "Least time between two scaling changes" }),
     sleep_after_minutes: z.number().int().openapi({ description: "Minutes without a request before the app sleeps (0 = never)" }),
     updated_at: z.string().nullable().openapi({ description: "When the settings were last changed; null while they are the defaults" }),
+    sleeping: z.boolean().openapi({ description: "Asleep after sleep_after_minutes without a request: its containers are stopped (status `stopped`) and the next request wakes it" }),
+    slept_at: z.string().nullable().openapi({ description: "When it went to sleep, while sleeping" }),
+    last_request_at: z.string().nullable().openapi({ description: "The last request its host saw through the ingress (reported every 30 s)" }),
   })
   .openapi("Autoscale");
 
@@ -51,7 +55,7 @@ router.openapi(
   }),
   async (c) => {
     const { app } = await loadApp(c, c.req.valid("param").appId, "project:read");
-    return c.json(presentAutoscale(await autoscaleOf(c.var.db, app.id)), 200);
+    return c.json({ ...presentAutoscale(await autoscaleOf(c.var.db, app.id)), ...presentSleep(await sleepOf(c.var.db, app.id)) }, 200);
   },
 );
 
@@ -84,7 +88,7 @@ router.openapi(
         ...audited(c, () => ({ orgId: project.orgId, action: "app.autoscale.update", targetType: "app", targetId: app.id, metadata: changes }))(id),
       ],
     );
-    return c.json(presentAutoscale(after), 200);
+    return c.json({ ...presentAutoscale(after), ...presentSleep(await sleepOf(c.var.db, app.id)) }, 200);
   },
 );
 
