@@ -51,15 +51,26 @@ function plainRoute(appId: string, hostname: string, upstream: string) {
   return { "@id": routeId(appId), match: [{ host: [hostname] }], handle: [{ handler: "reverse_proxy", upstreams: [{ dial: upstream }] }], terminal: true };
 }
 
+/** The parts of Caddy's JSON config read here. */
+interface RouteJson {
+  "@id"?: unknown;
+  match?: Array<{ host?: string[] }>;
+  handle?: Array<{ handler?: string; upstreams?: Array<{ dial?: string }>; headers?: { request?: { set?: Record<string, string[]> } } }>;
+}
+interface LoggingJson {
+  logs?: Record<string, { writer?: { address?: string }; exclude?: string[] }>;
+}
+
 /** Reads a route as a sleeping route, or null when it is a plain one (or none). */
-export function asSleeping(route: any): SleepingRoute | null {
+export function asSleeping(value: unknown): SleepingRoute | null {
+  const route = value as RouteJson | null;
   const id: unknown = route?.["@id"];
   if (typeof id !== "string") return null;
   for (const h of route?.handle ?? []) {
     const set = h?.handler === "reverse_proxy" ? h.headers?.request?.set : null;
     const appId = set?.[SLEEPING_APP_HEADER]?.[0];
     if (typeof appId !== "string") continue;
-    return { appId, hostname: route.match?.[0]?.host?.[0] ?? "", upstream: set[SLEPT_UPSTREAM_HEADER]?.[0] ?? "", wakeAddress: h.upstreams?.[0]?.dial ?? "" };
+    return { appId, hostname: route?.match?.[0]?.host?.[0] ?? "", upstream: set?.[SLEPT_UPSTREAM_HEADER]?.[0] ?? "", wakeAddress: h.upstreams?.[0]?.dial ?? "" };
   }
   return null;
 }
@@ -99,7 +110,7 @@ export async function ensureAccessLog(caddy: CaddyAdmin, udpAddress: string): Pr
   const logName = `${caddy.serverName}-access`;
   const include = `http.log.access.${loggerName}`;
   const wanted = { writer: { output: "net", address: `udp/${udpAddress}` }, encoder: { format: "json" }, include: [include] };
-  const logging = ((await caddy.readConfig("/config/logging")) ?? null) as any;
+  const logging = (await caddy.readConfig("/config/logging")) as LoggingJson | null;
   if (!logging) {
     await caddy.writeConfig("POST", "/config/logging", { logs: { [logName]: wanted, default: { exclude: [include] } } }, "add the access log to");
   } else {
@@ -114,7 +125,7 @@ export async function ensureAccessLog(caddy: CaddyAdmin, udpAddress: string): Pr
     }
   }
   const serverLogs = `/config/apps/http/servers/${encodeURIComponent(caddy.serverName)}/logs`;
-  const current = (await caddy.readConfig(serverLogs)) as any;
+  const current = (await caddy.readConfig(serverLogs)) as { default_logger_name?: string } | null;
   if (current?.default_logger_name !== loggerName) {
     await caddy.writeConfig(current ? "PATCH" : "POST", serverLogs, { ...(current ?? {}), default_logger_name: loggerName }, "turn on the access log of");
   }
