@@ -117,7 +117,8 @@ export class SleepKeeper {
           await this.configureCaddy();
           configured = Date.now();
         }
-        await this.tick();
+        // Without the access log every app would look idle: nothing sleeps until it is in place.
+        if (configured) await this.tick();
       } catch (err) {
         configured = 0;
         this.log.debug("sleep check failed", { error: (err as Error).message });

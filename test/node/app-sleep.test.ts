@@ -18,7 +18,7 @@ import { getWithHost } from "./support/http";
 const IMAGE = "127.0.0.1:5000/berth/hello:v1";
 const IMAGE_V2 = "127.0.0.1:5000/berth/hello:v2";
 /** Seconds of idle before the app sleeps (minutes in production). */
-const SLEEP_AFTER = 3;
+const SLEEP_AFTER = 2;
 const CONCURRENT = 8;
 
 let server: DevServer;
@@ -155,6 +155,23 @@ describe("sleep on idle on a real Docker host", () => {
     expect(states()).toEqual(["running"]);
     await until("the control plane to see it awake", settings, (s) => s.sleeping === false);
   }, 150_000);
+
+  it("stays asleep across an agent restart, and the restarted agent wakes it", async () => {
+    await until("the app to sleep again", states, (s) => s[0] === "exited");
+    await agent.kill("SIGTERM");
+    agent = startAgent(["--url", server.url, "--state-dir", stateDir, "--ingress-listen", `127.0.0.1:${ingress}`], { BERTH_APP_SWEEP_SECONDS: "2", BERTH_SLEEP_UNIT_SECONDS: "1" });
+    await agent.waitFor(/sleep on idle ready/);
+    // Its route moves to the new process's wake listener.
+    await until(
+      "the route to point at the new wake listener",
+      async () => (await (await fetch(`http://127.0.0.1:2019/id/berth-app-${appId}`)).json()) as any,
+      (r) => r.handle?.[0]?.upstreams?.[0]?.dial === /wake_listener=(\S+)/.exec(agent.output())?.[1],
+    );
+    expect(states()).toEqual(["exited"]);
+    const served = await viaCaddy();
+    expect(served.status, served.text).toBe(200);
+    expect(served.text).toContain("hello v2");
+  }, 60_000);
 
   it("a wake that cannot complete answers 503 with Retry-After, and the next request tries again", async () => {
     await until("the app to sleep again", states, (s) => s[0] === "exited");
