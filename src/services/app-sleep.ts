@@ -7,7 +7,7 @@
  * change) and the last request's time. The app's status stays Docker's
  * ("stopped" while asleep), so existing clients read it as they always did.
  */
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq, inArray, isNull } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { app, appAutoscale, appEvent, appSleep } from "../db/schema";
 import { newId } from "../lib/ids";
@@ -27,7 +27,7 @@ export async function applySleepReport(db: Database, hostId: string, orgId: stri
     .from(app)
     .leftJoin(appAutoscale, eq(appAutoscale.appId, app.id))
     .leftJoin(appSleep, eq(appSleep.appId, app.id))
-    .where(and(inArray(app.id, ids), eq(app.orgId, orgId), eq(app.hostId, hostId)));
+    .where(and(inArray(app.id, ids), eq(app.orgId, orgId), eq(app.hostId, hostId), isNull(app.deletedAt)));
   const known = new Map(rows.filter((r) => r.id).map((r) => [r.id, r]));
   const now = new Date();
   const writes = [];
