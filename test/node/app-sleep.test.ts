@@ -148,7 +148,12 @@ describe("sleep on idle on a real Docker host", () => {
     const dep = await api.call("PUT", `/apps/${appId}`, { image: IMAGE_V2 });
     expect(dep.status, JSON.stringify(dep.body)).toBe(200);
     const deploy = await api.call("POST", `/apps/${appId}/deploy`);
+    // A request during the deploy is held, then answered by whichever version serves when it is let through.
+    const during = viaCaddy();
     expect((await waitForJob(api, projectId, deploy.body.job.id, { seconds: 120, context: () => agent.output().slice(-3000) })).status).toBe("succeeded");
+    const heldAnswer = await during;
+    expect(heldAnswer.status, heldAnswer.text).toBe(200);
+    expect(heldAnswer.text).toMatch(/hello v[12]/);
     const served = await viaCaddy();
     expect(served.status, served.text).toBe(200);
     expect(served.text).toContain("hello v2");

@@ -11,7 +11,7 @@ import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type { JobPayload } from "../../../src/protocol/agent.ts";
 import { type BuildSettings, buildFromGit, DEFAULT_BUILD_SETTINGS } from "../build/git-build.ts";
 import type { CaddyAdmin } from "../drivers/caddy.ts";
-import { unsleepRoute } from "../drivers/caddy-sleep.ts";
+import { sleepingRouteOf, unsleepRoute } from "../drivers/caddy-sleep.ts";
 import { openConnectionsTo } from "../drivers/connections.ts";
 import type { ContainerSummary, DockerEngine, RegistryAuth } from "../drivers/docker.ts";
 import type { PayloadOf, TaskContext, TaskOutcome, TaskRegistry } from "../jobs/registry.ts";
@@ -241,9 +241,11 @@ async function deploy({ docker, caddy, build }: AppDrivers, ctx: TaskContext, p:
 
   ctx.progress(4, total, `Routing ${p.hostname} to the new container`);
   const previous = await caddy.routeFor(p.app_id).catch(() => null);
+  // A sleeping app's route leads to the wake listener, whose held requests wait for this job and then go to the new container.
+  const asleep = previous ? await sleepingRouteOf(caddy, p.app_id).catch(() => null) : null;
   await route(caddy, p.app_id, p.hostname, upstream);
   // Requests already on their way to the previous container finish before it stops.
-  if (previous && previous !== upstream && !(await drained(caddy, previous, DRAIN_TIMEOUT_MS))) {
+  if (previous && !asleep && previous !== upstream && !(await drained(caddy, previous, DRAIN_TIMEOUT_MS))) {
     ctx.output("stderr", `requests to the previous container were still open after ${DRAIN_TIMEOUT_MS / 1000} s; stopping it anyway`);
   }
 
