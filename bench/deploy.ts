@@ -30,6 +30,16 @@
  *   docker CLI      `docker load -i` + `docker create` (same limits and label) + `docker start`,
  *                   then GET the container's address every 5 ms until it answers
  *
+ * Then, interleaved, --git-runs times each (a repository with a Dockerfile on
+ * 127.0.0.1:5000/berth/busybox, served over git's smart HTTP by a loopback git server; each
+ * run pushes a new commit, which both sides build):
+ *
+ *   berth git       POST /apps/{appId}/deploy of the git app (the agent clones the branch,
+ *                   builds through dockerd's builder, deploys), then GET through Caddy
+ *                   every 5 ms until the new commit's page answers
+ *   git + docker    `git clone --depth 1` + `docker build` + `docker create` + `docker
+ *                   start`, then GET the container's address every 5 ms until it answers
+ *
  * and prints p50/p95/min/max of each, Berth ÷ bare as ratios, and where Berth's
  * time goes (the job's timestamps from the control plane, the container's
  * create/start events from dockerd, the image's pull event, and the app's own
@@ -38,10 +48,10 @@
  *
  * Needs test/host/setup.sh (dockerd, the registry and Caddy's admin API).
  *
- *   npm run bench:deploy [-- --runs 20 --warmup 2 --upload-runs 5 --verbose]   (--verbose: every run's steps)
+ *   npm run bench:deploy [-- --runs 20 --warmup 2 --upload-runs 5 --git-runs 3 --verbose]   (--verbose: every run's steps)
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -50,15 +60,17 @@ import { type ContainerSpec, DockerEngine } from "../agent/src/drivers/docker.ts
 import { type AgentProcess, startAgent } from "../test/node/support/agent.ts";
 import { type Client, client, signedUp } from "../test/node/support/client.ts";
 import { type DevServer, freePort, startDevServer } from "../test/node/support/dev-server.ts";
+import { startGitServer } from "../test/node/support/git-server.ts";
 import { getWithHost } from "../test/node/support/http.ts";
 import { watchDockerEvents } from "./docker-events.ts";
 import { pct } from "./stats.ts";
 import { cleanupOnExit } from "./cleanup.ts";
 
-const { values } = parseArgs({ options: { "upload-runs": { type: "string", default: "5" }, runs: { type: "string", default: "20" }, warmup: { type: "string", default: "2" }, verbose: { type: "boolean", default: false } } });
+const { values } = parseArgs({ options: { "git-runs": { type: "string", default: "3" }, "upload-runs": { type: "string", default: "5" }, runs: { type: "string", default: "20" }, warmup: { type: "string", default: "2" }, verbose: { type: "boolean", default: false } } });
 const RUNS = Number(values.runs);
 const WARMUP = Number(values.warmup);
 const UPLOAD_RUNS = Number(values["upload-runs"]);
+const GIT_RUNS = Number(values["git-runs"]);
 if (!(RUNS >= 1) || !(WARMUP >= 0)) throw new Error("--runs must be 1 or more, --warmup 0 or more");
 
 const REGISTRY = "127.0.0.1:5000";
@@ -534,6 +546,99 @@ try {
     console.log(row("berth: upload request → answers via Caddy", up));
     console.log(row("docker CLI: load + create + start → answer", cli));
     console.log(`berth upload ÷ docker CLI          p50 ${ratio(up, cli, 50)}   p95 ${ratio(up, cli, 95)}`);
+  }
+
+  // ---------------------------------------------------------------- git builds
+  if (GIT_RUNS > 0) {
+    const run = promisify(execFile);
+    const sh = async (cmd: string, args: string[], cwd?: string) =>
+      (await run(cmd, args, { cwd, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, GIT_CONFIG_NOSYSTEM: "1", GIT_CONFIG_GLOBAL: "/dev/null" } })).stdout.trim();
+    const root = mkdtempSync(join(tmpdir(), "berth-bench-git-"));
+    dirs.push(root);
+    const git = await startGitServer(join(root, "repos"));
+    const gitUrl = `http://127.0.0.1:${(git.address() as { port: number }).port}/site.git`;
+    const work = join(root, "work");
+    mkdirSync(work);
+    await sh("git", ["init", "-q", "--bare", "-b", "main", join(root, "repos", "site.git")]);
+    await sh("git", ["init", "-q", "-b", "main"], work);
+    await sh("git", ["remote", "add", "origin", join(root, "repos", "site.git")], work);
+    let version = 0;
+    /** A new commit on main: the page says its version, so both sides are seen to serve it. */
+    const pushVersion = async () => {
+      version++;
+      writeFileSync(join(work, "index.html"), `site v${version}\n`);
+      writeFileSync(join(work, "Dockerfile"), [`FROM ${REGISTRY}/berth/busybox:1.36`, "COPY index.html /www/index.html", `EXPOSE ${INTERNAL_PORT}`, `CMD ["httpd", "-f", "-p", "${INTERNAL_PORT}", "-h", "/www"]`, ""].join("\n"));
+      await sh("git", ["add", "-A"], work);
+      await sh("git", ["-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit", "-q", "-m", `v${version}`], work);
+      await sh("git", ["push", "-q", "origin", "main"], work);
+      return `site v${version}`;
+    };
+    await engine.pull(`${REGISTRY}/berth/busybox:1.36`);
+    const gitApp = await api.call("POST", `/projects/${projectId}/apps`, { name: `bench git ${RUN_ID}`, git_repo_url: gitUrl, internal_port: INTERNAL_PORT, memory_limit: MEMORY_MB, cpu_limit: CPU });
+    if (gitApp.status !== 201) throw new Error(`creating the git app: ${gitApp.status} ${JSON.stringify(gitApp.body)}`);
+    const gitAppId = gitApp.body.id as string;
+    const gitHost = `${gitApp.body.slug}-app.localhost`;
+    try {
+      /** Berth: deploy the app → the agent clones, builds and deploys → the new commit answers through Caddy. */
+      const berthGitRun = async (want: string) => {
+        const t0 = performance.now();
+        const res = await api!.call("POST", `/apps/${gitAppId}/deploy`);
+        if (res.status !== 202) throw new Error(`deploying the git app: ${res.status} ${JSON.stringify(res.body)}`);
+        const t1 = await pollUntil(ingress, gitHost, (r) => r.status === 200 && r.text.includes(want), 180_000, () => `git deploy (job ${res.body.job.id})`);
+        await waitJob(res.body.job.id);
+        return t1 - t0;
+      };
+      /** The same by hand on the same host: clone, build, create, start, first answer. */
+      const cliGitRun = async (want: string, n: number) => {
+        const name = `berth-bench-git-${RUN_ID}-${n}`;
+        const dir = join(root, `clone-${n}`);
+        const tag = `berth-bench-git:${RUN_ID}-${n}`;
+        const t0 = performance.now();
+        await sh("git", ["clone", "-q", "--depth", "1", "--single-branch", "--branch", "main", gitUrl, dir]);
+        await sh("docker", ["build", "-q", "-t", tag, dir]);
+        const id = await sh("docker", ["create", "--name", name, "--label", `${BENCH_LABEL}=${RUN_ID}`, "--memory", `${MEMORY_MB}m`, "--cpus", String(CPU), "--restart", "unless-stopped", tag]);
+        try {
+          await sh("docker", ["start", id]);
+          const address = (await engine.inspect(id))?.address;
+          if (!address) throw new Error(`container ${name} has no address`);
+          return (await pollUntil(INTERNAL_PORT, "cli", (r) => r.status === 200 && r.text.includes(want), 60_000, () => `git CLI container ${name}`, address)) - t0;
+        } finally {
+          await engine.remove(id, { force: true });
+          await sh("docker", ["rmi", "-f", tag]).catch(() => "");
+          rmSync(dir, { recursive: true, force: true });
+        }
+      };
+      // One deploy first, so both sides start with the base image and the build cache as warm as each other.
+      await berthGitRun(await pushVersion());
+      const bg: number[] = [];
+      const cg: number[] = [];
+      console.log(`\ngit build deploys: ${GIT_RUNS} runs of each, interleaved; a Dockerfile on ${REGISTRY}/berth/busybox:1.36, a new commit each run`);
+      for (let i = 0; i < GIT_RUNS; i++) {
+        if (exit.interrupted) throw new Error("interrupted");
+        const want = await pushVersion();
+        if (i % 2 === 0) {
+          bg.push(await berthGitRun(want));
+          cg.push(await cliGitRun(want, i));
+        } else {
+          cg.push(await cliGitRun(want, i));
+          bg.push(await berthGitRun(want));
+        }
+        console.log(`  run ${String(i + 1).padStart(2)}/${GIT_RUNS}  berth git ${ms(bg.at(-1)!).padStart(7)}   git clone + docker build + create + start ${ms(cg.at(-1)!).padStart(7)}`);
+      }
+      console.log(`\n${"".padEnd(44)}${"p50".padStart(9)}${"p95".padStart(9)}${"min".padStart(9)}${"max".padStart(9)}`);
+      console.log(row("berth: git deploy request → answers via Caddy", bg));
+      console.log(row("CLI: clone + build + create + start → answer", cg));
+      console.log(`berth git ÷ git + docker CLI       p50 ${ratio(bg, cg, 50)}   p95 ${ratio(bg, cg, 95)}`);
+    } finally {
+      await api.call("DELETE", `/apps/${gitAppId}`).catch(() => undefined);
+      const end = Date.now() + 30_000;
+      while ((await appContainers(gitAppId)).length && Date.now() < end) await sleep(250);
+      for (const c of await appContainers(gitAppId)) await engine.remove(c.id, { force: true });
+      await fetch(`${CADDY_ADMIN}/id/berth-app-${gitAppId}`, { method: "DELETE" }).catch(() => undefined);
+      const built = await sh("docker", ["images", "-q", `berth-build/${gitApp.body.slug}`]).catch(() => "");
+      if (built) await sh("docker", ["rmi", "-f", ...built.split("\n")]).catch(() => "");
+      await new Promise((r) => git.close(r));
+    }
   }
 } catch (err) {
   process.exitCode = 1;

@@ -37,6 +37,10 @@ export function configProblems(env: Env): string[] {
   else if (env.AUTH_SECRET.length < MIN_SECRET_LENGTH) problems.push(`AUTH_SECRET must be at least ${MIN_SECRET_LENGTH} characters`);
   if (!env.ENCRYPTION_KEY?.trim()) problems.push("ENCRYPTION_KEY is not set: `openssl rand -base64 32 | wrangler secret put ENCRYPTION_KEY`");
   if (!isUrl(env.PUBLIC_URL)) problems.push("PUBLIC_URL must be the API's public origin, e.g. https://berth.example.com (mailed links use it)");
+  if (env.GITHUB_CLIENT_ID?.trim() && !env.GITHUB_CLIENT_SECRET) problems.push("GITHUB_CLIENT_ID is set but GITHUB_CLIENT_SECRET is not: `wrangler secret put GITHUB_CLIENT_SECRET` (GitHub account linking)");
+  for (const name of ["GITHUB_URL", "GITHUB_API_URL"] as const) {
+    if (env[name] && !isUrl(env[name])) problems.push(`${name} must be an http(s) URL, e.g. https://ghe.example.com`);
+  }
   if (!env.BASE_DOMAIN) problems.push("BASE_DOMAIN must be set: apps are served at {slug}-app.{BASE_DOMAIN}");
   if (env.MAIL_TRANSPORT === "cloudflare") {
     if (!env.MAIL) problems.push("MAIL_TRANSPORT=cloudflare needs the send_email binding MAIL");

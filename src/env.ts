@@ -65,6 +65,19 @@ export interface Env {
   WEBHOOK_MAX_ATTEMPTS?: string;
   WEBHOOK_RETRY_BASE_SECONDS?: string;
   WEBHOOK_TIMEOUT_MS?: string;
+  /**
+   * GitHub account linking (Dockup's `/auth/oauth/accounts` and `/git/repos`): the OAuth app's
+   * client id (a var) and secret (`wrangler secret put GITHUB_CLIENT_SECRET`). Without a client id
+   * no account can be linked. GITHUB_URL is where users authorize and codes become tokens
+   * (default https://github.com), GITHUB_API_URL the REST API (default https://api.github.com):
+   * set both for GitHub Enterprise (`https://ghe.example.com`, `https://ghe.example.com/api/v3`).
+   */
+  GITHUB_CLIENT_ID?: string;
+  GITHUB_CLIENT_SECRET?: string;
+  GITHUB_URL?: string;
+  GITHUB_API_URL?: string;
+  /** How long to wait for GitHub's REST API (ms); default 10000. */
+  GITHUB_TIMEOUT_MS?: string;
   /** R2: archived job output (and, later, image tarballs and exports). */
   ARCHIVE: R2Bucket;
 }

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 import { startFakeAiProvider } from "./fake-ai/server.ts";
+import { FAKE_GITHUB_CLIENT_ID, FAKE_GITHUB_CLIENT_SECRET, startFakeGitHub } from "./fake-github/server.ts";
 import { startFakeWebhookReceiver } from "./fake-webhook/server.ts";
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
@@ -15,6 +16,9 @@ const fakeAi = () => (fakeAiProvider ??= startFakeAiProvider());
 /** One webhook receiver per test run, for test/worker/webhooks.test.ts. */
 let fakeWebhookReceiver: ReturnType<typeof startFakeWebhookReceiver> | undefined;
 const fakeWebhooks = () => (fakeWebhookReceiver ??= startFakeWebhookReceiver());
+/** One GitHub stand-in per test run, for test/worker/github.test.ts. */
+let fakeGitHubServer: ReturnType<typeof startFakeGitHub> | undefined;
+const fakeGitHub = () => (fakeGitHubServer ??= startFakeGitHub());
 
 export default defineConfig({
   root: here(".."),
@@ -47,6 +51,12 @@ export default defineConfig({
                 WEBHOOK_MAX_ATTEMPTS: "3",
                 WEBHOOK_RETRY_BASE_SECONDS: "0",
                 WEBHOOK_TIMEOUT_MS: "1000",
+                // GitHub account linking against a local stand-in (test/fake-github/server.ts), its API where Enterprise has it.
+                GITHUB_CLIENT_ID: FAKE_GITHUB_CLIENT_ID,
+                GITHUB_CLIENT_SECRET: FAKE_GITHUB_CLIENT_SECRET,
+                GITHUB_URL: (await fakeGitHub()).url,
+                GITHUB_API_URL: (await fakeGitHub()).apiUrl,
+                GITHUB_TIMEOUT_MS: "2000",
                 TEST_MIGRATIONS: await readD1Migrations(here("../migrations")),
                 // The seeds' own documents: test/worker/dialects.test.ts reads its expected codes from them.
                 SEED_SUBLE: seed("001_712ea82ddb872eaf.txt"),

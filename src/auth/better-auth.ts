@@ -14,7 +14,7 @@
 import { betterAuth } from "better-auth";
 import { drizzleAdapter } from "better-auth/adapters/drizzle";
 import { APIError, createAuthMiddleware } from "better-auth/api";
-import { admin, bearer, username } from "better-auth/plugins";
+import { admin, bearer, genericOAuth, username } from "better-auth/plugins";
 import { eq } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { expireOrphanedRefreshTokens, expireRefreshTokens, expireRefreshTokensOfSession } from "../db/refresh-tokens";
@@ -23,6 +23,7 @@ import { authSecret, type Env } from "../env";
 import { newId, type IdPrefix } from "../lib/ids";
 import { displayTextProblem, NAME_MAX } from "../lib/text";
 import type { Mailer } from "../services/mail";
+import { GITHUB_PROVIDER, githubConfigured, githubUserOf, githubWebUrl, recordGitHubUsername } from "../services/github";
 import { createPersonalOrg } from "../services/orgs";
 import { trustedOrigins } from "./origins";
 import { forgetCredentials } from "./credential-cache";
@@ -125,7 +126,61 @@ function sessionPolicy(db: Database) {
   };
 }
 
+/**
+ * GitHub as a sign-in and linking provider. better-auth's built-in `github` provider has
+ * github.com's authorize and token URLs written in, so neither GitHub Enterprise nor the
+ * tests' stand-in could be used; its maintained genericOAuth plugin takes the URLs, with
+ * GitHub's as the defaults (GITHUB_URL, GITHUB_API_URL). The provider id stays `github`, so
+ * the better-auth client calls (`linkSocial({ provider: "github" })`, `signIn.social`) and the
+ * callback path (`/api/auth/callback/github`) are the ones the built-in provider has.
+ *
+ * GitHub's `login` is not part of better-auth's account: getUserInfo notes it by account id,
+ * and the account hooks write it to `account.username` once better-auth has saved the row.
+ */
+function githubProvider(env: Env, logins: Map<string, string>) {
+  const web = githubWebUrl(env);
+  return genericOAuth({
+    config: [
+      {
+        providerId: GITHUB_PROVIDER,
+        name: "GitHub",
+        clientId: env.GITHUB_CLIENT_ID?.trim() ?? "",
+        clientSecret: env.GITHUB_CLIENT_SECRET,
+        authorizationUrl: `${web}/login/oauth/authorize`,
+        tokenUrl: `${web}/login/oauth/access_token`,
+        // `repo` to list and clone private repositories; the profile and its verified address to sign in.
+        scopes: ["read:user", "user:email", "repo"],
+        authentication: "post",
+        async getUserInfo(tokens) {
+          if (!tokens.accessToken) return null;
+          const found = await githubUserOf(env, tokens.accessToken).catch(() => null);
+          if (!found) return null;
+          const id = String(found.profile.id);
+          if (logins.size > 1000) logins.clear();
+          logins.set(id, found.profile.login);
+          return {
+            id,
+            name: found.profile.name || found.profile.login,
+            email: found.email ?? undefined,
+            emailVerified: found.verified,
+            image: found.profile.avatar_url,
+          };
+        },
+      },
+    ],
+  });
+}
+
 export function createAuth(env: Env, db: Database, mailer: Mailer, baseURL: string) {
+  /** GitHub logins seen by getUserInfo, by account id, until the account row is written. */
+  const githubLogins = new Map<string, string>();
+  const noteGitHubLogin = async (row: { providerId?: string; accountId?: string }) => {
+    if (row.providerId !== GITHUB_PROVIDER || !row.accountId) return;
+    const login = githubLogins.get(row.accountId);
+    if (!login) return;
+    githubLogins.delete(row.accountId);
+    await recordGitHubUsername(db, row.accountId, login);
+  };
   return betterAuth({
     appName: "Berth",
     baseURL,
@@ -153,6 +208,12 @@ export function createAuth(env: Env, db: Database, mailer: Mailer, baseURL: stri
       },
     },
     session: { expiresIn: SESSION_TTL_SECONDS, updateAge: 24 * 3600 },
+    account: {
+      // OAuth tokens (a linked GitHub account's) are stored encrypted with the auth secret.
+      encryptOAuthTokens: true,
+      // A GitHub account's address is rarely the one signed up with; linking is done signed in, so it is the caller's.
+      accountLinking: { enabled: true, allowDifferentEmails: true },
+    },
     user: {
       additionalFields: {
         title: { type: "string", required: false },
@@ -172,6 +233,10 @@ export function createAuth(env: Env, db: Database, mailer: Mailer, baseURL: stri
           },
         },
         update: { before: async (changes) => checkUserFields(changes) },
+      },
+      account: {
+        create: { after: async (created) => noteGitHubLogin(created) },
+        update: { after: async (updated) => noteGitHubLogin(updated) },
       },
       session: {
         delete: {
@@ -200,6 +265,7 @@ export function createAuth(env: Env, db: Database, mailer: Mailer, baseURL: stri
       // better-auth's /api/auth/admin/*). Nobody is one by default; see README, "Platform administrators".
       admin({ defaultRole: "user", adminRoles: ["admin"] }),
       sessionPolicy(db),
+      ...(githubConfigured(env) ? [githubProvider(env, githubLogins)] : []),
     ],
   });
 }

@@ -67,12 +67,14 @@ export type SubleScope = keyof typeof SUBLE_SCOPES;
 /**
  * What concerns the person rather than an org: their profile and the orgs they create.
  * Users may do all of it; a personal key only what its scope allows, so a read-only or
- * deploy key cannot change the account it belongs to.
+ * deploy key cannot change the account it belongs to. `git:read` lists repositories and
+ * branches with the linked GitHub account's token: Berth then acts at GitHub as the person,
+ * so a read-only key (which reads Berth's records only) may not.
  */
 export const ACCOUNT_SCOPE_PERMISSIONS = {
   "read-only": ["account:read"],
-  deploy: ["account:read"],
-  full: ["account:read", "account:update", "org:create"],
+  deploy: ["account:read", "git:read"],
+  full: ["account:read", "account:update", "org:create", "git:read"],
 } as const satisfies Record<ApiKeyScope, readonly string[]>;
 
 export type AccountPermission = (typeof ACCOUNT_SCOPE_PERMISSIONS)["full"][number];

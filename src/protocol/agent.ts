@@ -136,12 +136,15 @@ export const JobPayload = z.discriminatedUnion("type", [
      * Source to build instead of pulling: the agent shallow-clones `branch` of `repo_url`
      * (http or https, no credentials), builds it with its Dockerfile (or one generated for the
      * language its files tell) through dockerd's builder, tags the result as `image`, and
-     * finishes with the commit built (`commit`).
+     * finishes with the commit built (`commit`). `has_token`: the repository is private on
+     * GitHub; the clone authenticates with the linked account's token, fetched for the lease
+     * with the env vars (`git_token`) and sent as an HTTP header, never in the URL or a log.
      */
     git: z
       .object({
         repo_url: z.string().max(2048).regex(/^https?:\/\/[^\s@]+$/),
         branch: z.string().min(1).max(255).regex(/^[^\s-][^\s]*$/),
+        has_token: z.boolean().default(false),
       })
       .nullable()
       .default(null),

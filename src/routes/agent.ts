@@ -12,6 +12,7 @@ import { app } from "../db/schema";
 import { hostMailbox, terminalSession } from "../durable/clients";
 import type { AppEnv } from "../env";
 import type { ErrorCode } from "../lib/error-codes";
+import { buildToken } from "../services/github";
 import { ApiError, errorResponses, errorResponsesFor, notFound } from "../lib/errors";
 import {
   AppReport, ClaimRequest, CommandOutputReport, SshSecrets, TERMINAL_SESSION_ID, ClaimResponse, FinishRequest, HeartbeatRequest, InstanceReport, JoinRequest, JoinResponse, LogAppendRequest, LogAppendResponse, RenewRequest,
@@ -328,6 +329,7 @@ router.openapi(
           registry_auth: z.object({ username: z.string(), password: z.string(), serveraddress: z.string() }).nullable(),
           password: z.string().nullable().optional(),
           ssh: SshSecrets.optional().openapi({ description: "An `ssh.exec` lease: the profile's credentials" }),
+          git_token: z.string().nullable().optional().openapi({ description: "A deploy built from a private GitHub repository (`git.has_token`): the linked account's token, for the clone only" }),
         }),
         "The secrets",
       ),
@@ -347,9 +349,17 @@ router.openapi(
       return c.json({ env: {}, registry_auth: null, ssh }, 200);
     }
     if (leased.payload.type !== "app.deploy") return c.json({ env: {}, registry_auth: null }, 200);
-    const [row] = await c.var.db.select({ envCiphertext: app.envCiphertext, orgId: app.orgId }).from(app).where(eq(app.id, leased.payload.app_id));
+    const [row] = await c.var.db.select({ envCiphertext: app.envCiphertext, orgId: app.orgId, gitAccountId: app.gitAccountId }).from(app).where(eq(app.id, leased.payload.app_id));
     if (!row) return c.json({ env: {}, registry_auth: null }, 200);
-    return c.json({ env: await readAppEnvVars(c.env, row), registry_auth: await registryAuthFor(c.var.db, c.env, row.orgId, leased.payload.image) }, 200);
+    const gitToken = leased.payload.git?.has_token && row.gitAccountId ? await buildToken(c.var.db, c.env, row.gitAccountId) : null;
+    return c.json(
+      {
+        env: await readAppEnvVars(c.env, row),
+        registry_auth: await registryAuthFor(c.var.db, c.env, row.orgId, leased.payload.image),
+        ...(leased.payload.git ? { git_token: gitToken } : {}),
+      },
+      200,
+    );
   },
 );
 

@@ -15,6 +15,7 @@ import catalog from "./catalog";
 import commands from "./commands";
 import deploy from "./deploy";
 import git from "./git";
+import gitRepos from "./git-repos";
 import devpocketAdmin from "./devpocket/admin";
 import devpocketAi from "./devpocket/ai";
 import devpocketSync from "./devpocket/sync";
@@ -53,7 +54,7 @@ export function apiV1() {
     scheme: "bearer",
     description: "A host credential (`bha_…`) from `POST /agent/join`; good for that host's agent routes only.",
   });
-  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appVolumes, appAutoscale, appRuntime, terminals, apiKeys, audit, hosts, jobs, agent, deploy, git, registries, webhooks, catalog, instances, ssh, commands, devpocketAi, devpocketSync, devpocketUser, devpocketAdmin, wsTerminal]) {
+  for (const family of [system, systemOverview, auth, account, orgs, members, orgProjects, projects, projectMembers, apps, appVolumes, appAutoscale, appRuntime, terminals, apiKeys, audit, hosts, jobs, agent, deploy, git, gitRepos, registries, webhooks, catalog, instances, ssh, commands, devpocketAi, devpocketSync, devpocketUser, devpocketAdmin, wsTerminal]) {
     api.route("/", family);
   }
 

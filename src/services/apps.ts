@@ -45,6 +45,8 @@ export interface AppSettings {
   gitProvider?: "github" | "custom" | null;
   /** The push webhook's secret, sealed (services/git-builds.ts); set when the app gets a repository. */
   gitWebhookSecretCiphertext?: string | null;
+  /** The linked GitHub account whose token clones the repository (services/github.ts, `gitAccountFor`). */
+  gitAccountId?: string | null;
 }
 
 export interface CreateAppInput extends AppSettings {
@@ -121,6 +123,7 @@ export async function createApp(
           gitBranch: input.gitBranch || (input.gitRepoUrl ? "main" : null),
           gitProvider: input.gitProvider ?? null,
           gitWebhookSecretCiphertext: input.gitRepoUrl ? (input.gitWebhookSecretCiphertext ?? null) : null,
+          gitAccountId: input.gitRepoUrl ? (input.gitAccountId ?? null) : null,
           createdBy: input.createdBy,
         })
         .returning();
@@ -185,6 +188,7 @@ export async function updateApp(
   field("git_branch", "gitBranch", patch.gitBranch === "" ? null : patch.gitBranch);
   field("git_provider", "gitProvider", patch.gitProvider);
   field("git_webhook_secret", "gitWebhookSecretCiphertext", patch.gitWebhookSecretCiphertext);
+  field("git_account", "gitAccountId", patch.gitAccountId);
   if (patch.envVars) {
     // Stored values that no longer decrypt (ENCRYPTION_KEY changed) can still be replaced, all at once.
     const current = await readAppEnvVars(env, row).catch(() => null);

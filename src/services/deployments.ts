@@ -19,6 +19,7 @@ import { hasRegistryAuth } from "./registries";
 import { withAlso } from "./audit";
 import { attachedVolumes } from "./volumes";
 import { buildTag, gitCloneUrl } from "./git-builds";
+import { githubWebUrl, isOnGitHub } from "./github";
 
 export type AppRow = typeof app.$inferSelect;
 type AppAction = "app.start" | "app.stop" | "app.restart" | "app.remove";
@@ -90,7 +91,9 @@ export async function startDeploy(
   let row = found;
   const deploymentId = upload?.deploymentId ?? newId("dep");
   // An app with a repository is built from it, unless this deploy names an image or brings one.
-  const git = found.gitRepoUrl && !newImage && !upload ? { repo_url: gitCloneUrl(found.gitRepoUrl), branch: found.gitBranch || "main" } : null;
+  const repoUrl = found.gitRepoUrl && !newImage && !upload ? gitCloneUrl(found.gitRepoUrl, githubWebUrl(env)) : null;
+  // A repository on GitHub set by someone with a linked account is cloned with that account's token, fetched for the lease.
+  const git = repoUrl ? { repo_url: repoUrl, branch: found.gitBranch || "main", has_token: Boolean(found.gitAccountId && isOnGitHub(env, repoUrl)) } : null;
   if (git) newImage = buildTag(found.slug, deploymentId);
   if (newImage && newImage !== row.image) {
     const [updated] = await db.update(app).set({ image: newImage, updatedAt: new Date() }).where(eq(app.id, row.id)).returning();

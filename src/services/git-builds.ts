@@ -20,7 +20,7 @@ const OWNER_REPO = /^[A-Za-z0-9][A-Za-z0-9-]{0,38}\/[A-Za-z0-9._-]{1,100}$/;
 /**
  * Why `value` is not a repository Berth can clone, or null when it is: `owner/repo` (GitHub),
  * or an http(s) URL with a host and without credentials (they would be stored and logged in
- * clear; a private repository needs a deploy token feature Berth does not have yet).
+ * clear; a private GitHub repository is cloned with the linked account's token instead).
  */
 export function gitRepoUrlProblem(value: string): string | null {
   if (OWNER_REPO.test(value)) return null;
@@ -37,9 +37,9 @@ export function gitRepoUrlProblem(value: string): string | null {
   return null;
 }
 
-/** What the agent clones: `owner/repo` is GitHub's. */
-export function gitCloneUrl(value: string): string {
-  return OWNER_REPO.test(value) ? `https://github.com/${value.replace(/\.git$/, "")}.git` : value;
+/** What the agent clones: `owner/repo` is GitHub's (github.com, or the GITHUB_URL a deployment links accounts on). */
+export function gitCloneUrl(value: string, github = "https://github.com"): string {
+  return OWNER_REPO.test(value) ? `${github.replace(/\/+$/, "")}/${value.replace(/\.git$/, "")}.git` : value;
 }
 
 /** A branch name git accepts as a ref (a subset: no option-looking names, no `..`, no control characters). */

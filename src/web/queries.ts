@@ -164,3 +164,25 @@ export const syncStatsQuery = queryOptions({
   queryKey: ["devpocket", "sync-stats"],
   queryFn: ({ signal }) => unwrap(api.GET("/sync/stats", { signal })),
 });
+
+/** The person's linked OAuth accounts (GitHub), and the repositories and branches read with it. */
+export const oauthAccountsQuery = queryOptions({
+  queryKey: ["account", "oauth-accounts"],
+  queryFn: ({ signal }) => unwrap(api.GET("/auth/oauth/accounts", { signal })),
+});
+
+export const gitReposQuery = queryOptions({
+  queryKey: ["git", "repos"],
+  queryFn: ({ signal }) => unwrap(api.GET("/git/repos", { params: { query: { provider: "github" } }, signal })),
+  staleTime: 60_000,
+});
+
+export const gitBranchesQuery = (fullName: string) =>
+  queryOptions({
+    queryKey: ["git", "branches", fullName],
+    queryFn: ({ signal }) => {
+      const [owner = "", repo = ""] = fullName.split("/");
+      return unwrap(api.GET("/git/repos/{owner}/{repo}/branches", { params: { path: { owner, repo }, query: { provider: "github" } }, signal }));
+    },
+    staleTime: 60_000,
+  });

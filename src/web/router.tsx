@@ -36,6 +36,7 @@ const Commands = lazyPage(() => import("./pages/Commands").then((m) => m.Command
 const CommandDetail = lazyPage(() => import("./pages/Commands").then((m) => m.CommandDetail));
 const AiSettings = lazyPage(() => import("./pages/AiSettings").then((m) => m.AiSettings));
 const Devices = lazyPage(() => import("./pages/Devices").then((m) => m.Devices));
+const GitAccounts = lazyPage(() => import("./pages/GitAccounts").then((m) => m.GitAccounts));
 
 type Context = { queryClient: QueryClient };
 
@@ -143,6 +144,12 @@ const aiSettingsRoute = createRoute({
   getParentRoute: () => appRoute,
   path: "/account/ai",
   component: AiSettings,
+});
+
+const gitAccountsRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/account/git",
+  component: GitAccounts,
 });
 
 const devicesRoute = createRoute({
@@ -318,6 +325,7 @@ const routeTree = rootRoute.addChildren([
     personalKeysRoute,
     aiSettingsRoute,
     devicesRoute,
+    gitAccountsRoute,
     orgRoute.addChildren([
       orgHomeRoute,
       projectsRoute,

@@ -13,6 +13,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FAKE_GITHUB_CLIENT_ID, FAKE_GITHUB_CLIENT_SECRET, startFakeGitHub } from "../fake-github/server";
 import { type AgentProcess, startAgent } from "./support/agent";
 import { type Client, signedUp, waitForJob } from "./support/client";
 import { type DevServer, freePort, startDevServer } from "./support/dev-server";
@@ -30,19 +31,21 @@ let agent: AgentProcess;
 let git: Server;
 let gitUrl: string;
 let root: string;
+let token: string;
+let github: Awaited<ReturnType<typeof startFakeGitHub>>;
 const createdApps: Array<{ id: string; slug: string }> = [];
 
 function run(cmd: string, args: string[], cwd?: string): string {
   return execFileSync(cmd, args, { cwd, encoding: "utf8", env: { ...process.env, GIT_CONFIG_NOSYSTEM: "1", HOME: root } }).trim();
 }
 
-/** A bare repository served at `${gitUrl}/{name}.git` and a working copy to commit in. */
-function newRepo(name: string): string {
-  run("git", ["init", "-q", "--bare", "-b", "main", join(root, "repos", `${name}.git`)]);
+/** A bare repository served at `${gitUrl}/{name}.git` (or, under "github", by the GitHub stand-in) and a working copy to commit in. */
+function newRepo(name: string, under = "repos"): string {
+  run("git", ["init", "-q", "--bare", "-b", "main", join(root, under, `${name}.git`)]);
   const work = join(root, "work", name);
   mkdirSync(work, { recursive: true });
   run("git", ["init", "-q", "-b", "main"], work);
-  run("git", ["remote", "add", "origin", join(root, "repos", `${name}.git`)], work);
+  run("git", ["remote", "add", "origin", join(root, under, `${name}.git`)], work);
   return work;
 }
 
@@ -83,9 +86,11 @@ beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), "berth-git-"));
   git = await startGitServer(join(root, "repos"));
   gitUrl = `http://127.0.0.1:${(git.address() as AddressInfo).port}`;
-  server = await startDevServer();
+  // GitHub for linked accounts: the stand-in, which also serves private repositories over git's smart HTTP.
+  github = await startFakeGitHub({ gitRoot: join(root, "github") });
+  server = await startDevServer({ env: { GITHUB_CLIENT_ID: FAKE_GITHUB_CLIENT_ID, GITHUB_URL: github.url, GITHUB_API_URL: github.apiUrl }, secrets: { GITHUB_CLIENT_SECRET: FAKE_GITHUB_CLIENT_SECRET } });
   let slug: string;
-  ({ api, slug } = await signedUp(server.url));
+  ({ api, slug, token } = await signedUp(server.url));
   projectId = (await api.call("GET", "/projects")).body[0].id;
   const host = await api.call("POST", `/org/${slug}/hosts`, { name: "builder-1", kind: "docker" });
   expect(host.status).toBe(201);
@@ -109,6 +114,7 @@ afterAll(async () => {
   await agent?.kill("SIGTERM");
   await server?.stop();
   await new Promise((r) => (git ? git.close(r) : r(null)));
+  await github?.close();
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -209,5 +215,52 @@ describe("git builds on a real Docker host", () => {
     expect((await viaCaddy(created.body.slug, "/about.html")).text).toContain("about page");
     // The generated Dockerfile built the image; it is not served from it.
     expect((await viaCaddy(created.body.slug, "/Dockerfile")).status).toBe(404);
+  });
+
+  it("builds a private GitHub repository with the linked account's token, which no log, answer or URL shows", async () => {
+    const login = `octo-${Math.random().toString(36).slice(2, 8)}`;
+    const privateWork = newRepo(`${login}/private-site`, "github");
+    const sha = commitAndPush(privateWork, { "index.html": "private site\n", Dockerfile: dockerfile("private") }, "private");
+    const created = await api.call("POST", `/projects/${projectId}/apps`, { name: `Private ${Date.now().toString(36)}`, git_repo_url: `${login}/private-site`, internal_port: 8080, memory_limit: 64 });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    createdApps.push(created.body);
+    const appId: string = created.body.id;
+
+    // Without a linked account the clone is refused, in git's words.
+    const refused = await waitJob((await api.call("POST", `/apps/${appId}/deploy`)).body.job.id);
+    expect(refused.status).toBe("failed");
+    expect(refused.error).toMatch(/git clone of .*\/private-site\.git .*failed/);
+
+    // Link the GitHub account as the dashboard does: better-auth's link-social, GitHub's page, the callback.
+    const start = await fetch(`${server.url}/api/auth/link-social`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ provider: "github", callbackURL: "/settings" }),
+    });
+    expect(start.status).toBe(200);
+    const authorize = new URL(((await start.json()) as { url: string }).url);
+    authorize.searchParams.set("login", login);
+    const callback = new URL((await fetch(authorize, { redirect: "manual" })).headers.get("location") ?? "");
+    const cookie = start.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
+    const linked = await fetch(`${server.url}${callback.pathname}${callback.search}`, { headers: { cookie }, redirect: "manual" });
+    expect(linked.headers.get("location")).toMatch(/\/settings$/);
+    const [githubToken] = (await (await fetch(`${github.url}/__tokens/${login}`)).json()) as string[];
+    expect(githubToken).toMatch(/^gho_/);
+
+    // Setting the repository (again) lends the caller's linked account to its builds.
+    expect((await api.call("PUT", `/apps/${appId}`, { git_repo_url: `${login}/private-site` })).status).toBe(200);
+    const dep = await api.call("POST", `/apps/${appId}/deploy`);
+    expect(dep.status, JSON.stringify(dep.body)).toBe(202);
+    const job = await waitJob(dep.body.job.id);
+    expect(job.status, job.error).toBe("succeeded");
+    const log = await jobLog(dep.body.job.id);
+    expect(log).toContain(`commit ${sha}`);
+    expect(log).toContain(`cloning ${github.url}/${login}/private-site.git (branch main) with the linked GitHub account`);
+    expect((await viaCaddy(created.body.slug)).text).toContain("private site");
+    expect((await (await fetch(`${github.url}/__git-auth`)).json()) as string[]).toContain("Basic");
+
+    // The token is in no log, answer or stored URL.
+    const seenBy = [log, agent.output(), JSON.stringify((await api.call("GET", `/apps/${appId}`)).body), JSON.stringify((await api.call("GET", `/apps/${appId}/deployments`)).body), JSON.stringify((await api.call("GET", `/apps/${appId}/events`)).body)];
+    for (const text of seenBy) expect(text).not.toContain(githubToken);
   });
 });

@@ -62,6 +62,8 @@ function fill(path: string, t: Tenant): string {
     lease: () => "lse_00000000000000000",
     session: () => `trm_${"0".repeat(32)}`,
     command_id: () => t.commandId,
+    owner: () => "octocat",
+    repo: () => "hello-world",
     id: (p) =>
       p.startsWith("/org/{slug}/hosts/")
         ? t.hostId
@@ -239,6 +241,9 @@ const NOT_TENANT_SCOPED: Record<string, string> = {
   "POST /ssh/connect": "the caller's own profile (another's is 404, ssh.test.ts) or inline credentials in the caller's org",
   "POST /commands/execute": "over the caller's own profile; another's is 404 (ssh.test.ts)",
   "GET /commands/history": "the caller's own commands (ssh.test.ts)",
+  "GET /auth/oauth/accounts": "the caller's own linked accounts (github.test.ts)",
+  "GET /git/repos": "listed with the caller's own linked account; another's is never used (github.test.ts)",
+  "GET /git/repos/{owner}/{repo}/branches": "read with the caller's own linked account (github.test.ts)",
   "GET /ws/terminal": "the caller's own socket; ?org= of another tenant is 404, another's profile, host or session is refused (ws-terminal.test.ts)",
 };
 

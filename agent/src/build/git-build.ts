@@ -37,6 +37,8 @@ export interface GitBuildRequest {
   tag: string;
   /** The app's port: a generated Dockerfile listens on it. */
   port: number;
+  /** A private repository's token (a linked GitHub account's), for the clone only; never logged. */
+  token?: string | null;
 }
 
 const exists = (p: string) => stat(p).then(() => true, () => false);
@@ -55,8 +57,8 @@ export async function buildFromGit(
   const work = await mkdtemp(join(tmpdir(), "berth-build-"));
   try {
     const src = join(work, "src");
-    log(`cloning ${req.repoUrl} (branch ${req.branch})`);
-    const commit = await cloneBranch(req.repoUrl, req.branch, src, { timeoutMs: settings.cloneTimeoutMs, signal });
+    log(`cloning ${req.repoUrl} (branch ${req.branch})${req.token ? " with the linked GitHub account" : ""}`);
+    const commit = await cloneBranch(req.repoUrl, req.branch, src, { timeoutMs: settings.cloneTimeoutMs, signal, token: req.token ?? undefined });
     log(`commit ${commit}`);
     onCommit?.(commit);
 

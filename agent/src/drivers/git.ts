@@ -17,6 +17,12 @@ export class GitError extends Error {}
 export interface CloneOptions {
   timeoutMs: number;
   signal?: AbortSignal;
+  /**
+   * A token for a private repository (GitHub's `x-access-token` basic auth). It reaches git as an
+   * `http.extraHeader` through GIT_CONFIG_* environment variables: not in the URL (git prints
+   * that, and stores it in .git/config), not on the command line (other users see argv).
+   */
+  token?: string;
 }
 
 /** What a host's network needs from the agent's environment: its proxy and its CA certificates. */
@@ -26,7 +32,7 @@ function passedThrough(): Record<string, string> {
 }
 
 /** Runs git with a clean environment; answers its stdout, or throws GitError with what it printed on stderr. */
-function git(args: string[], opts: { cwd?: string; timeoutMs: number; signal?: AbortSignal; what: string }): Promise<string> {
+function git(args: string[], opts: { cwd?: string; timeoutMs: number; signal?: AbortSignal; what: string; token?: string }): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn("git", args, {
       cwd: opts.cwd,
@@ -41,6 +47,13 @@ function git(args: string[], opts: { cwd?: string; timeoutMs: number; signal?: A
         GIT_ASKPASS: "/bin/false",
         GIT_ALLOW_PROTOCOL: "http:https",
         LC_ALL: "C",
+        ...(opts.token
+          ? {
+              GIT_CONFIG_COUNT: "1",
+              GIT_CONFIG_KEY_0: "http.extraHeader",
+              GIT_CONFIG_VALUE_0: `Authorization: Basic ${Buffer.from(`x-access-token:${opts.token}`).toString("base64")}`,
+            }
+          : {}),
       },
     });
     let stdout = "";
@@ -73,7 +86,9 @@ function git(args: string[], opts: { cwd?: string; timeoutMs: number; signal?: A
         .split(/\r?\n|\r/)
         .filter((l) => l.trim() && !/^(Cloning into|remote: (Counting|Compressing|Enumerating|Total))/.test(l))
         .join("\n");
-      reject(new GitError(`${opts.what} failed: ${said || `git exited with status ${code}`}`));
+      // git does not print headers, but what it says never carries the token either way.
+      const safe = opts.token ? said.split(opts.token).join("***") : said;
+      reject(new GitError(`${opts.what} failed: ${safe || `git exited with status ${code}`}`));
     });
   });
 }
@@ -84,7 +99,7 @@ export async function cloneBranch(url: string, branch: string, dir: string, opts
   if (parsed.protocol !== "https:" && parsed.protocol !== "http:") throw new GitError(`only http(s) repositories can be cloned, not ${parsed.protocol}`);
   if (parsed.username || parsed.password) throw new GitError("the repository URL must not carry credentials");
   const what = `git clone of ${url} (branch ${branch})`;
-  await git(["clone", "--quiet", "--depth", "1", "--single-branch", "--no-tags", "--branch", branch, "--", url, dir], { timeoutMs: opts.timeoutMs, signal: opts.signal, what });
+  await git(["clone", "--quiet", "--depth", "1", "--single-branch", "--no-tags", "--branch", branch, "--", url, dir], { timeoutMs: opts.timeoutMs, signal: opts.signal, what, token: opts.token });
   return (await git(["rev-parse", "HEAD"], { cwd: dir, timeoutMs: 10_000, what: "git rev-parse" })).trim();
 }
 

@@ -139,11 +139,11 @@ async function deploy({ docker, caddy, build }: AppDrivers, ctx: TaskContext, p:
   const total = 5;
   // The commit a git build cloned, set by the build as soon as it is known.
   const built: { commit: string | null } = { commit: null };
-  // Secrets for this deploy only: the app's env vars and the registry's credentials.
+  // Secrets for this deploy only: the app's env vars, the registry's credentials, a private repository's token.
   const secrets =
-    p.has_env || p.has_registry_auth
-      ? await ctx.api.call<{ env: Record<string, string>; registry_auth: RegistryAuth | null }>("GET", `/agent/leases/${ctx.lease.lease_id}/env`)
-      : { env: {}, registry_auth: null };
+    p.has_env || p.has_registry_auth || p.git?.has_token
+      ? await ctx.api.call<{ env: Record<string, string>; registry_auth: RegistryAuth | null; git_token?: string | null }>("GET", `/agent/leases/${ctx.lease.lease_id}/env`)
+      : { env: {}, registry_auth: null, git_token: null };
   try {
     if (p.git) {
       if (ctx.lease.reconcile && (await docker.imageExists(p.image))) {
@@ -155,7 +155,7 @@ async function deploy({ docker, caddy, build }: AppDrivers, ctx: TaskContext, p:
         await buildFromGit(
           docker,
           build ?? DEFAULT_BUILD_SETTINGS,
-          { repoUrl: p.git.repo_url, branch: p.git.branch, tag: p.image, port: p.internal_port },
+          { repoUrl: p.git.repo_url, branch: p.git.branch, tag: p.image, port: p.internal_port, token: secrets.git_token ?? null },
           (line) => ctx.output("stdout", line),
           ctx.signal,
           (sha) => {

@@ -40,6 +40,12 @@ export const app = sqliteTable(
      * (`X-Hub-Signature-256`); made when the app gets a repository, shown once, never returned after.
      */
     gitWebhookSecretCiphertext: text("git_webhook_secret_ciphertext"),
+    /**
+     * The linked GitHub account (account.id) whose token clones a private repository: the one of
+     * whoever last set `git_repo_url`, when it is on GitHub. No foreign key (a plain column keeps
+     * the migration an ADD COLUMN): an unlinked account's row is gone and the app clones without one.
+     */
+    gitAccountId: text("git_account_id"),
     /** The host the app runs on; it stays there across deploys unless that host is gone. */
     hostId: text("host_id").references(() => host.id, { onDelete: "set null" }),
     status: text("status").$type<AppStatus>().notNull().default("created"),

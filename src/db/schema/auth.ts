@@ -60,6 +60,8 @@ export const account = sqliteTable(
     refreshTokenExpiresAt: integer("refresh_token_expires_at", { mode: "timestamp_ms" }),
     scope: text("scope"),
     password: text("password"),
+    /** The provider's login of a linked OAuth account (GitHub's `login`), shown in `/auth/oauth/accounts`. */
+    username: text("username"),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },

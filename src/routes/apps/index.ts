@@ -28,6 +28,7 @@ import {
 import { audited } from "../../services/audit";
 import { submitAppAction, submitLimitsUpdate } from "../../services/deployments";
 import { newWebhookSecret } from "../../services/git-builds";
+import { gitAccountFor } from "../../services/github";
 import { findProject } from "../../services/projects";
 import { json, jsonBody, Ok } from "../schemas";
 import { AppEventSchema, AppParams, AppSchema, appSettings, ContainerState, CreateAppInput, DeploymentSchema, LimitQuery, ProjectAppsParams, UpdateAppInput } from "./schema";
@@ -94,6 +95,16 @@ router.openapi(
   },
 );
 
+/**
+ * The linked GitHub account whose token clones `repoUrl`: the caller's own, signed in or with a
+ * personal key. An org key stands for the org, not a person, so it lends no one's account.
+ */
+async function lentGitAccount(c: Context<AppEnv>, repoUrl: string | null | undefined): Promise<string | null> {
+  const p = c.var.principal;
+  if (!p || (p.type === "api_key" && p.key.kind === "org")) return null;
+  return gitAccountFor(c.var.db, c.env, p.userId, repoUrl);
+}
+
 router.openapi(
   createRoute({
     method: "post",
@@ -122,6 +133,7 @@ router.openapi(
         orgId: project.orgId,
         createdBy: principal.userId,
         gitWebhookSecretCiphertext: webhook?.ciphertext,
+        gitAccountId: await lentGitAccount(c, input.git_repo_url),
       },
       (created) => [
         ...appEventOf(c.var.db, "created", `App created from ${source}`, input.image ? { image: input.image } : { git_repo_url: input.git_repo_url })(created.id),
@@ -171,7 +183,9 @@ router.openapi(
     const webhook = input.git_repo_url && !before.gitWebhookSecretCiphertext ? await newWebhookSecret(c.env) : null;
     const secretChange = webhook ? { gitWebhookSecretCiphertext: webhook.ciphertext } : input.git_repo_url === null ? { gitWebhookSecretCiphertext: null } : {};
     // The app's event and the audit row are written with the change, naming the fields (env var names, never values).
-    const { app: after, changed } = await updateApp(c.var.db, c.env, before, { ...appSettings(input), ...secretChange }, (change) => {
+    // Whoever sets the repository lends their linked GitHub account for its clones (none: it is cloned without one).
+    const account = input.git_repo_url !== undefined ? { gitAccountId: await lentGitAccount(c, input.git_repo_url) } : {};
+    const { app: after, changed } = await updateApp(c.var.db, c.env, before, { ...appSettings(input), ...secretChange, ...account }, (change) => {
       const data = { fields: change.changed, ...(change.changed.includes("env_vars") ? { env_keys: change.envKeys } : {}) };
       return [
         ...appEventOf(c.var.db, "updated", `Settings changed: ${change.changed.join(", ")}`, data)(change.id),

@@ -914,6 +914,8 @@ export interface paths {
                                     /** @default null */
                                     git: {
                                         branch: string;
+                                        /** @default false */
+                                        has_token: boolean;
                                         repo_url: string;
                                     } | null;
                                     has_env: boolean;
@@ -1633,6 +1635,8 @@ export interface paths {
                             env: {
                                 [key: string]: string;
                             };
+                            /** @description A deploy built from a private GitHub repository (`git.has_token`): the linked account's token, for the clone only */
+                            git_token?: string | null;
                             password?: string | null;
                             registry_auth: {
                                 password: string;
@@ -5696,6 +5700,90 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/oauth/accounts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your connected OAuth accounts (GitHub), with provider and username; never their tokens
+         * @description Link an account with better-auth's `POST /api/auth/link-social` (`{"provider":"github","callbackURL":"/settings"}`), unlink it with `POST /api/auth/unlink-account` (`{"accountId":<id>}`, the `id` listed here; a session younger than a day).
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The caller's OAuth accounts, oldest first */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["OAuthAccount"][];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/password/forgot": {
         parameters: {
             query?: never;
@@ -6845,6 +6933,234 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/git/repos": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Repositories of your linked GitHub account (yours, your collaborations and your orgs'), most recently pushed first
+         * @description Every page of GitHub's list, up to 1000 repositories. `git_account_not_linked` when no GitHub account is linked; `git_token_invalid` when GitHub refuses its token.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description The provider whose repositories to list; only `github` (the default) */
+                    provider?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Repositories with full_name, default_branch and provider */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["GitRepo"][];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. `provider_not_supported`: A git provider Berth cannot list repositories of (only `github`). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. `git_provider_forbidden`: GitHub does not let the linked account read this (an org may need to approve the OAuth app). */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `git_account_not_linked`: No GitHub account is linked to the caller: link one first (better-auth's `POST /api/auth/link-social`, provider `github`). `git_token_invalid`: GitHub refused the linked account's token (revoked or expired), or it cannot be read: unlink the account and link it again. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. `git_provider_rate_limited`: GitHub rate-limited the linked account; `details.reset_at` when it said. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `git_provider_error`: GitHub failed or answered with something unexpected; `details` has its status. `git_provider_unavailable`: GitHub could not be reached. */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `git_provider_timeout`: GitHub did not answer in time. */
+                504: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/git/repos/{owner}/{repo}/branches": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Branches of a repository, read with your linked GitHub account */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description The provider whose repositories to list; only `github` (the default) */
+                    provider?: string;
+                };
+                header?: never;
+                path: {
+                    owner: string;
+                    repo: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The repository's branches */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["GitBranch"][];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. `provider_not_supported`: A git provider Berth cannot list repositories of (only `github`). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. `git_provider_forbidden`: GitHub does not let the linked account read this (an org may need to approve the OAuth app). */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `repo_not_found`: The git provider has no such repository that the linked account can read. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `git_account_not_linked`: No GitHub account is linked to the caller: link one first (better-auth's `POST /api/auth/link-social`, provider `github`). `git_token_invalid`: GitHub refused the linked account's token (revoked or expired), or it cannot be read: unlink the account and link it again. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. `git_provider_rate_limited`: GitHub rate-limited the linked account; `details.reset_at` when it said. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `git_provider_error`: GitHub failed or answered with something unexpected; `details` has its status. `git_provider_unavailable`: GitHub could not be reached. */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `git_provider_timeout`: GitHub did not answer in time. */
+                504: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -16501,6 +16817,26 @@ export interface components {
                 request_id?: string;
             };
         };
+        GitBranch: {
+            commit_sha: string | null;
+            name: string;
+            protected: boolean;
+        };
+        GitRepo: {
+            clone_url: string | null;
+            default_branch: string;
+            description: string | null;
+            /** @example octocat/hello-world */
+            full_name: string;
+            html_url: string | null;
+            id: string;
+            name: string;
+            owner: string;
+            private: boolean;
+            /** @example github */
+            provider: string;
+            updated_at: string | null;
+        };
         Host: {
             agent_version: string | null;
             /** @description The agent holds its WebSocket right now (otherwise it claims work over HTTP). */
@@ -16680,6 +17016,17 @@ export interface components {
             read: boolean;
             readAt: string | null;
             title: string;
+        };
+        OAuthAccount: {
+            /** @description The provider's id of the account */
+            account_id: string;
+            created_at: string;
+            id: string;
+            /** @example github */
+            provider: string;
+            scopes: string[];
+            /** @description The login at the provider (GitHub's `login`) */
+            username: string | null;
         };
         Ok: {
             ok: boolean;

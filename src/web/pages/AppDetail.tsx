@@ -317,6 +317,7 @@ function Deployments({ projectId, appId }: { projectId: string; appId: string })
               <tr>
                 <th scope="col">Asked</th>
                 <th scope="col">Image</th>
+                <th scope="col">Commit</th>
                 <th scope="col">Status</th>
                 <th scope="col">Ended</th>
               </tr>
@@ -328,6 +329,7 @@ function Deployments({ projectId, appId }: { projectId: string; appId: string })
                   <td className="small">
                     <code>{d.image}</code>
                   </td>
+                  <td className="small">{d.commit_sha ? <code title={d.commit_sha}>{d.commit_sha.slice(0, 12)}</code> : "—"}</td>
                   <td className="small">
                     <span className={`status status-job-${d.status}`}>{d.status}</span>
                     {d.error ? <p className="error small">{d.error}</p> : null}

@@ -104,6 +104,9 @@ export function AppShell() {
           <Link to="/account/devices" activeProps={current}>
             Devices and sync
           </Link>
+          <Link to="/account/git" activeProps={current}>
+            Git accounts
+          </Link>
         </nav>
         <div className="account">
           <ThemeSelect />

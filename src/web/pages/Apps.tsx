@@ -4,11 +4,13 @@ import { useId, useRef, useState } from "react";
 import { type App, api, unwrap } from "../api/client";
 import { useProjectEvents } from "../live";
 import { can } from "../permissions";
-import { appsQuery, projectsQuery, useOrg } from "../queries";
+import { appsQuery, gitBranchesQuery, gitReposQuery, oauthAccountsQuery, projectsQuery, useOrg } from "../queries";
+import { CopyField } from "../ui/CopyField";
 import { ErrorMessage } from "../ui/ErrorMessage";
 import { CardList, Empty } from "../ui/ListState";
 import { LiveBadge } from "../ui/LiveBadge";
 import { Page } from "../ui/Page";
+import { SecretPanel } from "../ui/SecretPanel";
 import { usePageTitle } from "../ui/title";
 
 /** `KEY=value` lines into an object; blank lines and `#` comments are skipped. Throws, in words, on a line without `=`. */
@@ -90,21 +92,59 @@ export function Apps({ orgSlug, projectId }: { orgSlug: string; projectId: strin
   );
 }
 
+type CreateAppBody = {
+  name: string;
+  slug?: string;
+  image?: string;
+  git_repo_url?: string;
+  git_branch?: string;
+  internal_port: number;
+  env_vars: Record<string, string>;
+  cpu_limit: number;
+  memory_limit: number;
+  gpu_enabled: boolean;
+};
+
 function CreateForm({ orgSlug, projectId }: { orgSlug: string; projectId: string }) {
-  const ids = { name: useId(), slug: useId(), image: useId(), port: useId(), env: useId(), cpu: useId(), memory: useId() };
+  const ids = { name: useId(), slug: useId(), image: useId(), port: useId(), env: useId(), cpu: useId(), memory: useId(), source: useId() };
   const form = useRef<HTMLFormElement>(null);
   const queryClient = useQueryClient();
   const navigate = useNavigate();
   const [formError, setFormError] = useState<unknown>(null);
+  const [source, setSource] = useState<"image" | "git">("image");
+  // An app from git: its push webhook's secret is shown once, before going to the app.
+  const [created, setCreated] = useState<(App & { git_webhook_secret?: string }) | null>(null);
+  const open = (app: App) => navigate({ to: "/orgs/$orgSlug/projects/$projectId/apps/$appId", params: { orgSlug, projectId, appId: app.id } });
   const create = useMutation({
-    mutationFn: (body: { name: string; slug?: string; image: string; internal_port: number; env_vars: Record<string, string>; cpu_limit: number; memory_limit: number; gpu_enabled: boolean }) =>
-      unwrap(api.POST("/projects/{projectId}/apps", { params: { path: { projectId } }, body })),
+    mutationFn: (body: CreateAppBody) => unwrap(api.POST("/projects/{projectId}/apps", { params: { path: { projectId } }, body })),
     onSuccess: async (app) => {
       form.current?.reset();
       await queryClient.invalidateQueries({ queryKey: appsQuery(projectId).queryKey });
-      await navigate({ to: "/orgs/$orgSlug/projects/$projectId/apps/$appId", params: { orgSlug, projectId, appId: app.id } });
+      const withSecret = app as App & { git_webhook_secret?: string };
+      if (withSecret.git_webhook_secret) setCreated(withSecret);
+      else await open(app);
     },
   });
+  if (created?.git_webhook_secret) {
+    // Without PUBLIC_URL the API names the path only; the provider needs the whole address.
+    const hookUrl = created.git_webhook_url ? new URL(created.git_webhook_url, window.location.origin).href : null;
+    return (
+      <SecretPanel
+        id="webhook-secret-heading"
+        title={`Created ${created.name}: its push webhook secret`}
+        copy={{ label: "Webhook secret", value: created.git_webhook_secret, hint: "Shown once. Renew it on the app's settings if you lose it." }}
+        doneLabel="I have saved it: open the app"
+        primary
+        onDone={() => void open(created)}
+      >
+        <p>
+          To build and deploy on every push, add a webhook at your git provider: payload URL <code>{hookUrl}</code>, content type <code>application/json</code>,
+          the secret below, the <em>push</em> event.
+        </p>
+        {hookUrl ? <CopyField label="Payload URL" value={hookUrl} /> : null}
+      </SecretPanel>
+    );
+  }
   return (
     <>
       <form
@@ -123,10 +163,13 @@ function CreateForm({ orgSlug, projectId }: { orgSlug: string; projectId: string
             return;
           }
           const slug = String(data.get("slug") ?? "").trim();
+          const repo = String(data.get("repo") ?? "").trim();
+          const typedUrl = String(data.get("repo_url") ?? "").trim();
+          const branch = String(data.get("branch") ?? "").trim();
           create.mutate({
             name: String(data.get("name")).trim(),
             ...(slug ? { slug } : {}),
-            image: String(data.get("image")).trim(),
+            ...(source === "image" ? { image: String(data.get("image")).trim() } : { git_repo_url: repo && repo !== TYPED ? repo : typedUrl, ...(branch ? { git_branch: branch } : {}) }),
             internal_port: Number(data.get("port")),
             env_vars: env,
             cpu_limit: Number(data.get("cpu")),
@@ -152,8 +195,23 @@ function CreateForm({ orgSlug, projectId }: { orgSlug: string; projectId: string
           <p id={`${ids.slug}-hint`} className="muted small span-2">
             The app is served at http://<em>name</em>-app.<em>your domain</em>: lowercase letters, digits and hyphens, unique across Berth.
           </p>
-          <label htmlFor={ids.image}>Image</label>
-          <input id={ids.image} name="image" required maxLength={512} pattern="\S+" placeholder="e.g. nginx:alpine or registry.example.com/web:v1" autoComplete="off" spellCheck={false} />
+          <fieldset className="span-2 source-choice">
+            <legend>Source</legend>
+            <label>
+              <input type="radio" name="source" value="image" checked={source === "image"} onChange={() => setSource("image")} /> Pull from a registry
+            </label>{" "}
+            <label>
+              <input type="radio" name="source" value="git" checked={source === "git"} onChange={() => setSource("git")} /> Build from git on the host
+            </label>
+          </fieldset>
+          {source === "image" ? (
+            <>
+              <label htmlFor={ids.image}>Image</label>
+              <input id={ids.image} name="image" required maxLength={512} pattern="\S+" placeholder="e.g. nginx:alpine or registry.example.com/web:v1" autoComplete="off" spellCheck={false} />
+            </>
+          ) : (
+            <GitSourceFields />
+          )}
           <label htmlFor={ids.port}>Port it listens on</label>
           <input id={ids.port} name="port" type="number" required min={1} max={65535} defaultValue={8080} />
           <label htmlFor={ids.env}>Environment variables (optional)</label>
@@ -173,6 +231,69 @@ function CreateForm({ orgSlug, projectId }: { orgSlug: string; projectId: string
         </div>
       </form>
       <ErrorMessage error={formError ?? create.error} />
+    </>
+  );
+}
+
+/** The repository picker's choice for "I will type a URL". */
+const TYPED = "__typed__";
+
+/**
+ * Where a git app's source is: a repository of the linked GitHub account and one of its
+ * branches, or a typed URL and branch (any http(s) git server, or owner/repo on GitHub).
+ */
+function GitSourceFields() {
+  const ids = { repo: useId(), url: useId(), branch: useId(), hint: useId() };
+  const accounts = useQuery(oauthAccountsQuery);
+  const linked = Boolean(accounts.data?.some((a) => a.provider === "github"));
+  const repos = useQuery({ ...gitReposQuery, enabled: linked });
+  const [repo, setRepo] = useState("");
+  const picked = repos.data?.find((r) => r.full_name === repo);
+  const branches = useQuery({ ...gitBranchesQuery(repo), enabled: Boolean(picked) });
+  const typed = !picked;
+  return (
+    <>
+      {linked ? (
+        <>
+          <label htmlFor={ids.repo}>Repository</label>
+          <select id={ids.repo} name="repo" value={repo || TYPED} onChange={(e) => setRepo(e.target.value === TYPED ? "" : e.target.value)} aria-describedby={ids.hint}>
+            <option value={TYPED}>Type a repository URL…</option>
+            {(repos.data ?? []).map((r) => (
+              <option key={r.id} value={r.full_name}>
+                {r.full_name}
+                {r.private ? " (private)" : ""}
+              </option>
+            ))}
+          </select>
+          <p id={ids.hint} className="muted small span-2">
+            {repos.isPending ? "Reading your GitHub repositories…" : repos.error ? "Your GitHub repositories could not be read; type a URL instead." : "From your linked GitHub account; private ones build with it."}
+          </p>
+        </>
+      ) : (
+        <p className="muted small span-2">
+          <Link to="/account/git">Link your GitHub account</Link> to pick a repository, or type its URL.
+        </p>
+      )}
+      {typed ? (
+        <>
+          <label htmlFor={ids.url}>Repository URL</label>
+          <input id={ids.url} name="repo_url" required maxLength={2048} pattern="\S+" placeholder="https://git.example.com/team/app.git or owner/repo" autoComplete="off" spellCheck={false} />
+          <label htmlFor={ids.branch}>Branch</label>
+          <input id={ids.branch} name="branch" maxLength={255} placeholder="main" autoComplete="off" spellCheck={false} />
+        </>
+      ) : (
+        <>
+          <label htmlFor={ids.branch}>Branch</label>
+          <select id={ids.branch} name="branch" key={repo} defaultValue={picked?.default_branch}>
+            {(branches.data ?? [{ name: picked?.default_branch ?? "main", commit_sha: null, protected: false }]).map((b) => (
+              <option key={b.name} value={b.name}>
+                {b.name}
+                {b.name === picked?.default_branch ? " (default)" : ""}
+              </option>
+            ))}
+          </select>
+        </>
+      )}
     </>
   );
 }
