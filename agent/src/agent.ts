@@ -29,6 +29,7 @@ import { ApiFailure, type ControlPlane } from "./transport/http.ts";
 import type { AgentSocket } from "./transport/socket.ts";
 import { Transport } from "./transport/transport.ts";
 import { AppWatcher } from "./watch.ts";
+import { SleepKeeper } from "./sleep.ts";
 
 export const AGENT_VERSION = "0.1.0";
 
@@ -50,6 +51,8 @@ export interface AgentOptions {
   hostShellImage?: string;
   /** How git builds are made (base image registry, limits). */
   build?: BuildSettings;
+  /** Seconds in one minute of `sleep_after_minutes` (60; tests shorten it); how long a request waits for a sleeping app to wake. */
+  sleep?: { unitSeconds: number; wakeTimeoutMs: number };
 }
 
 export class AgentRefused extends Error {}
@@ -105,8 +108,10 @@ export class Agent {
   async run(): Promise<void> {
     this.jobs.resumeLeftovers();
     this.transport.connecting = this.opts.websocket;
-    const watcher = new AppWatcher(this.drivers, this.transport, this.log, (appId, fn) => this.locks.run(appId, fn), this.opts.appSweepSeconds * 1000);
-    const loops = [this.heartbeatLoop(), this.claimLoop(), watcher.run(this.stopping.signal)];
+    const byApp = <T>(appId: string, fn: () => Promise<T>) => this.locks.run(appId, fn);
+    const sleep = new SleepKeeper(this.drivers, this.log, byApp, this.opts.sleep ?? { unitSeconds: 60, wakeTimeoutMs: 30_000 });
+    const watcher = new AppWatcher(this.drivers, this.transport, this.log, byApp, this.opts.appSweepSeconds * 1000, sleep);
+    const loops = [this.heartbeatLoop(), this.claimLoop(), watcher.run(this.stopping.signal), sleep.run(this.stopping.signal)];
     if (this.proxmox) loops.push(new InstanceWatcher(this.proxmox, this.transport, this.log, (this.opts.instanceSweepSeconds ?? 30) * 1000).run(this.stopping.signal));
     if (this.opts.websocket) loops.push(this.socketLoop());
     await Promise.all(loops);

@@ -144,6 +144,8 @@ async function main() {
     proxmox,
     instanceSweepSeconds: Number(env.BERTH_INSTANCE_SWEEP_SECONDS ?? 30) || 30,
     hostShellImage: values["host-shell-image"] ?? env.BERTH_HOST_SHELL_IMAGE ?? DEFAULT_HOST_SHELL_IMAGE,
+    // Test-only: seconds per "minute" of sleep_after_minutes, so a test sees an app sleep within seconds.
+    sleep: { unitSeconds: Number(env.BERTH_SLEEP_UNIT_SECONDS ?? 60) || 60, wakeTimeoutMs: (Number(env.BERTH_WAKE_TIMEOUT_SECONDS ?? 30) || 30) * 1000 },
     build: buildSettings(values["build-base-registry"] ?? env.BERTH_BUILD_BASE_REGISTRY, values["build-max-mb"] ?? env.BERTH_BUILD_MAX_MB),
   });
   const stop = () => {

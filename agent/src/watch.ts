@@ -8,6 +8,7 @@ import type { LeaseReporter } from "./jobs/registry.ts";
 import { sleep } from "./backoff.ts";
 import type { ContainerSummary } from "./drivers/docker.ts";
 import type { Logger } from "./log.ts";
+import type { SleepKeeper } from "./sleep.ts";
 import { type AppDrivers, evictApp, LABEL_APP } from "./tasks/apps.ts";
 import { currentSet, primaryOf, sumStats } from "./tasks/replicas.ts";
 
@@ -17,6 +18,9 @@ interface Entry {
   app_id: string;
   container_id: string;
   state: string;
+  /** Stopped by sleep on idle, its route at the wake listener. */
+  sleeping?: boolean;
+  last_request_at?: string | null;
   stats?: { cpu_percent: number; memory_mb: number; memory_max_mb: number; net_rx_bytes: number; net_tx_bytes: number } | null;
   replicas?: { deployment_id: string | null; ids: string[]; running: number };
 }
@@ -30,8 +34,12 @@ export class AppWatcher {
   /** The agent's per-app lock, shared with the app's jobs. */
   private readonly exclusive: <T>(appId: string, fn: () => Promise<T>) => Promise<T>;
 
-  constructor(drivers: AppDrivers, api: LeaseReporter, log: Logger, exclusive: <T>(appId: string, fn: () => Promise<T>) => Promise<T>, intervalMs = 30_000) {
+  /** Sleep on idle: what reports say of it, and where the control plane's setting goes. */
+  private readonly sleep: SleepKeeper | null;
+
+  constructor(drivers: AppDrivers, api: LeaseReporter, log: Logger, exclusive: <T>(appId: string, fn: () => Promise<T>) => Promise<T>, intervalMs = 30_000, sleep: SleepKeeper | null = null) {
     this.drivers = drivers;
+    this.sleep = sleep;
     this.exclusive = exclusive;
     this.api = api;
     this.log = log;
@@ -62,7 +70,13 @@ export class AppWatcher {
   /** Reports, then removes what the control plane says this host should not run (deleted apps, apps moved away). */
   private async send(entries: Entry[]) {
     if (!entries.length) return;
-    const res = await this.api.call<{ orphans?: string[] }>("POST", "/agent/apps/report", { apps: entries });
+    const sleep = this.sleep;
+    const apps = sleep ? entries.map((e) => ({ ...e, sleeping: sleep.isSleeping(e.app_id), last_request_at: sleep.lastRequestAt(e.app_id) })) : entries;
+    const res = await this.api.call<{ orphans?: string[]; sleep_after_minutes?: Record<string, number> }>("POST", "/agent/apps/report", { apps });
+    sleep?.learn(
+      entries.map((e) => e.app_id),
+      res.sleep_after_minutes,
+    );
     for (const appId of res.orphans ?? []) {
       const removed = await evictApp(this.drivers, appId).catch(() => []);
       if (removed.length) this.log.info("removed an app this host no longer runs", { app_id: appId, containers: removed.length });

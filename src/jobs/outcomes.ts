@@ -12,6 +12,7 @@ import type { JobRecord } from "../durable/project-do";
 import type { Env } from "../env";
 import { newId } from "../lib/ids";
 import type { JobPayload } from "../protocol/agent";
+import { settleSleepAfterJob } from "../services/app-sleep";
 import { deleteUpload, uploadKey } from "../services/image-uploads";
 import { onDeployReplicas, onScaleJobEnded } from "../services/replicas";
 import { markCommandRunning, settleSshJob } from "../services/ssh";
@@ -42,6 +43,8 @@ export async function onJobEnded(env: Env, job: JobRecord, payload: JobPayload):
   const now = new Date();
   const event = (type: string, message: string, data?: Record<string, unknown>) =>
     db.insert(appEvent).values({ id: newId("aev"), appId: payload.app_id, type, message, data: data ?? null });
+  // Whatever a successful deploy, start, restart or stop left, the app is no longer asleep.
+  if (job.status === "succeeded" && (payload.type === "app.deploy" || payload.type in AFTER_ACTION)) await settleSleepAfterJob(db, payload.app_id);
 
   if (payload.type === "app.deploy") {
     // An uploaded tarball serves one deploy: once it ended, the image is on the host (or the deploy

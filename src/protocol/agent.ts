@@ -401,6 +401,10 @@ export const AppReport = z.object({
         container_id: z.string().max(128),
         /** Docker's state: created, running, paused, restarting, removing, exited, dead. */
         state: z.string().max(32),
+        /** Stopped by sleep on idle, its route at the agent's wake listener (absent from agents without sleep on idle). */
+        sleeping: z.boolean().optional(),
+        /** The last request Caddy logged for the app's host name since the agent started. */
+        last_request_at: z.string().datetime().nullable().optional(),
         stats: z
           .object({
             cpu_percent: z.number().min(0),

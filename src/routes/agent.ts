@@ -18,6 +18,7 @@ import {
   AppReport, ClaimRequest, CommandOutputReport, SshSecrets, TERMINAL_SESSION_ID, ClaimResponse, FinishRequest, HeartbeatRequest, InstanceReport, JoinRequest, JoinResponse, LogAppendRequest, LogAppendResponse, RenewRequest,
 } from "../protocol/agent";
 import { answerLeaseReport, type LeaseResult } from "../protocol/lease-answers";
+import { applySleepReport } from "../services/app-sleep";
 import { applyAppReport } from "../services/app-reports";
 import { superviseReplicas } from "../services/replicas";
 import { applyInstanceReport } from "../services/instance-reports";
@@ -272,6 +273,9 @@ router.openapi(
         z.object({
           applied: z.number().int().openapi({ description: "How many entries changed an app's record" }),
           orphans: z.array(z.string()).openapi({ description: "Apps this host should not run (deleted, or moved away while it was offline): remove their containers and routes" }),
+          sleep_after_minutes: z
+            .record(z.string(), z.number().int())
+            .openapi({ description: "For each reported app this host runs: minutes without a request before it sleeps (0 = never). The agent decides and acts on it." }),
         }),
         "Applied",
       ),
@@ -283,7 +287,7 @@ router.openapi(
     const applied = await applyAppReport(c.var.db, hostOf(c).id, hostOf(c).orgId, report);
     // Then the replica count: a CPU step, new bounds, or a replica that died (services/replicas.ts).
     await superviseReplicas(c.env, c.var.db, hostOf(c).id, hostOf(c).orgId, report);
-    return c.json(applied, 200);
+    return c.json({ ...applied, sleep_after_minutes: await applySleepReport(c.var.db, hostOf(c).id, hostOf(c).orgId, report) }, 200);
   },
 );
 

@@ -153,21 +153,24 @@ describe("app reports", () => {
     expect(second.body.job.host_id).toBe(b.id);
     expect((await api(`/apps/${app.id}`, { token: owner.token })).body.app.host_id).toBe(a.id);
     // B's report about the container it is deploying is neither applied nor an orphan.
-    expect((await report(b.credential, app.id, "d".repeat(64))).body).toEqual({ applied: 0, orphans: [] });
+    expect((await report(b.credential, app.id, "d".repeat(64))).body).toEqual({ applied: 0, orphans: [], sleep_after_minutes: {} });
     await runDeploy(b.credential, second.body.job.id, "d".repeat(64));
     expect((await api(`/apps/${app.id}`, { token: owner.token })).body.app).toMatchObject({ host_id: b.id, container_id: "d".repeat(64) });
 
     // A comes back and still runs the old container: it is told to remove it.
-    expect((await report(a.credential, app.id, "c".repeat(64))).body).toEqual({ applied: 0, orphans: [app.id] });
-    expect((await report(b.credential, app.id, "d".repeat(64), "exited")).body).toEqual({ applied: 1, orphans: [] });
+    expect((await report(a.credential, app.id, "c".repeat(64))).body).toEqual({ applied: 0, orphans: [app.id], sleep_after_minutes: {} });
+    // The host that runs it also learns its sleep setting (0: never).
+    expect((await report(b.credential, app.id, "d".repeat(64), "exited")).body).toEqual({ applied: 1, orphans: [], sleep_after_minutes: { [app.id]: 0 } });
     expect((await api(`/apps/${app.id}`, { token: owner.token })).body.app.status).toBe("stopped");
 
     // Deleted, it is an orphan wherever it is reported; another org's app id is not even looked at.
     expect((await api(`/apps/${app.id}`, { token: owner.token, method: "DELETE" })).status).toBe(200);
-    expect((await report(b.credential, app.id, "d".repeat(64))).body.orphans).toEqual([app.id]);
+    const afterDelete = (await report(b.credential, app.id, "d".repeat(64))).body;
+    expect(afterDelete.orphans).toEqual([app.id]);
+    expect(afterDelete.sleep_after_minutes).toEqual({});
     const other = await signUp();
     const theirs = await newApp(other, other.projectId);
-    expect((await report(b.credential, theirs.id, "e".repeat(64))).body).toEqual({ applied: 0, orphans: [] });
+    expect((await report(b.credential, theirs.id, "e".repeat(64))).body).toEqual({ applied: 0, orphans: [], sleep_after_minutes: {} });
   });
 });
 

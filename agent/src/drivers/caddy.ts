@@ -184,6 +184,16 @@ export class CaddyAdmin {
     return out;
   }
 
+  /** The config at `path` ("/config/…" or "/id/…"), or null when there is none (for drivers beside this one, such as caddy-sleep.ts). */
+  readConfig(path: string): Promise<unknown> {
+    return this.retrying(() => this.getOrNull(path));
+  }
+
+  /** Writes the config at `path` (PUT inserts or creates, PATCH replaces, POST sets a missing key). */
+  writeConfig(method: "PUT" | "PATCH" | "POST", path: string, body: unknown, what: string): Promise<void> {
+    return this.retrying(() => this.send(method, path, body, what));
+  }
+
   // ------------------------------------------------------------ transport
 
   /**

@@ -11,6 +11,7 @@ import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type { JobPayload } from "../../../src/protocol/agent.ts";
 import { type BuildSettings, buildFromGit, DEFAULT_BUILD_SETTINGS } from "../build/git-build.ts";
 import type { CaddyAdmin } from "../drivers/caddy.ts";
+import { sleepingRouteOf, unsleepRoute } from "../drivers/caddy-sleep.ts";
 import { openConnectionsTo } from "../drivers/connections.ts";
 import type { ContainerSummary, DockerEngine, RegistryAuth } from "../drivers/docker.ts";
 import type { PayloadOf, TaskContext, TaskOutcome, TaskRegistry } from "../jobs/registry.ts";
@@ -91,7 +92,7 @@ export async function route(caddy: CaddyAdmin, appId: string, hostname: string, 
   }
 }
 
-async function appContainers(docker: DockerEngine, appId: string) {
+export async function appContainers(docker: DockerEngine, appId: string) {
   return (await docker.list({ [LABEL_APP]: appId })).sort(newestFirst);
 }
 
@@ -237,9 +238,11 @@ async function deploy({ docker, caddy, build }: AppDrivers, ctx: TaskContext, p:
 
   ctx.progress(4, total, `Routing ${p.hostname} to the new container${count > 1 ? "s" : ""}`);
   const previous = await caddy.upstreamsFor(p.app_id).catch(() => [] as string[]);
+  // A sleeping app's route leads to the wake listener, whose held requests wait for this job and then go to the new containers.
+  const asleep = previous.length ? await sleepingRouteOf(caddy, p.app_id).catch(() => null) : null;
   await route(caddy, p.app_id, p.hostname, count > 1 ? upstreams : upstream);
   // Requests already on their way to the previous containers finish before they stop.
-  const leaving = previous.filter((u) => !upstreams.includes(u));
+  const leaving = asleep ? [] : previous.filter((u) => !upstreams.includes(u));
   const settled = await Promise.all(leaving.map((u) => drained(caddy, u, DRAIN_TIMEOUT_MS)));
   if (settled.includes(false)) {
     ctx.output("stderr", `requests to the previous container were still open after ${DRAIN_TIMEOUT_MS / 1000} s; stopping it anyway`);
@@ -307,7 +310,9 @@ async function startOrRestart({ docker, caddy }: AppDrivers, ctx: TaskContext, p
   return { status: "succeeded", result: { container_id: replicas[0]!.id, host_port: null, upstream: upstreams[0] ?? null } };
 }
 
-async function stopApp({ docker }: AppDrivers, ctx: TaskContext, p: AppPayload): Promise<TaskOutcome> {
+async function stopApp({ docker, caddy }: AppDrivers, ctx: TaskContext, p: AppPayload): Promise<TaskOutcome> {
+  // A user stop of a sleeping app: its plain route back, so traffic no longer wakes it.
+  if (await unsleepRoute(caddy, p.app_id).catch(() => false)) ctx.output("stdout", "the app was asleep; it stays stopped and requests no longer wake it");
   for (const c of await appContainers(docker, p.app_id)) {
     if (c.state === "running" || c.state === "restarting" || c.state === "paused") await docker.stop(c.id, 10);
     ctx.output("stdout", `stopped ${c.id.slice(0, 12)}`);

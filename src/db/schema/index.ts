@@ -15,3 +15,4 @@ export * from "./terminal";
 export * from "./devpocket";
 export * from "./webhooks";
 export * from "./replicas";
+export * from "./sleep";

@@ -7,6 +7,7 @@ import { createRouter } from "../../app";
 import { errorResponsesFor } from "../../lib/errors";
 import { audited } from "../../services/audit";
 import { appEventOf } from "../../services/apps";
+import { presentSleep, sleepOf } from "../../services/app-sleep";
 import { autoscaleOf, MAX_REPLICAS, presentAutoscale, saveAutoscale } from "../../services/autoscale";
 import { applyAutoscaleSettings, presentReplicas, replicasOf } from "../../services/replicas";
 import { json, jsonBody } from "../schemas";
@@ -28,6 +29,9 @@ export const AutoscaleSchema = z
     replicas: z.number().int().openapi({ description: "Replicas the app runs (or will run at its next deploy): min_replicas while autoscale is off" }),
     replicas_running: z.number().int().nullable().openapi({ description: "Replicas running as the host last reported; null until it has" }),
     scaling: z.boolean().openapi({ description: "An app.scale job is under way" }),
+    sleeping: z.boolean().openapi({ description: "Asleep after sleep_after_minutes without a request: its containers are stopped (status `stopped`) and the next request wakes it" }),
+    slept_at: z.string().nullable().openapi({ description: "When it went to sleep, while sleeping" }),
+    last_request_at: z.string().nullable().openapi({ description: "The last request its host saw through the ingress (reported every 30 s)" }),
   })
   .openapi("Autoscale");
 
@@ -56,7 +60,7 @@ router.openapi(
   async (c) => {
     const { app } = await loadApp(c, c.req.valid("param").appId, "project:read");
     const cfg = await autoscaleOf(c.var.db, app.id);
-    return c.json({ ...presentAutoscale(cfg), ...presentReplicas(await replicasOf(c.var.db, app.id), cfg) }, 200);
+    return c.json({ ...presentAutoscale(cfg), ...presentReplicas(await replicasOf(c.var.db, app.id), cfg), ...presentSleep(await sleepOf(c.var.db, app.id)) }, 200);
   },
 );
 
@@ -91,7 +95,7 @@ router.openapi(
     );
     // New bounds apply at once: an app.scale job when the count must move (services/replicas.ts).
     await applyAutoscaleSettings(c.env, c.var.db, app);
-    return c.json({ ...presentAutoscale(after), ...presentReplicas(await replicasOf(c.var.db, app.id), after) }, 200);
+    return c.json({ ...presentAutoscale(after), ...presentReplicas(await replicasOf(c.var.db, app.id), after), ...presentSleep(await sleepOf(c.var.db, app.id)) }, 200);
   },
 );
 

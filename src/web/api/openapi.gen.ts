@@ -750,11 +750,14 @@ export interface paths {
                         apps: {
                             app_id: string;
                             container_id: string;
+                            /** Format: date-time */
+                            last_request_at?: string | null;
                             replicas?: {
                                 deployment_id: string | null;
                                 ids: string[];
                                 running: number;
                             };
+                            sleeping?: boolean;
                             state: string;
                             stats?: {
                                 cpu_percent: number;
@@ -784,6 +787,10 @@ export interface paths {
                             applied: number;
                             /** @description Apps this host should not run (deleted, or moved away while it was offline): remove their containers and routes */
                             orphans: string[];
+                            /** @description For each reported app this host runs: minutes without a request before it sleeps (0 = never). The agent decides and acts on it. */
+                            sleep_after_minutes: {
+                                [key: string]: number;
+                            };
                         };
                     };
                 };
@@ -16518,6 +16525,8 @@ export interface components {
             cpu_threshold: number;
             /** @description Whether the control plane moves the replica count between min_replicas and max_replicas */
             enabled: boolean;
+            /** @description The last request its host saw through the ingress (reported every 30 s) */
+            last_request_at: string | null;
             max_replicas: number;
             min_replicas: number;
             /** @description Replicas the app runs (or will run at its next deploy): min_replicas while autoscale is off */
@@ -16528,6 +16537,10 @@ export interface components {
             scaling: boolean;
             /** @description Minutes without a request before the app sleeps (0 = never) */
             sleep_after_minutes: number;
+            /** @description Asleep after sleep_after_minutes without a request: its containers are stopped (status `stopped`) and the next request wakes it */
+            sleeping: boolean;
+            /** @description When it went to sleep, while sleeping */
+            slept_at: string | null;
             /** @description When the settings were last changed; null while they are the defaults */
             updated_at: string | null;
         };

@@ -6,16 +6,16 @@
  */
 import { request } from "node:http";
 
-export function getWithHost(port: number, host: string, path = "/", timeoutMs = 5_000, address = "127.0.0.1"): Promise<{ status: number; text: string }> {
+export function getWithHost(port: number, host: string, path = "/", timeoutMs = 5_000, address = "127.0.0.1"): Promise<{ status: number; text: string; headers: Record<string, string | string[] | undefined> }> {
   return new Promise((resolve) => {
     const req = request({ host: address, port, path, headers: { host }, timeout: timeoutMs, agent: false }, (res) => {
       let text = "";
       res.setEncoding("utf8").on("data", (d: string) => (text += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
-      res.on("error", (err) => resolve({ status: 0, text: String(err) }));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text, headers: res.headers }));
+      res.on("error", (err) => resolve({ status: 0, text: String(err), headers: {} }));
     });
     req.on("timeout", () => req.destroy(new Error("timed out")));
-    req.on("error", (err) => resolve({ status: 0, text: String(err) }));
+    req.on("error", (err) => resolve({ status: 0, text: String(err), headers: {} }));
     req.end();
   });
 }
