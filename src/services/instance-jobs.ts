@@ -5,8 +5,9 @@
  * finds its instance (jobs/instance-outcomes.ts); one job works on an instance at a time.
  */
 import { and, eq, isNull, max, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../db/client";
-import { host, instance, type InstanceStatus, type osImage, type plan } from "../db/schema";
+import { host, instance, type InstanceStatus, type osImage, type plan, project } from "../db/schema";
 import { projectJobs, projectScope } from "../durable/clients";
 import type { JobRecord } from "../durable/project-do";
 import type { Env } from "../env";
@@ -73,8 +74,13 @@ function proxmoxFacts(h: HostRow): (ProxmoxFacts & { memory_bytes?: number; disk
   return facts?.proxmox ? { ...facts.proxmox, memory_bytes: facts.memory_bytes, disk_bytes: facts.disk_bytes } : null;
 }
 
-/** What placement reads: the org's Proxmox hosts, and per host what its live instances' plans take and the highest vmid Berth knows there. */
-function placementReads(db: Database, orgId: string) {
+/**
+ * What placement reads: the org's Proxmox hosts, and per host what its live instances' plans
+ * take and the highest vmid Berth knows there. The org is the project's, named by a subquery
+ * so these reads need not wait for the project row.
+ */
+function placementReads(db: Database, projectId: string) {
+  const orgId = sql`(SELECT ${project.orgId} FROM ${project} WHERE ${project.id} = ${projectId})`;
   return [
     db
       .select()
@@ -192,6 +198,26 @@ async function submit(
 
 // ---------------------------------------------------------------- create
 
+/**
+ * What a create reads before it places the instance, in one round trip: whether the name is
+ * taken in the project, and what placement needs. Tenant data read by the project id in the
+ * path, so the route runs it beside the caller's authorization and uses it only after that
+ * succeeded; a project id that is not the caller's reads the rows of no one it is shown to.
+ */
+export function readForCreate(db: Database, projectId: string, name: string) {
+  return db.batch([
+    // A taken name is said before placement; the unique index still decides between two racing creates.
+    db
+      .select({ id: instance.id })
+      .from(instance)
+      .where(and(eq(instance.projectId, projectId), eq(instance.name, name), isNull(instance.deletedAt)))
+      .limit(1),
+    ...placementReads(db, projectId),
+  ]);
+}
+
+export type CreateReads = Awaited<ReturnType<typeof readForCreate>>;
+
 export interface CreateInstanceInput {
   projectId: string;
   orgId: string;
@@ -207,19 +233,18 @@ export interface CreateInstanceInput {
 
 /**
  * Places the instance, records it `queued` with its password sealed, and submits
- * `instance.create`. On the path from request to the node's first call: it reads in one
- * round trip and writes the instance with its first event in another.
+ * `instance.create`. On the path from request to the node's first call: its reads
+ * (readForCreate, made beside the authorization) are one round trip, and the instance, its
+ * first event and `also` (the audit row) are written in one more.
  */
-export async function createInstance(db: Database, env: Env, input: CreateInstanceInput) {
-  const [taken, hosts, allocated] = await db.batch([
-    // A taken name is said before placement; the unique index still decides between two racing creates.
-    db
-      .select({ id: instance.id })
-      .from(instance)
-      .where(and(eq(instance.projectId, input.projectId), eq(instance.name, input.name), isNull(instance.deletedAt)))
-      .limit(1),
-    ...placementReads(db, input.orgId),
-  ]);
+export async function createInstance(
+  db: Database,
+  env: Env,
+  input: CreateInstanceInput,
+  reads: CreateReads,
+  also: (placed: { id: string; hostId: string }) => BatchItem<"sqlite">[] = () => [],
+) {
+  const [taken, hosts, allocated] = reads;
   if (taken.length) throw new ApiError("name_taken", `An instance named "${input.name}" already exists in this project`);
   const { host: target, node, vmidHint } = placeInstance(env, hosts, allocated, input.image, input.plan);
   const sealed = await sealPassword(env, input.password);
@@ -245,10 +270,13 @@ export async function createInstance(db: Database, env: Env, input: CreateInstan
       activeJobType: "instance.create",
       createdBy: input.createdBy,
     },
-    instanceEventOf(db, "create.requested", "Instance creation requested", {
-      meta: { job_id: jobId, plan: input.plan.code, image: input.image.id, host_id: target.id },
-      userId: input.createdBy,
-    }),
+    (id) => [
+      ...instanceEventOf(db, "create.requested", "Instance creation requested", {
+        meta: { job_id: jobId, plan: input.plan.code, image: input.image.id, host_id: target.id },
+        userId: input.createdBy,
+      })(id),
+      ...also({ id, hostId: target.id }),
+    ],
   );
   const payload: InstancePayload = {
     type: "instance.create",

@@ -20,6 +20,7 @@ import { audited, recordAudit } from "../../services/audit";
 import { findImage, findPlanByCode } from "../../services/catalog";
 import {
   createInstance,
+  readForCreate,
   submitDelete,
   submitPasswordReset,
   submitPowerAction,
@@ -141,11 +142,13 @@ router.openapi(
   async (c) => {
     const input = c.req.valid("json");
     const imageId = "image" in input.source ? input.source.image : null;
-    // The catalog is no tenant's: read beside the authorization, and used only after it.
-    const [{ project, principal }, plan, image] = await Promise.all([
-      authorizeProject(c, c.req.valid("param").project, SUBLE_SCOPES.ORDER_PRODUCT),
+    const projectId = c.req.valid("param").project;
+    // The catalog, and what placement reads (readForCreate), beside the authorization: used only after it.
+    const [{ project, principal }, plan, image, reads] = await Promise.all([
+      authorizeProject(c, projectId, SUBLE_SCOPES.ORDER_PRODUCT),
       findPlanByCode(c.var.db, input.plan),
       imageId ? findImage(c.var.db, imageId) : null,
+      readForCreate(c.var.db, projectId, input.name),
     ]);
     if (!plan) throw notFound(`Plan "${input.plan}"`, "plan_not_found");
     if (!imageId) {
@@ -156,25 +159,31 @@ router.openapi(
       throw new ApiError("plan_too_small", `${image.displayName} needs a ${image.minDiskGb} GB disk; plan ${plan.code} has ${plan.diskGb} GB`);
     }
     const password = input.password ?? generatePassword();
-    const { instance, job } = await createInstance(c.var.db, c.env, {
-      projectId: project.id,
-      orgId: project.orgId,
-      name: input.name,
-      plan,
-      image,
-      password,
-      sshKeys: input.ssh_keys,
-      networks: input.networks,
-      backupTier: input.backup_tier,
-      createdBy: principal.userId,
-    });
-    await recordAudit(c, {
-      orgId: project.orgId,
-      action: "instance.create",
-      targetType: "instance",
-      targetId: instance.id,
-      metadata: { name: instance.name, project_id: project.id, plan: plan.code, image: image.id, host_id: instance.hostId },
-    });
+    const { instance, job } = await createInstance(
+      c.var.db,
+      c.env,
+      {
+        projectId: project.id,
+        orgId: project.orgId,
+        name: input.name,
+        plan,
+        image,
+        password,
+        sshKeys: input.ssh_keys,
+        networks: input.networks,
+        backupTier: input.backup_tier,
+        createdBy: principal.userId,
+      },
+      reads,
+      // Written with the instance, so nothing is left to write once its job is on the way to the node.
+      audited(c, (placed: { id: string; hostId: string }) => ({
+        orgId: project.orgId,
+        action: "instance.create",
+        targetType: "instance",
+        targetId: placed.id,
+        metadata: { name: input.name, project_id: project.id, plan: plan.code, image: image.id, host_id: placed.hostId },
+      })),
+    );
     // Shown as written, with the job just made: no second read while its node is being handed the job.
     const shown = presentInstance(instance, { imageNames: new Map([[image.id, image.displayName]]) }, openJobs([job]));
     return c.json({ instance: { ...shown, root_password: password }, job: presentJob(job) }, 202);
