@@ -137,6 +137,12 @@ describe("creating an instance", () => {
       root_password: "correct-horse-42",
     });
     expect(job).toMatchObject({ uid: expect.stringMatching(/^job_/), type: "instance.create", status: "queued", instance: instance.uid });
+    // The org's audit log has the create, written with the instance: its plan, image and the node it was placed on.
+    const audit = await api(`/org/${t.slug}/audit?limit=200`, { token: t.owner.token });
+    expect(audit.status, audit.text).toBe(200);
+    expect(audit.body.events.filter((e: any) => e.action === "instance.create" && e.target?.id === instance.uid)).toEqual([
+      expect.objectContaining({ metadata: { name, project_id: projectId, plan: "bxs-2-4", image: "img_ubuntu2404", host_id: node.id } }),
+    ]);
 
     // The agent's lease: everything the node needs, and no password in it.
     const lease = await claimJob(job.uid);
