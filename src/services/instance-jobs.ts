@@ -17,7 +17,8 @@ import { newId } from "../lib/ids";
 import type { InstancePlanSpec, JobPayload, PowerAction, ProxmoxFacts } from "../protocol/agent";
 import { agentSettings } from "./host-settings";
 import { hostStatus, type HostRow } from "./hosts";
-import { type InstanceRow, insertInstance, instanceEventOf, recordInstanceEvent, sealPassword } from "./instances";
+import { type Also, NOTHING, withAlso } from "./audit";
+import { type InstanceRow, insertInstance, instanceEventOf, sealPassword } from "./instances";
 
 type PlanRow = typeof plan.$inferSelect;
 type ImageRow = typeof osImage.$inferSelect;
@@ -158,15 +159,22 @@ function requireHost(row: InstanceRow): string {
 const vmRef = (row: InstanceRow) => ({ instance_id: row.id, vmid: row.vmid, node: row.node });
 
 /**
- * Records the job on the instance (with `set`), then creates it. If it cannot be created the
- * instance is put back as it was and the error goes to the caller.
+ * Records the job on the instance (with `set`), then creates it, then writes its event and
+ * `also` (the caller's audit row) in one batch. If it cannot be created the instance is put
+ * back as it was and the error goes to the caller.
  */
 async function submit(
   db: Database,
   env: Env,
   row: InstanceRow,
   payload: InstancePayload,
-  opts: { idempotent: boolean; set?: Partial<typeof instance.$inferInsert>; event: { type: string; message: string; meta?: Record<string, unknown> }; userId: string | null },
+  opts: {
+    idempotent: boolean;
+    set?: Partial<typeof instance.$inferInsert>;
+    event: { type: string; message: string; meta?: Record<string, unknown> };
+    userId: string | null;
+    also?: Also;
+  },
 ): Promise<JobRecord> {
   const hostId = requireHost(row);
   const jobId = newId("job");
@@ -192,7 +200,8 @@ async function submit(
       .where(and(eq(instance.id, row.id), eq(instance.activeJobId, jobId)));
     throw err;
   }
-  await recordInstanceEvent(db, row.id, opts.event.type, opts.event.message, { meta: { job_id: job.id, ...opts.event.meta }, userId: opts.userId });
+  const [event, ...rest] = instanceEventOf(db, opts.event.type, opts.event.message, { meta: { job_id: job.id, ...opts.event.meta }, userId: opts.userId })(row.id);
+  await withAlso(db, event!, [...rest, ...(opts.also ?? NOTHING)(row.id)]);
   return job;
 }
 
@@ -317,7 +326,8 @@ export async function createInstance(
 
 // ---------------------------------------------------------------- acting on an instance
 
-export async function submitPowerAction(db: Database, env: Env, row: InstanceRow, action: PowerAction, userId: string | null) {
+/** `also`, here and below: the caller's audit row, written in the batch with the job's event. */
+export async function submitPowerAction(db: Database, env: Env, row: InstanceRow, action: PowerAction, userId: string | null, also?: Also) {
   if (!POWER_PRECONDITIONS[action].includes(row.status)) {
     throw new ApiError("invalid_state", `Cannot ${action} an instance that is ${row.status} (needs ${POWER_PRECONDITIONS[action].join(" or ")})`);
   }
@@ -326,6 +336,7 @@ export async function submitPowerAction(db: Database, env: Env, row: InstanceRow
     idempotent: true,
     event: { type: `power.${action}.requested`, message: `Power action ${action} requested` },
     userId,
+    also,
   });
 }
 
@@ -337,7 +348,7 @@ async function requireIdle(env: Env, row: InstanceRow) {
 }
 
 /** A new plan; the disk only grows. The instance's plan changes when the job succeeds. */
-export async function submitResize(db: Database, env: Env, row: InstanceRow, current: PlanRow, next: PlanRow, userId: string | null) {
+export async function submitResize(db: Database, env: Env, row: InstanceRow, current: PlanRow, next: PlanRow, userId: string | null, also?: Also) {
   if (next.diskGb < current.diskGb) {
     throw new ApiError("plan_too_small", `Plan ${next.code} has a ${next.diskGb} GB disk; this instance's is ${current.diskGb} GB, and disks only grow`);
   }
@@ -347,6 +358,7 @@ export async function submitResize(db: Database, env: Env, row: InstanceRow, cur
     set: { status: "resizing" },
     event: { type: "resize.requested", message: `Resize from ${current.code} to ${next.code} requested`, meta: { from: current.code, to: next.code } },
     userId,
+    also,
   });
 }
 
@@ -355,7 +367,7 @@ export async function submitRebuild(
   db: Database,
   env: Env,
   row: InstanceRow,
-  opts: { image: ImageRow; plan: PlanRow; sshKeys?: string[]; backup: boolean; password: string; userId: string | null },
+  opts: { image: ImageRow; plan: PlanRow; sshKeys?: string[]; backup: boolean; password: string; userId: string | null; also?: Also },
 ) {
   if (opts.image.minDiskGb > opts.plan.diskGb) {
     throw new ApiError("plan_too_small", `${opts.image.displayName} needs a ${opts.image.minDiskGb} GB disk; plan ${opts.plan.code} has ${opts.plan.diskGb} GB`);
@@ -386,18 +398,20 @@ export async function submitRebuild(
       set: { status: "rebuilding", sshKeys, rootPasswordCiphertext: sealed, jobPasswordCiphertext: sealed, errorCode: null, errorMessage: null },
       event: { type: "rebuild.requested", message: `Rebuild from ${opts.image.displayName} requested`, meta: { image: opts.image.id, backup: opts.backup } },
       userId: opts.userId,
+      also: opts.also,
     },
   );
 }
 
 /** A new root password, returned to the caller once: the one shown on the instance (if any) is forgotten. */
-export async function submitPasswordReset(db: Database, env: Env, row: InstanceRow, ciuser: string, password: string, userId: string | null) {
+export async function submitPasswordReset(db: Database, env: Env, row: InstanceRow, ciuser: string, password: string, userId: string | null, also?: Also) {
   await requireIdle(env, row);
   return submit(db, env, row, { type: "instance.reset_password", ...vmRef(row), ciuser, has_password: true }, {
     idempotent: true,
     set: { jobPasswordCiphertext: await sealPassword(env, password), rootPasswordCiphertext: null },
     event: { type: "password.reset.requested", message: "Root password reset requested" },
     userId,
+    also,
   });
 }
 
@@ -416,13 +430,15 @@ export async function submitSshKey(db: Database, env: Env, row: InstanceRow, use
  * first. An instance whose node is gone from Berth has nothing left to destroy: it is
  * deleted at once, and there is no job.
  */
-export async function submitDelete(db: Database, env: Env, row: InstanceRow, finalBackup: boolean, userId: string | null): Promise<JobRecord | null> {
+export async function submitDelete(db: Database, env: Env, row: InstanceRow, finalBackup: boolean, userId: string | null, also: Also = NOTHING): Promise<JobRecord | null> {
   if (row.status === "deleting") throw new ApiError("operation_in_progress", "The instance is being deleted already");
   const busy = await openJobOf(env, row);
   if (busy) await projectJobs(env, projectScope(row.projectId)).cancelJob(busy.id);
   if (!row.hostId) {
-    await db.update(instance).set({ status: "deleted", deletedAt: new Date(), activeJobId: null, activeJobType: null, jobPasswordCiphertext: null }).where(eq(instance.id, row.id));
-    await recordInstanceEvent(db, row.id, "delete.succeeded", "Instance deleted (its node was already gone)", { userId });
+    await withAlso(db, db.update(instance).set({ status: "deleted", deletedAt: new Date(), activeJobId: null, activeJobType: null, jobPasswordCiphertext: null }).where(eq(instance.id, row.id)), [
+      ...instanceEventOf(db, "delete.succeeded", "Instance deleted (its node was already gone)", { userId })(row.id),
+      ...also(row.id),
+    ]);
     return null;
   }
   return submit(db, env, row, { type: "instance.delete", ...vmRef(row), hostname: row.name, final_backup: finalBackup }, {
@@ -430,6 +446,7 @@ export async function submitDelete(db: Database, env: Env, row: InstanceRow, fin
     set: { status: "deleting" },
     event: { type: "delete.requested", message: "Instance deletion requested", meta: { final_backup: finalBackup } },
     userId,
+    also,
   });
 }
 

@@ -16,7 +16,7 @@ import { isTerminal } from "../../jobs/states";
 import type { ErrorCode } from "../../lib/error-codes";
 import { ApiError, errorResponsesFor, notFound } from "../../lib/errors";
 import { InstanceJobResult } from "../../protocol/agent";
-import { audited, recordAudit } from "../../services/audit";
+import { audited } from "../../services/audit";
 import { findImage, findPlanByCode } from "../../services/catalog";
 import {
   createInstance,
@@ -245,8 +245,14 @@ router.openapi(
     const { project, principal, instance } = await loadInstance(c, c.req.valid("param"), "VPS_DELETE");
     const finalBackup = c.req.valid("query").final_backup === "true";
     if (finalBackup) throw new ApiError("backup_not_supported", "Berth takes no VM backups yet: delete without final_backup=true, or back the VM up on its node first");
-    const job = await submitDelete(c.var.db, c.env, instance, finalBackup, principal.userId);
-    await recordAudit(c, { orgId: project.orgId, action: "instance.delete", targetType: "instance", targetId: instance.id, metadata: { name: instance.name, final_backup: finalBackup } });
+    const job = await submitDelete(
+      c.var.db,
+      c.env,
+      instance,
+      finalBackup,
+      principal.userId,
+      audited(c, (id) => ({ orgId: project.orgId, action: "instance.delete", targetType: "instance", targetId: id, metadata: { name: instance.name, final_backup: finalBackup } })),
+    );
     return c.json({ job: job ? presentJob(job) : null }, 202);
   },
 );
@@ -284,8 +290,14 @@ router.openapi(
   async (c) => {
     const { type } = c.req.valid("json");
     const { project, principal, instance } = await loadInstance(c, c.req.valid("param"), "VPS_CONTROL");
-    const job = await submitPowerAction(c.var.db, c.env, instance, type, principal.userId);
-    await recordAudit(c, { orgId: project.orgId, action: "instance.power", targetType: "instance", targetId: instance.id, metadata: { action: type } });
+    const job = await submitPowerAction(
+      c.var.db,
+      c.env,
+      instance,
+      type,
+      principal.userId,
+      audited(c, (id) => ({ orgId: project.orgId, action: "instance.power", targetType: "instance", targetId: id, metadata: { action: type } })),
+    );
     return c.json({ job: presentJob(job) }, 202);
   },
 );
@@ -307,8 +319,15 @@ router.openapi(
     if (!next) throw notFound(`Plan "${input.plan}"`, "plan_not_found");
     const current = await planByCode(c.var.db, instance.planCode);
     if (!current) throw notFound(`Plan "${instance.planCode}"`, "plan_not_found");
-    const job = await submitResize(c.var.db, c.env, instance, current, next, principal.userId);
-    await recordAudit(c, { orgId: project.orgId, action: "instance.resize", targetType: "instance", targetId: instance.id, metadata: { from: current.code, to: next.code } });
+    const job = await submitResize(
+      c.var.db,
+      c.env,
+      instance,
+      current,
+      next,
+      principal.userId,
+      audited(c, (id) => ({ orgId: project.orgId, action: "instance.resize", targetType: "instance", targetId: id, metadata: { from: current.code, to: next.code } })),
+    );
     return c.json(flatJob(job), 202);
   },
 );
@@ -338,8 +357,8 @@ router.openapi(
       backup: input.backup !== false,
       password: generatePassword(),
       userId: principal.userId,
+      also: audited(c, (id) => ({ orgId: project.orgId, action: "instance.rebuild", targetType: "instance", targetId: id, metadata: { image: image.id } })),
     });
-    await recordAudit(c, { orgId: project.orgId, action: "instance.rebuild", targetType: "instance", targetId: instance.id, metadata: { image: image.id } });
     return c.json(flatJob(job), 202);
   },
 );
@@ -359,8 +378,15 @@ router.openapi(
     const { project, principal, instance } = await loadInstance(c, c.req.valid("param"), "VPS_CONTROL");
     const image = instance.imageId ? await findImage(c.var.db, instance.imageId) : undefined;
     const password = input.password ?? generatePassword();
-    const job = await submitPasswordReset(c.var.db, c.env, instance, image?.defaultUser ?? "root", password, principal.userId);
-    await recordAudit(c, { orgId: project.orgId, action: "instance.password_reset", targetType: "instance", targetId: instance.id });
+    const job = await submitPasswordReset(
+      c.var.db,
+      c.env,
+      instance,
+      image?.defaultUser ?? "root",
+      password,
+      principal.userId,
+      audited(c, (id) => ({ orgId: project.orgId, action: "instance.password_reset", targetType: "instance", targetId: id })),
+    );
     return c.json({ ...flatJob(job), password }, 202);
   },
 );
