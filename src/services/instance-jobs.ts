@@ -209,9 +209,9 @@ async function submit(
 
 /**
  * What a create reads before it places the instance, in one round trip: whether the name is
- * taken in the project, and what placement needs. Tenant data read by the project id in the
- * path, so the route runs it beside the caller's authorization and uses it only after that
- * succeeded; a project id that is not the caller's reads the rows of no one it is shown to.
+ * taken in the project, and what placement needs. It reads by the project id in the path, so
+ * the route runs it beside the caller's authorization and uses it only once that succeeded:
+ * for a project that is not the caller's, the rows are read and dropped, never shown.
  */
 export function readForCreate(db: Database, projectId: string, name: string) {
   return db.batch([
