@@ -25,8 +25,9 @@
  * then through the exec socket, read as fast as this process can while a second socket
  * watches the session and stops reading (a raw TCP client that pauses): bytes a second each,
  * the time a Ctrl-C takes to end it through the flood, and workerd's resident memory before
- * and at its peak (the TerminalDO hands each socket at most its allowance, so the stalled
- * viewer grows workerd's memory at most at that rate).
+ * and at its peak (the TerminalDO hands a socket more only while it holds under 1 MiB its peer
+ * has not read, so the stalled viewer holds at most that much of workerd's memory; what
+ * wrangler dev's own proxy in front of workerd buffers is the proxy's).
  *
  * Needs test/host/setup.sh (dockerd, the registry, Caddy's admin API and the sshd).
  *
@@ -295,7 +296,7 @@ try {
     });
     await new Promise((r) => ws.addEventListener("open", r));
     while (!sessionId) await new Promise((r) => setTimeout(r, 10));
-    // A viewer that stops reading: the session must not hand it more than its allowance.
+    // A viewer that stops reading: the session must not hand it more than its socket's bound.
     const stalled = await stalledSocket(`${berth.url.replace(/^http/, "ws")}/api/v1/apps/${appId}/exec?token=${encodeURIComponent(token)}&session=${sessionId}&view=1`);
     const start = performance.now();
     const sampler = setInterval(() => (peak = Math.max(peak, workerdRssKb(berth.pgid))), 250);

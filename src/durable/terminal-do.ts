@@ -9,8 +9,8 @@
  * grace period, bounded by the idle timeout.
  *
  * - Output goes into a ring (OUTPUT_RING_BYTES) and from there to the writer and each viewer,
- *   each at most at its own allowance (terminal/output-allowance.ts: workerd shows no socket's
- *   backlog, so this object bounds what it hands each one); what waits goes later as one frame.
+ *   each while what its peer has not taken yet stays under a bound (terminal/output-allowance.ts,
+ *   from the socket's `bufferedAmount`); what waits goes later as one frame.
  *   The agent is acknowledged only for what the writer was handed, so a flood waits in the
  *   program's own TTY, not here. A viewer whose place fell out of the ring is closed.
  * - The writer leaving starts a grace period; the opener reconnecting with `?session=` (and
@@ -49,7 +49,7 @@ const OUTPUT_FRAME_BYTES = 256 * 1024;
 const ACK_EVERY_BYTES = 16 * 1024;
 /** Input typed before the program started, kept until it does. */
 const PENDING_INPUT_MAX = 64 * 1024;
-/** How soon output held back by a socket's allowance is looked at again. */
+/** How soon output held back for a socket whose peer has not taken what it was sent is looked at again. */
 const OUTPUT_TICK_MS = 20;
 
 /** Where a user socket is in the output, and how much it may be handed now. */
@@ -233,7 +233,7 @@ export class TerminalDO extends DurableObject<Env> {
 
   /** Says which session this is and where its output starts, then replays what the ring holds from `since`. */
   private greet(ws: WebSocket, mode: "write" | "view", since: number | null) {
-    const outlet: Outlet = { at: this.ring.end, allowance: new OutputAllowance(Date.now()), decoder: this.ws ? new TextDecoder() : null };
+    const outlet: Outlet = { at: this.ring.end, allowance: new OutputAllowance(ws, Date.now()), decoder: this.ws ? new TextDecoder() : null };
     this.outlets.set(ws, outlet);
     if (this.ws && !this.session) return;
     const { from } = this.ring.since(since ?? 0);

@@ -165,6 +165,39 @@ describe("app log stream", () => {
     sub.ws.close(1000);
   });
 
+  it("hands a subscriber that stops reading no more than its queue holds: the rest is skipped and told, not kept in memory", async () => {
+    const agent = await appWithAgent();
+    const reader = await subscribe(agent.appId, "tail=0&batch=1");
+    // This one's socket is never accepted until the end: whatever it is sent waits in the runtime, unread.
+    const res = await fetchWorker(`/api/v1/apps/${agent.appId}/logs/stream?tail=0&batch=1`, { headers: { upgrade: "websocket", authorization: `Bearer ${owner.token}` } });
+    expect(res.status).toBe(101);
+    await until("the follow", async () => agent.told, (t) => t.some((m) => m.type === "follow"));
+    // About 10 MB of messages, far more than one socket's queue (1 MiB) and one backlog (1 MiB).
+    const total = 100_000;
+    const pad = "z".repeat(40);
+    for (let i = 0; i < total; i += 1000) sendLines(agent, Array.from({ length: 1000 }, (_, k) => out(5000 + i + k, `${i + k + 1} ${pad}`)));
+    await until("the reader has every line", async () => reader.messages, (m) => m.at(-1)?.lines?.at(-1)?.line === `${total} ${pad}`, 20_000);
+
+    const stalled = res.webSocket!;
+    let bytes = 0;
+    const messages: any[] = [];
+    stalled.accept();
+    stalled.addEventListener("message", (e) => {
+      bytes += (e.data as string).length;
+      messages.push(JSON.parse(e.data as string));
+    });
+    await until("the stalled one is told what it skipped", async () => messages, (m) => m.some((x) => typeof x.skipped === "number"), 10_000);
+    await new Promise((r) => setTimeout(r, 200));
+    // Its socket's queue and its backlog, at most: not the 10 MB it would otherwise have been handed.
+    expect(bytes).toBeLessThanOrEqual(2 * (1 << 20) + 128 * 1024);
+    const lines = messages.flatMap((m) => m.lines.map((l: any) => Number(l.line.split(" ")[0])));
+    const skipped = messages.reduce((n, m) => n + (m.skipped ?? 0), 0);
+    expect(lines.every((n, i) => i === 0 || n > lines[i - 1]!)).toBe(true);
+    expect(lines.length + skipped).toBe(total);
+    reader.ws.close(1000);
+    stalled.close(1000);
+  });
+
   it("sends many lines per message with batch=1, all of them, in order", async () => {
     const agent = await appWithAgent();
     const sub = await subscribe(agent.appId, "tail=0&batch=1");

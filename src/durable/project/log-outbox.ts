@@ -4,9 +4,9 @@
  * Lines arrive as chunks (one per batch from the agent), serialised once and shared by every
  * subscriber of the app: a subscriber's backlog is a list of references, not copies. A
  * subscriber is sent at most its share of the app's frame budget, so one object's socket
- * writes stay within what it can push however many subscribers there are. (workerd exposes
- * no `bufferedAmount` on the Durable Object's sockets, so the budget, not the peer's TCP
- * window, is what bounds the frames handed to the runtime.) A subscriber that falls more than
+ * writes stay within what it can push however many subscribers there are, and only while its
+ * socket holds less than MAX_QUEUED_BYTES its peer has not taken (`bufferedAmount`), so a peer
+ * that stops reading holds a bounded part of the runtime's memory. A subscriber that falls more than
  * `MAX_LAG_MS` or `MAX_BACKLOG_BYTES` behind loses its oldest lines and is told how many, so
  * it can fetch them with GET /apps/{id}/logs.
  */
@@ -34,6 +34,8 @@ const BURST_MS = 250;
 export const MAX_LAG_MS = 5_000;
 /** A subscriber's backlog beyond this (bytes of its messages) loses its oldest lines. */
 export const MAX_BACKLOG_BYTES = 1 << 20;
+/** What a subscriber's socket may hold that its peer has not read; beyond it, lines wait in the backlog (and its rules). */
+export const MAX_QUEUED_BYTES = 1 << 20;
 /** Lines per batched frame, at most. */
 export const MAX_LINES_PER_FRAME = 1_000;
 
@@ -151,7 +153,7 @@ export class LogOutbox {
         this.skipped = 0;
         this.tokens--;
       }
-      while (this.backlog.length && this.tokens >= 1) {
+      while (this.backlog.length && this.tokens >= 1 && !this.queueFull()) {
         const chunk = this.backlog[0]!;
         if (this.batched) {
           const take = Math.min(chunk.messages.length - this.offset, MAX_LINES_PER_FRAME);
@@ -162,7 +164,7 @@ export class LogOutbox {
           this.offset += take;
           this.tokens--;
         } else {
-          while (this.offset < chunk.messages.length && this.tokens >= 1) {
+          while (this.offset < chunk.messages.length && this.tokens >= 1 && !this.queueFull()) {
             this.ws.send(chunk.messages[this.offset++]!);
             this.tokens--;
           }
@@ -183,6 +185,11 @@ export class LogOutbox {
       return false;
     }
     return this.pending;
+  }
+
+  /** Whether the socket holds as much as its peer may leave unread (a runtime without `bufferedAmount`: never). */
+  private queueFull(): boolean {
+    return (Number(this.ws.bufferedAmount) || 0) >= MAX_QUEUED_BYTES;
   }
 
   private skipNotice(now: number): string {
