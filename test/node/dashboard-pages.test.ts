@@ -43,6 +43,8 @@ async function openNav(page: Page, name: string) {
 }
 
 const statusText = (page: Page) => page.locator("main [role=status]").first().textContent();
+/** The page's own announcement (ui/Page.tsx), not a live badge's. */
+const pageStatus = (page: Page) => page.locator("main p.sr-only[role=status]").textContent();
 
 describe("a forgotten password", () => {
   it("is reset through the mailed link, and only the new password signs in", { timeout: 180_000 }, async () => {
@@ -478,7 +480,7 @@ describe("webhooks and notifications", () => {
 describe("an app's volumes and scaling", () => {
   it("attaches a volume (a bad path refused by field), detaches it keeping the data; saves autoscale and sleep settings (min above max refused) that persist; axe light and dark at phone width", { timeout: 240_000 }, async () => {
     const page = await newPage();
-    await signUp(page, "Vol");
+    const { orgSlug } = await signUp(page, "Vol");
     await page.getByRole("link", { name: "Apps of My Project" }).click();
     await page.getByLabel("App name").fill(`Store ${unique()}`);
     await page.getByLabel("Image").fill("127.0.0.1:5000/berth/hello:v1");
@@ -501,7 +503,7 @@ describe("an app's volumes and scaling", () => {
     await mountPath.fill("/data");
     await attach.getByLabel("Size (MB)").fill("256");
     await attach.getByRole("button", { name: "Attach volume" }).click();
-    await until(() => statusText(page)).toMatch(/^Volume attached at \/data\. Redeploy .* to mount it\.$/);
+    await until(() => pageStatus(page)).toMatch(/^Volume attached at \/data\. Redeploy .* to mount it\.$/);
     const rows = volumes.getByRole("table").getByRole("row");
     await until(() => rows.count()).toBe(2);
     expect(await rows.nth(1).textContent()).toMatch(new RegExp(`^/databerth-vol-${appId}-\\d+256 MBnot measured yet`));
@@ -528,7 +530,7 @@ describe("an app's volumes and scaling", () => {
     await form.getByLabel("Cool-down (seconds)").fill("120");
     await form.getByLabel("Sleep after (minutes idle)").fill("15");
     await form.getByRole("button", { name: "Save scaling" }).click();
-    await until(() => statusText(page)).toMatch(/^Scaling of .* saved: autoscale on, 2 to 3 replicas; sleep after 15 minutes idle\.$/);
+    await until(() => pageStatus(page)).toMatch(/^Scaling of .* saved: autoscale on, 2 to 3 replicas; sleep after 15 minutes idle\.$/);
     const stored = await (await page.request.get(`/api/v1/apps/${appId}/autoscale`)).json();
     expect(stored).toMatchObject({ enabled: true, cpu_threshold: 65, min_replicas: 2, max_replicas: 3, cooldown_seconds: 120, sleep_after_minutes: 15, sleeping: false });
     await page.reload();
@@ -556,8 +558,23 @@ describe("an app's volumes and scaling", () => {
     expect(await dialog.textContent()).toContain("its data are kept on the host");
     expect(await seriousViolations(page), "detach question").toEqual([]);
     await dialog.getByRole("button", { name: "Detach volume" }).click();
-    await until(() => statusText(page)).toMatch(/^Volume at \/data detached; its data is kept on the host\./);
+    await until(() => pageStatus(page)).toMatch(/^Volume at \/data detached; its data is kept on the host\./);
     await volumes.getByText("No volumes: the app keeps nothing across deploys.").waitFor();
     expect(await (await page.request.get(`/api/v1/apps/${appId}/volumes`)).json()).toEqual([]);
+
+    // A viewer sees the settings and the volumes, and nothing to change them with.
+    const viewerEmail = `val-${unique()}@example.com`;
+    expect((await postAs(page, `/org/${orgSlug}/invitations`, { email: viewerEmail, role: "viewer" })).status()).toBe(201);
+    const viewer = await newPage();
+    await signUp(viewer, "Val", viewerEmail);
+    await viewer.goto(linkIn(await readMail(dashboard.server, viewerEmail, /invited/i), dashboard.server, "/invitations/accept"));
+    await viewer.getByRole("button", { name: "Accept invitation" }).click();
+    await viewer.waitForURL(new RegExp(`/orgs/${orgSlug}/projects$`));
+    await viewer.goto(new URL(page.url()).pathname);
+    const seen = viewer.getByRole("region", { name: "Replicas, autoscale and sleep" });
+    await until(() => seen.locator("dl").nth(1).textContent()).toBe("AutoscaleonCPU threshold65 %Replicas2 to 3Cool-down120 sSleep after15 minutes idle");
+    await viewer.getByRole("region", { name: "Volumes" }).getByText("No volumes: the app keeps nothing across deploys.").waitFor();
+    expect(await viewer.getByRole("form").count()).toBe(0);
+    expect(await viewer.locator("main input, main button.danger-outline").count()).toBe(0);
   });
 });
