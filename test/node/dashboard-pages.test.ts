@@ -43,6 +43,8 @@ async function openNav(page: Page, name: string) {
 }
 
 const statusText = (page: Page) => page.locator("main [role=status]").first().textContent();
+/** The page's own announcement (ui/Page.tsx), not a live badge's. */
+const pageStatus = (page: Page) => page.locator("main p.sr-only[role=status]").textContent();
 
 describe("a forgotten password", () => {
   it("is reset through the mailed link, and only the new password signs in", { timeout: 180_000 }, async () => {
@@ -472,5 +474,107 @@ describe("webhooks and notifications", () => {
     } finally {
       receiver.close();
     }
+  });
+});
+
+describe("an app's volumes and scaling", () => {
+  it("attaches a volume (a bad path refused by field), detaches it keeping the data; saves autoscale and sleep settings (min above max refused) that persist; axe light and dark at phone width", { timeout: 240_000 }, async () => {
+    const page = await newPage();
+    const { orgSlug } = await signUp(page, "Vol");
+    await page.getByRole("link", { name: "Apps of My Project" }).click();
+    await page.getByLabel("App name").fill(`Store ${unique()}`);
+    await page.getByLabel("Image").fill("127.0.0.1:5000/berth/hello:v1");
+    await page.getByLabel("Port it listens on").fill("8080");
+    await page.getByRole("button", { name: "Create app" }).click();
+    await page.waitForURL(/\/apps\/app_[^/]+$/);
+    const appId = new URL(page.url()).pathname.split("/").at(-1)!;
+
+    // Volumes: none, a refused path shown beside its field, then one attached and listed.
+    const volumes = page.getByRole("region", { name: "Volumes" });
+    await volumes.getByText("No volumes: the app keeps nothing across deploys.").waitFor();
+    const attach = page.getByRole("form", { name: "Attach a volume" });
+    await attach.getByLabel("Mount path").fill("/proc/data");
+    await attach.getByRole("button", { name: "Attach volume" }).click();
+    const mountPath = attach.getByLabel("Mount path");
+    await until(() => mountPath.getAttribute("aria-invalid")).toBe("true");
+    expect(await mountPath.evaluate((el) => el.getAttribute("aria-describedby")?.split(" ").map((id) => document.getElementById(id)?.textContent))).toContain(
+      "cannot be /proc, /sys, /dev or under them",
+    );
+    await mountPath.fill("/data");
+    await attach.getByLabel("Size (MB)").fill("256");
+    await attach.getByRole("button", { name: "Attach volume" }).click();
+    await until(() => pageStatus(page)).toMatch(/^Volume attached at \/data\. Redeploy .* to mount it\.$/);
+    const rows = volumes.getByRole("table").getByRole("row");
+    await until(() => rows.count()).toBe(2);
+    expect(await rows.nth(1).textContent()).toMatch(new RegExp(`^/databerth-vol-${appId}-\\d+256 MBnot measured yet`));
+    expect(await attach.getByLabel("Mount path").getAttribute("aria-invalid")).toBeNull();
+    // The same path again: the API's 409 in words.
+    await attach.getByLabel("Mount path").fill("/data");
+    await attach.getByRole("button", { name: "Attach volume" }).click();
+    await until(() => volumes.getByRole("alert").count()).toBe(1);
+
+    // Scaling: min above max refused beside the minimum; valid values saved and there after a reload.
+    const scaling = page.getByRole("region", { name: "Replicas, autoscale and sleep" });
+    expect(await scaling.textContent()).toContain("must answer GET / with a status below 400");
+    const form = page.getByRole("form", { name: "Scaling settings" });
+    expect(await form.getByLabel("Sleep after (minutes idle)").inputValue()).toBe("0");
+    await form.getByLabel("Minimum replicas").fill("2");
+    await form.getByLabel("Maximum replicas").fill("1");
+    await form.getByRole("button", { name: "Save scaling" }).click();
+    const minimum = form.getByLabel("Minimum replicas");
+    await until(() => minimum.getAttribute("aria-invalid")).toBe("true");
+    expect(await form.textContent()).toContain("must not exceed max_replicas");
+    await form.getByLabel("Autoscale on CPU").check();
+    await form.getByLabel("CPU threshold (%)").fill("65");
+    await form.getByLabel("Maximum replicas").fill("3");
+    await form.getByLabel("Cool-down (seconds)").fill("120");
+    await form.getByLabel("Sleep after (minutes idle)").fill("15");
+    await form.getByRole("button", { name: "Save scaling" }).click();
+    await until(() => pageStatus(page)).toMatch(/^Scaling of .* saved: autoscale on, 2 to 3 replicas; sleep after 15 minutes idle\.$/);
+    const stored = await (await page.request.get(`/api/v1/apps/${appId}/autoscale`)).json();
+    expect(stored).toMatchObject({ enabled: true, cpu_threshold: 65, min_replicas: 2, max_replicas: 3, cooldown_seconds: 120, sleep_after_minutes: 15, sleeping: false });
+    await page.reload();
+    await form.getByLabel("Minimum replicas").waitFor();
+    expect(await form.getByLabel("Autoscale on CPU").isChecked()).toBe(true);
+    expect(
+      await Promise.all(["CPU threshold (%)", "Minimum replicas", "Maximum replicas", "Cool-down (seconds)", "Sleep after (minutes idle)"].map((l) => form.getByLabel(l).inputValue())),
+    ).toEqual(["65", "2", "3", "120", "15"]);
+    expect(await minimum.getAttribute("aria-invalid")).toBeNull();
+    expect(await scaling.locator("dl").first().textContent()).toMatch(/^Replicas2Runningnot reported yetScalingnoAsleepnoLast requestnever$/);
+
+    // Axe with the volume listed and an error shown, light at desktop width, then dark at phone width.
+    await attach.getByLabel("Mount path").fill("relative");
+    await attach.getByRole("button", { name: "Attach volume" }).click();
+    await until(() => attach.getByLabel("Mount path").getAttribute("aria-invalid")).toBe("true");
+    expect(await seriousViolations(page), "light").toEqual([]);
+    await page.setViewportSize({ width: 375, height: 740 });
+    await page.emulateMedia({ colorScheme: "dark" });
+    expect(await seriousViolations(page), "dark, phone").toEqual([]);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBeLessThanOrEqual(0);
+
+    // Detach, after a question that says the data stays.
+    await volumes.getByRole("button", { name: "Detach the volume at /data" }).click();
+    const dialog = page.getByRole("dialog", { name: "Detach the volume at /data?" });
+    expect(await dialog.textContent()).toContain("its data are kept on the host");
+    expect(await seriousViolations(page), "detach question").toEqual([]);
+    await dialog.getByRole("button", { name: "Detach volume" }).click();
+    await until(() => pageStatus(page)).toMatch(/^Volume at \/data detached; its data is kept on the host\./);
+    await volumes.getByText("No volumes: the app keeps nothing across deploys.").waitFor();
+    expect(await (await page.request.get(`/api/v1/apps/${appId}/volumes`)).json()).toEqual([]);
+
+    // A viewer sees the settings and the volumes, and nothing to change them with.
+    const viewerEmail = `val-${unique()}@example.com`;
+    expect((await postAs(page, `/org/${orgSlug}/invitations`, { email: viewerEmail, role: "viewer" })).status()).toBe(201);
+    const viewer = await newPage();
+    await signUp(viewer, "Val", viewerEmail);
+    await viewer.goto(linkIn(await readMail(dashboard.server, viewerEmail, /invited/i), dashboard.server, "/invitations/accept"));
+    await viewer.getByRole("button", { name: "Accept invitation" }).click();
+    await viewer.waitForURL(new RegExp(`/orgs/${orgSlug}/projects$`));
+    await viewer.goto(new URL(page.url()).pathname);
+    const seen = viewer.getByRole("region", { name: "Replicas, autoscale and sleep" });
+    await until(() => seen.locator("dl").nth(1).textContent()).toBe("AutoscaleonCPU threshold65 %Replicas2 to 3Cool-down120 sSleep after15 minutes idle");
+    await viewer.getByRole("region", { name: "Volumes" }).getByText("No volumes: the app keeps nothing across deploys.").waitFor();
+    expect(await viewer.getByRole("form").count()).toBe(0);
+    expect(await viewer.locator("main input, main button.danger-outline").count()).toBe(0);
   });
 });

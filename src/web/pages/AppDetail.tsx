@@ -14,6 +14,7 @@ import { QueryState } from "../ui/ListState";
 import { LiveBadge } from "../ui/LiveBadge";
 import { Page } from "../ui/Page";
 import { usePageTitle } from "../ui/title";
+import { Scaling, Volumes } from "./AppScale";
 import { AppSettings } from "./AppSettings";
 import { AppStatus } from "./Apps";
 import { isOpen, JobView } from "./JobView";
@@ -143,6 +144,8 @@ export function AppDetail({ orgSlug, projectId, appId }: { orgSlug: string; proj
           <Stats projectId={projectId} app={app} />
           {canDeploy ? <AppSettings projectId={projectId} app={app} onSaved={setStatus} onDeploy={() => act.mutate("deploy")} deploying={busy} /> : null}
           {canDeploy ? <Limits projectId={projectId} app={app} onSaved={setStatus} /> : null}
+          <Volumes projectId={projectId} app={app} canEdit={canDeploy} onSaved={setStatus} />
+          <Scaling projectId={projectId} app={app} canEdit={canDeploy} onSaved={setStatus} />
           <Deployments projectId={projectId} appId={app.id} />
         </>
       ) : null}
