@@ -9,7 +9,9 @@
 import { AGENT_PROTOCOL_VERSION, INSTANCE_JOB_TYPES, type ServerMessage } from "../../src/protocol/agent.ts";
 import { Backoff, sleep } from "./backoff.ts";
 import type { BuildSettings } from "./build/git-build.ts";
+import { existsSync } from "node:fs";
 import { CaddyAdmin } from "./drivers/caddy.ts";
+import { listenerHandoff } from "./drivers/listener-handoff.ts";
 import { DockerEngine } from "./drivers/docker.ts";
 import { collectFacts, NODE_FACTS_GRACE_MS, type NodeFactsMemory } from "./facts.ts";
 import { LogFollower } from "./follow.ts";
@@ -107,6 +109,7 @@ export class Agent {
   /** Runs until stopped or refused. Resolves on stop; rejects with AgentRefused. */
   async run(): Promise<void> {
     this.jobs.resumeLeftovers();
+    if (existsSync(this.opts.dockerSocket)) this.prepareIngress();
     this.transport.connecting = this.opts.websocket;
     const byApp = <T>(appId: string, fn: () => Promise<T>) => this.locks.run(appId, fn);
     const sleep = new SleepKeeper(this.drivers, this.log, byApp, this.opts.sleep ?? { unitSeconds: 60, wakeTimeoutMs: 30_000 });
@@ -117,6 +120,13 @@ export class Agent {
     await Promise.all(loops);
     this.proxmox?.close();
     if (this.fatal) throw new AgentRefused(`${this.fatal.message} (${this.fatal.code})`);
+  }
+
+  /** A Docker host routes its apps through Caddy, whose every reload must keep the connections queued on its old socket. */
+  private prepareIngress() {
+    const handoff = listenerHandoff({ turnOn: true });
+    if (handoff.state === "turned-on") this.log.info(handoff.detail);
+    else if (handoff.state !== "on") this.log.warn(handoff.detail);
   }
 
   stop() {

@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { ApiFailure, ControlPlane } from "./transport/http.ts";
 import { AGENT_VERSION } from "./agent.ts";
 import { DockerEngine } from "./drivers/docker.ts";
+import { listenerHandoff } from "./drivers/listener-handoff.ts";
 import { type ProxmoxSettings, proxmoxChecks } from "./drivers/proxmox/settings.ts";
 import type { StateDir } from "./state.ts";
 
@@ -58,6 +59,10 @@ export async function doctor(opts: { url: string | null; state: StateDir; docker
       // DockerError says what to do about it (permission denied: root or the docker group; HTTP status otherwise).
       checks.push({ name: "docker", ok: false, detail: (err as Error).message });
     }
+  }
+  if (existsSync(opts.dockerSocket)) {
+    const handoff = listenerHandoff({ turnOn: false });
+    checks.push({ name: "ingress reloads", ok: handoff.state !== "denied" && handoff.state !== "absent", detail: handoff.detail });
   }
   if (opts.proxmox) checks.push(...(await proxmoxChecks(opts.proxmox)));
   return checks;

@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CaddyAdmin, CaddyError } from "../src/drivers/caddy.ts";
 import { DockerEngine } from "../src/drivers/docker.ts";
+import { listenerHandoff, TCP_MIGRATE_REQ } from "../src/drivers/listener-handoff.ts";
 
 const ADMIN = process.env.BERTH_CADDY_ADMIN ?? "http://127.0.0.1:2019";
 const SOCKET = process.env.BERTH_DOCKER_SOCKET ?? "/var/run/docker.sock";
@@ -242,5 +243,45 @@ describe("CaddyAdmin", () => {
     const err = await gone.ensureServer().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CaddyError);
     expect((err as Error).message).toMatch(new RegExp(`caddy admin API at http://127.0.0.1:${port} is unreachable: ECONNREFUSED`));
+  });
+
+  // Root only (it changes the machine's setting, and puts back what it found); CI runs as root.
+  it.runIf(process.getuid?.() === 0)("switches routes under new connections without a reset once the agent has turned on the listener hand-off", async () => {
+    await caddy.ensureServer();
+    const { appId, hostname } = app();
+    await caddy.setRoute(appId, hostname, upstream.v1);
+    /** Switches the route back and forth for `ms` while 4 clients request, each on a new connection; the failures. */
+    const storm = async (ms: number) => {
+      const until = Date.now() + ms;
+      const failures: string[] = [];
+      let switches = 0;
+      const client = async () => {
+        while (Date.now() < until) {
+          const res = await viaCaddy(hostname).catch((e: NodeJS.ErrnoException) => ({ status: 0, text: e.code ?? e.message }));
+          if (res.status !== 200) failures.push(res.status ? `HTTP ${res.status}` : res.text);
+        }
+      };
+      const switcher = async () => {
+        for (; Date.now() < until; switches++) await caddy.setRoute(appId, hostname, switches % 2 ? upstream.v1 : upstream.v2);
+      };
+      await Promise.all([switcher(), client(), client(), client(), client()]);
+      return { failures, switches };
+    };
+    const found = readFileSync(TCP_MIGRATE_REQ, "utf8").trim();
+    try {
+      // The kernel's default: the storm sees the resets (so it can see them at all).
+      writeFileSync(TCP_MIGRATE_REQ, "0\n");
+      const off = await storm(1_500);
+      expect(off.switches).toBeGreaterThan(20);
+      expect(off.failures.length).toBeGreaterThan(0);
+      expect(new Set(off.failures)).toEqual(new Set(["ECONNRESET"]));
+      // What the agent does when it starts on a Docker host.
+      expect(listenerHandoff({ turnOn: true }).state).toBe("turned-on");
+      const on = await storm(1_500);
+      expect(on.switches).toBeGreaterThan(20);
+      expect(on.failures).toEqual([]);
+    } finally {
+      writeFileSync(TCP_MIGRATE_REQ, `${found}\n`);
+    }
   });
 });
