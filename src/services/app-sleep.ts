@@ -81,6 +81,16 @@ export async function sleepOf(db: Database, appId: string): Promise<SleepRow | n
   return (await db.query.appSleep.findFirst({ where: eq(appSleep.appId, appId) })) ?? null;
 }
 
+/** Which of a project's apps their hosts have put to sleep: one read for the project's app list. */
+export async function sleepingAppsOf(db: Database, projectId: string): Promise<Set<string>> {
+  const rows = await db
+    .select({ appId: appSleep.appId })
+    .from(appSleep)
+    .innerJoin(app, eq(app.id, appSleep.appId))
+    .where(and(eq(app.projectId, projectId), eq(appSleep.sleeping, true)));
+  return new Set(rows.map((r) => r.appId));
+}
+
 /** The sleep fields of an app's autoscale answer. */
 export function presentSleep(row: SleepRow | null) {
   return {

@@ -266,7 +266,8 @@ export function appUrl(env: Pick<Env, "BASE_DOMAIN">, slug: string): string {
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
-export function presentApp(env: Pick<Env, "BASE_DOMAIN" | "PUBLIC_URL">, row: AppRow) {
+/** `sleeping` where the answer reads the app (see AppSchema); actions that wake it leave it out. */
+export function presentApp(env: Pick<Env, "BASE_DOMAIN" | "PUBLIC_URL">, row: AppRow, sleeping?: boolean) {
   return {
     id: row.id,
     name: row.name,
@@ -287,6 +288,7 @@ export function presentApp(env: Pick<Env, "BASE_DOMAIN" | "PUBLIC_URL">, row: Ap
     git_webhook_url: row.gitRepoUrl ? `${env.PUBLIC_URL?.replace(/\/+$/, "") ?? ""}${webhookPath(row.id)}` : null,
     status: dockupStatus(row.status),
     state: row.status,
+    ...(sleeping === undefined ? {} : { sleeping }),
     cpu_usage: row.cpuUsage,
     memory_usage: row.memoryUsage,
     url: appUrl(env, row.slug),

@@ -96,7 +96,7 @@ describe("sleep on idle on a real Docker host", () => {
     // Idle: the container stops (not removed), the control plane learns it.
     await until("the container to stop", states, (s) => s.length === 1 && s[0] === "exited");
     await until("the control plane to see it asleep", settings, (s) => s.sleeping === true);
-    expect((await api.call("GET", `/apps/${appId}`)).body.app.status).toBe("stopped");
+    expect((await api.call("GET", `/apps/${appId}`)).body.app).toMatchObject({ status: "stopped", sleeping: true });
     expect((await events()).some((e) => e.type === "sleep")).toBe(true);
 
     // Concurrent requests: all held, all answered by the app.

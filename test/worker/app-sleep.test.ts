@@ -1,7 +1,7 @@
 /**
  * Sleep on idle as the control plane sees it: the host learns each app's setting from the
- * answer to its reports, reports sleep and wake, and the app's status, autoscale answer and
- * events follow. Another org's host neither learns the setting nor changes the state.
+ * answer to its reports, reports sleep and wake, and the app's status and `sleeping` (its own
+ * answer and the project's list), autoscale answer and events follow. Another org's host neither learns the setting nor changes the state.
  */
 import { describe, expect, it } from "vitest";
 import { api, expectApiError, signUp, type TestUser, until } from "./helpers";
@@ -65,7 +65,11 @@ describe("sleep on idle, as the control plane sees it", () => {
 
     // The host put it to sleep: Docker's "exited" is the status clients know, `sleeping` says why.
     expect((await report(credential, { app_id: sleepy, state: "exited", sleeping: true, last_request_at: lastRequest })).status).toBe(200);
-    expect((await api(`/apps/${sleepy}`, { token: owner.token })).body.app.status).toBe("stopped");
+    const asleepApp = (await api(`/apps/${sleepy}`, { token: owner.token })).body.app;
+    expect(asleepApp).toMatchObject({ status: "stopped", sleeping: true });
+    // The project's list says which apps sleep, and which do not.
+    const listed = (await api(`/projects/${owner.projectId}/apps`, { token: owner.token })).body as Array<{ id: string; sleeping: boolean }>;
+    expect(Object.fromEntries(listed.map((a) => [a.id, a.sleeping]))).toEqual({ [sleepy]: true, [never]: false });
     const asleep = (await api(`/apps/${sleepy}/autoscale`, { token: owner.token })).body;
     expect(asleep).toMatchObject({ sleeping: true, slept_at: expect.any(String), last_request_at: lastRequest });
     // Reported again (the 30 s sweep): no second event.
@@ -74,7 +78,8 @@ describe("sleep on idle, as the control plane sees it", () => {
     // A request woke it.
     const later = "2026-11-29T10:20:00.000Z";
     await report(credential, { app_id: sleepy, state: "running", sleeping: false, last_request_at: later });
-    expect((await api(`/apps/${sleepy}`, { token: owner.token })).body.app.status).toBe("running");
+    expect((await api(`/apps/${sleepy}`, { token: owner.token })).body.app).toMatchObject({ status: "running", sleeping: false });
+    expect(((await api(`/projects/${owner.projectId}/apps`, { token: owner.token })).body as Array<{ sleeping: boolean }>).map((a) => a.sleeping)).toEqual([false, false]);
     expect((await api(`/apps/${sleepy}/autoscale`, { token: owner.token })).body).toMatchObject({ sleeping: false, slept_at: null, last_request_at: later });
     // An agent that restarted forgets requests: an older time does not move the record back.
     await report(credential, { app_id: sleepy, state: "running", sleeping: false, last_request_at: lastRequest });

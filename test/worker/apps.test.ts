@@ -56,6 +56,7 @@ describe("apps: create, read, update, delete", () => {
       git_webhook_url: null,
       status: "stopped",
       state: "created",
+      sleeping: false,
       cpu_usage: null,
       memory_usage: null,
       url: `http://${slug}-app.${env.BASE_DOMAIN}`,

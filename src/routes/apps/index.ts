@@ -25,6 +25,7 @@ import {
   updateApp,
   type AppRow,
 } from "../../services/apps";
+import { sleepingAppsOf, sleepOf } from "../../services/app-sleep";
 import { audited } from "../../services/audit";
 import { submitAppAction, submitLimitsUpdate } from "../../services/deployments";
 import { newWebhookSecret } from "../../services/git-builds";
@@ -90,8 +91,8 @@ router.openapi(
   }),
   async (c) => {
     const { project } = await authorizeProject(c, c.req.valid("param").projectId, "project:read");
-    const rows = await listProjectApps(c.var.db, project.id);
-    return c.json(rows.map((r) => presentApp(c.env, r)), 200);
+    const [rows, sleeping] = await Promise.all([listProjectApps(c.var.db, project.id), sleepingAppsOf(c.var.db, project.id)]);
+    return c.json(rows.map((r) => presentApp(c.env, r, sleeping.has(r.id))), 200);
   },
 );
 
@@ -147,7 +148,7 @@ router.openapi(
         }))(created.id),
       ],
     );
-    return c.json({ ...presentApp(c.env, row), ...(webhook ? { git_webhook_secret: webhook.secret } : {}) }, 201);
+    return c.json({ ...presentApp(c.env, row, false), ...(webhook ? { git_webhook_secret: webhook.secret } : {}) }, 201);
   },
 );
 
@@ -162,7 +163,8 @@ router.openapi(
   }),
   async (c) => {
     const { app } = await loadApp(c, c.req.valid("param").appId, "project:read");
-    return c.json({ app: presentApp(c.env, app), container_state: containerState(app) }, 200);
+    const sleep = await sleepOf(c.var.db, app.id);
+    return c.json({ app: presentApp(c.env, app, sleep?.sleeping ?? false), container_state: containerState(app) }, 200);
   },
 );
 
@@ -194,7 +196,8 @@ router.openapi(
     });
     // New limits reach the running container at once (docker update), without a restart.
     if (changed.includes("cpu_limit") || changed.includes("memory_limit")) await submitLimitsUpdate(c.env, after);
-    return c.json({ ...presentApp(c.env, after), ...(webhook && changed.includes("git_webhook_secret") ? { git_webhook_secret: webhook.secret } : {}) }, 200);
+    const sleep = await sleepOf(c.var.db, after.id);
+    return c.json({ ...presentApp(c.env, after, sleep?.sleeping ?? false), ...(webhook && changed.includes("git_webhook_secret") ? { git_webhook_secret: webhook.secret } : {}) }, 200);
   },
 );
 

@@ -38,6 +38,10 @@ export const AppSchema = z
       description: "Dockup's container status; an app never deployed, or whose deploy failed, is `stopped`.",
     }),
     state: z.enum(APP_STATUSES).openapi({ description: "Berth's own state, which tells `created` and `failed` from `stopped`." }),
+    sleeping: z.boolean().optional().openapi({
+      description:
+        "In the answers that read the app (its own, the project's list, create and update; not those of actions, which wake it): asleep after `sleep_after_minutes` without a request (see `/apps/{appId}/autoscale`). Its containers are stopped, so `status` is `stopped`; the next request through its URL wakes it.",
+    }),
     cpu_usage: z.number().nullable().openapi({ description: "Percent, as last reported" }),
     memory_usage: z.number().nullable().openapi({ description: "MB, as last reported" }),
     url: z.string().openapi({ example: "http://web-app.example.com" }),

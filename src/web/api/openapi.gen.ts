@@ -16426,6 +16426,8 @@ export interface components {
             memory_usage: number | null;
             name: string;
             project_id: string;
+            /** @description In the answers that read the app (its own, the project's list, create and update; not those of actions, which wake it): asleep after `sleep_after_minutes` without a request (see `/apps/{appId}/autoscale`). Its containers are stopped, so `status` is `stopped`; the next request through its URL wakes it. */
+            sleeping?: boolean;
             /** @example web */
             slug: string;
             /**

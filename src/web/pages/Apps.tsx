@@ -26,7 +26,9 @@ export function parseEnv(text: string): Record<string, string> {
   return env;
 }
 
-export function AppStatus({ app }: { app: Pick<App, "state"> }) {
+export function AppStatus({ app }: { app: Pick<App, "state" | "sleeping"> }) {
+  // Asleep: its host stopped it after a while without requests, and the next one wakes it.
+  if (app.sleeping) return <span className="status status-app-stopped" title="Stopped after a while without requests; the next request wakes it">asleep</span>;
   return <span className={`status status-app-${app.state}`}>{app.state === "created" ? "not deployed yet" : app.state}</span>;
 }
 
