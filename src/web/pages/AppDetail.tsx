@@ -16,6 +16,7 @@ import { Page } from "../ui/Page";
 import { usePageTitle } from "../ui/title";
 import { Scaling, Volumes } from "./AppScale";
 import { AppSettings } from "./AppSettings";
+import { AppWebhook } from "./AppWebhook";
 import { AppStatus } from "./Apps";
 import { isOpen, JobView } from "./JobView";
 
@@ -143,6 +144,7 @@ export function AppDetail({ orgSlug, projectId, appId }: { orgSlug: string; proj
           <AppLogs app={app} />
           <Stats projectId={projectId} app={app} />
           {canDeploy ? <AppSettings projectId={projectId} app={app} onSaved={setStatus} onDeploy={() => act.mutate("deploy")} deploying={busy} /> : null}
+          {canDeploy ? <AppWebhook app={app} /> : null}
           {canDeploy ? <Limits projectId={projectId} app={app} onSaved={setStatus} /> : null}
           <Volumes projectId={projectId} app={app} canEdit={canDeploy} onSaved={setStatus} />
           <Scaling projectId={projectId} app={app} canEdit={canDeploy} onSaved={setStatus} />

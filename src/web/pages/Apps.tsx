@@ -12,6 +12,7 @@ import { LiveBadge } from "../ui/LiveBadge";
 import { Page } from "../ui/Page";
 import { SecretPanel } from "../ui/SecretPanel";
 import { usePageTitle } from "../ui/title";
+import { absoluteHookUrl } from "./AppWebhook";
 
 /** `KEY=value` lines into an object; blank lines and `#` comments are skipped. Throws, in words, on a line without `=`. */
 export function parseEnv(text: string): Record<string, string> {
@@ -128,13 +129,12 @@ function CreateForm({ orgSlug, projectId }: { orgSlug: string; projectId: string
     },
   });
   if (created?.git_webhook_secret) {
-    // Without PUBLIC_URL the API names the path only; the provider needs the whole address.
-    const hookUrl = created.git_webhook_url ? new URL(created.git_webhook_url, window.location.origin).href : null;
+    const hookUrl = absoluteHookUrl(created.git_webhook_url);
     return (
       <SecretPanel
         id="webhook-secret-heading"
         title={`Created ${created.name}: its push webhook secret`}
-        copy={{ label: "Webhook secret", value: created.git_webhook_secret, hint: "Shown once. Renew it on the app's settings if you lose it." }}
+        copy={{ label: "Webhook secret", value: created.git_webhook_secret, hint: "Shown once. Renew it on the app's page if you lose it." }}
         doneLabel="I have saved it: open the app"
         primary
         onDone={() => void open(created)}
