@@ -6,10 +6,10 @@
  * the terminals and the app queries. It stops for good, with the reason, only when the
  * control plane refuses its credential.
  */
+import { existsSync } from "node:fs";
 import { AGENT_PROTOCOL_VERSION, INSTANCE_JOB_TYPES, type ServerMessage } from "../../src/protocol/agent.ts";
 import { Backoff, sleep } from "./backoff.ts";
 import type { BuildSettings } from "./build/git-build.ts";
-import { existsSync } from "node:fs";
 import { CaddyAdmin } from "./drivers/caddy.ts";
 import { listenerHandoff } from "./drivers/listener-handoff.ts";
 import { DockerEngine } from "./drivers/docker.ts";
