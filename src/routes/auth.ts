@@ -174,7 +174,9 @@ async function verifySecondFactor(c: Context<AppEnv>, signIn: Headers, code: str
     .map((cookie) => cookie.split(";")[0]!)
     .find((pair) => /^(__Secure-)?[^=]*\.two_factor=./.test(pair));
   if (!challenge) throw new Error("the two-factor plugin held back a sign-in without setting its challenge cookie");
+  // Only the challenge: a session the caller also sent (cookie or bearer) would make the plugin check that session's account instead.
   const headers = new Headers(c.req.raw.headers);
+  headers.delete("authorization");
   headers.set("cookie", challenge);
   return authOf(c)
     .api.verifyTOTP({ body: { code }, headers, returnHeaders: true })

@@ -173,6 +173,12 @@ describe("two-factor enrolment (Suble's /account/mfa/*)", () => {
     expect((await api("/me", { token: alice.token })).body.mfaEnabled).toBe(true);
     expect((await api("/me", { token: mallory.token })).body.mfaEnabled).toBe(false);
     expect((await api("/auth/login", { body: { email: alice.email, password: alice.password } })).body).toEqual({ mfa_required: true });
+    // Knowing Alice's password is not enough with Mallory's own second factor and session.
+    const malloryCode = await codeOf(mine.body.secret);
+    expect((await api("/account/mfa/confirm", { token: mallory.token, body: { code: malloryCode } })).status).toBe(204);
+    const mixed = await api("/auth/login", { token: mallory.token, cookie: `better-auth.session_token=${mallory.token}`, body: { email: alice.email, password: alice.password, code: malloryCode } });
+    expect(mixed.status, mixed.text).toBe(401);
+    expect(mixed.text).not.toContain("access_token");
   });
 
   it("the secret never appears after the enable answer: not in /me, /account, the audit log, sessions or sign-in answers", async () => {
