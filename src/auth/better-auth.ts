@@ -259,6 +259,9 @@ export function createAuth(env: Env, db: Database, mailer: Mailer, baseURL: stri
     // with Workers rate-limit bindings that every isolate shares; better-auth's built-in limiter
     // keeps counts in one isolate's memory.
     rateLimit: { enabled: false },
+    // A TOTP secret is shown once, when it is made (README, "Two-factor sign-in"): the plugin's
+    // route that shows it again for the password is not served.
+    disabledPaths: ["/two-factor/get-totp-uri"],
     advanced: {
       // Native joins (the relations in db/schema/auth.ts): a session is read with its user in one query.
       database: { generateId: ({ model }) => newId(ID_PREFIX[model] ?? "usr"), joins: true },

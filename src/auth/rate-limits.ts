@@ -78,7 +78,6 @@ const BETTER_AUTH_LIMITS: Record<string, { kind: AttemptKind; account: (body: Bo
   // The twoFactor plugin's routes check a password or a code: the same budget as a sign-in.
   "/two-factor/enable": { kind: "password", account: () => "session" },
   "/two-factor/disable": { kind: "password", account: () => "session" },
-  "/two-factor/get-totp-uri": { kind: "password", account: () => "session" },
   "/two-factor/generate-backup-codes": { kind: "password", account: () => "session" },
   "/two-factor/verify-totp": { kind: "password", account: () => "two-factor" },
   "/two-factor/verify-backup-code": { kind: "password", account: () => "two-factor" },
