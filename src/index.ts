@@ -3,6 +3,7 @@ import { bodyLimit } from "hono/body-limit";
 import { createApp } from "./app";
 import { authenticate, authOf, forgetCredentialsAfterWrites, requestContext } from "./auth/middleware";
 import { limitBetterAuth } from "./auth/rate-limits";
+import { auditBetterAuthTwoFactor } from "./auth/two-factor-audit";
 import { cachedConfigProblems, isLocal } from "./config";
 import type { Env } from "./env";
 import { handleQueue } from "./jobs/queue";
@@ -30,6 +31,7 @@ app.use(
   }),
 );
 app.use("/api/auth/*", limitBetterAuth);
+app.use("/api/auth/two-factor/*", auditBetterAuthTwoFactor);
 app.on(["GET", "POST"], "/api/auth/*", (c) => authOf(c).handler(c.req.raw));
 
 // DevPocket's clients put `/api/` before every path on an origin-only base: with the base

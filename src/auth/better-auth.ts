@@ -9,16 +9,18 @@
  *   a reset) ends the refresh token issued with it;
  * - session lists never carry other sessions' tokens;
  * - every name or profile text a user writes follows the same character and
- *   length rules as Berth's routes, whichever route writes it.
+ *   length rules as Berth's routes, whichever route writes it;
+ * - an account with two-factor on gets no session from a password alone (the twoFactor
+ *   plugin; Berth's own routes in services/two-factor.ts write the same rows).
  */
 import { betterAuth } from "better-auth";
 import { drizzleAdapter } from "better-auth/adapters/drizzle";
 import { APIError, createAuthMiddleware } from "better-auth/api";
-import { admin, bearer, genericOAuth, username } from "better-auth/plugins";
+import { admin, bearer, genericOAuth, twoFactor as twoFactorPlugin, username } from "better-auth/plugins";
 import { eq } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { expireOrphanedRefreshTokens, expireRefreshTokens, expireRefreshTokensOfSession } from "../db/refresh-tokens";
-import { account, session, user, verification } from "../db/schema";
+import { account, session, twoFactor, user, verification } from "../db/schema";
 import { authSecret, type Env } from "../env";
 import { newId, type IdPrefix } from "../lib/ids";
 import { displayTextProblem, NAME_MAX } from "../lib/text";
@@ -28,9 +30,12 @@ import { createPersonalOrg } from "../services/orgs";
 import { trustedOrigins } from "./origins";
 import { forgetCredentials } from "./credential-cache";
 
-const ID_PREFIX: Record<string, IdPrefix> = { user: "usr", session: "ses", account: "acc", verification: "vrf" };
+const ID_PREFIX: Record<string, IdPrefix> = { user: "usr", session: "ses", account: "acc", verification: "vrf", twoFactor: "tfa" };
 
 export const SESSION_TTL_SECONDS = 7 * 24 * 3600;
+
+/** The issuer an authenticator app shows beside the account (otpauth:// URIs). */
+export const TOTP_ISSUER = "Berth";
 
 /** The profile fields a user writes and others may see, with their longest length. */
 const USER_TEXT_FIELDS: Record<string, number> = {
@@ -187,7 +192,7 @@ export function createAuth(env: Env, db: Database, mailer: Mailer, baseURL: stri
     basePath: "/api/auth",
     secret: authSecret(env),
     trustedOrigins: trustedOrigins(env, baseURL),
-    database: drizzleAdapter(db, { provider: "sqlite", schema: { user, session, account, verification } }),
+    database: drizzleAdapter(db, { provider: "sqlite", schema: { user, session, account, verification, twoFactor } }),
     emailAndPassword: {
       enabled: true,
       minPasswordLength: 8,
@@ -254,6 +259,9 @@ export function createAuth(env: Env, db: Database, mailer: Mailer, baseURL: stri
     // with Workers rate-limit bindings that every isolate shares; better-auth's built-in limiter
     // keeps counts in one isolate's memory.
     rateLimit: { enabled: false },
+    // A TOTP secret is shown once, when it is made (README, "Two-factor sign-in"): the plugin's
+    // route that shows it again for the password is not served.
+    disabledPaths: ["/two-factor/get-totp-uri"],
     advanced: {
       // Native joins (the relations in db/schema/auth.ts): a session is read with its user in one query.
       database: { generateId: ({ model }) => newId(ID_PREFIX[model] ?? "usr"), joins: true },
@@ -264,6 +272,12 @@ export function createAuth(env: Env, db: Database, mailer: Mailer, baseURL: stri
       // The platform role: `user.role = "admin"` administers the deployment (DevPocket's /admin/database/*,
       // better-auth's /api/auth/admin/*). Nobody is one by default; see README, "Platform administrators".
       admin({ defaultRole: "user", adminRoles: ["admin"] }),
+      // Two-factor sign-in (TOTP and backup codes). better-auth's maintained plugin rather than
+      // Berth's own: its sign-in hook withholds the session of /sign-in/email and /sign-in/username
+      // until /two-factor/verify-totp (or verify-backup-code) succeeds, counts failed codes per
+      // challenge and locks the account's second factor after 10 in a row, and stores the secret
+      // and the backup codes encrypted with the auth secret.
+      twoFactorPlugin({ issuer: TOTP_ISSUER }),
       sessionPolicy(db),
       ...(githubConfigured(env) ? [githubProvider(env, githubLogins)] : []),
     ],

@@ -11,7 +11,7 @@
  */
 import { eq, or } from "drizzle-orm";
 import type { Context, MiddlewareHandler } from "hono";
-import { user } from "../db/schema";
+import { user, verification } from "../db/schema";
 import type { AppEnv } from "../env";
 import { ApiError } from "../lib/errors";
 import { authOf } from "./middleware";
@@ -60,7 +60,7 @@ const str = (v: unknown) => (typeof v === "string" ? v : "");
  * better-auth's routes that check a password, send mail or reveal an account, with the
  * field that names the account. `session` means the signed-in caller's own account.
  */
-const BETTER_AUTH_LIMITS: Record<string, { kind: AttemptKind; account: (body: Body) => AccountRef | "session"; when?: (body: Body) => boolean }> = {
+const BETTER_AUTH_LIMITS: Record<string, { kind: AttemptKind; account: (body: Body) => AccountRef | "session" | "two-factor"; when?: (body: Body) => boolean }> = {
   "/sign-in/email": { kind: "password", account: (b) => ({ email: str(b.email) }) },
   // better-auth signs in by `username` here and ignores any `email` sent alongside it.
   "/sign-in/username": { kind: "password", account: (b) => ({ username: str(b.username) }) },
@@ -75,7 +75,30 @@ const BETTER_AUTH_LIMITS: Record<string, { kind: AttemptKind; account: (body: Bo
   "/is-username-available": { kind: "lookup", account: () => null },
   // Setting a username says whether someone else has it.
   "/update-user": { kind: "lookup", account: () => "session", when: (b) => "username" in b },
+  // The twoFactor plugin's routes check a password or a code: the same budget as a sign-in.
+  "/two-factor/enable": { kind: "password", account: () => "session" },
+  "/two-factor/disable": { kind: "password", account: () => "session" },
+  "/two-factor/generate-backup-codes": { kind: "password", account: () => "session" },
+  "/two-factor/verify-totp": { kind: "password", account: () => "two-factor" },
+  "/two-factor/verify-backup-code": { kind: "password", account: () => "two-factor" },
+  "/two-factor/verify-otp": { kind: "password", account: () => "two-factor" },
 };
+
+/**
+ * The account a sign-in's second step is for: the plugin's challenge cookie
+ * (`better-auth.two_factor`, `<identifier>.<signature>`) names a verification row whose
+ * value is the user id. The signature is not checked here (better-auth does); a forged
+ * identifier can only name a real challenge, which counts against that same account.
+ */
+async function twoFactorChallengeAccount(c: Context<AppEnv>): Promise<AccountRef> {
+  const cookies = c.req.header("cookie") ?? "";
+  const raw = /(?:^|;\s*)(?:__Secure-)?[^=;]*\.two_factor=([^;]+)/.exec(cookies)?.[1];
+  if (!raw) return null;
+  const identifier = decodeURIComponent(raw).split(".")[0] ?? "";
+  if (!identifier.startsWith("2fa-")) return null;
+  const row = await c.var.db.query.verification.findFirst({ columns: { value: true }, where: eq(verification.identifier, identifier) });
+  return row ? { userId: row.value } : null;
+}
 
 /** Applies BETTER_AUTH_LIMITS in front of better-auth's handler (mounted at /api/auth). */
 export const limitBetterAuth: MiddlewareHandler<AppEnv> = async (c, next) => {
@@ -85,6 +108,10 @@ export const limitBetterAuth: MiddlewareHandler<AppEnv> = async (c, next) => {
   const body = ((await c.req.raw.clone().json().catch(() => null)) ?? {}) as Body;
   if (rule.when && !rule.when(body)) return next();
   let account = rule.account(body);
+  if (account === "two-factor") {
+    const signedIn = await authOf(c).api.getSession({ headers: c.req.raw.headers, query: { disableRefresh: true } }).catch(() => null);
+    account = signedIn ? { userId: signedIn.user.id } : await twoFactorChallengeAccount(c);
+  }
   if (account === "session") {
     const signedIn = await authOf(c).api.getSession({ headers: c.req.raw.headers, query: { disableRefresh: true } }).catch(() => null);
     account = signedIn ? { userId: signedIn.user.id } : null;

@@ -22,6 +22,7 @@ const FAMILIES: ReadonlyArray<{ dialect: Dialect; path: RegExp; why: string }> =
   { dialect: "backlex", path: /^\/account\/?$/, why: "backlex's account (Suble's lives under /account/…)" },
   { dialect: "suble", path: /^\/projects(\/|$)/, why: "Suble's projects (Dockup shares the path and documents no codes)" },
   { dialect: "suble", path: /^\/(me|plans|images|catalog)(\/|$)/, why: "Suble's profile and catalog" },
+  { dialect: "suble", path: /^\/account\/mfa(\/|$)/, why: "Suble's two-factor enrolment" },
 ];
 
 /**

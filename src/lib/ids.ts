@@ -5,7 +5,7 @@
 const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz";
 
 export type IdPrefix =
-  | "usr" | "ses" | "acc" | "vrf" | "org" | "mem" | "inv" | "prj" | "pmb"
+  | "usr" | "ses" | "acc" | "vrf" | "tfa" | "org" | "mem" | "inv" | "prj" | "pmb"
   | "apk" | "rft" | "aud" | "mail" | "hst" | "job" | "lse" | "evt" | "reg"
   | "app" | "dep" | "aev" | "ins" | "iev" | "vol" | "ssh" | "cmd"
   | "dev" | "syi" | "scf" | "sye" | "whk" | "whd" | "ntf";

@@ -11,7 +11,7 @@ import { requirePrincipal, requireUser } from "../auth/access";
 import { authOf } from "../auth/middleware";
 import { enforceAttemptLimit } from "../auth/rate-limits";
 import type { AppEnv } from "../env";
-import { ApiError, errorResponses } from "../lib/errors";
+import { ApiError, errorResponses, errorResponsesFor } from "../lib/errors";
 import { endSession, issueTokenPair, newSession, revokeRefreshTokens, rotateRefreshToken } from "../services/sessions";
 import { touchDevice } from "../services/sync";
 import { findUser, presentUser } from "../services/users";
@@ -149,12 +149,45 @@ const LoginInput = z
     email: z.string().trim().min(1).max(254).optional(),
     username: z.string().trim().min(1).max(254).optional().openapi({ description: "Username or email (DevPocket)." }),
     password: z.string().min(1).max(128),
-    code: z.string().max(10).optional(),
+    code: z.string().max(10).optional().openapi({ description: "The current 6-digit TOTP code, on the second step when the account has two-factor sign-in on." }),
     device_id: z.string().max(200).optional(),
     device_type: z.enum(["ios", "android", "web"]).optional(),
   })
   .refine((v) => v.email || v.username, { message: "email or username is required", path: ["email"] })
   .openapi("LoginInput");
+
+const MfaRequired = z
+  .object({ mfa_required: z.literal(true).openapi({ description: "The password is right and the account has two-factor sign-in on: send the same request again with `code`." }) })
+  .openapi("MfaRequired");
+
+type TwoFactorRedirect = { twoFactorRedirect: true; twoFactorMethods?: string[] };
+
+/**
+ * The second step of a sign-in the twoFactor plugin held back: the plugin's own
+ * `verifyTOTP` with the challenge cookie it set on the first step, which checks the code,
+ * counts it against the challenge (5 tries) and the account (10 failures in a row lock
+ * the second factor for 15 minutes), and makes the session.
+ */
+async function verifySecondFactor(c: Context<AppEnv>, signIn: Headers, code: string, login: string) {
+  const challenge = signIn
+    .getSetCookie()
+    .map((cookie) => cookie.split(";")[0]!)
+    .find((pair) => /^(__Secure-)?[^=]*\.two_factor=./.test(pair));
+  if (!challenge) throw new Error("the two-factor plugin held back a sign-in without setting its challenge cookie");
+  // Only the challenge: a session the caller also sent (cookie or bearer) would make the plugin check that session's account instead.
+  const headers = new Headers(c.req.raw.headers);
+  headers.delete("authorization");
+  headers.set("cookie", challenge);
+  return authOf(c)
+    .api.verifyTOTP({ body: { code }, headers, returnHeaders: true })
+    .catch(async (err: unknown) => {
+      // A wrong code spends another of the account's password attempts: six digits are no easier to guess than a password.
+      await enforceAttemptLimit(c, "password", { login });
+      if (err instanceof APIError && err.statusCode === 429) throw new ApiError("rate_limited", "Too many wrong codes; wait 15 minutes and try again");
+      if (err instanceof APIError && err.statusCode < 500) throw new ApiError("invalid_mfa_code", "The two-factor code is wrong; send the current 6-digit code from your authenticator app");
+      throw err;
+    });
+}
 
 router.openapi(
   createRoute({
@@ -163,8 +196,10 @@ router.openapi(
     tags: ["Auth"],
     security: [],
     summary: "Sign in with email or username and password (Dockup, Suble, DevPocket)",
+    description:
+      "For an account with two-factor sign-in on, a call without `code` answers `200 {\"mfa_required\": true}` and signs nobody in; the same call with the current 6-digit `code` signs in. A wrong code is `401 invalid_mfa_code` and spends one more of the account's sign-in attempts.",
     request: body(LoginInput),
-    responses: { 200: json(TokenPair, "Signed in"), ...errorResponses },
+    responses: { 200: json(z.union([TokenPair, MfaRequired]), "Signed in, or the second step is needed"), ...errorResponsesFor("invalid_mfa_code") },
   }),
   async (c) => {
     const input = c.req.valid("json");
@@ -175,7 +210,13 @@ router.openapi(
     const result = login.includes("@")
       ? await auth.api.signInEmail({ body: { email: login.toLowerCase(), password: input.password }, headers, returnHeaders: true }).catch(translate)
       : await auth.api.signInUsername({ body: { username: login, password: input.password }, headers, returnHeaders: true }).catch(translate);
-    const tokens = await tokensFor(c, result as { headers: Headers; response: SignedIn });
+    let signedIn = result as { headers: Headers; response: SignedIn | TwoFactorRedirect };
+    if ("twoFactorRedirect" in signedIn.response && signedIn.response.twoFactorRedirect) {
+      // Suble: the first step answers 200 without tokens; the plugin has already ended the session it held back.
+      if (!input.code) return c.json({ mfa_required: true as const }, 200);
+      signedIn = await verifySecondFactor(c, signedIn.headers, input.code, login);
+    }
+    const tokens = await tokensFor(c, signedIn as { headers: Headers; response: SignedIn });
     // DevPocket's clients name their device at sign-in: it is then one of the user's devices (GET /user/devices).
     if (input.device_id) await touchDevice(c.var.db, tokens.user_id, { deviceId: input.device_id, deviceType: input.device_type });
     return c.json(tokens, 200);

@@ -14,6 +14,7 @@ type UserLike = {
   country?: string | null;
   language?: string | null;
   preferences?: string | null;
+  twoFactorEnabled?: boolean | null;
 };
 
 export function findUser(db: Database, id: string) {
@@ -44,8 +45,8 @@ export function presentUser(u: UserLike) {
     country: u.country ?? null,
     language: u.language ?? null,
     preferences: parsePreferences(u.preferences),
-    // Two-factor sign-in is not offered yet.
-    mfaEnabled: false,
+    // Whether signing in asks for a TOTP code (never the secret itself).
+    mfaEnabled: u.twoFactorEnabled === true,
     role: "user",
     createdAt: new Date(u.createdAt).toISOString(),
     created_at: new Date(u.createdAt).toISOString(),

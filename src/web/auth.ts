@@ -5,9 +5,17 @@
  */
 import { queryOptions } from "@tanstack/react-query";
 import { createAuthClient } from "better-auth/client";
+import { twoFactorClient } from "better-auth/client/plugins";
 import { toApiError } from "./api/errors";
 
-export const authClient = createAuthClient({ baseURL: window.location.origin, basePath: "/api/auth" });
+// twoFactorClient adds /two-factor/verify-totp and verify-backup-code; the sign-in page itself
+// notices `twoFactorRedirect` and asks for the code, so the plugin is given no redirect page.
+export const authClient = createAuthClient({ baseURL: window.location.origin, basePath: "/api/auth", plugins: [twoFactorClient()] });
+
+/** A sign-in the twoFactor plugin held back until a code is sent. */
+export function needsSecondFactor(answer: unknown): boolean {
+  return typeof answer === "object" && answer !== null && (answer as { twoFactorRedirect?: unknown }).twoFactorRedirect === true;
+}
 
 type AuthResult<T> = { data: T | null; error: { status: number; code?: string; message?: string } | null };
 

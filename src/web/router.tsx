@@ -38,6 +38,7 @@ const AiSettings = lazyPage(() => import("./pages/AiSettings").then((m) => m.AiS
 const AiAssistant = lazyPage(() => import("./pages/AiAssistant").then((m) => m.AiAssistant));
 const Devices = lazyPage(() => import("./pages/Devices").then((m) => m.Devices));
 const GitAccounts = lazyPage(() => import("./pages/GitAccounts").then((m) => m.GitAccounts));
+const Security = lazyPage(() => import("./pages/Security").then((m) => m.Security));
 
 type Context = { queryClient: QueryClient };
 
@@ -163,6 +164,13 @@ const devicesRoute = createRoute({
   getParentRoute: () => appRoute,
   path: "/account/devices",
   component: Devices,
+});
+
+/** The person's sign-in security: two-factor sign-in. */
+const securityRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/account/security",
+  component: Security,
 });
 
 const orgRoute = createRoute({
@@ -333,6 +341,7 @@ const routeTree = rootRoute.addChildren([
     aiSettingsRoute,
     aiAssistantRoute,
     devicesRoute,
+    securityRoute,
     gitAccountsRoute,
     orgRoute.addChildren([
       orgHomeRoute,

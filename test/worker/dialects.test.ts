@@ -146,6 +146,29 @@ describe("Suble's codes", () => {
     expect(res.body.error.code).toBe(code);
   });
 
+  it("two-factor enrolment: the 409 of a second enable and the 400 of a code that is not 6 digits, as /account/mfa/* documents", async () => {
+    const u = await signUp();
+    const first = await api("/account/mfa/enable", { method: "POST", token: u.token });
+    expect(first.status, first.text).toBe(200);
+    // Suble's example answer has exactly these fields (Berth adds the backup codes).
+    const example = suble.paths["/account/mfa/enable"]!.post!.responses["200"]!.content!["application/json"]!.example as Record<string, unknown>;
+    for (const field of Object.keys(example)) expect(typeof first.body[field], field).toBe("string");
+    const confirmed = await api("/account/mfa/confirm", { token: u.token, body: { code: "12345" } });
+    expect(confirmed.status).toBe(400);
+    expect(confirmed.body.error.code).toBe(subleCode("post", "/account/mfa/confirm", 400));
+    const disabled = await api("/account/mfa/disable", { token: u.token, body: { code: "abcdef" } });
+    expect(disabled.status).toBe(400);
+    expect(disabled.body.error.code).toBe(subleCode("post", "/account/mfa/disable", 400));
+    // Turned on, a second enable is the documented 409.
+    const { createOTP } = await import("@better-auth/utils/otp");
+    const { base32 } = await import("@better-auth/utils/base32");
+    const code = await createOTP(base32.decode(first.body.secret), { digits: 6, period: 30 }).totp();
+    expect((await api("/account/mfa/confirm", { token: u.token, body: { code } })).status).toBe(204);
+    const again = await api("/account/mfa/enable", { method: "POST", token: u.token });
+    expect(again.status).toBe(409);
+    expect(again.body.error.code).toBe(subleCode("post", "/account/mfa/enable", 409));
+  });
+
   it("is said the same way at DevPocket's /api/ prefix", async () => {
     const res = await api("/api/projects", { token: owner.token, body: { name: "" } });
     expect(res.status).toBe(400);

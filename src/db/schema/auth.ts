@@ -1,4 +1,4 @@
-/** better-auth's tables: `user`, `session`, `account`, `verification` (field names are the ones its drizzle adapter expects). */
+/** better-auth's tables: `user`, `session`, `account`, `verification`, `twoFactor` (field names are the ones its drizzle adapter expects). */
 import { relations } from "drizzle-orm";
 import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import { createdAt, updatedAt } from "./columns";
@@ -21,6 +21,8 @@ export const user = sqliteTable("user", {
   banned: integer("banned", { mode: "boolean" }).default(false),
   banReason: text("ban_reason"),
   banExpires: integer("ban_expires", { mode: "timestamp_ms" }),
+  /** better-auth's twoFactor plugin: sign-in asks for a TOTP code (or a backup code). */
+  twoFactorEnabled: integer("two_factor_enabled", { mode: "boolean" }).default(false),
   createdAt: createdAt(),
   updatedAt: updatedAt(),
 });
@@ -79,6 +81,27 @@ export const verification = sqliteTable(
     updatedAt: updatedAt(),
   },
   (t) => [index("verification_identifier_idx").on(t.identifier)],
+);
+
+/**
+ * better-auth's twoFactor plugin: one row per user with a TOTP secret, pending (`verified`
+ * false) until a code confirms it. `secret` and `backupCodes` are encrypted with the auth
+ * secret (better-auth's symmetricEncrypt); they never leave the server.
+ */
+export const twoFactor = sqliteTable(
+  "two_factor",
+  {
+    id: text("id").primaryKey(),
+    secret: text("secret").notNull(),
+    backupCodes: text("backup_codes").notNull(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => user.id, { onDelete: "cascade" }),
+    verified: integer("verified", { mode: "boolean" }).default(true),
+    failedVerificationCount: integer("failed_verification_count").default(0),
+    lockedUntil: integer("locked_until", { mode: "timestamp_ms" }),
+  },
+  (t) => [index("two_factor_user_idx").on(t.userId)],
 );
 
 /** Relations better-auth's adapter joins through (advanced.database.joins): a session and its user in one query. */

@@ -171,6 +171,289 @@ export interface paths {
         };
         trace?: never;
     };
+    "/account/mfa/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm two-factor enrolment with a code (Suble)
+         * @description Checks a current 6-digit code against the pending secret; from then on signing in asks for a code. A wrong code is `400 invalid_code` and spends one of the account's sign-in attempts (10 a minute).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["MfaCode"];
+                };
+            };
+            responses: {
+                /** @description Two-factor sign-in is on */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. `invalid_code`: The two-factor code does not match (wrong, or from an expired 30-second window). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `user_not_found`: No such user. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `mfa_already_enabled`: Two-factor sign-in is already on: disable it first. `mfa_not_pending`: No two-factor enrolment to confirm: start one with `POST /account/mfa/enable`. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/account/mfa/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Turn two-factor sign-in off with a code (Suble)
+         * @description Checks a current 6-digit code, then deletes the secret and the backup codes. A wrong code is `400 invalid_code` and spends one of the account's sign-in attempts.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["MfaCode"];
+                };
+            };
+            responses: {
+                /** @description Two-factor sign-in is off */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. `invalid_code`: The two-factor code does not match (wrong, or from an expired 30-second window). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `user_not_found`: No such user. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `mfa_not_enabled`: Two-factor sign-in is off. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/account/mfa/enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Begin two-factor (TOTP) enrolment (Suble)
+         * @description Makes a new TOTP secret, stored encrypted and pending until `POST /account/mfa/confirm`; answers the base32 secret, its otpauth:// URI and ten backup codes. Calling it again before confirming replaces the pending secret. Signed-in people only (no API keys).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The pending secret */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["MfaEnrolment"];
+                    };
+                };
+                /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `unauthorized`: No valid credential. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `forbidden`: The credential may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `not_found`: Not found, or not visible to this credential. `user_not_found`: No such user. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `mfa_already_enabled`: Two-factor sign-in is already on: disable it first. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: Too many attempts; wait a minute. */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/database/backup": {
         parameters: {
             query?: never;
@@ -5480,7 +5763,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Sign in with email or username and password (Dockup, Suble, DevPocket) */
+        /**
+         * Sign in with email or username and password (Dockup, Suble, DevPocket)
+         * @description For an account with two-factor sign-in on, a call without `code` answers `200 {"mfa_required": true}` and signs nobody in; the same call with the current 6-digit `code` signs in. A wrong code is `401 invalid_mfa_code` and spends one more of the account's sign-in attempts.
+         */
         post: {
             parameters: {
                 query?: never;
@@ -5494,13 +5780,13 @@ export interface paths {
                 };
             };
             responses: {
-                /** @description Signed in */
+                /** @description Signed in, or the second step is needed */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["TokenPair"];
+                        "application/json": components["schemas"]["TokenPair"] | components["schemas"]["MfaRequired"];
                     };
                 };
                 /** @description `invalid_request`: The request fails validation; `details.issues` lists each problem. `invalid_json`: The body is not JSON. */
@@ -5512,7 +5798,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description `unauthorized`: No valid credential. */
+                /** @description `unauthorized`: No valid credential. `invalid_mfa_code`: The account has two-factor sign-in on and the `code` sent with the password is wrong. */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -17011,6 +17297,7 @@ export interface components {
             total: number;
         } | null;
         LoginInput: {
+            /** @description The current 6-digit TOTP code, on the second step when the account has two-factor sign-in on. */
             code?: string;
             device_id?: string;
             /** @enum {string} */
@@ -17033,6 +17320,30 @@ export interface components {
             /** @enum {string} */
             status: "active" | "pending";
             userId: string | null;
+        };
+        MfaCode: {
+            code: string;
+        };
+        MfaEnrolment: {
+            /** @description Ten single-use codes that sign in instead of a TOTP code (better-auth's `/two-factor/verify-backup-code`). Shown only here. */
+            backupCodes: string[];
+            /**
+             * @description The otpauth:// URI with the same secret, for a QR code.
+             * @example otpauth://totp/Berth:alex%40example.com?secret=JBSWY3DPEHPK3PXP&issuer=Berth&digits=6&period=30
+             */
+            otpauthUrl: string;
+            /**
+             * @description The TOTP secret, base32, to type into an authenticator app. Shown only here.
+             * @example JBSWY3DPEHPK3PXP
+             */
+            secret: string;
+        };
+        MfaRequired: {
+            /**
+             * @description The password is right and the account has two-factor sign-in on: send the same request again with `code`.
+             * @enum {boolean}
+             */
+            mfa_required: true;
         };
         Notification: {
             body: string | null;

@@ -121,6 +121,9 @@ export function AppShell() {
           <Link to="/account/api-keys" activeProps={current}>
             Personal keys
           </Link>
+          <Link to="/account/security" activeProps={current}>
+            Security
+          </Link>
           <button type="button" onClick={() => signOut.mutate()} disabled={signOut.isPending}>
             Sign out
           </button>

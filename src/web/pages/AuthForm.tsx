@@ -1,5 +1,6 @@
 import { type UseMutationResult, useMutation, useQueryClient } from "@tanstack/react-query";
 import { useNavigate } from "@tanstack/react-router";
+import { needsSecondFactor } from "../auth";
 import { ErrorMessage } from "../ui/ErrorMessage";
 
 /**
@@ -36,13 +37,18 @@ export function safeRedirect(redirect: string | undefined): string {
   return redirect?.startsWith("/") && !redirect.startsWith("//") && !redirect.startsWith("/\\") ? redirect : "/";
 }
 
-/** A call that starts a session (sign in, sign up): on success, nothing cached from before, and on to where the person was going. */
-export function useSessionStart<T>(call: (input: T) => Promise<unknown>, redirect?: string) {
+/**
+ * A call that starts a session (sign in, sign up): on success, nothing cached from before, and
+ * on to where the person was going. A sign-in held back for a second factor calls
+ * `onSecondStep` instead (the account has two-factor sign-in on).
+ */
+export function useSessionStart<T>(call: (input: T) => Promise<unknown>, redirect?: string, onSecondStep?: () => void) {
   const queryClient = useQueryClient();
   const navigate = useNavigate();
   return useMutation({
     mutationFn: call,
-    onSuccess: async () => {
+    onSuccess: async (answer) => {
+      if (onSecondStep && needsSecondFactor(answer)) return onSecondStep();
       queryClient.clear();
       // An href, not a route: the way back may carry its own query (an invitation's ?token=).
       await navigate({ href: safeRedirect(redirect) });
