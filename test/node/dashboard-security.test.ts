@@ -7,6 +7,7 @@
  */
 import { base32 } from "@better-auth/utils/base32";
 import { createOTP } from "@better-auth/utils/otp";
+import { renderSVG } from "uqr";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Dashboard, openDashboard, PASSWORD, seriousViolations, signUp, until } from "./support/dashboard";
@@ -64,7 +65,13 @@ describe("two-factor sign-in in the dashboard", () => {
     await secretField.waitFor();
     const secret = await secretField.inputValue();
     expect(secret).toMatch(/^[A-Z2-7]+=*$/);
-    expect(await page.getByRole("textbox", { name: "Setup link (otpauth://)" }).inputValue()).toContain(`secret=${secret}`);
+    const setupLink = await page.getByRole("textbox", { name: "Setup link (otpauth://)" }).inputValue();
+    expect(setupLink).toContain(`secret=${secret}`);
+    // The QR code is the setup link's: the same encoding of the same text, shown as an image with words for screen readers.
+    const qr = page.getByRole("img", { name: "QR code of the setup link, for your authenticator app to scan" });
+    const qrSvg = decodeURIComponent((await qr.getAttribute("src"))!.replace(/^data:image\/svg\+xml;charset=utf-8,/, ""));
+    expect(qrSvg).toBe(renderSVG(setupLink, { border: 2 }));
+    expect(await qr.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0)).toBe(true);
     const backupCodes = (await page.getByRole("textbox", { name: "Backup codes" }).inputValue()).split("\n");
     expect(backupCodes).toHaveLength(10);
     await both(page, found, "enrolling");

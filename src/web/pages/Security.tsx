@@ -1,5 +1,6 @@
 import { queryOptions, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useState } from "react";
+import { useMemo, useState } from "react";
+import { renderSVG } from "uqr";
 import { api, unwrap } from "../api/client";
 import type { components } from "../api/openapi.gen";
 import { CopyField } from "../ui/CopyField";
@@ -9,6 +10,12 @@ import { Page } from "../ui/Page";
 import { usePageTitle } from "../ui/title";
 
 type Enrolment = components["schemas"]["MfaEnrolment"];
+
+/** The setup link as a QR code (uqr: an SVG, drawn here; the secret goes to no other service). Dark on light in either theme, as scanners need. */
+function SetupQr({ otpauthUrl }: { otpauthUrl: string }) {
+  const src = useMemo(() => `data:image/svg+xml;charset=utf-8,${encodeURIComponent(renderSVG(otpauthUrl, { border: 2 }))}`, [otpauthUrl]);
+  return <img className="qr-code" src={src} alt="QR code of the setup link, for your authenticator app to scan" width={192} height={192} />;
+}
 
 const meQuery = queryOptions({
   queryKey: ["me"],
@@ -87,7 +94,8 @@ export function Security() {
           ) : enrolment ? (
             <section aria-labelledby="enrol-heading">
               <h3 id="enrol-heading">Set up your authenticator app</h3>
-              <p>Add Berth to your authenticator app with this secret key, or open the setup link on the device that has the app. Berth shows them only now.</p>
+              <p>Scan the code with your authenticator app, or type the secret key into it, or open the setup link on the device that has the app. Berth shows them only now.</p>
+              <SetupQr otpauthUrl={enrolment.otpauthUrl} />
               <CopyField label="Secret key" value={enrolment.secret} />
               <CopyField label="Setup link (otpauth://)" value={enrolment.otpauthUrl} hint={<a href={enrolment.otpauthUrl}>Open in an authenticator app on this device</a>} />
               <CopyField
